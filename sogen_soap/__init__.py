@@ -1,0 +1,53 @@
+"""sogen-soap: a client for the Sogenactif Office Server wallet SOAP service.
+
+Results for business outcomes, exceptions for broken plumbing: see
+``results`` and ``errors``.  Everything else is reachable but not advertised.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._version import __version__
+from .client import DEFAULT_TIMEOUT, WalletClient
+from .credentials import SecretKey
+from .errors import (
+    ConfigurationError,
+    ConnectionDropped,
+    ConnectionFailed,
+    HTTPStatusError,
+    InvalidFieldError,
+    ResponseError,
+    ResponseTimeout,
+    SealVerificationError,
+    SogenSoapError,
+    TLSError,
+    TransportError,
+    WalletResponseError,
+)
+from .results import RESPONSE_CODES, AddCardResult, SoapFault, WalletResult
+
+logging.getLogger("sogen_soap").addHandler(logging.NullHandler())
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "RESPONSE_CODES",
+    "AddCardResult",
+    "ConfigurationError",
+    "ConnectionDropped",
+    "ConnectionFailed",
+    "HTTPStatusError",
+    "InvalidFieldError",
+    "ResponseError",
+    "ResponseTimeout",
+    "SealVerificationError",
+    "SecretKey",
+    "SoapFault",
+    "SogenSoapError",
+    "TLSError",
+    "TransportError",
+    "WalletClient",
+    "WalletResponseError",
+    "WalletResult",
+    "__version__",
+]

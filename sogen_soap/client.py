@@ -1,0 +1,380 @@
+"""The service adapter: validates, seals, sends, verifies, flattens.
+
+``WalletClient`` owns one zeep client built from the shared parsed WSDL and
+one ``requests`` session.  Every call goes the same way: check the fields
+(nothing is sent if one is bad), let zeep build the envelope from the WSDL,
+seal what was serialized, POST it, read the reply leniently, verify its seal,
+and hand back a typed result.  Faults and response codes become results;
+only broken plumbing raises, and only this package's exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+import requests
+import zeep
+from lxml import etree
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from ._version import __version__
+from .credentials import SecretKey, secret_key_from_env
+from .endpoints import DEFAULT_INTERFACE_VERSION, resolve_endpoint
+from .envelope import OperationShape, build_sealed_request, operation_shape, parse_reply, redacted_xml
+from .errors import (
+    ConfigurationError,
+    ConnectionDropped,
+    ConnectionFailed,
+    HTTPStatusError,
+    ResponseError,
+    ResponseTimeout,
+    SealVerificationError,
+    TLSError,
+    TransportError,
+)
+from .parsing import parse_datetime, text_or_none
+from .redact import mask_pan
+from .results import AddCardResult, SoapFault
+from .seal import DEFAULT_ALGORITHM, verify_seal
+from .validation import check_card_number, check_field
+from .wsdl_cache import load_document, zeep_settings
+
+__all__ = ["DEFAULT_TIMEOUT", "WalletClient"]
+
+log = logging.getLogger("sogen_soap")
+wire_log = logging.getLogger("sogen_soap.wire")
+
+DEFAULT_TIMEOUT: Final = (5.0, 30.0)
+"""(connect, read) seconds: every call is bounded, unlike zeep's default."""
+
+# Response fields that say how the call went rather than carry wallet data.
+_STATUS_FIELDS: Final = frozenset({"walletResponseCode", "errorFieldName", "seal"})
+
+Timeout = float | tuple[float, float]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    output: Mapping[str, object]
+    fault: SoapFault | None
+    seal_verified: bool
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "response_code": text_or_none(self.output.get("walletResponseCode")),
+            "error_field_name": text_or_none(self.output.get("errorFieldName")),
+            "fault": self.fault,
+            "seal_verified": self.seal_verified,
+        }
+
+
+def _check_timeout(timeout: object) -> Timeout:
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if not 1 <= len(parts) <= 2 or not all(
+        isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p and math.isfinite(p)
+        for p in parts
+    ):
+        raise ConfigurationError(
+            "timeout must be a positive number of seconds or a (connect, read) pair"
+        )
+    return timeout  # type: ignore[return-value]
+
+
+def _new_session(endpoint: str) -> requests.Session:
+    """A session with proxy and CA settings read from the environment once.
+
+    ``trust_env`` is then switched off: requests would otherwise re-read the
+    environment (proxies, netrc) on every call, about 2 ms each.
+    """
+    session = requests.Session()
+    settings = session.merge_environment_settings(endpoint, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"] if settings["verify"] is not None else True
+    session.trust_env = False
+    session.headers["User-Agent"] = f"sogen-soap/{__version__}"
+    return session
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+class WalletClient:
+    """A merchant's connection to the Office Server wallet service.
+
+    Safe to share between threads for calls.  ``environment`` is ``"test"``,
+    ``"prod"``, or the URL of a SOAP endpoint (a sister brand's
+    ``https://<host>/services/v2/wallet``, or a local simulator).  ``wsdl`` is a
+    WSDL file or a folder holding one; by default the bundled copy.
+    """
+
+    def __init__(
+        self,
+        merchant_id: str,
+        secret_key: str | SecretKey,
+        key_version: int,
+        *,
+        environment: str = "test",
+        interface_version: str = DEFAULT_INTERFACE_VERSION,
+        seal_algorithm: str = DEFAULT_ALGORITHM,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        wsdl: str | os.PathLike[str] | None = None,
+        intermediate_service_provider_id: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._merchant_id = check_field("merchantId", merchant_id)
+        self._key_version = int(check_field("keyVersion", key_version))
+        self._interface_version = check_field("interfaceVersion", interface_version)
+        self._seal_algorithm = check_field("sealAlgorithm", seal_algorithm)
+        self._isp_id = (
+            None
+            if intermediate_service_provider_id is None
+            else check_field("intermediateServiceProviderId", intermediate_service_provider_id)
+        )
+        self._secret = secret_key if isinstance(secret_key, SecretKey) else SecretKey(secret_key)
+        self._timeout = _check_timeout(timeout)
+        self._endpoint = resolve_endpoint(environment)
+        self._owns_session = session is None
+        self._session = session if session is not None else _new_session(self._endpoint)
+
+        document = load_document(wsdl)
+        self._zeep = zeep.Client(document, settings=zeep_settings())
+        binding = self._soap_binding(document)
+        self._service = self._zeep.create_service(binding.name, self._endpoint)
+        self._binding = binding
+        self._shapes: dict[str, OperationShape] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> WalletClient:
+        """Build from ``SOGEN_MERCHANT_ID``, ``SOGEN_KEY_VERSION``, ``SOGEN_SECRET_KEY``
+        (or ``SOGEN_SECRET_KEY_FILE``) and ``SOGEN_ENVIRONMENT``."""
+        env = os.environ if environ is None else environ
+        missing = [n for n in ("SOGEN_MERCHANT_ID", "SOGEN_KEY_VERSION") if not env.get(n)]
+        if missing:
+            raise ConfigurationError(f"set {' and '.join(missing)}")
+        options.setdefault("environment", env.get("SOGEN_ENVIRONMENT") or "test")
+        return cls(
+            env["SOGEN_MERCHANT_ID"],
+            secret_key_from_env(env),
+            int(check_field("keyVersion", env["SOGEN_KEY_VERSION"])),
+            **options,
+        )
+
+    @staticmethod
+    def _soap_binding(document: Any) -> Any:
+        for service in document.services.values():
+            for port in service.ports.values():
+                if port.binding is not None and hasattr(port.binding, "get"):
+                    return port.binding
+        raise ConfigurationError("the WSDL declares no SOAP service port")
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def merchant_id(self) -> str:
+        return self._merchant_id
+
+    def __repr__(self) -> str:
+        return (
+            f"WalletClient(merchant_id={self._merchant_id!r}, key_version={self._key_version}, "
+            f"endpoint={self._endpoint!r}, interface_version={self._interface_version!r})"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections (a session passed in stays the caller's)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> WalletClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- operations
+
+    def add_card(
+        self,
+        merchant_wallet_id: str,
+        card_number: str,
+        card_expiry_date: str,
+        *,
+        pan_type: str | None = None,
+        payment_mean_alias: str | None = None,
+        payment_mean_brand: str | None = None,
+        payment_mean_brand_selection_status: str | None = None,
+        payment_token: str | None = None,
+        intermediate_service_provider_id: str | None = None,
+    ) -> AddCardResult:
+        """Enrol a card in a wallet, creating the wallet if it does not exist.
+
+        ``card_expiry_date`` is ``YYYYMM`` (empty for a card without expiry).
+        A card already in the wallet answers 94 (``result.duplicate``).
+        """
+        optional = {
+            "panType": pan_type,
+            "paymentMeanAlias": payment_mean_alias,
+            "paymentMeanBrand": payment_mean_brand,
+            "paymentMeanBrandSelectionStatus": payment_mean_brand_selection_status,
+            "paymentToken": payment_token,
+            "intermediateServiceProviderId": intermediate_service_provider_id,
+        }
+        fields: dict[str, object] = {
+            "merchantWalletId": check_field("merchantWalletId", merchant_wallet_id),
+            "cardExpiryDate": check_field("cardExpiryDate", card_expiry_date),
+        }
+        fields.update(
+            {name: check_field(name, value) for name, value in optional.items() if value is not None}
+        )
+        fields["cardNumber"] = check_card_number(card_number, pan_type)
+        answer = self._call("addCard", fields)
+        out = answer.output
+        return AddCardResult(
+            **answer.common(),
+            wallet_action_datetime=parse_datetime(out.get("walletActionDateTime")),
+            payment_mean_id=text_or_none(out.get("paymentMeanId")),
+            masked_pan=text_or_none(out.get("maskedPan")),
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _shape(self, operation: str) -> OperationShape:
+        shape = self._shapes.get(operation)
+        if shape is None:
+            shape = self._shapes[operation] = operation_shape(self._binding, operation)
+        return shape
+
+    def _call(self, operation: str, fields: dict[str, object]) -> _Answer:
+        shape = self._shape(operation)
+        common: dict[str, object] = {
+            "merchantId": self._merchant_id,
+            "interfaceVersion": self._interface_version,
+            "keyVersion": self._key_version,
+            "sealAlgorithm": self._seal_algorithm,
+            "intermediateServiceProviderId": self._isp_id,
+        }
+        envelope = build_sealed_request(
+            self._zeep,
+            self._service,
+            shape,
+            {**common, **fields},
+            self._secret.reveal(),
+            self._seal_algorithm,
+        )
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s request to %s:\n%s", operation, self._endpoint, redacted_xml(envelope))
+        body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        started = time.perf_counter()
+        response = self._post(operation, shape, body)
+        answer = self._interpret(operation, response)
+        log.debug(
+            "%s %s -> %s in %.1f ms (wallet %s%s)",
+            operation,
+            self._endpoint,
+            answer.fault.code if answer.fault else answer.output.get("walletResponseCode"),
+            (time.perf_counter() - started) * 1000,
+            fields.get("merchantWalletId", "-"),
+            f", card {mask_pan(str(fields['cardNumber']))}" if "cardNumber" in fields else "",
+        )
+        return answer
+
+    def _post(self, operation: str, shape: OperationShape, body: bytes) -> requests.Response:
+        headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{shape.soap_action}"',
+        }
+        where = {"operation": operation, "endpoint": self._endpoint}
+        try:
+            return self._session.post(
+                self._endpoint,
+                data=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TLSError(f"{operation}: TLS failure talking to {self._endpoint}: {exc}", **where) from None
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError) as exc:
+            raise ConnectionFailed(f"{operation}: could not connect to {self._endpoint}: {exc}", **where) from None
+        except requests.exceptions.ReadTimeout:
+            raise ResponseTimeout(
+                f"{operation}: no response from {self._endpoint} within the read timeout; "
+                "the request was sent, its outcome is unknown",
+                **where,
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise ConnectionFailed(
+                    f"{operation}: could not connect to {self._endpoint}: {exc}", **where
+                ) from None
+            raise ConnectionDropped(
+                f"{operation}: the connection to {self._endpoint} broke after the request was "
+                "sent; its outcome is unknown",
+                **where,
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(f"{operation}: {type(exc).__name__} talking to {self._endpoint}", **where) from None
+
+    def _interpret(self, operation: str, response: requests.Response) -> _Answer:
+        status = response.status_code
+        content = response.content
+        where = {"operation": operation, "endpoint": self._endpoint}
+        http_error = HTTPStatusError(
+            f"{operation}: HTTP {status} {response.reason or ''} from {self._endpoint} "
+            "without a SOAP answer".replace("  ", " "),
+            status_code=status,
+            **where,
+        )
+        if not content.lstrip()[:1] == b"<":
+            if status != 200:
+                raise http_error
+            raise ResponseError(f"{operation}: the response is not XML")
+        try:
+            reply = parse_reply(content)
+        except ResponseError as exc:
+            if status != 200:
+                raise http_error from None
+            raise ResponseError(f"{operation}: {exc}") from None
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s response (HTTP %s):\n%s", operation, status, redacted_xml(reply.root))
+        if reply.fault is not None:
+            return _Answer(output={}, fault=reply.fault, seal_verified=False)
+        if status != 200 or reply.output is None:
+            raise http_error
+        return self._checked(operation, reply.output)
+
+    def _checked(self, operation: str, output: dict[str, object]) -> _Answer:
+        """Verify the response seal; refuse what must not be trusted unverified."""
+        code = output.get("walletResponseCode")
+        if not isinstance(code, str) or not code:
+            raise ResponseError(f"{operation}: the response carries no walletResponseCode")
+        seal = output.get("seal")
+        verified = isinstance(seal, str) and bool(seal) and verify_seal(
+            output, seal, self._secret.reveal(), self._seal_algorithm
+        )
+        carries_data = any(
+            value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS
+        )
+        if not verified and (code == "00" or carries_data):
+            state = "wrong" if isinstance(seal, str) and seal else "missing"
+            raise SealVerificationError(
+                f"{operation}: the response seal is {state} (code {code}); the response was "
+                "not used. Check the secret key and key version, or the path to the service."
+            )
+        return _Answer(output=output, fault=None, seal_verified=verified)

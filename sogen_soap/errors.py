@@ -1,0 +1,109 @@
+"""The package's one exception tree.
+
+Business outcomes (a declined enrolment, a duplicate card, a SOAP fault) are
+*results*, not exceptions; see ``results``.  What is raised here is either bad
+input caught before anything is sent, or plumbing that broke.  No message built
+here ever carries a card number, a seal key or a raw message body.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import WalletResult
+
+__all__ = [
+    "ConfigurationError",
+    "ConnectionDropped",
+    "ConnectionFailed",
+    "HTTPStatusError",
+    "InvalidFieldError",
+    "ResponseError",
+    "ResponseTimeout",
+    "SealVerificationError",
+    "SogenSoapError",
+    "TLSError",
+    "TransportError",
+    "WalletResponseError",
+]
+
+
+class SogenSoapError(Exception):
+    """Base of every exception the package raises."""
+
+
+class InvalidFieldError(SogenSoapError, ValueError):
+    """A request field broke a rule of the data dictionary; nothing was sent."""
+
+    def __init__(self, field: str, parameter: str, rule: str) -> None:
+        self.field = field
+        self.parameter = parameter
+        self.rule = rule
+        name = field if parameter == field else f"{parameter} ({field})"
+        super().__init__(f"{name}: {rule}")
+
+
+class ConfigurationError(SogenSoapError, ValueError):
+    """The client was set up with something it cannot work with."""
+
+
+class TransportError(SogenSoapError):
+    """The exchange with the service failed below the SOAP layer."""
+
+    def __init__(self, message: str, *, operation: str = "", endpoint: str = "") -> None:
+        self.operation = operation
+        self.endpoint = endpoint
+        super().__init__(message)
+
+
+class ConnectionFailed(TransportError):
+    """No connection was established (refused, DNS, connect timeout, proxy).
+
+    The request never reached the service, so retrying is always safe.
+    """
+
+
+class ConnectionDropped(TransportError):
+    """The connection broke after the request was sent.
+
+    For a call that changes a wallet, whether it took effect is unknown.
+    """
+
+
+class ResponseTimeout(TransportError):
+    """The request was sent but no response came in time.
+
+    For a call that changes a wallet, whether it took effect is unknown.
+    """
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed (untrusted or mismatched certificate, ...)."""
+
+
+class HTTPStatusError(TransportError):
+    """An HTTP error status without a SOAP body to explain it."""
+
+    def __init__(
+        self, message: str, *, status_code: int, operation: str = "", endpoint: str = ""
+    ) -> None:
+        self.status_code = status_code
+        super().__init__(message, operation=operation, endpoint=endpoint)
+
+
+class ResponseError(SogenSoapError):
+    """A response came back but cannot be trusted or understood."""
+
+
+class SealVerificationError(ResponseError):
+    """A response's seal is missing or wrong where it had to be right."""
+
+
+class WalletResponseError(SogenSoapError):
+    """Raised by ``WalletResult.raise_for_code()`` for a result that is not 00."""
+
+    def __init__(self, result: WalletResult) -> None:
+        self.result = result
+        self.response_code = result.response_code
+        super().__init__(f"{result.operation}: {result.message}")

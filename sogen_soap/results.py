@@ -1,0 +1,112 @@
+"""Typed, frozen results: what a wallet call *answered*.
+
+A declined or duplicate enrolment, and even a SOAP fault, is an answer: it is
+returned, not raised, so a batch script handles every row the same way.  Reprs
+are allow-listed: codes, ids and masked PANs only, never a raw body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import ClassVar, Final
+
+from .errors import WalletResponseError
+
+__all__ = [
+    "RESPONSE_CODES",
+    "TEMPORARY_CODES",
+    "AddCardResult",
+    "SoapFault",
+    "WalletResult",
+]
+
+# walletResponseCode -> what it means (vendor's wallet pages and NOTES.md).
+RESPONSE_CODES: Final = {
+    "00": "Successful operation",
+    "01": "Wallet account unknown",
+    "03": "Invalid merchant contract",
+    "12": "Invalid data, verify the request",
+    "25": "Wallet / payment mean unknown",
+    "30": "Format error",
+    "34": "Suspected fraud: wrong seal or key version",
+    "40": "merchantId not allowed to access this wallet service",
+    "94": "Duplicated wallet / payment mean",
+    "99": "Temporary problem at the Sogenactif server level",
+}
+# Codes after which sending the same request again is safe and may succeed.
+TEMPORARY_CODES: Final = frozenset({"99"})
+
+
+@dataclass(frozen=True)
+class SoapFault:
+    """A SOAP 1.1 fault, its text already redacted."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class WalletResult:
+    """What every wallet operation answers.
+
+    ``response_code`` is the ``walletResponseCode`` as received (unknown codes
+    are kept), or ``None`` when the service answered with a SOAP fault.
+    ``seal_verified`` says whether the response's seal was present and right;
+    a successful result always has it true (the client raises otherwise).
+    """
+
+    operation: ClassVar[str] = ""
+
+    response_code: str | None
+    error_field_name: str | None = None
+    fault: SoapFault | None = None
+    seal_verified: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.response_code == "00" and self.fault is None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.response_code == "94"
+
+    @property
+    def temporary(self) -> bool:
+        """True when the same request may succeed if sent again later."""
+        return self.response_code in TEMPORARY_CODES
+
+    @property
+    def message(self) -> str:
+        if self.fault is not None:
+            return f"SOAP fault {self.fault.code}: {self.fault.message}"
+        code = self.response_code or ""
+        text = RESPONSE_CODES.get(code, f"Unknown response code {code}")
+        if self.error_field_name:
+            text += f" (field {self.error_field_name})"
+        return text
+
+    def raise_for_code(self) -> WalletResult:
+        """Return ``self`` when ok, else raise ``WalletResponseError``."""
+        if not self.ok:
+            raise WalletResponseError(self)
+        return self
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class AddCardResult(WalletResult):
+    """The answer to ``addCard``; ``masked_pan`` shows the first 4 and last 2 digits."""
+
+    operation: ClassVar[str] = "addCard"
+
+    wallet_action_datetime: datetime | None = None
+    payment_mean_id: str | None = None
+    masked_pan: str | None = None

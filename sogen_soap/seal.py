@@ -1,0 +1,92 @@
+"""The Office Server seal: the one place that knows how a message is signed.
+
+Pure functions, no I/O, so the client and the simulator share exactly the same
+rule and the rule can be checked against published vectors in isolation.
+
+The rule (vendor's Office Server documentation, confirmed by every public SDK):
+every field except ``keyVersion``, ``sealAlgorithm`` and ``seal``, sorted by
+name, values only, concatenated without separators; containers are expanded in
+place (their own fields sorted by name), lists item by item in order; absent
+fields contribute nothing.  The digest is lowercase hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+__all__ = [
+    "DEFAULT_ALGORITHM",
+    "EXCLUDED_FIELDS",
+    "SEAL_ALGORITHMS",
+    "compute_seal",
+    "seal_string",
+    "verify_seal",
+]
+
+DEFAULT_ALGORITHM: Final = "HMAC-SHA-256"
+SEAL_ALGORITHMS: Final = frozenset({"HMAC-SHA-256", "HMAC-SHA-512", "SHA-256"})
+EXCLUDED_FIELDS: Final = frozenset({"keyVersion", "sealAlgorithm", "seal"})
+
+
+def seal_string(fields: Mapping[str, object]) -> str:
+    """The text the seal is computed over, for a message's top-level fields."""
+    return "".join(
+        part
+        for name in sorted(fields)
+        if name not in EXCLUDED_FIELDS
+        for part in _values(fields[name])
+    )
+
+
+def _values(value: object) -> Iterator[str]:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for name in sorted(value):
+            yield from _values(value[name])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _values(item)
+    elif isinstance(value, bool):
+        # Java's Boolean.toString, which the vendor's services use.
+        yield "true" if value else "false"
+    else:
+        yield str(value)
+
+
+def compute_seal(
+    fields: Mapping[str, object],
+    secret_key: str,
+    algorithm: str = DEFAULT_ALGORITHM,
+) -> str:
+    """Seal ``fields`` with ``secret_key`` (used as UTF-8 text, not decoded)."""
+    data = seal_string(fields).encode("utf-8")
+    key = secret_key.encode("utf-8")
+    if algorithm == "HMAC-SHA-256":
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    if algorithm == "HMAC-SHA-512":
+        return hmac.new(key, data, hashlib.sha512).hexdigest()
+    if algorithm == "SHA-256":
+        return hashlib.sha256(data + key).hexdigest()
+    raise ValueError(
+        f"unknown seal algorithm {algorithm!r}; expected one of {sorted(SEAL_ALGORITHMS)}"
+    )
+
+
+def verify_seal(
+    fields: Mapping[str, object],
+    seal: str,
+    secret_key: str,
+    algorithm: str = DEFAULT_ALGORITHM,
+) -> bool:
+    """True when ``seal`` is the seal of ``fields``; constant-time.
+
+    Hex case is ignored (the vendor sends lowercase, but case carries no
+    information in a hex digest).
+    """
+    expected = compute_seal(fields, secret_key, algorithm).encode("ascii")
+    received = seal.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected, received)

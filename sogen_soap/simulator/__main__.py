@@ -1,0 +1,79 @@
+"""``python -m sogen_soap.simulator``: serve the wallet simulator until SIGTERM.
+
+The first line on stdout is the endpoint URL (what ``environment=`` takes).
+Merchant keys come from files, never from the command line where ``ps``
+would show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .app import DEFAULT_MERCHANT, Merchant
+from .faults import FAULT_KINDS, FaultProfile
+from .server import Simulator
+
+
+def _merchant(spec: str) -> Merchant:
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        raise argparse.ArgumentTypeError(f"expected MERCHANT_ID:KEY_VERSION:KEY_FILE, got {spec!r}")
+    merchant_id, version, key_file = parts
+    try:
+        lines = Path(key_file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read key file {key_file}: {exc.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise argparse.ArgumentTypeError(f"key file {key_file} is empty")
+    return Merchant(merchant_id, int(version), lines[0].strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sogen_soap.simulator",
+        description="Serve a local Sogenactif Office Server wallet SOAP service.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--db", default=":memory:", help="SQLite file for the wallets (default: in memory)")
+    parser.add_argument(
+        "--merchant",
+        action="append",
+        type=_merchant,
+        default=[],
+        metavar="ID:KEY_VERSION:KEY_FILE",
+        help="a merchant to accept, its key read from KEY_FILE (repeatable); "
+        f"the simulation merchant {DEFAULT_MERCHANT.merchant_id} is always known",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help=f"inject a fault into a share of requests (repeatable); kinds: {', '.join(FAULT_KINDS)}",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for fault draws")
+    args = parser.parse_args(argv)
+    try:
+        faults = FaultProfile.parse(args.fault, seed=args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT}
+    merchants.update({m.merchant_id: m for m in args.merchant})
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with Simulator(args.db, merchants.values(), host=args.host, port=args.port, faults=faults) as sim:
+        print(sim.url, flush=True)
+        print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The simulator's WSGI application: the wallet service as the vendor runs it.
+
+It speaks the same WSDL as the client, validates every request against the
+XSD, checks merchant, key version and seal, keeps wallets in a ``WalletStore``
+and seals its answers.  It shares only the seal rule and the schema with the
+client package, never the client itself, so it is an honest other side.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from wsgiref.util import request_uri
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lxml import etree
+
+from ..seal import DEFAULT_ALGORITHM, SEAL_ALGORITHMS, compute_seal, verify_seal
+from ..wsdl_cache import XSD_FILE, bundled_wsdl_path
+from ..xmlfields import element_values
+from .faults import FaultProfile
+from .store import PaymentMean, WalletStore
+
+__all__ = ["DEFAULT_MERCHANT", "Merchant", "SimulatorApp"]
+
+SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+WALLET_NS: Final = "urn:sips:cn:contract:office:wallet:v2"
+MAX_BODY: Final = 1 << 20
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Fields = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """A shop the simulator knows: its id, current key version and key."""
+
+    merchant_id: str
+    key_version: int
+    secret_key: str = field(repr=False)
+
+
+# The vendor's documented simulation merchant (public test values).
+DEFAULT_MERCHANT: Final = Merchant("002001000000001", 1, "002001000000001_KEY1")
+
+_FIELD_IN_ERROR: Final = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
+_EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \( (?:\{[^}]*\})?([A-Za-z0-9_]+)")
+
+
+def _paris_now() -> datetime:
+    """Now, at the merchant's local time: Sogenactif answers in Europe/Paris."""
+    try:
+        return datetime.now(ZoneInfo("Europe/Paris"))
+    except ZoneInfoNotFoundError:  # pragma: no cover - no tz database
+        return datetime.now().astimezone()
+
+
+class _Answer(Exception):
+    """Stop handling and answer with this wallet response code."""
+
+    def __init__(self, code: str, error_field: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.error_field = error_field
+
+
+def _soap_fault(code: str, text: str) -> bytes:
+    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV})
+    fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{SOAP_ENV}}}Fault")
+    etree.SubElement(fault, "faultcode").text = f"soap:{code}"
+    etree.SubElement(fault, "faultstring").text = text
+    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+
+
+def _append(parent: etree._Element, name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _append(parent, name, item)
+        return
+    child = etree.SubElement(parent, f"{{{WALLET_NS}}}{name}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _append(child, key, item)
+    else:
+        child.text = str(value)
+
+
+def _mean_fields(mean: PaymentMean) -> Fields:
+    return {
+        "paymentMeanId": mean.payment_mean_id,
+        "maskedPan": mean.masked_pan,
+        "paymentMeanAlias": mean.alias,
+        "panExpiryDate": mean.expiry,
+        "paymentMeanBrand": mean.brand,
+    }
+
+
+class SimulatorApp:
+    """WSGI callable: GET ``?wsdl`` / ``?xsd=...``, POST SOAP 1.1 requests."""
+
+    def __init__(
+        self,
+        store: WalletStore,
+        merchants: Iterable[Merchant] = (DEFAULT_MERCHANT,),
+        *,
+        faults: FaultProfile | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.merchants = {m.merchant_id: m for m in merchants}
+        self.faults = faults or FaultProfile()
+        self._clock = clock or _paris_now
+        self._wsdl_path = Path(bundled_wsdl_path())
+        folder = self._wsdl_path.parent
+        self._xsd_bytes = (folder / XSD_FILE).read_bytes()
+        self._parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        )
+        self._schema = etree.XMLSchema(etree.parse(str(folder / XSD_FILE), self._parser))
+        self._schema_lock = threading.Lock()  # an XMLSchema is not thread-safe
+        self._count_lock = threading.Lock()
+        self.requests_seen = 0
+        self._operations: dict[str, Callable[[str, Fields, str], Fields]] = {
+            "addCard": self._add_card,
+            "getWalletData": self._get_wallet_data,
+            "getPaymentMeanData": self._get_payment_mean_data,
+            "updatePaymentMean": self._update_payment_mean,
+            "deletePaymentMean": self._delete_payment_mean,
+            "signOff": self._sign_off,
+        }
+
+    # ------------------------------------------------------------------ HTTP
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        with self._count_lock:
+            self.requests_seen += 1
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = environ.get("QUERY_STRING", "")
+        if method == "GET" and query.lower() == "wsdl":
+            return self._send(start_response, "200 OK", self._wsdl_for(environ))
+        if method == "GET" and query == f"xsd={XSD_FILE}":
+            return self._send(start_response, "200 OK", self._xsd_bytes)
+        if method != "POST":
+            return self._send(start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            return self._send(start_response, "413 Payload Too Large", b"too large", "text/plain")
+        body = environ["wsgi.input"].read(length) if length else b""
+        status, payload, content_type = self.handle(body)
+        return self._send(start_response, status, payload, content_type)
+
+    @staticmethod
+    def _send(
+        start_response: StartResponse, status: str, payload: bytes, content_type: str = "text/xml; charset=utf-8"
+    ) -> list[bytes]:
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def _wsdl_for(self, environ: dict[str, Any]) -> bytes:
+        """The WSDL with its address and schema location pointing back here, as CXF does."""
+        base = request_uri(environ, include_query=False)
+        tree = etree.parse(str(self._wsdl_path), self._parser)
+        for address in tree.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
+            address.set("location", base)
+        for imp in tree.iter("{http://www.w3.org/2001/XMLSchema}import"):
+            if imp.get("schemaLocation") == XSD_FILE:
+                imp.set("schemaLocation", f"{base}?xsd={XSD_FILE}")
+        return etree.tostring(tree, xml_declaration=True, encoding="utf-8")
+
+    # ------------------------------------------------------------------ SOAP
+
+    def handle(self, body: bytes) -> tuple[str, bytes, str]:
+        """Answer one SOAP request: (HTTP status, body, content type)."""
+        xml = "text/xml; charset=utf-8"
+        try:
+            root = etree.fromstring(body, self._parser)
+        except etree.XMLSyntaxError:
+            return "500 Internal Server Error", _soap_fault("Client", "Error reading XMLStreamReader: not well-formed XML"), xml
+        if root.getroottree().docinfo.doctype:
+            return "500 Internal Server Error", _soap_fault("Client", "DTDs are not allowed"), xml
+        if etree.QName(root).localname == "Envelope" and root.tag != f"{{{SOAP_ENV}}}Envelope":
+            return "500 Internal Server Error", _soap_fault("VersionMismatch", "Only SOAP 1.1 is supported"), xml
+        body_el = root.find(f"{{{SOAP_ENV}}}Body")
+        op_el = None if body_el is None else next((c for c in body_el if isinstance(c.tag, str)), None)
+        if op_el is None:
+            return "500 Internal Server Error", _soap_fault("Client", "No SOAP 1.1 Envelope/Body with an operation"), xml
+        qname = etree.QName(op_el)
+        if qname.namespace != WALLET_NS or qname.localname not in self._operations:
+            return "500 Internal Server Error", _soap_fault("Client", f"Unexpected wrapper element {op_el.tag} found"), xml
+
+        fault = self.faults.draw()
+        if fault == "soap_fault":
+            return "500 Internal Server Error", _soap_fault("Server", "Fault injected by the simulator"), xml
+        if fault == "http_503":
+            return "503 Service Unavailable", b"<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html"
+        if fault == "garbage":
+            return "200 OK", b"\x00garbage, not XML", xml
+        if fault == "doctype":
+            evil = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><lolz>&lol;</lolz>'
+            return "200 OK", evil, xml
+
+        operation = qname.localname
+        input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
+        fields = element_values(input_el)
+        answer = self._answer(operation, op_el, fields, code_99=fault == "code_99")
+        merchant = self._sealing_merchant(fields)
+        algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
+        if algorithm not in SEAL_ALGORITHMS:
+            algorithm = DEFAULT_ALGORITHM
+        output = {k: v for k, v in answer.items() if v is not None}
+        if merchant is not None:
+            output["seal"] = compute_seal(output, merchant.secret_key, algorithm)
+            if fault == "wrong_seal":
+                output["seal"] = compute_seal(output, merchant.secret_key + "x", algorithm)
+        env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": WALLET_NS})
+        wrapper = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response")
+        _append(wrapper, "output", output)
+        return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
+
+    def _sealing_merchant(self, fields: Fields) -> Merchant | None:
+        """The merchant whose current key seals the answer; None when unknown (03)."""
+        return self.merchants.get(str(fields.get("merchantId", "")))
+
+    def _answer(self, operation: str, op_el: etree._Element, fields: Fields, *, code_99: bool) -> Fields:
+        try:
+            self._validate(op_el)
+            merchant = self.merchants.get(str(fields.get("merchantId")))
+            if merchant is None:
+                raise _Answer("03")
+            if str(fields.get("keyVersion")) != str(merchant.key_version):
+                raise _Answer("34")
+            algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
+            if not verify_seal(fields, str(fields.get("seal", "")), merchant.secret_key, algorithm):
+                raise _Answer("34")
+            if not str(fields["interfaceVersion"]).startswith("WR_WS_"):
+                raise _Answer("30", "interfaceVersion")
+            if code_99:
+                raise _Answer("99")
+            now = self._clock().isoformat(timespec="seconds")
+            return {"walletResponseCode": "00", **self._operations[operation](merchant.merchant_id, fields, now)}
+        except _Answer as answer:
+            return {"walletResponseCode": answer.code, "errorFieldName": answer.error_field}
+
+    def _validate(self, op_el: etree._Element) -> None:
+        """Schema check: a violation is a format error (30) naming the field."""
+        with self._schema_lock:
+            if self._schema.validate(op_el):
+                return
+            message = str(self._schema.error_log.last_error.message if self._schema.error_log.last_error else "")
+        expected = _EXPECTED_IN_ERROR.search(message)
+        named = expected or _FIELD_IN_ERROR.search(message)
+        raise _Answer("30", named.group(1) if named else None)
+
+    # ------------------------------------------------------------ operations
+
+    def _add_card(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        card = str(fields["cardNumber"])
+        pan_type = fields.get("panType") or "PAN"
+        if pan_type == "PAN" and not (card.isdigit() and 12 <= len(card) <= 19):
+            raise _Answer("12", "cardNumber")
+        if fields.get("paymentMeanBrand") == "UNKNOWN":
+            raise _Answer("12", "paymentMeanBrand")
+        mean = self.store.add_card(
+            merchant_id,
+            str(fields["merchantWalletId"]),
+            card,
+            str(fields["cardExpiryDate"]),
+            str(fields["paymentMeanAlias"]) if fields.get("paymentMeanAlias") else None,
+            str(fields["paymentMeanBrand"]) if fields.get("paymentMeanBrand") else None,
+            now,
+        )
+        if mean is None:
+            raise _Answer("94")
+        return {"walletActionDateTime": now, "paymentMeanId": mean.payment_mean_id, "maskedPan": mean.masked_pan}
+
+    def _get_wallet_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        wallet = self.store.wallet(merchant_id, str(fields["merchantWalletId"]))
+        if wallet is None:
+            raise _Answer("25")
+        return {
+            "walletCreationDateTime": wallet.created_at,
+            "walletLastActionDateTime": wallet.last_action_at,
+            "walletPaymentMeanDataList": {
+                "walletPaymentMeanData": [_mean_fields(m) for m in wallet.payment_means]
+            },
+        }
+
+    def _get_payment_mean_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        mean = self.store.payment_mean(merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]))
+        if mean is None:
+            raise _Answer("25")
+        return {"walletPaymentMeanData": _mean_fields(mean)}
+
+    def _update_payment_mean(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        if not self.store.update_alias(
+            merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]),
+            str(fields.get("paymentMeanAlias") or ""), now,
+        ):  # fmt: skip
+            raise _Answer("25")
+        return {"walletActionDateTime": now}
+
+    def _delete_payment_mean(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        if not self.store.delete_payment_mean(
+            merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]), now
+        ):
+            raise _Answer("25")
+        return {"walletActionDateTime": now}
+
+    def _sign_off(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+        if not self.store.sign_off(merchant_id, str(fields["merchantWalletId"])):
+            raise _Answer("25")
+        return {"walletActionDateTime": now}

@@ -1,0 +1,62 @@
+"""Misbehaviour on demand, so tests can see how a client copes with it.
+
+A profile maps a fault kind to the share of requests that get it; draws come
+from one seeded generator, so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Final
+
+__all__ = ["FAULT_KINDS", "FaultProfile"]
+
+FAULT_KINDS: Final = {
+    "soap_fault": "HTTP 500 with a soap:Server fault, nothing stored",
+    "http_503": "HTTP 503 with an HTML page, nothing stored",
+    "garbage": "HTTP 200 with a body that is not XML, nothing stored",
+    "wrong_seal": "the real answer (stored), with its seal altered",
+    "code_99": "walletResponseCode 99, nothing stored",
+    "doctype": "a response declaring a DTD with an entity, nothing stored",
+}
+
+
+class FaultProfile:
+    """Which faults to inject, and how often (rates add up to at most 1)."""
+
+    def __init__(self, rates: Mapping[str, float] | None = None, *, seed: int = 0) -> None:
+        self.rates = dict(rates or {})
+        unknown = sorted(set(self.rates) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kind {', '.join(unknown)}; known: {sorted(FAULT_KINDS)}")
+        if any(not 0 <= r <= 1 for r in self.rates.values()) or sum(self.rates.values()) > 1:
+            raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    @classmethod
+    def parse(cls, specs: list[str], seed: int = 0) -> FaultProfile:
+        """From ``KIND=RATE`` strings, as the command line takes them."""
+        rates: dict[str, float] = {}
+        for spec in specs:
+            kind, _, rate = spec.partition("=")
+            try:
+                rates[kind] = float(rate)
+            except ValueError:
+                raise ValueError(f"fault {spec!r}: expected KIND=RATE") from None
+        return cls(rates, seed=seed)
+
+    def draw(self) -> str | None:
+        """The fault for the next request, or None."""
+        with self._lock:
+            point = self._random.random()
+            for kind, rate in self.rates.items():
+                if point < rate:
+                    self.injected[kind] += 1
+                    return kind
+                point -= rate
+        return None

@@ -1,0 +1,237 @@
+"""The simulator's wallets, in SQLite (a file that survives restarts, or memory).
+
+No clear card number is ever written: a card is recognised by an HMAC of its
+number under a random salt kept in the store, and shown only masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["PaymentMean", "WalletStore", "mask_card"]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wallet (
+    merchant_id TEXT NOT NULL,
+    wallet_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_action_at TEXT NOT NULL,
+    next_payment_mean_id INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (merchant_id, wallet_id)
+);
+CREATE TABLE IF NOT EXISTS payment_mean (
+    merchant_id TEXT NOT NULL,
+    wallet_id TEXT NOT NULL,
+    payment_mean_id INTEGER NOT NULL,
+    card_fingerprint TEXT NOT NULL,
+    masked_pan TEXT NOT NULL,
+    expiry TEXT NOT NULL,
+    alias TEXT,
+    brand TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, wallet_id, payment_mean_id),
+    UNIQUE (merchant_id, wallet_id, card_fingerprint)
+);
+"""
+
+
+def mask_card(card_number: str) -> str:
+    """The vendor's mask: first 4 and last 2 clear, ``#`` between, same length."""
+    if len(card_number) < 10:
+        return "#" * len(card_number)
+    return card_number[:4] + "#" * (len(card_number) - 6) + card_number[-2:]
+
+
+def brand_of(card_number: str) -> str:
+    """A brand from the card's leading digits, as the platform would infer it."""
+    if not card_number.isdigit():
+        return "UNKNOWN"
+    if card_number.startswith("4"):
+        return "VISA"
+    if card_number[:2] in {"51", "52", "53", "54", "55"} or "2221" <= card_number[:4] <= "2720":
+        return "MASTERCARD"
+    if card_number[:2] in {"34", "37"}:
+        return "AMEX"
+    if card_number[:2] in {"36", "38"} or "300" <= card_number[:3] <= "305":
+        return "DINERS"
+    if card_number[:2] == "35":
+        return "JCB"
+    return "CB"
+
+
+@dataclass(frozen=True)
+class PaymentMean:
+    payment_mean_id: str
+    masked_pan: str
+    expiry: str
+    alias: str | None
+    brand: str
+
+
+@dataclass(frozen=True)
+class Wallet:
+    created_at: str
+    last_action_at: str
+    payment_means: tuple[PaymentMean, ...]
+
+
+class WalletStore:
+    """Thread-safe wallet storage; one connection guarded by a lock."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        if row is None:
+            salt = secrets.token_hex(32)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (salt,))
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        self._salt = bytes.fromhex(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time; rolled back on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _fingerprint(self, card_number: str) -> str:
+        return hmac.new(self._salt, card_number.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def add_card(
+        self,
+        merchant_id: str,
+        wallet_id: str,
+        card_number: str,
+        expiry: str,
+        alias: str | None,
+        brand: str | None,
+        now: str,
+    ) -> PaymentMean | None:
+        """Enrol a card, creating the wallet; None when the card is already there."""
+        fingerprint = self._fingerprint(card_number)
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM payment_mean WHERE merchant_id=? AND wallet_id=? "
+                "AND card_fingerprint=?",
+                (merchant_id, wallet_id, fingerprint),
+            ).fetchone():
+                return None
+            db.execute(
+                "INSERT OR IGNORE INTO wallet (merchant_id, wallet_id, created_at, "
+                "last_action_at) VALUES (?, ?, ?, ?)",
+                (merchant_id, wallet_id, now, now),
+            )
+            (next_id,) = db.execute(
+                "SELECT next_payment_mean_id FROM wallet WHERE merchant_id=? AND wallet_id=?",
+                (merchant_id, wallet_id),
+            ).fetchone()
+            mean = PaymentMean(
+                payment_mean_id=str(next_id),
+                masked_pan=mask_card(card_number),
+                expiry=expiry,
+                alias=alias,
+                brand=brand or brand_of(card_number),
+            )
+            db.execute(
+                "INSERT INTO payment_mean VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (merchant_id, wallet_id, next_id, fingerprint, mean.masked_pan,
+                 mean.expiry, mean.alias, mean.brand),
+            )  # fmt: skip
+            db.execute(
+                "UPDATE wallet SET next_payment_mean_id=?, last_action_at=? "
+                "WHERE merchant_id=? AND wallet_id=?",
+                (next_id + 1, now, merchant_id, wallet_id),
+            )
+            return mean
+
+    def wallet(self, merchant_id: str, wallet_id: str) -> Wallet | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT created_at, last_action_at FROM wallet WHERE merchant_id=? AND wallet_id=?",
+                (merchant_id, wallet_id),
+            ).fetchone()
+            if row is None:
+                return None
+            means = self._db.execute(
+                "SELECT payment_mean_id, masked_pan, expiry, alias, brand FROM payment_mean "
+                "WHERE merchant_id=? AND wallet_id=? ORDER BY payment_mean_id",
+                (merchant_id, wallet_id),
+            ).fetchall()
+        return Wallet(
+            created_at=row[0],
+            last_action_at=row[1],
+            payment_means=tuple(
+                PaymentMean(str(m[0]), m[1], m[2], m[3], m[4]) for m in means
+            ),
+        )
+
+    def payment_mean(self, merchant_id: str, wallet_id: str, payment_mean_id: str) -> PaymentMean | None:
+        wallet = self.wallet(merchant_id, wallet_id)
+        if wallet is None:
+            return None
+        return next((m for m in wallet.payment_means if m.payment_mean_id == str(int(payment_mean_id))), None)
+
+    def _change(self, sql: str, args: tuple[object, ...], merchant_id: str, wallet_id: str, now: str) -> bool:
+        with self._transaction() as db:
+            changed = db.execute(sql, args).rowcount > 0
+            if changed:
+                db.execute(
+                    "UPDATE wallet SET last_action_at=? WHERE merchant_id=? AND wallet_id=?",
+                    (now, merchant_id, wallet_id),
+                )
+            return changed
+
+    def update_alias(self, merchant_id: str, wallet_id: str, payment_mean_id: str, alias: str, now: str) -> bool:
+        return self._change(
+            "UPDATE payment_mean SET alias=? WHERE merchant_id=? AND wallet_id=? AND payment_mean_id=?",
+            (alias, merchant_id, wallet_id, int(payment_mean_id)),
+            merchant_id, wallet_id, now,
+        )  # fmt: skip
+
+    def delete_payment_mean(self, merchant_id: str, wallet_id: str, payment_mean_id: str, now: str) -> bool:
+        return self._change(
+            "DELETE FROM payment_mean WHERE merchant_id=? AND wallet_id=? AND payment_mean_id=?",
+            (merchant_id, wallet_id, int(payment_mean_id)),
+            merchant_id, wallet_id, now,
+        )  # fmt: skip
+
+    def sign_off(self, merchant_id: str, wallet_id: str) -> bool:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM payment_mean WHERE merchant_id=? AND wallet_id=?",
+                (merchant_id, wallet_id),
+            )
+            return (
+                db.execute(
+                    "DELETE FROM wallet WHERE merchant_id=? AND wallet_id=?",
+                    (merchant_id, wallet_id),
+                ).rowcount
+                > 0
+            )
+
+    def count_cards(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM payment_mean").fetchone()
+        return int(n)
