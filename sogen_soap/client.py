@@ -27,7 +27,13 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from ._version import __version__
 from .credentials import SecretKey, secret_key_from_env
 from .endpoints import DEFAULT_INTERFACE_VERSION, resolve_endpoint
-from .envelope import OperationShape, build_sealed_request, operation_shape, parse_reply, redacted_xml
+from .envelope import (
+    OperationShape,
+    build_sealed_request,
+    operation_shape,
+    parse_reply,
+    redacted_xml,
+)
 from .errors import (
     ConfigurationError,
     ConnectionDropped,
@@ -78,7 +84,7 @@ class _Answer:
 def _check_timeout(timeout: object) -> Timeout:
     parts = timeout if isinstance(timeout, tuple) else (timeout,)
     if not 1 <= len(parts) <= 2 or not all(
-        isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p and math.isfinite(p)
+        isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0 and math.isfinite(p)
         for p in parts
     ):
         raise ConfigurationError(
@@ -147,9 +153,9 @@ class WalletClient:
         self._session = session if session is not None else _new_session(self._endpoint)
 
         document = load_document(wsdl)
-        self._zeep = zeep.Client(document, settings=zeep_settings())
+        self._zeep = zeep.Client(document, settings=zeep_settings())  # type: ignore[no-untyped-call]
         binding = self._soap_binding(document)
-        self._service = self._zeep.create_service(binding.name, self._endpoint)
+        self._service = self._zeep.create_service(binding.name, self._endpoint)  # type: ignore[no-untyped-call]
         self._binding = binding
         self._shapes: dict[str, OperationShape] = {}
 
@@ -240,7 +246,11 @@ class WalletClient:
             "cardExpiryDate": check_field("cardExpiryDate", card_expiry_date),
         }
         fields.update(
-            {name: check_field(name, value) for name, value in optional.items() if value is not None}
+            {
+                name: check_field(name, value)
+                for name, value in optional.items()
+                if value is not None
+            }
         )
         fields["cardNumber"] = check_card_number(card_number, pan_type)
         answer = self._call("addCard", fields)
@@ -278,7 +288,9 @@ class WalletClient:
             self._seal_algorithm,
         )
         if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("%s request to %s:\n%s", operation, self._endpoint, redacted_xml(envelope))
+            wire_log.debug(
+                "%s request to %s:\n%s", operation, self._endpoint, redacted_xml(envelope)
+            )
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         started = time.perf_counter()
         response = self._post(operation, shape, body)
@@ -309,9 +321,13 @@ class WalletClient:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise TLSError(f"{operation}: TLS failure talking to {self._endpoint}: {exc}", **where) from None
+            raise TLSError(
+                f"{operation}: TLS failure talking to {self._endpoint}: {exc}", **where
+            ) from None
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError) as exc:
-            raise ConnectionFailed(f"{operation}: could not connect to {self._endpoint}: {exc}", **where) from None
+            raise ConnectionFailed(
+                f"{operation}: could not connect to {self._endpoint}: {exc}", **where
+            ) from None
         except requests.exceptions.ReadTimeout:
             raise ResponseTimeout(
                 f"{operation}: no response from {self._endpoint} within the read timeout; "
@@ -329,7 +345,9 @@ class WalletClient:
                 **where,
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise TransportError(f"{operation}: {type(exc).__name__} talking to {self._endpoint}", **where) from None
+            raise TransportError(
+                f"{operation}: {type(exc).__name__} talking to {self._endpoint}", **where
+            ) from None
 
     def _interpret(self, operation: str, response: requests.Response) -> _Answer:
         status = response.status_code
@@ -341,7 +359,7 @@ class WalletClient:
             status_code=status,
             **where,
         )
-        if not content.lstrip()[:1] == b"<":
+        if content.lstrip()[:1] != b"<":
             if status != 200:
                 raise http_error
             raise ResponseError(f"{operation}: the response is not XML")
@@ -352,7 +370,9 @@ class WalletClient:
                 raise http_error from None
             raise ResponseError(f"{operation}: {exc}") from None
         if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("%s response (HTTP %s):\n%s", operation, status, redacted_xml(reply.root))
+            wire_log.debug(
+                "%s response (HTTP %s):\n%s", operation, status, redacted_xml(reply.root)
+            )
         if reply.fault is not None:
             return _Answer(output={}, fault=reply.fault, seal_verified=False)
         if status != 200 or reply.output is None:
@@ -365,8 +385,10 @@ class WalletClient:
         if not isinstance(code, str) or not code:
             raise ResponseError(f"{operation}: the response carries no walletResponseCode")
         seal = output.get("seal")
-        verified = isinstance(seal, str) and bool(seal) and verify_seal(
-            output, seal, self._secret.reveal(), self._seal_algorithm
+        verified = (
+            isinstance(seal, str)
+            and bool(seal)
+            and verify_seal(output, seal, self._secret.reveal(), self._seal_algorithm)
         )
         carries_data = any(
             value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS

@@ -33,7 +33,7 @@ class SecretKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a SecretKey cannot be pickled")
 
 

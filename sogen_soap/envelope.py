@@ -95,9 +95,7 @@ def _input_element(envelope: etree._Element, shape: OperationShape) -> etree._El
         raise ConfigurationError(f"{shape.name}: zeep built an envelope without a body")
     container = body[0]
     if shape.wrapper is not None:
-        inner = next(
-            (c for c in container if etree.QName(c).localname == shape.wrapper), None
-        )
+        inner = next((c for c in container if etree.QName(c).localname == shape.wrapper), None)
         if inner is None:
             raise ConfigurationError(f"{shape.name}: no <{shape.wrapper}> in the request")
         container = inner
@@ -131,7 +129,7 @@ def build_sealed_request(
     values["seal"] = ""
     arguments = {shape.wrapper: values} if shape.wrapper else values
     try:
-        envelope = zeep_client.create_message(service, shape.name, **arguments)
+        envelope: etree._Element = zeep_client.create_message(service, shape.name, **arguments)
     except zeep_exceptions.Error as exc:
         raise ConfigurationError(f"{shape.name}: zeep could not build the request: {exc}") from None
     container = _input_element(envelope, shape)
@@ -152,7 +150,9 @@ class Reply:
 def parse_xml_safely(content: bytes) -> etree._Element:
     """Parse with zeep's hardening: no DTD, no entities, no network."""
     try:
-        return parse_xml(content, None, settings=_SETTINGS)
+        # zeep annotates ``content`` as str; lxml wants the undecoded bytes.
+        root: etree._Element = parse_xml(content, None, settings=_SETTINGS)  # type: ignore[arg-type]
+        return root
     except zeep_exceptions.DTDForbidden:
         raise ResponseError("the response declares a DTD; refused") from None
     except zeep_exceptions.EntitiesForbidden:

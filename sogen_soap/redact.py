@@ -10,7 +10,9 @@ __all__ = ["mask_pan", "redact_text"]
 # 12 to 19 digits, optionally grouped by spaces or dashes, not inside a longer
 # run of digits: the shape of a clear PAN in free text.
 _PAN_IN_TEXT: Final = re.compile(r"(?<![0-9])(?:[0-9][ -]?){11,18}[0-9](?![0-9])")
-_HEX_DIGEST: Final = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?:[0-9a-fA-F]{64})?(?![0-9a-fA-F])")
+_HEX_DIGEST: Final = re.compile(
+    r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?:[0-9a-fA-F]{64})?(?![0-9a-fA-F])"
+)
 
 
 def mask_pan(card_number: str) -> str:

@@ -80,7 +80,8 @@ FIELD_RULES: Final[Mapping[str, FieldRule]] = _rules(
         "cardExpiryDate",
         6,
         pattern=r"([0-9]{4}(0[1-9]|1[0-2]))?",
-        pattern_text="must be YYYYMM with a month from 01 to 12, or empty for a card without expiry",
+        pattern_text="must be YYYYMM with a month from 01 to 12 "
+        "(or empty for a card without expiry)",
     ),
     FieldRule("panType", 9, choices=PAN_TYPES),
     FieldRule("paymentMeanAlias", 20),
@@ -125,8 +126,11 @@ def check_field(field: str, value: object, parameter: str | None = None) -> str:
     if len(text) > rule.max_length:
         raise fail(f"must be at most {rule.max_length} characters (got {len(text)})")
     if len(text) < rule.min_length:
-        raise fail("must not be empty" if rule.min_length == 1 else
-                   f"must be at least {rule.min_length} characters (got {len(text)})")
+        raise fail(
+            "must not be empty"
+            if rule.min_length == 1
+            else f"must be at least {rule.min_length} characters (got {len(text)})"
+        )
     pattern = _COMPILED.get(field)
     if pattern is not None and not pattern.fullmatch(text):
         raise fail(f"{rule.pattern_text}{shown}")

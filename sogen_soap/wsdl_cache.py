@@ -54,9 +54,7 @@ def _resolve(location: str | os.PathLike[str] | None) -> str:
     if path.is_dir():
         found = sorted(path.glob("*.wsdl"))
         if len(found) != 1:
-            raise ConfigurationError(
-                f"{path} must hold exactly one .wsdl file, found {len(found)}"
-            )
+            raise ConfigurationError(f"{path} must hold exactly one .wsdl file, found {len(found)}")
         path = found[0]
     if not path.is_file():
         raise ConfigurationError(f"no WSDL file at {path}")
@@ -75,4 +73,6 @@ def _parse(path: str, mtime_ns: int) -> Document:
     del mtime_ns  # part of the cache key only: an edited file is parsed again
     # The transport only ever reads local files here; calls go through the
     # client's own session.
-    return Document(path, Transport(timeout=10), settings=zeep_settings())
+    # (zeep annotates ``transport`` as a class; it takes an instance.)
+    transport = Transport(timeout=10)  # type: ignore[no-untyped-call]
+    return Document(path, transport, settings=zeep_settings())  # type: ignore[arg-type]

@@ -26,7 +26,9 @@ def _merchant(spec: str) -> Merchant:
     try:
         lines = Path(key_file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read key file {key_file}: {exc.strerror}") from None
+        raise argparse.ArgumentTypeError(
+            f"cannot read key file {key_file}: {exc.strerror}"
+        ) from None
     if not lines or not lines[0].strip():
         raise argparse.ArgumentTypeError(f"key file {key_file} is empty")
     return Merchant(merchant_id, int(version), lines[0].strip())
@@ -37,9 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m sogen_soap.simulator",
         description="Serve a local Sogenactif Office Server wallet SOAP service.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    parser.add_argument("--db", default=":memory:", help="SQLite file for the wallets (default: in memory)")
+    parser.add_argument(
+        "--db", default=":memory:", help="SQLite file for the wallets (default: in memory)"
+    )
     parser.add_argument(
         "--merchant",
         action="append",
@@ -54,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KIND=RATE",
-        help=f"inject a fault into a share of requests (repeatable); kinds: {', '.join(FAULT_KINDS)}",
+        help="inject a fault into a share of requests (repeatable); kinds: "
+        + ", ".join(FAULT_KINDS),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for fault draws")
     args = parser.parse_args(argv)
@@ -68,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with Simulator(args.db, merchants.values(), host=args.host, port=args.port, faults=faults) as sim:
+    with Simulator(
+        args.db, merchants.values(), host=args.host, port=args.port, faults=faults
+    ) as sim:
         print(sim.url, flush=True)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)
         stop.wait()

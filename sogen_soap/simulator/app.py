@@ -49,7 +49,9 @@ class Merchant:
 DEFAULT_MERCHANT: Final = Merchant("002001000000001", 1, "002001000000001_KEY1")
 
 _FIELD_IN_ERROR: Final = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
-_EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \( (?:\{[^}]*\})?([A-Za-z0-9_]+)")
+_EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \(([^)]*)\)")
+_LOCAL_NAME: Final = re.compile(r"(?:\{[^}]*\})?([A-Za-z0-9_]+)")
+XS: Final = "{http://www.w3.org/2001/XMLSchema}"
 
 
 def _paris_now() -> datetime:
@@ -123,7 +125,14 @@ class SimulatorApp:
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
-        self._schema = etree.XMLSchema(etree.parse(str(folder / XSD_FILE), self._parser))
+        schema_doc = etree.parse(str(folder / XSD_FILE), self._parser)
+        self._schema = etree.XMLSchema(schema_doc)
+        # Request fields without minOccurs="0": the ones a "missing" error is about.
+        self._required = frozenset(
+            str(element.get("name"))
+            for element in schema_doc.iter(f"{XS}element")
+            if element.get("minOccurs") != "0" and element.get("type", "").startswith("tns:")
+        )
         self._schema_lock = threading.Lock()  # an XMLSchema is not thread-safe
         self._count_lock = threading.Lock()
         self.requests_seen = 0
@@ -148,7 +157,9 @@ class SimulatorApp:
         if method == "GET" and query == f"xsd={XSD_FILE}":
             return self._send(start_response, "200 OK", self._xsd_bytes)
         if method != "POST":
-            return self._send(start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain")
+            return self._send(
+                start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain"
+            )
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -161,9 +172,14 @@ class SimulatorApp:
 
     @staticmethod
     def _send(
-        start_response: StartResponse, status: str, payload: bytes, content_type: str = "text/xml; charset=utf-8"
+        start_response: StartResponse,
+        status: str,
+        payload: bytes,
+        content_type: str = "text/xml; charset=utf-8",
     ) -> list[bytes]:
-        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        start_response(
+            status, [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        )
         return [payload]
 
     def _wsdl_for(self, environ: dict[str, Any]) -> bytes:
@@ -185,24 +201,50 @@ class SimulatorApp:
         try:
             root = etree.fromstring(body, self._parser)
         except etree.XMLSyntaxError:
-            return "500 Internal Server Error", _soap_fault("Client", "Error reading XMLStreamReader: not well-formed XML"), xml
-        if root.getroottree().docinfo.doctype:
+            return (
+                "500 Internal Server Error",
+                _soap_fault("Client", "Error reading XMLStreamReader: not well-formed XML"),
+                xml,
+            )
+        if root.getroottree().docinfo.internalDTD is not None:
             return "500 Internal Server Error", _soap_fault("Client", "DTDs are not allowed"), xml
         if etree.QName(root).localname == "Envelope" and root.tag != f"{{{SOAP_ENV}}}Envelope":
-            return "500 Internal Server Error", _soap_fault("VersionMismatch", "Only SOAP 1.1 is supported"), xml
+            return (
+                "500 Internal Server Error",
+                _soap_fault("VersionMismatch", "Only SOAP 1.1 is supported"),
+                xml,
+            )
         body_el = root.find(f"{{{SOAP_ENV}}}Body")
-        op_el = None if body_el is None else next((c for c in body_el if isinstance(c.tag, str)), None)
+        op_el = (
+            None if body_el is None else next((c for c in body_el if isinstance(c.tag, str)), None)
+        )
         if op_el is None:
-            return "500 Internal Server Error", _soap_fault("Client", "No SOAP 1.1 Envelope/Body with an operation"), xml
+            return (
+                "500 Internal Server Error",
+                _soap_fault("Client", "No SOAP 1.1 Envelope/Body with an operation"),
+                xml,
+            )
         qname = etree.QName(op_el)
         if qname.namespace != WALLET_NS or qname.localname not in self._operations:
-            return "500 Internal Server Error", _soap_fault("Client", f"Unexpected wrapper element {op_el.tag} found"), xml
+            return (
+                "500 Internal Server Error",
+                _soap_fault("Client", f"Unexpected wrapper element {op_el.tag} found"),
+                xml,
+            )
 
         fault = self.faults.draw()
         if fault == "soap_fault":
-            return "500 Internal Server Error", _soap_fault("Server", "Fault injected by the simulator"), xml
+            return (
+                "500 Internal Server Error",
+                _soap_fault("Server", "Fault injected by the simulator"),
+                xml,
+            )
         if fault == "http_503":
-            return "503 Service Unavailable", b"<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html"
+            return (
+                "503 Service Unavailable",
+                b"<html><body><h1>503 Service Unavailable</h1></body></html>",
+                "text/html",
+            )
         if fault == "garbage":
             return "200 OK", b"\x00garbage, not XML", xml
         if fault == "doctype":
@@ -218,12 +260,14 @@ class SimulatorApp:
         if algorithm not in SEAL_ALGORITHMS:
             algorithm = DEFAULT_ALGORITHM
         output = {k: v for k, v in answer.items() if v is not None}
-        if merchant is not None:
+        if merchant is not None and fault != "no_seal":
             output["seal"] = compute_seal(output, merchant.secret_key, algorithm)
             if fault == "wrong_seal":
                 output["seal"] = compute_seal(output, merchant.secret_key + "x", algorithm)
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": WALLET_NS})
-        wrapper = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response")
+        wrapper = etree.SubElement(
+            etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response"
+        )
         _append(wrapper, "output", output)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
 
@@ -231,7 +275,9 @@ class SimulatorApp:
         """The merchant whose current key seals the answer; None when unknown (03)."""
         return self.merchants.get(str(fields.get("merchantId", "")))
 
-    def _answer(self, operation: str, op_el: etree._Element, fields: Fields, *, code_99: bool) -> Fields:
+    def _answer(
+        self, operation: str, op_el: etree._Element, fields: Fields, *, code_99: bool
+    ) -> Fields:
         try:
             self._validate(op_el)
             merchant = self.merchants.get(str(fields.get("merchantId")))
@@ -247,18 +293,27 @@ class SimulatorApp:
             if code_99:
                 raise _Answer("99")
             now = self._clock().isoformat(timespec="seconds")
-            return {"walletResponseCode": "00", **self._operations[operation](merchant.merchant_id, fields, now)}
+            return {
+                "walletResponseCode": "00",
+                **self._operations[operation](merchant.merchant_id, fields, now),
+            }
         except _Answer as answer:
             return {"walletResponseCode": answer.code, "errorFieldName": answer.error_field}
 
     def _validate(self, op_el: etree._Element) -> None:
         """Schema check: a violation is a format error (30) naming the field."""
-        with self._schema_lock:
-            if self._schema.validate(op_el):
-                return
-            message = str(self._schema.error_log.last_error.message if self._schema.error_log.last_error else "")
+        try:
+            with self._schema_lock:
+                self._schema.assertValid(op_el)
+            return
+        except etree.DocumentInvalid as invalid:
+            message = str(invalid)  # the first violation
         expected = _EXPECTED_IN_ERROR.search(message)
-        named = expected or _FIELD_IN_ERROR.search(message)
+        if expected:
+            names = _LOCAL_NAME.findall(expected.group(1))
+            missing = [n for n in names if n in self._required] or names
+            raise _Answer("30", missing[0] if missing else None)
+        named = _FIELD_IN_ERROR.search(message)
         raise _Answer("30", named.group(1) if named else None)
 
     # ------------------------------------------------------------ operations
@@ -281,7 +336,11 @@ class SimulatorApp:
         )
         if mean is None:
             raise _Answer("94")
-        return {"walletActionDateTime": now, "paymentMeanId": mean.payment_mean_id, "maskedPan": mean.masked_pan}
+        return {
+            "walletActionDateTime": now,
+            "paymentMeanId": mean.payment_mean_id,
+            "maskedPan": mean.masked_pan,
+        }
 
     def _get_wallet_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
         wallet = self.store.wallet(merchant_id, str(fields["merchantWalletId"]))
@@ -296,7 +355,9 @@ class SimulatorApp:
         }
 
     def _get_payment_mean_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
-        mean = self.store.payment_mean(merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]))
+        mean = self.store.payment_mean(
+            merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"])
+        )
         if mean is None:
             raise _Answer("25")
         return {"walletPaymentMeanData": _mean_fields(mean)}

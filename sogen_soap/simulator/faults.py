@@ -19,6 +19,7 @@ FAULT_KINDS: Final = {
     "http_503": "HTTP 503 with an HTML page, nothing stored",
     "garbage": "HTTP 200 with a body that is not XML, nothing stored",
     "wrong_seal": "the real answer (stored), with its seal altered",
+    "no_seal": "the real answer (stored), with no seal",
     "code_99": "walletResponseCode 99, nothing stored",
     "doctype": "a response declaring a DTD with an entity, nothing stored",
 }
@@ -31,7 +32,9 @@ class FaultProfile:
         self.rates = dict(rates or {})
         unknown = sorted(set(self.rates) - set(FAULT_KINDS))
         if unknown:
-            raise ValueError(f"unknown fault kind {', '.join(unknown)}; known: {sorted(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {', '.join(unknown)}; known: {sorted(FAULT_KINDS)}"
+            )
         if any(not 0 <= r <= 1 for r in self.rates.values()) or sum(self.rates.values()) > 1:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
         self._random = random.Random(seed)

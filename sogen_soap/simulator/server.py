@@ -55,8 +55,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
+        host, port = (str(part) for part in self._server.server_address[:2])
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}{SERVICE_PATH}"
 
     @property
@@ -67,7 +67,10 @@ class Simulator:
     def start(self) -> Simulator:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="sogen-simulator", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
+                name="sogen-simulator",
+                daemon=True,
             )
             self._thread.start()
         return self

@@ -182,18 +182,23 @@ class WalletStore:
         return Wallet(
             created_at=row[0],
             last_action_at=row[1],
-            payment_means=tuple(
-                PaymentMean(str(m[0]), m[1], m[2], m[3], m[4]) for m in means
-            ),
+            payment_means=tuple(PaymentMean(str(m[0]), m[1], m[2], m[3], m[4]) for m in means),
         )
 
-    def payment_mean(self, merchant_id: str, wallet_id: str, payment_mean_id: str) -> PaymentMean | None:
+    def payment_mean(
+        self, merchant_id: str, wallet_id: str, payment_mean_id: str
+    ) -> PaymentMean | None:
         wallet = self.wallet(merchant_id, wallet_id)
         if wallet is None:
             return None
-        return next((m for m in wallet.payment_means if m.payment_mean_id == str(int(payment_mean_id))), None)
+        return next(
+            (m for m in wallet.payment_means if m.payment_mean_id == str(int(payment_mean_id))),
+            None,
+        )
 
-    def _change(self, sql: str, args: tuple[object, ...], merchant_id: str, wallet_id: str, now: str) -> bool:
+    def _change(
+        self, sql: str, args: tuple[object, ...], merchant_id: str, wallet_id: str, now: str
+    ) -> bool:
         with self._transaction() as db:
             changed = db.execute(sql, args).rowcount > 0
             if changed:
@@ -203,14 +208,19 @@ class WalletStore:
                 )
             return changed
 
-    def update_alias(self, merchant_id: str, wallet_id: str, payment_mean_id: str, alias: str, now: str) -> bool:
+    def update_alias(
+        self, merchant_id: str, wallet_id: str, payment_mean_id: str, alias: str, now: str
+    ) -> bool:
         return self._change(
-            "UPDATE payment_mean SET alias=? WHERE merchant_id=? AND wallet_id=? AND payment_mean_id=?",
+            "UPDATE payment_mean SET alias=? "
+            "WHERE merchant_id=? AND wallet_id=? AND payment_mean_id=?",
             (alias, merchant_id, wallet_id, int(payment_mean_id)),
             merchant_id, wallet_id, now,
         )  # fmt: skip
 
-    def delete_payment_mean(self, merchant_id: str, wallet_id: str, payment_mean_id: str, now: str) -> bool:
+    def delete_payment_mean(
+        self, merchant_id: str, wallet_id: str, payment_mean_id: str, now: str
+    ) -> bool:
         return self._change(
             "DELETE FROM payment_mean WHERE merchant_id=? AND wallet_id=? AND payment_mean_id=?",
             (merchant_id, wallet_id, int(payment_mean_id)),

@@ -1,0 +1,78 @@
+"""Shared fixtures: a real simulator on loopback, and no network beyond it.
+
+Every test runs with sockets to anything but loopback refused, so a test that
+passes proves the code under it needed no network (zeep's own suite does the
+same).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sogen_soap import WalletClient
+from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
+
+TEST_PAN = "4100000000000000"  # the vendor's documented VISA test card
+OTHER_PAN = "5100000000000000"  # the vendor's documented MASTERCARD test card
+MERCHANT = DEFAULT_MERCHANT
+
+
+class NetworkBlocked(OSError):
+    pass
+
+
+def _is_loopback_address(address: Any) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_loopback_address(address):
+            raise NetworkBlocked(f"test tried to reach {address!r}")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_loopback_address(address):
+            raise NetworkBlocked(f"test tried to reach {address!r}")
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in (None, "localhost") and not _is_loopback_address((host,)):
+            raise NetworkBlocked(f"test tried to resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def client(simulator: Simulator) -> Iterator[WalletClient]:
+    with WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=simulator.url
+    ) as wallet_client:
+        yield wallet_client

@@ -1,0 +1,185 @@
+"""The simulator as any SOAP client sees it: raw HTTP, its command line, its store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import MERCHANT, TEST_PAN
+from lxml import etree
+
+from sogen_soap import WalletClient
+from sogen_soap.seal import compute_seal
+from sogen_soap.simulator import Simulator
+
+NS = "urn:sips:cn:contract:office:wallet:v2"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _envelope(fields: dict[str, str], operation: str = "addCard", seal: bool = True) -> bytes:
+    values = dict(fields)
+    if seal:
+        values["seal"] = compute_seal(values, MERCHANT.secret_key)
+    items = "".join(f"<w:{k}>{v}</w:{k}>" for k, v in values.items())
+    return (
+        f'<s:Envelope xmlns:s="{SOAP}" xmlns:w="{NS}"><s:Body>'
+        f"<w:{operation}><w:input>{items}</w:input></w:{operation}>"
+        "</s:Body></s:Envelope>"
+    ).encode()
+
+
+def _add_card_fields(**change: str) -> dict[str, str]:
+    fields = {
+        "merchantId": MERCHANT.merchant_id,
+        "interfaceVersion": "WR_WS_2.55",
+        "keyVersion": "1",
+        "merchantWalletId": "raw-1",
+        "cardNumber": TEST_PAN,
+        "cardExpiryDate": "203012",
+    }
+    fields.update(change)
+    return {k: v for k, v in fields.items() if v != "-"}
+
+
+def _post(sim: Simulator, body: bytes) -> requests.Response:
+    return requests.post(sim.url, data=body, headers={"Content-Type": "text/xml"}, timeout=5)
+
+
+def _output(response: requests.Response) -> dict[str, str]:
+    root = etree.fromstring(response.content)
+    output = root.find(f".//{{{NS}}}output")
+    assert output is not None
+    return {etree.QName(e).localname: e.text or "" for e in output}
+
+
+def test_it_serves_its_wsdl_pointing_back_at_itself(simulator: Simulator) -> None:
+    response = requests.get(simulator.url + "?wsdl", timeout=5)
+    assert response.status_code == 200
+    assert f'location="{simulator.url}"' in response.text
+    assert f"{simulator.url}?xsd=WalletService.xsd" in response.text
+    xsd = requests.get(simulator.url + "?xsd=WalletService.xsd", timeout=5)
+    etree.XMLSchema(etree.fromstring(xsd.content))
+
+
+def test_a_hand_written_request_in_any_field_order_is_answered(simulator: Simulator) -> None:
+    fields = dict(reversed(list(_add_card_fields().items())))
+    out = _output(_post(simulator, _envelope(fields)))
+    assert out["walletResponseCode"] == "00"
+    assert out["maskedPan"] == "4100##########00"
+    unsealed = {k: v for k, v in out.items() if k != "seal"}
+    assert out["seal"] == compute_seal(unsealed, MERCHANT.secret_key)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"cardExpiryDate": "203013"}, "cardExpiryDate"),
+        ({"merchantWalletId": "w" * 22}, "merchantWalletId"),
+        ({"panType": "CLEAR"}, "panType"),
+        ({"cardNumber": "-"}, "cardNumber"),
+        ({"merchantId": "123"}, "merchantId"),
+    ],
+)
+def test_a_schema_invalid_request_gets_30_naming_the_field(
+    simulator: Simulator, change: dict[str, str], field: str
+) -> None:
+    out = _output(_post(simulator, _envelope(_add_card_fields(**change))))
+    assert out["walletResponseCode"] == "30"
+    assert out["errorFieldName"] == field
+
+
+def test_a_clear_card_number_with_letters_gets_12(simulator: Simulator) -> None:
+    out = _output(_post(simulator, _envelope(_add_card_fields(cardNumber="4100ABCD00000000"))))
+    assert (out["walletResponseCode"], out["errorFieldName"]) == ("12", "cardNumber")
+
+
+def test_a_wrong_seal_gets_34(simulator: Simulator) -> None:
+    body = _envelope({**_add_card_fields(), "seal": "0" * 64}, seal=False)
+    assert _output(_post(simulator, body))["walletResponseCode"] == "34"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"this is not xml", "soap:Client"),
+        (b"<a><b/></a>", "soap:Client"),
+        (
+            b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>',
+            "soap:VersionMismatch",
+        ),
+        (
+            f'<s:Envelope xmlns:s="{SOAP}"><s:Body><x:nope xmlns:x="urn:x"/>'
+            "</s:Body></s:Envelope>".encode(),
+            "soap:Client",
+        ),
+    ],
+)
+def test_malformed_messages_get_a_soap_fault(simulator: Simulator, body: bytes, code: str) -> None:
+    response = _post(simulator, body)
+    assert response.status_code == 500
+    root = etree.fromstring(response.content)
+    assert root.findtext(f".//{{{SOAP}}}Fault/faultcode") == code
+
+
+def test_a_request_declaring_entities_is_refused(simulator: Simulator) -> None:
+    body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]>' + _envelope(_add_card_fields())
+    response = _post(simulator, body)
+    assert response.status_code == 500 and b"DTD" in response.content
+
+
+def test_wallets_survive_a_restart_on_the_same_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "wallets.sqlite3")
+    with (
+        Simulator(db) as sim,
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url) as client,
+    ):
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    with (
+        Simulator(db) as sim,
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url) as client,
+    ):
+        assert client.add_card("w", TEST_PAN, "203012").duplicate
+
+
+def test_the_store_file_holds_no_clear_card_number(tmp_path: Path) -> None:
+    db = tmp_path / "wallets.sqlite3"
+    with (
+        Simulator(str(db)) as sim,
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url) as client,
+    ):
+        client.add_card("w", TEST_PAN, "203012")
+    for path in tmp_path.iterdir():
+        assert TEST_PAN.encode() not in path.read_bytes(), path
+
+
+def test_the_command_prints_its_url_first_and_stops_on_sigterm(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("another-key\n")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "sogen_soap.simulator", "--port", "0",
+            "--db", str(tmp_path / "w.sqlite3"),
+            "--merchant", f"011223344550000:3:{key_file}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/services/v2/wallet")
+        with WalletClient("011223344550000", "another-key", 3, environment=url) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok  # the default merchant too
+    finally:
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=10)
+    assert returncode == 0

@@ -1,0 +1,133 @@
+"""The cached WSDL: a valid schema, the six operations, offline loading,
+and the same field rules as the client's validation."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import zeep
+from conftest import MERCHANT, NetworkBlocked
+from lxml import etree
+
+from sogen_soap import WalletClient
+from sogen_soap.errors import ConfigurationError
+from sogen_soap.validation import FIELD_RULES
+from sogen_soap.wsdl_cache import XSD_FILE, bundled_wsdl_path, load_document
+
+XS = "{http://www.w3.org/2001/XMLSchema}"
+OPERATIONS = {
+    "addCard",
+    "getWalletData",
+    "getPaymentMeanData",
+    "updatePaymentMean",
+    "deletePaymentMean",
+    "signOff",
+}
+
+
+def _xsd_path() -> Path:
+    return Path(bundled_wsdl_path()).with_name(XSD_FILE)
+
+
+def test_the_schema_is_valid_xml_schema() -> None:
+    etree.XMLSchema(etree.parse(str(_xsd_path())))
+
+
+def test_the_network_really_is_blocked_for_tests() -> None:
+    with pytest.raises(NetworkBlocked):
+        socket.create_connection(("192.0.2.1", 443), timeout=1)
+
+
+def test_the_wsdl_loads_with_every_wallet_operation_and_no_network() -> None:
+    document = load_document()
+    (binding,) = document.bindings.values()
+    assert set(binding._operations) == OPERATIONS
+    (service,) = document.services.values()
+    assert service.name == "WalletServiceImplService"
+    assert list(service.ports) == ["cnv2WalletServiceImplPort"]
+
+
+def test_a_client_is_built_without_any_network_access() -> None:
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment="prod")
+    assert client.endpoint == "https://office-server.sogenactif.com/services/v2/wallet"
+
+
+def test_messages_follow_the_vendor_wrapper_convention() -> None:
+    client = zeep.Client(load_document())
+    operation = client.service._binding.get("getWalletData")
+    body = operation.input.body
+    assert body.qname == "{urn:sips:cn:contract:office:wallet:v2}getWalletData"
+    assert [name for name, _ in body.type.elements] == ["input"]
+    assert operation.output.body.qname.localname == "getWalletDataResponse"
+    assert operation.soapaction == ""
+
+
+def test_the_wsdl_refers_to_no_remote_schema() -> None:
+    text = Path(bundled_wsdl_path()).read_text()
+    assert re.findall(r'schemaLocation="([^"]+)"', text) == [XSD_FILE]
+
+
+def test_a_wsdl_importing_a_remote_schema_is_refused_not_fetched(tmp_path: Path) -> None:
+    wsdl = (
+        Path(bundled_wsdl_path())
+        .read_text()
+        .replace(f'schemaLocation="{XSD_FILE}"', 'schemaLocation="https://example.invalid/x.xsd"')
+    )
+    (tmp_path / "remote.wsdl").write_text(wsdl)
+    with pytest.raises(zeep.exceptions.ExternalReferenceForbidden):
+        load_document(tmp_path / "remote.wsdl")
+
+
+def test_a_missing_wsdl_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no WSDL"):
+        load_document(tmp_path / "nothing.wsdl")
+
+
+def _facets() -> dict[str, dict[str, object]]:
+    """Simple type name -> its facets, read from the XSD."""
+    schema = etree.parse(str(_xsd_path()))
+    facets: dict[str, dict[str, object]] = {}
+    for simple in schema.iter(f"{XS}simpleType"):
+        restriction = simple.find(f"{XS}restriction")
+        assert restriction is not None
+        found: dict[str, object] = {
+            "enumeration": tuple(e.get("value") for e in restriction.findall(f"{XS}enumeration"))
+        }
+        for facet in ("maxLength", "minLength", "pattern"):
+            element = restriction.find(f"{XS}{facet}")
+            if element is not None:
+                found[facet] = element.get("value")
+        facets[str(simple.get("name"))] = found
+    return facets
+
+
+def _request_field_types() -> dict[str, str]:
+    schema = etree.parse(str(_xsd_path()))
+    types: dict[str, str] = {}
+    for complex_type in schema.iter(f"{XS}complexType"):
+        if str(complex_type.get("name", "")).endswith("Request"):
+            for element in complex_type.iter(f"{XS}element"):
+                types[str(element.get("name"))] = str(element.get("type")).split(":")[-1]
+    return types
+
+
+@pytest.mark.parametrize("field", sorted(FIELD_RULES))
+def test_client_rules_agree_with_the_schema(field: str) -> None:
+    rule = FIELD_RULES[field]
+    type_name = _request_field_types()[field]
+    facets = _facets().get(type_name)
+    if facets is None:  # a built-in type (keyVersion: xs:long 1..9999999999)
+        assert field == "keyVersion"
+        return
+    enumeration = facets["enumeration"]
+    if enumeration:
+        allowed = set(enumeration) - ({"UNKNOWN"} if field == "paymentMeanBrand" else set())
+        assert set(rule.choices) == allowed
+        return
+    if "maxLength" in facets:
+        assert rule.max_length == int(str(facets["maxLength"]))
+    if "pattern" in facets:
+        assert rule.pattern == facets["pattern"]
