@@ -25,7 +25,19 @@ from .errors import (
     TransportError,
     WalletResponseError,
 )
-from .results import RESPONSE_CODES, AddCardResult, SoapFault, WalletResult
+from .results import (
+    RESPONSE_CODES,
+    AddCardResult,
+    DeletePaymentMeanResult,
+    GetPaymentMeanDataResult,
+    GetWalletDataResult,
+    PaymentMean,
+    SignOffResult,
+    SoapFault,
+    UpdatePaymentMeanResult,
+    WalletActionResult,
+    WalletResult,
+)
 
 logging.getLogger("sogen_soap").addHandler(logging.NullHandler())
 
@@ -36,16 +48,23 @@ __all__ = [
     "ConfigurationError",
     "ConnectionDropped",
     "ConnectionFailed",
+    "DeletePaymentMeanResult",
+    "GetPaymentMeanDataResult",
+    "GetWalletDataResult",
     "HTTPStatusError",
     "InvalidFieldError",
+    "PaymentMean",
     "ResponseError",
     "ResponseTimeout",
     "SealVerificationError",
     "SecretKey",
+    "SignOffResult",
     "SoapFault",
     "SogenSoapError",
     "TLSError",
     "TransportError",
+    "UpdatePaymentMeanResult",
+    "WalletActionResult",
     "WalletClient",
     "WalletResponseError",
     "WalletResult",

@@ -17,16 +17,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import requests
 import zeep
 from lxml import etree
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from ._version import __version__
 from .credentials import SecretKey, secret_key_from_env
-from .endpoints import DEFAULT_INTERFACE_VERSION, resolve_endpoint
+from .endpoints import INTERFACE_VERSIONS, OPERATIONS, resolve_endpoint
 from .envelope import (
     OperationShape,
     build_sealed_request,
@@ -36,19 +34,24 @@ from .envelope import (
 )
 from .errors import (
     ConfigurationError,
-    ConnectionDropped,
-    ConnectionFailed,
     HTTPStatusError,
     ResponseError,
-    ResponseTimeout,
     SealVerificationError,
-    TLSError,
-    TransportError,
 )
-from .parsing import parse_datetime, text_or_none
+from .parsing import items, parse_datetime, payment_mean, text_or_none
 from .redact import mask_pan
-from .results import AddCardResult, SoapFault
+from .results import (
+    AddCardResult,
+    DeletePaymentMeanResult,
+    GetPaymentMeanDataResult,
+    GetWalletDataResult,
+    SignOffResult,
+    SoapFault,
+    UpdatePaymentMeanResult,
+    WalletActionResult,
+)
 from .seal import DEFAULT_ALGORITHM, verify_seal
+from .transport import new_session, translate
 from .validation import check_card_number, check_field
 from .wsdl_cache import load_document, zeep_settings
 
@@ -64,6 +67,7 @@ DEFAULT_TIMEOUT: Final = (5.0, 30.0)
 _STATUS_FIELDS: Final = frozenset({"walletResponseCode", "errorFieldName", "seal"})
 
 Timeout = float | tuple[float, float]
+_Action = TypeVar("_Action", bound=WalletActionResult)
 
 
 @dataclass(frozen=True)
@@ -93,27 +97,6 @@ def _check_timeout(timeout: object) -> Timeout:
     return timeout  # type: ignore[return-value]
 
 
-def _new_session(endpoint: str) -> requests.Session:
-    """A session with proxy and CA settings read from the environment once.
-
-    ``trust_env`` is then switched off: requests would otherwise re-read the
-    environment (proxies, netrc) on every call, about 2 ms each.
-    """
-    session = requests.Session()
-    settings = session.merge_environment_settings(endpoint, {}, None, None, None)
-    session.proxies.update(settings["proxies"])
-    session.verify = settings["verify"] if settings["verify"] is not None else True
-    session.trust_env = False
-    session.headers["User-Agent"] = f"sogen-soap/{__version__}"
-    return session
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
-
-
 class WalletClient:
     """A merchant's connection to the Office Server wallet service.
 
@@ -121,6 +104,9 @@ class WalletClient:
     ``"prod"``, or the URL of a SOAP endpoint (a sister brand's
     ``https://<host>/services/v2/wallet``, or a local simulator).  ``wsdl`` is a
     WSDL file or a folder holding one; by default the bundled copy.
+    ``interface_version`` applies to every operation; ``interface_versions``
+    overrides it per operation; by default each operation sends its version
+    from ``endpoints.INTERFACE_VERSIONS`` (WR_WS_2.55 today).
     """
 
     def __init__(
@@ -130,7 +116,8 @@ class WalletClient:
         key_version: int,
         *,
         environment: str = "test",
-        interface_version: str = DEFAULT_INTERFACE_VERSION,
+        interface_version: str | None = None,
+        interface_versions: Mapping[str, str] | None = None,
         seal_algorithm: str = DEFAULT_ALGORITHM,
         timeout: Timeout = DEFAULT_TIMEOUT,
         wsdl: str | os.PathLike[str] | None = None,
@@ -139,7 +126,19 @@ class WalletClient:
     ) -> None:
         self._merchant_id = check_field("merchantId", merchant_id)
         self._key_version = int(check_field("keyVersion", key_version))
-        self._interface_version = check_field("interfaceVersion", interface_version)
+        versions = dict(INTERFACE_VERSIONS)
+        if interface_version is not None:
+            versions = dict.fromkeys(OPERATIONS, interface_version)
+        unknown = sorted(set(interface_versions or ()) - set(OPERATIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"interface_versions names no wallet operation: {', '.join(unknown)}"
+            )
+        versions.update(interface_versions or {})
+        self._interface_versions = {
+            op: check_field("interfaceVersion", version, "interface_version")
+            for op, version in versions.items()
+        }
         self._seal_algorithm = check_field("sealAlgorithm", seal_algorithm)
         self._isp_id = (
             None
@@ -150,7 +149,7 @@ class WalletClient:
         self._timeout = _check_timeout(timeout)
         self._endpoint = resolve_endpoint(environment)
         self._owns_session = session is None
-        self._session = session if session is not None else _new_session(self._endpoint)
+        self._session = session if session is not None else new_session(self._endpoint)
 
         document = load_document(wsdl)
         self._zeep = zeep.Client(document, settings=zeep_settings())  # type: ignore[no-untyped-call]
@@ -194,7 +193,7 @@ class WalletClient:
     def __repr__(self) -> str:
         return (
             f"WalletClient(merchant_id={self._merchant_id!r}, key_version={self._key_version}, "
-            f"endpoint={self._endpoint!r}, interface_version={self._interface_version!r})"
+            f"endpoint={self._endpoint!r})"
         )
 
     def close(self) -> None:
@@ -254,15 +253,79 @@ class WalletClient:
         )
         fields["cardNumber"] = check_card_number(card_number, pan_type)
         answer = self._call("addCard", fields)
-        out = answer.output
         return AddCardResult(
             **answer.common(),
-            wallet_action_datetime=parse_datetime(out.get("walletActionDateTime")),
-            payment_mean_id=text_or_none(out.get("paymentMeanId")),
-            masked_pan=text_or_none(out.get("maskedPan")),
+            wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
+            payment_mean_id=text_or_none(answer.output.get("paymentMeanId")),
+            masked_pan=text_or_none(answer.output.get("maskedPan")),
         )
 
+    def get_wallet_data(self, merchant_wallet_id: str) -> GetWalletDataResult:
+        """The wallet's dates and its payment means (25 when the wallet is unknown)."""
+        answer = self._call("getWalletData", self._wallet(merchant_wallet_id))
+        out = answer.output
+        means = (
+            payment_mean(v)
+            for v in items(out.get("walletPaymentMeanDataList"), "walletPaymentMeanData")
+        )
+        return GetWalletDataResult(
+            **answer.common(),
+            wallet_creation_datetime=parse_datetime(out.get("walletCreationDateTime")),
+            wallet_last_action_datetime=parse_datetime(out.get("walletLastActionDateTime")),
+            payment_means=tuple(m for m in means if m is not None),
+        )
+
+    def get_payment_mean_data(
+        self, merchant_wallet_id: str, payment_mean_id: str | int
+    ) -> GetPaymentMeanDataResult:
+        """One payment mean of a wallet (25 when the wallet or the mean is unknown)."""
+        answer = self._call("getPaymentMeanData", self._wallet(merchant_wallet_id, payment_mean_id))
+        return GetPaymentMeanDataResult(
+            **answer.common(),
+            payment_mean=payment_mean(answer.output.get("walletPaymentMeanData")),
+        )
+
+    def update_payment_mean(
+        self, merchant_wallet_id: str, payment_mean_id: str | int, payment_mean_alias: str
+    ) -> UpdatePaymentMeanResult:
+        """Rename a payment mean (its alias is the only thing that can change)."""
+        fields = self._wallet(merchant_wallet_id, payment_mean_id)
+        fields["paymentMeanAlias"] = check_field("paymentMeanAlias", payment_mean_alias)
+        return self._action(UpdatePaymentMeanResult, "updatePaymentMean", fields)
+
+    def delete_payment_mean(
+        self, merchant_wallet_id: str, payment_mean_id: str | int
+    ) -> DeletePaymentMeanResult:
+        """Remove one payment mean from a wallet (25 when unknown)."""
+        return self._action(
+            DeletePaymentMeanResult,
+            "deletePaymentMean",
+            self._wallet(merchant_wallet_id, payment_mean_id),
+        )
+
+    def sign_off(self, merchant_wallet_id: str) -> SignOffResult:
+        """Delete a wallet and all its payment means (25 when unknown)."""
+        return self._action(SignOffResult, "signOff", self._wallet(merchant_wallet_id))
+
     # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _wallet(
+        merchant_wallet_id: str, payment_mean_id: str | int | None = None
+    ) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "merchantWalletId": check_field("merchantWalletId", merchant_wallet_id)
+        }
+        if payment_mean_id is not None:
+            fields["paymentMeanId"] = check_field("paymentMeanId", payment_mean_id)
+        return fields
+
+    def _action(self, result: type[_Action], operation: str, fields: dict[str, object]) -> _Action:
+        answer = self._call(operation, fields)
+        return result(
+            **answer.common(),
+            wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
+        )
 
     def _shape(self, operation: str) -> OperationShape:
         shape = self._shapes.get(operation)
@@ -274,7 +337,7 @@ class WalletClient:
         shape = self._shape(operation)
         common: dict[str, object] = {
             "merchantId": self._merchant_id,
-            "interfaceVersion": self._interface_version,
+            "interfaceVersion": self._interface_versions[operation],
             "keyVersion": self._key_version,
             "sealAlgorithm": self._seal_algorithm,
             "intermediateServiceProviderId": self._isp_id,
@@ -311,7 +374,6 @@ class WalletClient:
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{shape.soap_action}"',
         }
-        where = {"operation": operation, "endpoint": self._endpoint}
         try:
             return self._session.post(
                 self._endpoint,
@@ -320,34 +382,8 @@ class WalletClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             )
-        except requests.exceptions.SSLError as exc:
-            raise TLSError(
-                f"{operation}: TLS failure talking to {self._endpoint}: {exc}", **where
-            ) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError) as exc:
-            raise ConnectionFailed(
-                f"{operation}: could not connect to {self._endpoint}: {exc}", **where
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            raise ResponseTimeout(
-                f"{operation}: no response from {self._endpoint} within the read timeout; "
-                "the request was sent, its outcome is unknown",
-                **where,
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ConnectionFailed(
-                    f"{operation}: could not connect to {self._endpoint}: {exc}", **where
-                ) from None
-            raise ConnectionDropped(
-                f"{operation}: the connection to {self._endpoint} broke after the request was "
-                "sent; its outcome is unknown",
-                **where,
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"{operation}: {type(exc).__name__} talking to {self._endpoint}", **where
-            ) from None
+        except requests.RequestException as exc:
+            raise translate(exc, operation, self._endpoint) from None
 
     def _interpret(self, operation: str, response: requests.Response) -> _Answer:
         status = response.status_code

@@ -12,13 +12,34 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_INTERFACE_VERSION", "ENVIRONMENTS", "resolve_endpoint"]
+__all__ = [
+    "DEFAULT_INTERFACE_VERSION",
+    "ENVIRONMENTS",
+    "INTERFACE_VERSIONS",
+    "OPERATIONS",
+    "resolve_endpoint",
+]
 
 ENVIRONMENTS: Final = {
     "prod": "https://office-server.sogenactif.com/services/v2/wallet",
     "test": "https://office-server-sogenactif.test.sips-services.com/services/v2/wallet",
 }
 DEFAULT_INTERFACE_VERSION: Final = "WR_WS_2.55"
+
+# The interface version each function sends unless told otherwise.  The vendor
+# pages recommend versions from WR_WS_2.51 to 2.58 depending on the function
+# and move them over time; every function accepts 2.55, so that is the default
+# everywhere until a page says otherwise.  Override per client with
+# ``WalletClient(interface_versions={...})``.
+INTERFACE_VERSIONS: Final = {
+    "addCard": DEFAULT_INTERFACE_VERSION,
+    "getWalletData": DEFAULT_INTERFACE_VERSION,
+    "getPaymentMeanData": DEFAULT_INTERFACE_VERSION,
+    "updatePaymentMean": DEFAULT_INTERFACE_VERSION,
+    "deletePaymentMean": DEFAULT_INTERFACE_VERSION,
+    "signOff": DEFAULT_INTERFACE_VERSION,
+}
+OPERATIONS: Final = tuple(INTERFACE_VERSIONS)
 
 
 def _is_loopback(host: str) -> bool:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone, tzinfo
 from functools import lru_cache
 from typing import Final
 
-__all__ = ["parse_datetime", "text_or_none"]
+from .results import PaymentMean
+
+__all__ = ["items", "parse_datetime", "payment_mean", "text_or_none"]
 
 log = logging.getLogger("sogen_soap")
 
@@ -52,3 +55,37 @@ def parse_datetime(text: object) -> datetime | None:
 def text_or_none(value: object) -> str | None:
     """A text field as received, None when absent or empty."""
     return value if isinstance(value, str) and value != "" else None
+
+
+def items(container: object, item_name: str) -> list[Mapping[str, object]]:
+    """The items of a list wrapper (``<xList><x/>...</xList>``), however many came."""
+    if not isinstance(container, Mapping):
+        return []
+    found = container.get(item_name)
+    values = found if isinstance(found, list) else [found]
+    return [value for value in values if isinstance(value, Mapping)]
+
+
+def payment_mean(values: object) -> PaymentMean | None:
+    """A ``walletPaymentMeanData`` container as a ``PaymentMean``."""
+    if not isinstance(values, Mapping):
+        return None
+    brands = values.get("paymentMeanCoBadgingBrandList")
+    if isinstance(brands, Mapping):
+        found: object = next(iter(brands.values()), [])
+        listed = found if isinstance(found, list) else [found]
+        co_badging = tuple(b for b in listed if isinstance(b, str) and b)
+    else:
+        co_badging = ()
+    return PaymentMean(
+        payment_mean_id=text_or_none(values.get("paymentMeanId")),
+        masked_pan=text_or_none(values.get("maskedPan")),
+        payment_mean_alias=text_or_none(values.get("paymentMeanAlias")),
+        pan_expiry_date=text_or_none(values.get("panExpiryDate")),
+        payment_mean_brand=text_or_none(values.get("paymentMeanBrand")),
+        co_badging_brands=co_badging,
+        transaction_actors=text_or_none(values.get("transactionActors")),
+        mandate_id=text_or_none(values.get("mandateId")),
+        issuer_wallet_id=text_or_none(values.get("issuerWalletId")),
+        issuer_wallet_type=text_or_none(values.get("issuerWalletType")),
+    )

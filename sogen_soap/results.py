@@ -17,7 +17,14 @@ __all__ = [
     "RESPONSE_CODES",
     "TEMPORARY_CODES",
     "AddCardResult",
+    "DeletePaymentMeanResult",
+    "GetPaymentMeanDataResult",
+    "GetWalletDataResult",
+    "PaymentMean",
+    "SignOffResult",
     "SoapFault",
+    "UpdatePaymentMeanResult",
+    "WalletActionResult",
     "WalletResult",
 ]
 
@@ -101,12 +108,70 @@ class WalletResult:
         return f"{type(self).__name__}({shown})"
 
 
+@dataclass(frozen=True)
+class PaymentMean:
+    """One payment mean of a wallet, as ``walletPaymentMeanData`` describes it.
+
+    Only masked card data: the service never returns a full card number.
+    """
+
+    payment_mean_id: str | None = None
+    masked_pan: str | None = None
+    payment_mean_alias: str | None = None
+    pan_expiry_date: str | None = None  # YYYYMM, as sent
+    payment_mean_brand: str | None = None
+    co_badging_brands: tuple[str, ...] = ()
+    transaction_actors: str | None = None
+    mandate_id: str | None = None
+    issuer_wallet_id: str | None = None
+    issuer_wallet_type: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
-class AddCardResult(WalletResult):
+class WalletActionResult(WalletResult):
+    """The answer of an operation that changes a wallet."""
+
+    wallet_action_datetime: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class AddCardResult(WalletActionResult):
     """The answer to ``addCard``; ``masked_pan`` shows the first 4 and last 2 digits."""
 
     operation: ClassVar[str] = "addCard"
 
-    wallet_action_datetime: datetime | None = None
     payment_mean_id: str | None = None
     masked_pan: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class UpdatePaymentMeanResult(WalletActionResult):
+    operation: ClassVar[str] = "updatePaymentMean"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class DeletePaymentMeanResult(WalletActionResult):
+    operation: ClassVar[str] = "deletePaymentMean"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class SignOffResult(WalletActionResult):
+    operation: ClassVar[str] = "signOff"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class GetWalletDataResult(WalletResult):
+    """A wallet and its payment means, in the service's order (by paymentMeanId)."""
+
+    operation: ClassVar[str] = "getWalletData"
+
+    wallet_creation_datetime: datetime | None = None
+    wallet_last_action_datetime: datetime | None = None
+    payment_means: tuple[PaymentMean, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class GetPaymentMeanDataResult(WalletResult):
+    operation: ClassVar[str] = "getPaymentMeanData"
+
+    payment_mean: PaymentMean | None = None

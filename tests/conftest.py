@@ -76,3 +76,27 @@ def client(simulator: Simulator) -> Iterator[WalletClient]:
         MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=simulator.url
     ) as wallet_client:
         yield wallet_client
+
+
+@pytest.fixture
+def received(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The SOAP request bodies the simulator receives, in order."""
+    bodies: list[bytes] = []
+    real_handle = simulator.app.handle
+
+    def recording(body: bytes) -> tuple[str, bytes, str]:
+        bodies.append(body)
+        return real_handle(body)
+
+    monkeypatch.setattr(simulator.app, "handle", recording)
+    return bodies
+
+
+def input_fields(body: bytes) -> dict[str, str]:
+    """The <input> fields of a recorded request, by local name."""
+    from lxml import etree
+
+    root = etree.fromstring(body)
+    inputs = [e for e in root.iter() if etree.QName(e).localname == "input"]
+    assert len(inputs) == 1
+    return {etree.QName(e).localname: e.text or "" for e in inputs[0]}

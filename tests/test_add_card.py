@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
-from conftest import MERCHANT, OTHER_PAN, TEST_PAN
-from lxml import etree
+from conftest import MERCHANT, OTHER_PAN, TEST_PAN, input_fields
 
 from sogen_soap import (
     AddCardResult,
@@ -138,25 +137,11 @@ def test_raise_for_code_raises_for_a_refusal_and_returns_a_success(client: Walle
 
 
 def test_the_request_carries_the_injected_fields_and_a_seal_over_them(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+    client: WalletClient, received: list[bytes]
 ) -> None:
-    seen: list[bytes] = []
-    real_handle = simulator.app.handle
-
-    def recording(body: bytes) -> tuple[str, bytes, str]:
-        seen.append(body)
-        return real_handle(body)
-
-    monkeypatch.setattr(simulator.app, "handle", recording)
-    with _client(simulator) as client:
-        assert client.add_card("w", TEST_PAN, "203012").ok
-    (body,) = seen
-    root = etree.fromstring(body)
-    ns = {"w": "urn:sips:cn:contract:office:wallet:v2"}
-    field = {
-        etree.QName(e).localname: e.text
-        for e in root.find(".//w:addCard/w:input", ns)  # type: ignore[union-attr]
-    }
+    assert client.add_card("w", TEST_PAN, "203012").ok
+    (body,) = received
+    field = input_fields(body)
     assert field["interfaceVersion"] == "WR_WS_2.55"
     assert field["merchantId"] == MERCHANT.merchant_id
     assert field["keyVersion"] == "1"

@@ -48,6 +48,7 @@ class Merchant:
 # The vendor's documented simulation merchant (public test values).
 DEFAULT_MERCHANT: Final = Merchant("002001000000001", 1, "002001000000001_KEY1")
 
+_FORCED_CODES: Final = {"code_99": "99", "code_77": "77"}
 _FIELD_IN_ERROR: Final = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
 _EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \(([^)]*)\)")
 _LOCAL_NAME: Final = re.compile(r"(?:\{[^}]*\})?([A-Za-z0-9_]+)")
@@ -92,6 +93,19 @@ def _append(parent: etree._Element, name: str, value: object) -> None:
             _append(child, key, item)
     else:
         child.text = str(value)
+
+
+def _tamper(output: dict[str, object]) -> None:
+    """Change the deepest, last data value, as a meddler in the middle would."""
+    data = [k for k in output if k not in ("walletResponseCode", "errorFieldName", "seal")]
+    if not data:
+        return
+    target: Any = output
+    key: Any = data[-1]
+    while isinstance(target[key], (dict, list)) and target[key]:
+        target = target[key]
+        key = len(target) - 1 if isinstance(target, list) else list(target)[-1]
+    target[key] = f"{target[key]}X"
 
 
 def _mean_fields(mean: PaymentMean) -> Fields:
@@ -254,7 +268,7 @@ class SimulatorApp:
         operation = qname.localname
         input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
         fields = element_values(input_el)
-        answer = self._answer(operation, op_el, fields, code_99=fault == "code_99")
+        answer = self._answer(operation, op_el, fields, forced_code=_FORCED_CODES.get(fault or ""))
         merchant = self._sealing_merchant(fields)
         algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
         if algorithm not in SEAL_ALGORITHMS:
@@ -264,6 +278,8 @@ class SimulatorApp:
             output["seal"] = compute_seal(output, merchant.secret_key, algorithm)
             if fault == "wrong_seal":
                 output["seal"] = compute_seal(output, merchant.secret_key + "x", algorithm)
+        if fault == "tampered":
+            _tamper(output)
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": WALLET_NS})
         wrapper = etree.SubElement(
             etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response"
@@ -276,7 +292,7 @@ class SimulatorApp:
         return self.merchants.get(str(fields.get("merchantId", "")))
 
     def _answer(
-        self, operation: str, op_el: etree._Element, fields: Fields, *, code_99: bool
+        self, operation: str, op_el: etree._Element, fields: Fields, *, forced_code: str | None
     ) -> Fields:
         try:
             self._validate(op_el)
@@ -290,8 +306,8 @@ class SimulatorApp:
                 raise _Answer("34")
             if not str(fields["interfaceVersion"]).startswith("WR_WS_"):
                 raise _Answer("30", "interfaceVersion")
-            if code_99:
-                raise _Answer("99")
+            if forced_code:
+                raise _Answer(forced_code)
             now = self._clock().isoformat(timespec="seconds")
             return {
                 "walletResponseCode": "00",

@@ -20,6 +20,8 @@ FAULT_KINDS: Final = {
     "garbage": "HTTP 200 with a body that is not XML, nothing stored",
     "wrong_seal": "the real answer (stored), with its seal altered",
     "no_seal": "the real answer (stored), with no seal",
+    "tampered": "the real answer (stored), its last data field changed after sealing",
+    "code_77": "walletResponseCode 77, a code no client knows, nothing stored",
     "code_99": "walletResponseCode 99, nothing stored",
     "doctype": "a response declaring a DTD with an entity, nothing stored",
 }

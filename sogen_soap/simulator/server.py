@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Any
@@ -46,9 +47,10 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultProfile | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = WalletStore(db)
-        self.app = SimulatorApp(self.store, merchants, faults=faults)
+        self.app = SimulatorApp(self.store, merchants, faults=faults, clock=clock)
         self._server = _ThreadingWSGIServer((host, port), _QuietHandler)
         self._server.set_app(self.app)
         self._thread: threading.Thread | None = None
