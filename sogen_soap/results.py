@@ -7,9 +7,9 @@ are allow-listed: codes, ids and masked PANs only, never a raw body.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from .errors import WalletResponseError
 
@@ -43,6 +43,16 @@ RESPONSE_CODES: Final = {
 }
 # Codes after which sending the same request again is safe and may succeed.
 TEMPORARY_CODES: Final = frozenset({"99"})
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,15 @@ class WalletResult:
         if self.error_field_name:
             text += f" (field {self.error_field_name})"
         return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: operation, outcome, message and every field."""
+        return {
+            "operation": self.operation,
+            "ok": self.ok,
+            "message": self.message,
+            **{name: _jsonable(value) for name, value in asdict(self).items()},
+        }
 
     def raise_for_code(self) -> WalletResult:
         """Return ``self`` when ok, else raise ``WalletResponseError``."""

@@ -1,35 +1,222 @@
 """Argument parsing and dispatch for ``sogen-soap``.
 
-Exit statuses are part of the interface for scripts; see ``EXIT_*``.
+One subcommand per wallet operation, plus ``enrol`` (batch), ``simulator``
+and ``wsdl fetch``.  Exit statuses are documented in ``output`` and the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
 
-from ..errors import SogenSoapError
+from ..errors import InvalidFieldError, ResponseError, SogenSoapError, TransportError
+from ..results import WalletResult
+from ..validation import PAN_TYPES
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
+from .config import add_options, open_client, resolve_settings
+from .enrol import default_paths, enrol, read_rows, report_bad_rows, write_results
+from .journal import Journal
+from .output import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TRANSPORT,
+    EXIT_UNTRUSTED,
+    exit_status,
+    print_result,
+)
+from .progress import Progress
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_TRANSPORT", "main"]
+__all__ = ["build_parser", "main"]
 
-EXIT_OK = 0
-EXIT_TRANSPORT = 5
-EXIT_BAD_INPUT = 2
+DEFAULT_WORKERS: Final = 4  # I/O-bound calls: 2 per core keeps a 2-core machine busy
+
+
+def _card(value: str) -> str:
+    """``-`` reads the card number from stdin, so it never lands in shell history."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise InvalidFieldError("cardNumber", "card", "nothing on standard input")
+    return line
+
+
+Call = Callable[[argparse.Namespace], WalletResult]
+
+
+def _service_command(call: Call) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        settings = resolve_settings(args)
+        with open_client(settings) as client:
+            args.client = client
+            result = call(args)
+        print_result(result, as_json=args.json)
+        return exit_status(result)
+
+    return run
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise InvalidFieldError("file", "FILE", f"no such file: {source}")
+    default_journal, default_results = default_paths(source)
+    settings = resolve_settings(args)
+    rows = list(read_rows(source))
+    bad = report_bad_rows(rows)
+    journal = Journal(
+        Path(args.journal) if args.journal else default_journal, settings.secret_key.reveal()
+    )
+    results_path = Path(args.output) if args.output else default_results
+    progress = Progress(len(rows), enabled=None if not args.quiet else False)
+    try:
+        with open_client(settings, workers=args.workers) as client:
+            summary = enrol(client, rows, journal, workers=args.workers, progress=progress)
+        progress.close()
+        write_results(journal, {row.line for row in rows}, results_path)
+    finally:
+        journal.close()
+    summary.results_path = results_path
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": summary.rows,
+                    "counts": dict(summary.counts),
+                    "sent": summary.sent,
+                    "skipped": summary.skipped,
+                    "recovered": summary.recovered,
+                    "bad_rows": bad,
+                    "seconds": round(summary.seconds, 3),
+                    "results": str(results_path),
+                }
+            )
+        )
+    else:
+        print(summary.line())
+        print(f"results: {results_path}")
+    counts = summary.counts
+    if counts["failed"] or counts["unknown"]:
+        return EXIT_TRANSPORT  # run again: those rows are retried or read back
+    if counts["invalid"]:
+        return EXIT_BAD_INPUT
+    if counts["refused"]:
+        return EXIT_REFUSED
+    return EXIT_OK
+
+
+def _simulator(args: argparse.Namespace) -> int:
+    from ..simulator.__main__ import main as simulator_main
+
+    return simulator_main(args.simulator_args)
 
 
 def _wsdl_fetch(args: argparse.Namespace) -> int:
-    path = fetch_wsdl(args.environment, args.output)
-    print(path)
+    print(fetch_wsdl(args.environment, args.output))
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sogen-soap",
-        description="Manage card wallets on the Sogenactif Office Server wallet SOAP service.",
+        description="Manage card wallets on the Sogenactif Office Server wallet SOAP service. "
+        "Exit status: 0 success (00), 2 bad input (nothing sent), 3 refused by the "
+        "service (94, 25, ...), 4 SOAP fault, 5 transport failure, 6 untrusted answer.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def service(name: str, help_text: str, call: Call, *aliases: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, aliases=list(aliases)
+        )
+        add_options(sub)
+        sub.add_argument("--json", action="store_true", help="one JSON object on stdout")
+        sub.set_defaults(handler=_service_command(call))
+        return sub
+
+    add = service(
+        "add-card",
+        "enrol a card in a wallet (addCard)",
+        lambda a: a.client.add_card(
+            a.wallet,
+            _card(a.card),
+            a.expiry,
+            pan_type=a.pan_type,
+            payment_mean_alias=a.alias,
+            payment_mean_brand=a.brand,
+        ),
+    )
+    add.add_argument("--wallet", required=True, help="merchantWalletId")
+    add.add_argument("--card", required=True, help="card number, or - to read it from stdin")
+    add.add_argument("--expiry", required=True, help="YYYYMM (empty for a card without expiry)")
+    add.add_argument("--alias", help="paymentMeanAlias")
+    add.add_argument("--brand", help="paymentMeanBrand, e.g. VISA")
+    add.add_argument("--pan-type", choices=PAN_TYPES, help="how --card is given (default PAN)")
+
+    wallet = service(
+        "wallet",
+        "show a wallet and its cards (getWalletData)",
+        lambda a: a.client.get_wallet_data(a.wallet),
+        "get-wallet-data",
+    )
+    wallet.add_argument("--wallet", required=True)
+
+    mean = service(
+        "payment-mean",
+        "show one card of a wallet (getPaymentMeanData)",
+        lambda a: a.client.get_payment_mean_data(a.wallet, a.id),
+    )
+    update = service(
+        "update-payment-mean",
+        "change a card's alias (updatePaymentMean)",
+        lambda a: a.client.update_payment_mean(a.wallet, a.id, a.alias),
+    )
+    delete = service(
+        "delete-payment-mean",
+        "remove a card from a wallet (deletePaymentMean)",
+        lambda a: a.client.delete_payment_mean(a.wallet, a.id),
+    )
+    for sub in (mean, update, delete):
+        sub.add_argument("--wallet", required=True)
+        sub.add_argument("--id", required=True, help="paymentMeanId")
+    update.add_argument("--alias", required=True)
+
+    sign_off = service(
+        "sign-off", "delete a wallet and its cards (signOff)", lambda a: a.client.sign_off(a.wallet)
+    )
+    sign_off.add_argument("--wallet", required=True)
+
+    batch = commands.add_parser(
+        "enrol",
+        help="enrol the cards of a CSV or JSON Lines file, restartably",
+        description="Columns/keys: wallet, card, expiry, and optional alias, brand, pan_type "
+        "(the vendor names merchantWalletId, cardNumber, cardExpiryDate, ... work too). "
+        "Every row is checked first; bad rows are reported by line number and never sent.",
+    )
+    add_options(batch)
+    batch.add_argument("file", metavar="FILE", help="input .csv (with a header row) or .jsonl")
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"concurrent requests (default {DEFAULT_WORKERS})",
+    )
+    batch.add_argument("--journal", help="journal file (default: FILE.journal.sqlite3 beside it)")
+    batch.add_argument("--output", help="result file, .csv or .jsonl (default: beside FILE)")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar even on a terminal")
+    batch.add_argument("--json", action="store_true", help="summary as one JSON object")
+    batch.set_defaults(handler=_enrol)
+
+    sim = commands.add_parser(
+        "simulator", help="serve the wallet simulator (see --help)", add_help=False
+    )
+    sim.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    sim.set_defaults(handler=_simulator)
 
     wsdl = commands.add_parser("wsdl", help="the cached WSDL")
     wsdl_commands = wsdl.add_subparsers(dest="wsdl_command", required=True, metavar="COMMAND")
@@ -52,11 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "workers", 1) < 1:
+        print("sogen-soap: --workers must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         return int(args.handler(args))
-    except ValueError as exc:  # InvalidFieldError, ConfigurationError
+    except ValueError as exc:  # InvalidFieldError, ConfigurationError: nothing was sent
         print(f"sogen-soap: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TransportError as exc:
+        print(f"sogen-soap: {exc}", file=sys.stderr)
+        return EXIT_TRANSPORT
+    except ResponseError as exc:
+        print(f"sogen-soap: {exc}", file=sys.stderr)
+        return EXIT_UNTRUSTED
     except SogenSoapError as exc:
         print(f"sogen-soap: {exc}", file=sys.stderr)
         return EXIT_TRANSPORT
+    except KeyboardInterrupt:
+        return 130

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(FAULT_KINDS),
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for fault draws")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds to wait before each answer"
+    )
     args = parser.parse_args(argv)
     try:
         faults = FaultProfile.parse(args.fault, seed=args.seed)
@@ -76,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Simulator(
-        args.db, merchants.values(), host=args.host, port=args.port, faults=faults
+        args.db,
+        merchants.values(),
+        host=args.host,
+        port=args.port,
+        faults=faults,
+        latency=args.latency,
     ) as sim:
         print(sim.url, flush=True)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,8 +129,10 @@ class SimulatorApp:
         *,
         faults: FaultProfile | None = None,
         clock: Callable[[], datetime] | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.store = store
+        self.latency = latency
         self.merchants = {m.merchant_id: m for m in merchants}
         self.faults = faults or FaultProfile()
         self._clock = clock or _paris_now
@@ -265,6 +268,8 @@ class SimulatorApp:
             evil = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><lolz>&lol;</lolz>'
             return "200 OK", evil, xml
 
+        if self.latency:
+            time.sleep(self.latency)  # a network and back end that are not instant
         operation = qname.localname
         input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
         fields = element_values(input_el)

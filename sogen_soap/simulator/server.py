@@ -48,9 +48,10 @@ class Simulator:
         port: int = 0,
         faults: FaultProfile | None = None,
         clock: Callable[[], datetime] | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.store = WalletStore(db)
-        self.app = SimulatorApp(self.store, merchants, faults=faults, clock=clock)
+        self.app = SimulatorApp(self.store, merchants, faults=faults, clock=clock, latency=latency)
         self._server = _ThreadingWSGIServer((host, port), _QuietHandler)
         self._server.set_app(self.app)
         self._thread: threading.Thread | None = None

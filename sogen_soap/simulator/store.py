@@ -241,6 +241,16 @@ class WalletStore:
                 > 0
             )
 
+    def has_card(self, merchant_id: str, wallet_id: str, card_number: str) -> bool:
+        """Whether this exact card is in the wallet (by fingerprint: the store keeps no PAN)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM payment_mean WHERE merchant_id=? AND wallet_id=? "
+                "AND card_fingerprint=?",
+                (merchant_id, wallet_id, self._fingerprint(card_number)),
+            ).fetchone()
+        return row is not None
+
     def count_cards(self) -> int:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM payment_mean").fetchone()

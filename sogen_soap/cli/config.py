@@ -1,0 +1,217 @@
+"""Where the command gets its credentials and environment.
+
+In order: options, environment variables, then a TOML config file.  The secret
+key is never taken from a command-line value (``ps`` shows those to every user
+of the machine): only from ``SOGEN_SECRET_KEY``, a file, or a prompt.  With no
+environment configured anywhere, commands run against an embedded simulator
+whose wallets live in the user's data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..client import DEFAULT_TIMEOUT, WalletClient
+from ..credentials import SecretKey, secret_key_from_env
+from ..endpoints import resolve_endpoint
+from ..errors import ConfigurationError
+from ..simulator import DEFAULT_MERCHANT, Merchant, Simulator
+from ..transport import new_session
+from ..validation import check_field
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # the same parser, before it joined the standard library
+
+__all__ = ["Settings", "add_options", "open_client", "resolve_settings", "simulator_db_path"]
+
+_CONFIG_KEYS = frozenset(
+    {"merchant_id", "key_version", "environment", "secret_key_file", "wsdl", "timeout"}
+)
+
+
+class _RefuseSecretOnCommandLine(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            "the secret key is not accepted on the command line, where ps shows it to "
+            "everyone; use SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file "
+            "or --prompt-secret-key"
+        )
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The connection options every service command takes."""
+    group = parser.add_argument_group(
+        "connection (default: options, then SOGEN_* env, then --config)"
+    )
+    group.add_argument(
+        "--environment",
+        help="test, prod, or an endpoint URL [SOGEN_ENVIRONMENT]; "
+        "none configured: the embedded simulator",
+    )
+    group.add_argument("--merchant-id", help="15-digit merchant id [SOGEN_MERCHANT_ID]")
+    group.add_argument("--key-version", help="secret key version [SOGEN_KEY_VERSION]")
+    group.add_argument(
+        "--secret-key-file",
+        help="file whose first line is the secret key [SOGEN_SECRET_KEY_FILE; or SOGEN_SECRET_KEY]",
+    )
+    group.add_argument("--prompt-secret-key", action="store_true", help="ask for the secret key")
+    group.add_argument(
+        "--secret-key", nargs="?", action=_RefuseSecretOnCommandLine, help=argparse.SUPPRESS
+    )
+    group.add_argument(
+        "--config",
+        help="TOML file with merchant_id, key_version, environment, "
+        "secret_key_file, wsdl, timeout [SOGEN_CONFIG]",
+    )
+    group.add_argument("--wsdl", help="a WSDL file or folder (default: the bundled copy)")
+    group.add_argument("--timeout", type=float, help="read timeout in seconds (default 30)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    merchant_id: str
+    key_version: int
+    secret_key: SecretKey
+    environment: str | None  # None: the embedded simulator
+    wsdl: str | None
+    timeout: float | None
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
+    section = data.get("sogen-soap", data)
+    if "secret_key" in section:
+        raise ConfigurationError(
+            f"config {path}: put the key in a file of its own and name it with secret_key_file"
+        )
+    unknown = sorted(set(section) - _CONFIG_KEYS)
+    if unknown:
+        raise ConfigurationError(f"config {path}: unknown keys {', '.join(unknown)}")
+    return dict(section)
+
+
+def resolve_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Settings:
+    env = os.environ if environ is None else environ
+    config_path = args.config or env.get("SOGEN_CONFIG")
+    config = _read_config(config_path) if config_path else {}
+
+    def pick(option: object, env_name: str, key: str) -> Any:
+        if option not in (None, ""):
+            return option
+        if env.get(env_name):
+            return env[env_name]
+        return config.get(key)
+
+    environment = pick(args.environment, "SOGEN_ENVIRONMENT", "environment")
+    merchant_id = pick(args.merchant_id, "SOGEN_MERCHANT_ID", "merchant_id")
+    key_version = pick(args.key_version, "SOGEN_KEY_VERSION", "key_version")
+    key_file = pick(args.secret_key_file, "SOGEN_SECRET_KEY_FILE", "secret_key_file")
+
+    secret: SecretKey | None = None
+    if args.prompt_secret_key:
+        secret = SecretKey(getpass.getpass("Secret key: "))
+    elif args.secret_key_file:
+        secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": args.secret_key_file})
+    elif env.get("SOGEN_SECRET_KEY") or env.get("SOGEN_SECRET_KEY_FILE"):
+        secret = secret_key_from_env(env)
+    elif key_file:
+        secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": str(key_file)})
+
+    if environment is None and merchant_id is None:
+        merchant_id, key_version = DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.key_version
+        secret = secret or SecretKey(DEFAULT_MERCHANT.secret_key)
+    missing = [
+        name
+        for name, value in (
+            ("merchant id (--merchant-id, SOGEN_MERCHANT_ID)", merchant_id),
+            ("key version (--key-version, SOGEN_KEY_VERSION)", key_version),
+            ("secret key (SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file)", secret),
+        )
+        if value in (None, "")
+    ]
+    if missing:
+        raise ConfigurationError("missing " + "; ".join(missing))
+    assert secret is not None
+    if environment is not None:
+        resolve_endpoint(str(environment))  # refuse a bad one before anything else
+    return Settings(
+        merchant_id=check_field("merchantId", str(merchant_id), "merchant_id"),
+        key_version=int(check_field("keyVersion", str(key_version), "key_version")),
+        secret_key=secret,
+        environment=None if environment is None else str(environment),
+        wsdl=pick(args.wsdl, "SOGEN_WSDL", "wsdl"),
+        timeout=float(pick(args.timeout, "SOGEN_TIMEOUT", "timeout") or 0) or None,
+    )
+
+
+def simulator_db_path() -> Path:
+    """The embedded simulator's wallets: in the user's data folder, kept between runs."""
+    folder = platformdirs.user_data_path("sogen-soap")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "simulator.sqlite3"
+
+
+@contextmanager
+def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClient]:
+    """A client for the settings, on a session pooled for ``workers`` threads."""
+    simulator: Simulator | None = None
+    environment = settings.environment
+    if environment is None:
+        merchant = Merchant(
+            settings.merchant_id, settings.key_version, settings.secret_key.reveal()
+        )
+        merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT, merchant.merchant_id: merchant}
+        db = simulator_db_path()
+        simulator = Simulator(str(db), merchants.values()).start()
+        environment = simulator.url
+        print(
+            f"sogen-soap: no environment configured; using the embedded simulator ({db})",
+            file=sys.stderr,
+        )
+    session = _pooled_session(resolve_endpoint(environment), workers)
+    try:
+        client = WalletClient(
+            settings.merchant_id,
+            settings.secret_key,
+            settings.key_version,
+            environment=environment,
+            wsdl=settings.wsdl,
+            session=session,
+            timeout=(DEFAULT_TIMEOUT[0], settings.timeout) if settings.timeout else DEFAULT_TIMEOUT,
+        )
+        with client:
+            yield client
+    finally:
+        session.close()
+        if simulator is not None:
+            simulator.stop()
+
+
+def _pooled_session(endpoint: str, workers: int) -> requests.Session:
+    session = new_session(endpoint)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(workers, 1))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,353 @@
+"""``sogen-soap enrol FILE``: enrol many cards, safely restartable.
+
+Every row is validated before anything is sent; bad rows are reported with
+their line number and never sent.  Good rows go out on a few worker threads
+sharing one client.  The journal records each outcome as it happens, so a run
+that is killed can simply be started again: rows done are skipped, rows caught
+in flight are read back from their wallet before anything is re-sent, and rows
+that failed temporarily (99, transport) are tried again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from ..client import WalletClient
+from ..errors import (
+    ConnectionFailed,
+    HTTPStatusError,
+    InvalidFieldError,
+    ResponseError,
+    SogenSoapError,
+    TransportError,
+)
+from ..redact import mask_pan
+from ..results import AddCardResult
+from ..validation import check_card_number, check_field
+from .journal import FINAL_STATES, IN_FLIGHT_STATES, Journal
+from .progress import Progress
+
+__all__ = ["BatchSummary", "Row", "enrol", "read_rows"]
+
+# Accepted column names (CSV header or JSON key) for each input.
+COLUMNS: Final = {
+    "wallet": ("wallet", "merchantWalletId", "merchant_wallet_id"),
+    "card": ("card", "cardNumber", "card_number"),
+    "expiry": ("expiry", "cardExpiryDate", "card_expiry_date"),
+    "alias": ("alias", "paymentMeanAlias", "payment_mean_alias"),
+    "brand": ("brand", "paymentMeanBrand", "payment_mean_brand"),
+    "pan_type": ("pan_type", "panType"),
+}
+RECOVERED: Final = "recovered: found in the wallet after an interrupted attempt"
+RESULT_FIELDS: Final = (
+    "line",
+    "wallet",
+    "masked_pan",
+    "outcome",
+    "code",
+    "payment_mean_id",
+    "message",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One valid input row, ready to send; the card never shows in a repr."""
+
+    line: int
+    wallet: str
+    card: str = field(repr=False)
+    expiry: str
+    alias: str | None = None
+    brand: str | None = None
+    pan_type: str | None = None
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.card)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    wallet: str | None
+    masked_pan: str | None
+    message: str
+    raw: tuple[str, ...] = field(repr=False, default=())
+
+
+@dataclass
+class BatchSummary:
+    rows: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    skipped: int = 0
+    recovered: int = 0
+    seconds: float = 0.0
+    results_path: Path | None = None
+
+    def line(self) -> str:
+        order = ("ok", "duplicate", "refused", "invalid", "failed", "unknown")
+        parts = ", ".join(f"{self.counts[k]} {k}" for k in order if self.counts[k])
+        rate = self.sent / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.rows} rows: {parts or 'nothing to do'}; sent {self.sent}, "
+            f"skipped {self.skipped} already done, recovered {self.recovered} "
+            f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
+        )
+
+
+def _records(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        with path.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if text.strip():
+                    try:
+                        record = json.loads(text)
+                    except json.JSONDecodeError:
+                        yield number, {"__error__": "not a JSON object"}
+                        continue
+                    yield (
+                        number,
+                        record if isinstance(record, dict) else {"__error__": "not a JSON object"},
+                    )
+        return
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            yield reader.line_num, record
+
+
+def _column(record: Mapping[str, object], name: str) -> str | None:
+    for key in COLUMNS[name]:
+        value = record.get(key)
+        if value not in (None, ""):
+            return str(value).strip()
+    return None
+
+
+def read_rows(path: Path) -> Iterator[Row | BadRow]:
+    """Every input row, validated; the reason for each bad one, without its card number."""
+    for line, record in _records(path):
+        wallet = _column(record, "wallet")
+        card = _column(record, "card") or ""
+        masked = mask_pan(card) if card else None
+        if "__error__" in record:
+            yield BadRow(line, None, None, str(record["__error__"]))
+            continue
+        try:
+            if wallet is None:
+                raise InvalidFieldError("merchantWalletId", "wallet", "missing")
+            if not card:
+                raise InvalidFieldError("cardNumber", "card", "missing")
+            pan_type = _column(record, "pan_type")
+            alias, brand = _column(record, "alias"), _column(record, "brand")
+            yield Row(
+                line=line,
+                wallet=check_field("merchantWalletId", wallet, "wallet"),
+                pan_type=None if pan_type is None else check_field("panType", pan_type, "pan_type"),
+                card=check_card_number(card, pan_type),
+                expiry=check_field("cardExpiryDate", _column(record, "expiry") or "", "expiry"),
+                alias=None if alias is None else check_field("paymentMeanAlias", alias, "alias"),
+                brand=None if brand is None else check_field("paymentMeanBrand", brand, "brand"),
+            )
+        except InvalidFieldError as exc:
+            yield BadRow(line, wallet, masked, str(exc), raw=(wallet or "", card))
+
+
+def _outcome(result: AddCardResult) -> str:
+    if result.ok:
+        return "ok"
+    if result.duplicate:
+        return "duplicate"
+    if result.temporary or result.fault is not None:
+        return "failed"  # tried again on the next run
+    return "refused"
+
+
+def _failure_state(exc: SogenSoapError) -> str:
+    """After an exception: may the card have been stored?"""
+    if isinstance(exc, (ConnectionFailed, HTTPStatusError)):
+        return "failed"  # it certainly was not: send again next run
+    if isinstance(exc, (TransportError, ResponseError)):
+        return "unknown"  # sent, answer lost or untrusted: read back next run
+    return "failed"
+
+
+class _Batch:
+    def __init__(self, client: WalletClient, journal: Journal, progress: Progress) -> None:
+        self.client = client
+        self.journal = journal
+        self.progress = progress
+
+    def key(self, row: Row | BadRow) -> str:
+        if isinstance(row, Row):
+            return self.journal.key(row.line, row.wallet, row.card, row.expiry)
+        return self.journal.key(row.line, *row.raw, row.message)
+
+    def send(self, row: Row, key: str) -> str:
+        self.journal.sending(key, row.line, row.wallet, row.masked_pan)
+        try:
+            result = self.client.add_card(
+                row.wallet,
+                row.card,
+                row.expiry,
+                pan_type=row.pan_type,
+                payment_mean_alias=row.alias,
+                payment_mean_brand=row.brand,
+            )
+        except SogenSoapError as exc:
+            state = _failure_state(exc)
+            self.journal.finish(
+                key,
+                row.line,
+                row.wallet,
+                row.masked_pan,
+                state,
+                None,
+                None,
+                f"{type(exc).__name__}: {exc}",
+            )
+            self.progress.add(state)
+            return state
+        state = _outcome(result)
+        self.journal.finish(
+            key,
+            row.line,
+            row.wallet,
+            row.masked_pan,
+            state,
+            result.fault.code if result.fault else result.response_code,
+            result.payment_mean_id,
+            result.message,
+        )
+        self.progress.add(state)
+        return state
+
+    def reconcile(self, row: Row, key: str) -> bool:
+        """For a row caught in flight: is its card already in the wallet?"""
+        try:
+            wallet = self.client.get_wallet_data(row.wallet)
+        except SogenSoapError:
+            return False
+        found = next(
+            (
+                m
+                for m in wallet.payment_means
+                if m.masked_pan == row.masked_pan and (m.pan_expiry_date or "") == row.expiry
+            ),
+            None,
+        )
+        if not wallet.ok or found is None:
+            return False
+        self.journal.finish(
+            key,
+            row.line,
+            row.wallet,
+            row.masked_pan,
+            "ok",
+            "00",
+            found.payment_mean_id,
+            RECOVERED,
+        )
+        self.progress.add("ok")
+        return True
+
+
+def enrol(
+    client: WalletClient,
+    rows: list[Row | BadRow],
+    journal: Journal,
+    *,
+    workers: int,
+    progress: Progress,
+) -> BatchSummary:
+    started = time.monotonic()
+    batch = _Batch(client, journal, progress)
+    keys = {row.line: batch.key(row) for row in rows}
+    states = journal.states(keys.values())
+    summary = BatchSummary(rows=len(rows))
+    to_send: list[Row] = []
+    for row in rows:
+        key, state = keys[row.line], states.get(keys[row.line])
+        if state in FINAL_STATES:
+            summary.skipped += 1
+            progress.add(state or "")
+        elif isinstance(row, BadRow):
+            journal.finish(
+                key, row.line, row.wallet, row.masked_pan, "invalid", None, None, row.message
+            )
+            progress.add("invalid")
+        elif state in IN_FLIGHT_STATES and batch.reconcile(row, key):
+            summary.recovered += 1
+        else:
+            to_send.append(row)
+
+    summary.sent = len(to_send)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrol") as pool:
+        pending: set[Future[str]] = set()
+        for row in to_send:
+            if len(pending) >= workers * 2:  # keep memory flat however long the file
+                _, pending = wait(pending, return_when=FIRST_COMPLETED)
+            pending.add(pool.submit(batch.send, row, keys[row.line]))
+        wait(pending)
+        for future in pending:
+            future.result()
+    summary.seconds = time.monotonic() - started
+    summary.counts = Counter(r.state for r in journal.rows() if r.line in keys)
+    return summary
+
+
+def write_results(journal: Journal, lines: set[int], path: Path) -> None:
+    """Every row's outcome, in input order: CSV, or JSON Lines for ``.jsonl``."""
+    buffer = io.StringIO()
+    records = [
+        {
+            "line": r.line,
+            "wallet": r.wallet,
+            "masked_pan": r.masked_pan,
+            "outcome": r.state,
+            "code": r.code,
+            "payment_mean_id": r.payment_mean_id,
+            "message": r.message,
+        }
+        for r in journal.rows()
+        if r.line in lines
+    ]
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for record in records:
+            buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS)
+        writer.writeheader()
+        writer.writerows(records)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        out.write(buffer.getvalue())
+    os.replace(temporary, path)
+
+
+def default_paths(source: Path) -> tuple[Path, Path]:
+    """Journal and result file beside the input."""
+    stem = source.with_suffix("")
+    lines = source.suffix.lower() in (".jsonl", ".ndjson")
+    return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
+
+
+def report_bad_rows(rows: list[Row | BadRow]) -> int:
+    bad = [row for row in rows if isinstance(row, BadRow)]
+    for row in bad:
+        print(f"line {row.line}: {row.message}", file=sys.stderr)
+    return len(bad)

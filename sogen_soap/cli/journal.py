@@ -1,0 +1,151 @@
+"""The batch journal: each row's outcome, written as it completes.
+
+A row is marked ``sending`` (and committed) before its request goes out and
+given its outcome when the answer comes back, so a run killed at any point
+leaves an exact record: rows done are skipped next time, rows caught in flight
+are reconciled (read back from the wallet) instead of being sent blindly.
+
+No card number is stored.  A row is keyed by an HMAC of its line and fields
+under a random salt *and* a value derived from the merchant's secret key, so
+the file alone cannot be brute-forced back to card numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Final
+
+__all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalRow"]
+
+FINAL_STATES: Final = frozenset({"ok", "duplicate", "refused", "invalid"})
+IN_FLIGHT_STATES: Final = frozenset({"sending", "unknown"})
+RETRY_STATES: Final = frozenset({"failed"})
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS row (
+    key TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    wallet TEXT,
+    masked_pan TEXT,
+    expiry TEXT,
+    state TEXT NOT NULL,
+    code TEXT,
+    payment_mean_id TEXT,
+    message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS row_line ON row (line);
+"""
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    line: int
+    wallet: str | None
+    masked_pan: str | None
+    state: str
+    code: str | None
+    payment_mean_id: str | None
+    message: str | None
+    attempts: int
+
+
+class Journal:
+    """A SQLite journal beside the input; safe to write from several threads."""
+
+    def __init__(self, path: Path, secret: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL survives a killed process (what the journal is for); only a
+        # power cut may lose the last commits.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
+        (salt,) = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
+        self._key = bytes.fromhex(salt) + pepper
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def key(self, line: int, *fields: str) -> str:
+        message = "\x1f".join([str(line), *fields]).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def states(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = set(keys)
+        with self._lock:
+            rows = self._db.execute("SELECT key, state FROM row").fetchall()
+        return {key: state for key, state in rows if key in wanted}
+
+    def _write(
+        self,
+        key: str,
+        line: int,
+        wallet: str | None,
+        masked_pan: str | None,
+        state: str,
+        code: str | None = None,
+        payment_mean_id: str | None = None,
+        message: str | None = None,
+        sending: bool = False,
+    ) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO row (key, line, wallet, masked_pan, state, code, payment_mean_id, "
+                "message, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET state=excluded.state, code=excluded.code, "
+                "payment_mean_id=excluded.payment_mean_id, message=excluded.message, "
+                "attempts=row.attempts + excluded.attempts, updated_at=excluded.updated_at",
+                (
+                    key,
+                    line,
+                    wallet,
+                    masked_pan,
+                    state,
+                    code,
+                    payment_mean_id,
+                    message,
+                    1 if sending else 0,
+                    now,
+                ),
+            )
+
+    def sending(self, key: str, line: int, wallet: str, masked_pan: str) -> None:
+        self._write(key, line, wallet, masked_pan, "sending", sending=True)
+
+    def finish(
+        self,
+        key: str,
+        line: int,
+        wallet: str | None,
+        masked_pan: str | None,
+        state: str,
+        code: str | None,
+        payment_mean_id: str | None,
+        message: str,
+    ) -> None:
+        self._write(key, line, wallet, masked_pan, state, code, payment_mean_id, message)
+
+    def rows(self) -> Iterator[JournalRow]:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT line, wallet, masked_pan, state, code, payment_mean_id, message, attempts "
+                "FROM row ORDER BY line"
+            ).fetchall()
+        for row in found:
+            yield JournalRow(*row)
