@@ -110,12 +110,6 @@ def _enrol(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _simulator(args: argparse.Namespace) -> int:
-    from ..simulator.__main__ import main as simulator_main
-
-    return simulator_main(args.simulator_args)
-
-
 def _wsdl_fetch(args: argparse.Namespace) -> int:
     print(fetch_wsdl(args.environment, args.output))
     return EXIT_OK
@@ -215,8 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "simulator", help="serve the wallet simulator (see --help)", add_help=False
     )
-    sim.add_argument("simulator_args", nargs=argparse.REMAINDER)
-    sim.set_defaults(handler=_simulator)
+    sim.add_argument("simulator_args", nargs=argparse.REMAINDER)  # see main()
 
     wsdl = commands.add_parser("wsdl", help="the cached WSDL")
     wsdl_commands = wsdl.add_subparsers(dest="wsdl_command", required=True, metavar="COMMAND")
@@ -238,7 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["simulator"]:
+        # Its options belong to the simulator's own parser (argparse cannot pass
+        # leading --options through a subcommand untouched).
+        from ..simulator.__main__ import main as simulator_main
+
+        return simulator_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     if getattr(args, "workers", 1) < 1:
         print("sogen-soap: --workers must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,91 @@
+"""Running the real ``sogen-soap`` console script, as a middleware job would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import MERCHANT
+
+SCRIPT = str(Path(sys.executable).with_name("sogen-soap"))
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment minus any SOGEN_* setting, with a private data folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOGEN_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env.update(extra)
+    return env
+
+
+def merchant_env(tmp_path: Path, url: str) -> dict[str, str]:
+    return clean_env(
+        tmp_path,
+        SOGEN_ENVIRONMENT=url,
+        SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+        SOGEN_KEY_VERSION=str(MERCHANT.key_version),
+        SOGEN_SECRET_KEY=MERCHANT.secret_key,
+    )
+
+
+def run(
+    *args: str, env: dict[str, str], stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def _luhn_valid(number: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        digit = int(char)
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def fake_pan(wallet_no: int, k: int) -> str:
+    """A 16-digit test number that fails the Luhn check, so it is no real card.
+
+    Cards of one wallet differ in their last two digits, so they stay apart
+    once masked (first 4, last 2), as real cards in one wallet do.
+    """
+    for free in range(10):
+        number = f"4100{wallet_no:07d}{free}00{k:02d}"
+        if not _luhn_valid(number):
+            return number
+    raise AssertionError("unreachable: one of ten digits breaks the Luhn sum")
+
+
+def write_batch(path: Path, rows: int, *, first_wallet: int = 0) -> list[dict[str, str]]:
+    """A CSV of ``rows`` rows: three cards a wallet, some bad rows, some duplicates."""
+    records = []
+    for i in range(rows):
+        wallet_no, k = first_wallet + i // 3, i % 3
+        card, expiry = fake_pan(wallet_no, k), "203012"
+        if i % 97 == 5:
+            card = "12345"  # bad: too short
+        elif i % 89 == 7:
+            expiry = "203013"  # bad: month 13
+        elif i % 50 == 9:
+            card = fake_pan(wallet_no, 0)  # the wallet's first card again
+        records.append(
+            {"wallet": f"w{wallet_no}", "card": card, "expiry": expiry, "alias": f"a{k}"}
+        )
+    lines = ["wallet,card,expiry,alias"] + [
+        f"{r['wallet']},{r['card']},{r['expiry']},{r['alias']}" for r in records
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return records

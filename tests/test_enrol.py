@@ -1,0 +1,166 @@
+"""``sogen-soap enrol``: a real batch, a killed run, and no PAN in any file written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from cli_support import SCRIPT, fake_pan, merchant_env, run, write_batch
+from conftest import MERCHANT
+
+from sogen_soap.cli.progress import Progress
+from sogen_soap.simulator import FaultProfile, Simulator
+
+WORKERS = 4
+
+
+def _results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _valid(record: dict[str, str]) -> bool:
+    return len(record["card"]) == 16 and record["expiry"] == "203012"
+
+
+def _final_rows(journal: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as db:
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM row WHERE state IN ('ok', 'duplicate', 'invalid')"
+            ).fetchone()
+        return int(count)
+    except sqlite3.Error:
+        return 0
+
+
+def _assert_no_pan_in_files(folder: Path, pans: set[str], inputs: set[Path]) -> None:
+    written = [p for p in folder.rglob("*") if p.is_file() and p not in inputs]
+    assert written
+    for path in written:
+        data = path.read_bytes()
+        leaked = [pan for pan in pans if pan.encode() in data]
+        assert not leaked, f"{path} holds {len(leaked)} full card numbers"
+
+
+def _check_batch(
+    sim: Simulator, records: list[dict[str, str]], results: list[dict[str, str]]
+) -> None:
+    # every input row has exactly one outcome, and only final ones
+    assert [int(r["line"]) for r in results] == list(range(2, len(records) + 2))
+    by_line = {int(r["line"]): r for r in results}
+    for number, record in enumerate(records, start=2):
+        outcome = by_line[number]["outcome"]
+        if not _valid(record):
+            assert outcome == "invalid", (number, outcome)
+        else:
+            assert outcome in ("ok", "duplicate"), (number, by_line[number])
+            assert sim.store.has_card(MERCHANT.merchant_id, record["wallet"], record["card"])
+
+
+def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Path) -> None:
+    with Simulator(str(tmp_path / "store.sqlite3"), latency=0.004) as sim:
+        env = merchant_env(tmp_path, sim.url)
+
+        first = write_batch(tmp_path / "first.csv", 2000)
+        done = run("enrol", "first.csv", "--workers", str(WORKERS), env=env, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr  # 2: some rows were invalid
+        assert "line 7: card_number (cardNumber)" in done.stderr
+        assert "\r[" not in done.stderr  # no progress bar when not on a terminal
+        assert done.stdout.startswith("2000 rows: ")
+        first_results = _results(tmp_path / "first.results.csv")
+        _check_batch(sim, first, first_results)
+        counts = {o: sum(r["outcome"] == o for r in first_results) for o in ("ok", "duplicate")}
+        assert counts["duplicate"] > 0 and counts["ok"] > 1800
+
+        second = write_batch(tmp_path / "second.csv", 2000, first_wallet=1000)
+        journal = tmp_path / "second.journal.sqlite3"
+        process = subprocess.Popen(
+            [SCRIPT, "enrol", "second.csv", "--workers", str(WORKERS)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while _final_rows(journal) < 600 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        done_before_kill = _final_rows(journal)
+        assert 600 <= done_before_kill < 2000, "the kill must land midway"
+        adds_before = sim.requests_seen
+
+        restarted = run(
+            "enrol", "second.csv", "--workers", str(WORKERS), "--json", env=env, cwd=tmp_path
+        )
+        assert restarted.returncode == 2, restarted.stderr
+        summary = json.loads(restarted.stdout)
+        assert summary["skipped"] >= done_before_kill
+        second_results = _results(tmp_path / "second.results.csv")
+        _check_batch(sim, second, second_results)
+
+        # each valid (wallet, card) pair is in the store exactly once, and nothing else is
+        pairs = {(r["wallet"], r["card"]) for r in first + second if _valid(r)}
+        assert sim.store.count_cards() == len(pairs)
+        # the restart sent only what the kill left undone, plus at most the rows
+        # caught in flight (read back from their wallet, or sent once more)
+        valid_rows = sum(_valid(r) for r in second)
+        undone = valid_rows - summary["skipped"] + summary["bad_rows"]
+        sent_after = sim.requests_seen - adds_before
+        assert summary["sent"] <= undone
+        assert sent_after <= summary["sent"] + 2 * WORKERS
+
+    pans = {r["card"] for r in first + second if len(r["card"]) == 16}
+    _assert_no_pan_in_files(tmp_path, pans, {tmp_path / "first.csv", tmp_path / "second.csv"})
+
+
+def test_json_lines_input_and_vendor_column_names_are_accepted(tmp_path: Path) -> None:
+    rows = [
+        {"merchantWalletId": "j1", "cardNumber": fake_pan(1, 0), "cardExpiryDate": "203012"},
+        {"wallet": "j1", "card": fake_pan(1, 1), "expiry": "203012", "alias": "x", "brand": "VISA"},
+        {"wallet": "j1", "card": "not a card", "expiry": "203012"},
+    ]
+    source = tmp_path / "cards.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with Simulator() as sim:
+        done = run("enrol", str(source), env=merchant_env(tmp_path, sim.url))
+    assert done.returncode == 2
+    results = [
+        json.loads(line) for line in (tmp_path / "cards.results.jsonl").read_text().splitlines()
+    ]
+    assert [r["outcome"] for r in results] == ["ok", "ok", "invalid"]
+    assert [r["line"] for r in results] == [1, 2, 3]
+    assert results[0]["masked_pan"] == "4100##########00"
+
+
+def test_rows_that_failed_temporarily_are_retried_on_the_next_run(tmp_path: Path) -> None:
+    source = tmp_path / "cards.csv"
+    write_batch(source, 5)  # (the 6th row of a batch is a bad one)
+    with Simulator(faults=FaultProfile({"code_99": 1.0})) as sim:
+        env = merchant_env(tmp_path, sim.url)
+        failing = run("enrol", str(source), env=env)
+        assert failing.returncode == 5  # run again later
+        assert {r["outcome"] for r in _results(tmp_path / "cards.results.csv")} == {"failed"}
+        sim.app.faults = FaultProfile()
+        retried = run("enrol", str(source), env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert {r["outcome"] for r in _results(tmp_path / "cards.results.csv")} == {"ok"}
+
+
+def test_the_progress_line_shows_counts_rate_and_eta() -> None:
+    out = io.StringIO()
+    progress = Progress(10, out, enabled=True)
+    for outcome in ["ok"] * 6 + ["duplicate"] * 2 + ["failed"]:
+        progress.add(outcome)
+        time.sleep(0.001)
+    progress.close()
+    last = out.getvalue().rstrip("\n").split("\r")[-1]
+    assert "9/10" in last and "ok 6" in last and "duplicate 2" in last and "failed 1" in last
+    assert "/s" in last and "ETA" in last
