@@ -17,6 +17,7 @@ from .errors import (
     ConnectionFailed,
     HTTPStatusError,
     InvalidFieldError,
+    OutcomeUnknown,
     ResponseError,
     ResponseTimeout,
     SealVerificationError,
@@ -38,6 +39,7 @@ from .results import (
     WalletActionResult,
     WalletResult,
 )
+from .retry import RetryPolicy
 
 logging.getLogger("sogen_soap").addHandler(logging.NullHandler())
 
@@ -53,9 +55,11 @@ __all__ = [
     "GetWalletDataResult",
     "HTTPStatusError",
     "InvalidFieldError",
+    "OutcomeUnknown",
     "PaymentMean",
     "ResponseError",
     "ResponseTimeout",
+    "RetryPolicy",
     "SealVerificationError",
     "SecretKey",
     "SignOffResult",

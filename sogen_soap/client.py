@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -34,12 +35,16 @@ from .envelope import (
 )
 from .errors import (
     ConfigurationError,
+    ConnectionDropped,
     HTTPStatusError,
+    OutcomeUnknown,
     ResponseError,
+    ResponseTimeout,
     SealVerificationError,
+    SogenSoapError,
 )
 from .parsing import items, parse_datetime, payment_mean, text_or_none
-from .redact import mask_pan
+from .redact import install_log_redaction, mask_pan
 from .results import (
     AddCardResult,
     DeletePaymentMeanResult,
@@ -50,8 +55,9 @@ from .results import (
     UpdatePaymentMeanResult,
     WalletActionResult,
 )
+from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
 from .seal import DEFAULT_ALGORITHM, verify_seal
-from .transport import new_session, translate
+from .transport import configure_tls, new_session, translate
 from .validation import check_card_number, check_field
 from .wsdl_cache import load_document, zeep_settings
 
@@ -68,6 +74,18 @@ _STATUS_FIELDS: Final = frozenset({"walletResponseCode", "errorFieldName", "seal
 
 Timeout = float | tuple[float, float]
 _Action = TypeVar("_Action", bound=WalletActionResult)
+
+
+def _attempted(fields: Mapping[str, object]) -> dict[str, str]:
+    """What a call asked for, safe to show: no card number, no token."""
+    shown = {
+        name: str(fields[name])
+        for name in ("merchantWalletId", "paymentMeanId", "cardExpiryDate", "paymentMeanAlias")
+        if fields.get(name) is not None
+    }
+    if fields.get("cardNumber") is not None:
+        shown["maskedPan"] = mask_pan(str(fields["cardNumber"]))
+    return shown
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,10 @@ class WalletClient:
     ``"prod"``, or the URL of a SOAP endpoint (a sister brand's
     ``https://<host>/services/v2/wallet``, or a local simulator).  ``wsdl`` is a
     WSDL file or a folder holding one; by default the bundled copy.
+    ``retry`` says how often a *safe* failure is retried (see ``retry``);
+    ``ca_bundle``, ``client_cert`` (a PEM path, or a (cert, key) pair, for
+    mutual TLS) and ``proxy`` configure the HTTPS session, which may also be
+    passed in whole as ``session``.  TLS verification cannot be switched off.
     ``interface_version`` applies to every operation; ``interface_versions``
     overrides it per operation; by default each operation sends its version
     from ``endpoints.INTERFACE_VERSIONS`` (WR_WS_2.55 today).
@@ -123,6 +145,10 @@ class WalletClient:
         wsdl: str | os.PathLike[str] | None = None,
         intermediate_service_provider_id: str | None = None,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        client_cert: str | os.PathLike[str] | tuple[str, str] | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._merchant_id = check_field("merchantId", merchant_id)
         self._key_version = int(check_field("keyVersion", key_version))
@@ -150,6 +176,11 @@ class WalletClient:
         self._endpoint = resolve_endpoint(environment)
         self._owns_session = session is None
         self._session = session if session is not None else new_session(self._endpoint)
+        configure_tls(self._session, ca_bundle=ca_bundle, client_cert=client_cert, proxy=proxy)
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._retries = 0
+        self._retries_lock = threading.Lock()
+        install_log_redaction()
 
         document = load_document(wsdl)
         self._zeep = zeep.Client(document, settings=zeep_settings())  # type: ignore[no-untyped-call]
@@ -190,6 +221,11 @@ class WalletClient:
     def merchant_id(self) -> str:
         return self._merchant_id
 
+    @property
+    def retries_made(self) -> int:
+        """How many times a call was sent again under the retry policy, so far."""
+        return self._retries
+
     def __repr__(self) -> str:
         return (
             f"WalletClient(merchant_id={self._merchant_id!r}, key_version={self._key_version}, "
@@ -226,11 +262,18 @@ class WalletClient:
         payment_mean_brand_selection_status: str | None = None,
         payment_token: str | None = None,
         intermediate_service_provider_id: str | None = None,
+        reconcile: bool = False,
     ) -> AddCardResult:
         """Enrol a card in a wallet, creating the wallet if it does not exist.
 
         ``card_expiry_date`` is ``YYYYMM`` (empty for a card without expiry).
         A card already in the wallet answers 94 (``result.duplicate``).
+
+        If the answer is lost after the request went out, ``OutcomeUnknown`` is
+        raised, unless ``reconcile`` is true: then the wallet is read back, and
+        if it holds a card with the same masked PAN and expiry the result is
+        returned with ``recovered`` set; if not, the request is sent once more
+        (and a 94 to it also counts as recovered).  No card is enrolled twice.
         """
         optional = {
             "panType": pan_type,
@@ -252,12 +295,65 @@ class WalletClient:
             }
         )
         fields["cardNumber"] = check_card_number(card_number, pan_type)
-        answer = self._call("addCard", fields)
+        try:
+            return self._add_card_result(self._call("addCard", fields))
+        except OutcomeUnknown:
+            if not reconcile:
+                raise
+            return self._reconcile_add_card(fields)
+
+    @staticmethod
+    def _add_card_result(answer: _Answer, *, recovered: bool = False) -> AddCardResult:
         return AddCardResult(
             **answer.common(),
             wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
             payment_mean_id=text_or_none(answer.output.get("paymentMeanId")),
             masked_pan=text_or_none(answer.output.get("maskedPan")),
+            recovered=recovered,
+        )
+
+    def _reconcile_add_card(self, fields: dict[str, object]) -> AddCardResult:
+        """After a lost answer: is the card there?  If not, send once more."""
+        wallet_id = str(fields["merchantWalletId"])
+        masked = mask_pan(str(fields["cardNumber"]))
+        expiry = str(fields["cardExpiryDate"])
+        for read_back in (1, 2):
+            wallet = self.get_wallet_data(wallet_id)
+            found = next(
+                (
+                    mean
+                    for mean in wallet.payment_means
+                    if mean.masked_pan == masked and (mean.pan_expiry_date or "") == expiry
+                ),
+                None,
+            )
+            if wallet.ok and found is not None:
+                log.info(
+                    "addCard %s: lost answer reconciled, card %s is in the wallet",
+                    wallet_id,
+                    masked,
+                )
+                return AddCardResult(
+                    response_code="00",
+                    seal_verified=wallet.seal_verified,
+                    payment_mean_id=found.payment_mean_id,
+                    masked_pan=found.masked_pan,
+                    recovered=True,
+                )
+            if read_back == 2:
+                break
+            try:
+                result = self._add_card_result(self._call("addCard", fields))
+            except OutcomeUnknown:
+                continue  # lost again: read back once more
+            return replace(result, recovered=True) if result.duplicate else result
+        raise OutcomeUnknown(
+            f"addCard: the answer was lost twice and wallet {wallet_id} does not show card "
+            f"{masked}; its outcome is unknown",
+            reason="unresolved",
+            attempted=_attempted(fields),
+            operation="addCard",
+            endpoint=self._endpoint,
         )
 
     def get_wallet_data(self, merchant_wallet_id: str) -> GetWalletDataResult:
@@ -356,8 +452,7 @@ class WalletClient:
             )
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         started = time.perf_counter()
-        response = self._post(operation, shape, body)
-        answer = self._interpret(operation, response)
+        answer = self._send_with_retries(operation, shape, body, fields)
         log.debug(
             "%s %s -> %s in %.1f ms (wallet %s%s)",
             operation,
@@ -368,6 +463,42 @@ class WalletClient:
             f", card {mask_pan(str(fields['cardNumber']))}" if "cardNumber" in fields else "",
         )
         return answer
+
+    def _send_with_retries(
+        self, operation: str, shape: OperationShape, body: bytes, fields: Mapping[str, object]
+    ) -> _Answer:
+        for attempt in range(1, self._retry.attempts + 1):
+            last = attempt == self._retry.attempts
+            try:
+                answer = self._interpret(operation, self._post(operation, shape, body))
+            except SogenSoapError as error:
+                if not last and retryable(error, operation):
+                    self._wait_before_retry(operation, attempt, type(error).__name__)
+                    continue
+                if operation not in READ_ONLY_OPERATIONS and isinstance(
+                    error, (ResponseTimeout, ConnectionDropped)
+                ):
+                    raise OutcomeUnknown(
+                        str(error),
+                        reason="timeout" if isinstance(error, ResponseTimeout) else "dropped",
+                        attempted=_attempted(fields),
+                        operation=operation,
+                        endpoint=self._endpoint,
+                    ) from None
+                raise
+            temporary = answer.fault is None and answer.output.get("walletResponseCode") == "99"
+            if temporary and not last:
+                self._wait_before_retry(operation, attempt, "code 99")
+                continue
+            return answer
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait_before_retry(self, operation: str, attempt: int, why: str) -> None:
+        delay = self._retry.delay(attempt)
+        with self._retries_lock:
+            self._retries += 1
+        log.info("%s: %s, retry %d in %.2f s", operation, why, attempt, delay)
+        time.sleep(delay)
 
     def _post(self, operation: str, shape: OperationShape, body: bytes) -> requests.Response:
         headers = {
@@ -381,6 +512,9 @@ class WalletClient:
                 headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                # explicit, because requests lets REQUESTS_CA_BUNDLE override a
+                # session's own CA setting when the session trusts the environment
+                verify=self._session.verify,
             )
         except requests.RequestException as exc:
             raise translate(exc, operation, self._endpoint) from None

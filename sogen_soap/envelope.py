@@ -148,7 +148,16 @@ class Reply:
 
 
 def parse_xml_safely(content: bytes) -> etree._Element:
-    """Parse with zeep's hardening: no DTD, no entities, no network."""
+    """Parse with zeep's hardening: no DTD, no entities, no network.
+
+    A DTD is refused before the parser even sees it: a SOAP answer never
+    needs one, and it is how XXE and entity-expansion attacks arrive.
+    """
+    if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
+        raise ResponseError(
+            "the response declares a DTD or entities (the shape of an XXE or entity "
+            "expansion attack); refused"
+        )
     try:
         # zeep annotates ``content`` as str; lxml wants the undecoded bytes.
         root: etree._Element = parse_xml(content, None, settings=_SETTINGS)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ here ever carries a card number, a seal key or a raw message body.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ __all__ = [
     "ConnectionFailed",
     "HTTPStatusError",
     "InvalidFieldError",
+    "OutcomeUnknown",
     "ResponseError",
     "ResponseTimeout",
     "SealVerificationError",
@@ -76,6 +78,30 @@ class ResponseTimeout(TransportError):
 
     For a call that changes a wallet, whether it took effect is unknown.
     """
+
+
+class OutcomeUnknown(TransportError):
+    """A call that changes a wallet was sent, and its answer was lost.
+
+    The read timed out or the connection broke after the request went out:
+    the change may or may not have been made.  ``attempted`` says what was
+    asked, masked (wallet id, masked PAN, expiry, payment mean id, alias);
+    ``reason`` is ``"timeout"`` or ``"dropped"``.  Reconcile by reading the
+    wallet back (``add_card(..., reconcile=True)`` does it for enrolments).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        attempted: Mapping[str, str],
+        operation: str = "",
+        endpoint: str = "",
+    ) -> None:
+        self.reason = reason
+        self.attempted = dict(attempted)
+        super().__init__(message, operation=operation, endpoint=endpoint)
 
 
 class TLSError(TransportError):

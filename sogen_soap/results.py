@@ -161,6 +161,17 @@ class AddCardResult(WalletActionResult):
 
     payment_mean_id: str | None = None
     masked_pan: str | None = None
+    recovered: bool = False
+    """The answer was lost; reading the wallet back showed the card enrolled."""
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None and (self.response_code == "00" or self.recovered)
+
+    @property
+    def message(self) -> str:
+        text = super().message
+        return f"{text} (recovered after a lost answer)" if self.recovered else text
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

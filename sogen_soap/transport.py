@@ -7,11 +7,15 @@ unknown), and one place builds sessions with the environment read once.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ._version import __version__
 from .errors import (
+    ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
     ResponseTimeout,
@@ -19,7 +23,7 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["new_session", "translate"]
+__all__ = ["configure_tls", "new_session", "translate"]
 
 
 def new_session(endpoint: str) -> requests.Session:
@@ -35,6 +39,34 @@ def new_session(endpoint: str) -> requests.Session:
     session.trust_env = False
     session.headers["User-Agent"] = f"sogen-soap/{__version__}"
     return session
+
+
+def configure_tls(
+    session: requests.Session,
+    *,
+    ca_bundle: str | os.PathLike[str] | None = None,
+    client_cert: str | os.PathLike[str] | tuple[str, str] | None = None,
+    proxy: str | None = None,
+) -> None:
+    """Apply the HTTPS options; refuse a session that does not verify certificates."""
+    if session.verify is False:
+        raise ConfigurationError(
+            "the session given has TLS verification switched off; sogen-soap does not send "
+            "card data without it (use ca_bundle= for a private CA)"
+        )
+    for path in (ca_bundle, *(client_cert if isinstance(client_cert, tuple) else (client_cert,))):
+        if path is not None and not Path(path).is_file():
+            raise ConfigurationError(f"no such file: {path}")
+    if ca_bundle is not None:
+        session.verify = str(ca_bundle)
+    if client_cert is not None:
+        session.cert = (
+            (str(client_cert[0]), str(client_cert[1]))
+            if isinstance(client_cert, tuple)
+            else str(client_cert)
+        )
+    if proxy is not None:
+        session.proxies.update({"http": proxy, "https": proxy})
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:

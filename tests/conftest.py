@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from sogen_soap import WalletClient
+from sogen_soap import RetryPolicy, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
 
 TEST_PAN = "4100000000000000"  # the vendor's documented VISA test card
 OTHER_PAN = "5100000000000000"  # the vendor's documented MASTERCARD test card
 MERCHANT = DEFAULT_MERCHANT
+FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01)  # the default policy, shorter waits
 
 
 class NetworkBlocked(OSError):
@@ -73,7 +74,11 @@ def simulator() -> Iterator[Simulator]:
 @pytest.fixture
 def client(simulator: Simulator) -> Iterator[WalletClient]:
     with WalletClient(
-        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=simulator.url
+        MERCHANT.merchant_id,
+        MERCHANT.secret_key,
+        MERCHANT.key_version,
+        environment=simulator.url,
+        retry=FAST_RETRY,
     ) as wallet_client:
         yield wallet_client
 

@@ -11,15 +11,17 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
-from conftest import MERCHANT, OTHER_PAN, TEST_PAN, input_fields
+from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN, input_fields
 
 from sogen_soap import (
     AddCardResult,
     ConnectionFailed,
     HTTPStatusError,
     InvalidFieldError,
+    OutcomeUnknown,
     ResponseError,
     ResponseTimeout,
+    RetryPolicy,
     SealVerificationError,
     WalletClient,
     WalletResponseError,
@@ -31,6 +33,7 @@ def _client(sim: Simulator, **options: object) -> WalletClient:
     secret = options.pop("secret_key", MERCHANT.secret_key)
     version = options.pop("key_version", MERCHANT.key_version)
     merchant = options.pop("merchant_id", MERCHANT.merchant_id)
+    options.setdefault("retry", FAST_RETRY)
     return WalletClient(merchant, secret, version, environment=sim.url, **options)  # type: ignore[arg-type]
 
 
@@ -307,7 +310,9 @@ def silent_server() -> Iterator[str]:
     server.close()
 
 
-def test_no_answer_within_the_read_timeout_raises_response_timeout(silent_server: str) -> None:
+def test_a_lost_answer_to_add_card_is_an_unknown_outcome_with_masked_details(
+    silent_server: str,
+) -> None:
     with (
         WalletClient(
             MERCHANT.merchant_id,
@@ -316,6 +321,30 @@ def test_no_answer_within_the_read_timeout_raises_response_timeout(silent_server
             environment=silent_server,
             timeout=(1, 0.3),
         ) as client,
-        pytest.raises(ResponseTimeout, match="outcome is unknown"),
+        pytest.raises(OutcomeUnknown, match="outcome is unknown") as caught,
     ):
         client.add_card("wallet-1", TEST_PAN, "203012")
+    assert caught.value.reason == "timeout"
+    assert caught.value.attempted == {
+        "merchantWalletId": "wallet-1",
+        "cardExpiryDate": "203012",
+        "maskedPan": "4100##########00",
+    }
+    assert client.retries_made == 0  # never retried blindly
+
+
+def test_no_answer_to_a_read_is_retried_then_raises_response_timeout(silent_server: str) -> None:
+    with (
+        WalletClient(
+            MERCHANT.merchant_id,
+            MERCHANT.secret_key,
+            1,
+            environment=silent_server,
+            timeout=(1, 0.2),
+            retry=RetryPolicy(attempts=2, base_delay=0.01),
+        ) as client,
+        pytest.raises(ResponseTimeout) as caught,
+    ):
+        client.get_wallet_data("wallet-1")
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert client.retries_made == 1

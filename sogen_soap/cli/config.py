@@ -39,7 +39,18 @@ else:  # pragma: no cover
 __all__ = ["Settings", "add_options", "open_client", "resolve_settings", "simulator_db_path"]
 
 _CONFIG_KEYS = frozenset(
-    {"merchant_id", "key_version", "environment", "secret_key_file", "wsdl", "timeout"}
+    {
+        "merchant_id",
+        "key_version",
+        "environment",
+        "secret_key_file",
+        "wsdl",
+        "timeout",
+        "ca_bundle",
+        "client_cert",
+        "client_key",
+        "proxy",
+    }
 )
 
 
@@ -79,6 +90,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--wsdl", help="a WSDL file or folder (default: the bundled copy)")
     group.add_argument("--timeout", type=float, help="read timeout in seconds (default 30)")
+    group.add_argument("--ca-bundle", help="CA certificates to trust (PEM) [SOGEN_CA_BUNDLE]")
+    group.add_argument(
+        "--client-cert", help="client certificate for mutual TLS (PEM) [SOGEN_CLIENT_CERT]"
+    )
+    group.add_argument(
+        "--client-key", help="its private key, if not in --client-cert [SOGEN_CLIENT_KEY]"
+    )
+    group.add_argument("--proxy", help="HTTPS proxy URL (default: the usual *_proxy env)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,10 @@ class Settings:
     environment: str | None  # None: the embedded simulator
     wsdl: str | None
     timeout: float | None
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxy: str | None = None
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -163,6 +186,10 @@ def resolve_settings(
         environment=None if environment is None else str(environment),
         wsdl=pick(args.wsdl, "SOGEN_WSDL", "wsdl"),
         timeout=float(pick(args.timeout, "SOGEN_TIMEOUT", "timeout") or 0) or None,
+        ca_bundle=pick(args.ca_bundle, "SOGEN_CA_BUNDLE", "ca_bundle"),
+        client_cert=pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert"),
+        client_key=pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key"),
+        proxy=pick(args.proxy, "SOGEN_PROXY", "proxy"),
     )
 
 
@@ -200,6 +227,13 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
             wsdl=settings.wsdl,
             session=session,
             timeout=(DEFAULT_TIMEOUT[0], settings.timeout) if settings.timeout else DEFAULT_TIMEOUT,
+            ca_bundle=settings.ca_bundle,
+            client_cert=(
+                (settings.client_cert, settings.client_key)
+                if settings.client_cert and settings.client_key
+                else settings.client_cert
+            ),
+            proxy=settings.proxy,
         )
         with client:
             yield client

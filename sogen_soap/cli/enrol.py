@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,7 @@ class BatchSummary:
     sent: int = 0
     skipped: int = 0
     recovered: int = 0
+    retries: int = 0
     seconds: float = 0.0
     results_path: Path | None = None
 
@@ -104,7 +106,8 @@ class BatchSummary:
         rate = self.sent / self.seconds if self.seconds else 0.0
         return (
             f"{self.rows} rows: {parts or 'nothing to do'}; sent {self.sent}, "
-            f"skipped {self.skipped} already done, recovered {self.recovered} "
+            f"skipped {self.skipped} already done, recovered {self.recovered}, "
+            f"retries {self.retries} "
             f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
         )
 
@@ -191,6 +194,8 @@ class _Batch:
         self.client = client
         self.journal = journal
         self.progress = progress
+        self.recovered = 0
+        self._lock = threading.Lock()
 
     def key(self, row: Row | BadRow) -> str:
         if isinstance(row, Row):
@@ -207,6 +212,7 @@ class _Batch:
                 pan_type=row.pan_type,
                 payment_mean_alias=row.alias,
                 payment_mean_brand=row.brand,
+                reconcile=True,  # a lost answer is read back, never blindly re-sent
             )
         except SogenSoapError as exc:
             state = _failure_state(exc)
@@ -223,6 +229,9 @@ class _Batch:
             self.progress.add(state)
             return state
         state = _outcome(result)
+        if result.recovered:
+            with self._lock:
+                self.recovered += 1
         self.journal.finish(
             key,
             row.line,
@@ -306,6 +315,8 @@ def enrol(
         for future in pending:
             future.result()
     summary.seconds = time.monotonic() - started
+    summary.retries = client.retries_made
+    summary.recovered += batch.recovered
     summary.counts = Counter(r.state for r in journal.rows() if r.line in keys)
     return summary
 

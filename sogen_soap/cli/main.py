@@ -91,6 +91,7 @@ def _enrol(args: argparse.Namespace) -> int:
                     "sent": summary.sent,
                     "skipped": summary.skipped,
                     "recovered": summary.recovered,
+                    "retries": summary.retries,
                     "bad_rows": bad,
                     "seconds": round(summary.seconds, 3),
                     "results": str(results_path),

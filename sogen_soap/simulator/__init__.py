@@ -9,6 +9,7 @@ from .app import DEFAULT_MERCHANT, Merchant, SimulatorApp
 from .faults import FAULT_KINDS, FaultProfile
 from .server import SERVICE_PATH, Simulator
 from .store import WalletStore
+from .tls import ServerTLS, ThrowawayPKI, make_test_pki
 
 __all__ = [
     "DEFAULT_MERCHANT",
@@ -16,7 +17,10 @@ __all__ = [
     "SERVICE_PATH",
     "FaultProfile",
     "Merchant",
+    "ServerTLS",
     "Simulator",
     "SimulatorApp",
+    "ThrowawayPKI",
     "WalletStore",
+    "make_test_pki",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from .app import DEFAULT_MERCHANT, Merchant
 from .faults import FAULT_KINDS, FaultProfile
 from .server import Simulator
+from .tls import ServerTLS, make_test_pki
 
 
 def _merchant(spec: str) -> Merchant:
@@ -67,11 +68,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds to wait before each answer"
     )
+    parser.add_argument(
+        "--fault-delay", type=float, default=2.0, help="seconds the delay fault holds an answer"
+    )
+    tls = parser.add_argument_group("HTTPS")
+    tls.add_argument("--tls-cert", help="server certificate (PEM)")
+    tls.add_argument("--tls-key", help="server key (PEM)")
+    tls.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+    tls.add_argument(
+        "--tls-generate",
+        metavar="DIR",
+        help="make a throw-away CA, server and client certificate in DIR and serve with them",
+    )
+    tls.add_argument(
+        "--tls-mutual",
+        action="store_true",
+        help="with --tls-generate: require the client certificate",
+    )
     args = parser.parse_args(argv)
     try:
-        faults = FaultProfile.parse(args.fault, seed=args.seed)
+        faults = FaultProfile.parse(args.fault, seed=args.seed, delay=args.fault_delay)
     except ValueError as exc:
         parser.error(str(exc))
+    server_tls: ServerTLS | None = None
+    if args.tls_generate:
+        pki = make_test_pki(Path(args.tls_generate))
+        server_tls = pki.server(require_client_cert=args.tls_mutual)
+        print(f"test CA: {pki.ca_cert}; client certificate: {pki.client_cert}", file=sys.stderr)
+    elif args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            parser.error("--tls-cert and --tls-key go together")
+        server_tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca)
     merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT}
     merchants.update({m.merchant_id: m for m in args.merchant})
 
@@ -85,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         faults=faults,
         latency=args.latency,
+        tls=server_tls,
     ) as sim:
         print(sim.url, flush=True)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)

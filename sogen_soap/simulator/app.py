@@ -8,7 +8,9 @@ client package, never the client itself, so it is an honest other side.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -49,6 +51,24 @@ class Merchant:
 # The vendor's documented simulation merchant (public test values).
 DEFAULT_MERCHANT: Final = Merchant("002001000000001", 1, "002001000000001_KEY1")
 
+DROP: Final = "drop"  # a status meaning: close the connection, answer nothing
+CONNECTION_KEY: Final = "sogen_soap.connection"  # the socket, in the WSGI environ
+
+_LOL = b'<!ENTITY lol "lol">' + b"".join(
+    b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
+    for n in range(1, 10)
+)
+_HOSTILE_ANSWERS: Final = {
+    "doctype": b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><lolz>&lol;</lolz>',
+    "xxe": (
+        b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        b'<ns:addCardResponse xmlns:ns="urn:sips:cn:contract:office:wallet:v2"><ns:output>'
+        b"<ns:walletResponseCode>&xxe;</ns:walletResponseCode></ns:output></ns:addCardResponse>"
+        b"</soap:Body></soap:Envelope>"
+    ),
+    "billion_laughs": b'<?xml version="1.0"?><!DOCTYPE lolz [' + _LOL + b"]><lolz>&lol9;</lolz>",
+}
 _FORCED_CODES: Final = {"code_99": "99", "code_77": "77"}
 _FIELD_IN_ERROR: Final = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
 _EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \(([^)]*)\)")
@@ -94,6 +114,14 @@ def _append(parent: etree._Element, name: str, value: object) -> None:
             _append(child, key, item)
     else:
         child.text = str(value)
+
+
+def _drop(environ: dict[str, Any]) -> None:
+    """Close the client's connection without a word, as a crashing peer would."""
+    connection = environ.get(CONNECTION_KEY)
+    if connection is not None:
+        with contextlib.suppress(OSError):  # already gone is fine too
+            connection.shutdown(socket.SHUT_RDWR)
 
 
 def _tamper(output: dict[str, object]) -> None:
@@ -185,6 +213,10 @@ class SimulatorApp:
             return self._send(start_response, "413 Payload Too Large", b"too large", "text/plain")
         body = environ["wsgi.input"].read(length) if length else b""
         status, payload, content_type = self.handle(body)
+        if status == DROP:
+            _drop(environ)
+            # wsgiref's own signal for "the peer is gone": it stops quietly.
+            raise ConnectionAbortedError("connection dropped by a simulator fault")
         return self._send(start_response, status, payload, content_type)
 
     @staticmethod
@@ -264,9 +296,10 @@ class SimulatorApp:
             )
         if fault == "garbage":
             return "200 OK", b"\x00garbage, not XML", xml
-        if fault == "doctype":
-            evil = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><lolz>&lol;</lolz>'
-            return "200 OK", evil, xml
+        if fault in _HOSTILE_ANSWERS:
+            return "200 OK", _HOSTILE_ANSWERS[fault], xml
+        if fault == "drop":
+            return DROP, b"", xml
 
         if self.latency:
             time.sleep(self.latency)  # a network and back end that are not instant
@@ -290,6 +323,10 @@ class SimulatorApp:
             etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response"
         )
         _append(wrapper, "output", output)
+        if fault == "commit_drop":
+            return DROP, b"", xml
+        if fault == "delay":
+            time.sleep(self.faults.delay)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
 
     def _sealing_merchant(self, fields: Fields) -> Merchant | None:

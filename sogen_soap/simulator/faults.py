@@ -9,12 +9,17 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 __all__ = ["FAULT_KINDS", "FaultProfile"]
 
 FAULT_KINDS: Final = {
+    "drop": "the connection closed before any processing, nothing stored",
+    "commit_drop": "the card stored, then the connection closed without an answer",
+    "delay": "the card stored, the answer held back longer than the client waits",
+    "xxe": "an answer declaring an external entity (file:///etc/passwd)",
+    "billion_laughs": "an answer declaring nested entities (entity expansion bomb)",
     "soap_fault": "HTTP 500 with a soap:Server fault, nothing stored",
     "http_503": "HTTP 503 with an HTML page, nothing stored",
     "garbage": "HTTP 200 with a body that is not XML, nothing stored",
@@ -30,9 +35,20 @@ FAULT_KINDS: Final = {
 class FaultProfile:
     """Which faults to inject, and how often (rates add up to at most 1)."""
 
-    def __init__(self, rates: Mapping[str, float] | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        rates: Mapping[str, float] | None = None,
+        *,
+        seed: int = 0,
+        delay: float = 2.0,
+        sequence: Sequence[str | None] = (),
+    ) -> None:
+        """``sequence`` scripts the first requests exactly (None: no fault), then rates apply."""
         self.rates = dict(rates or {})
-        unknown = sorted(set(self.rates) - set(FAULT_KINDS))
+        self._sequence = list(sequence)
+        self.delay = delay  # seconds the "delay" fault holds an answer back
+        named = set(self.rates) | {kind for kind in self._sequence if kind is not None}
+        unknown = sorted(named - set(FAULT_KINDS))
         if unknown:
             raise ValueError(
                 f"unknown fault kind {', '.join(unknown)}; known: {sorted(FAULT_KINDS)}"
@@ -44,7 +60,7 @@ class FaultProfile:
         self.injected: Counter[str] = Counter()
 
     @classmethod
-    def parse(cls, specs: list[str], seed: int = 0) -> FaultProfile:
+    def parse(cls, specs: list[str], seed: int = 0, delay: float = 2.0) -> FaultProfile:
         """From ``KIND=RATE`` strings, as the command line takes them."""
         rates: dict[str, float] = {}
         for spec in specs:
@@ -53,11 +69,16 @@ class FaultProfile:
                 rates[kind] = float(rate)
             except ValueError:
                 raise ValueError(f"fault {spec!r}: expected KIND=RATE") from None
-        return cls(rates, seed=seed)
+        return cls(rates, seed=seed, delay=delay)
 
     def draw(self) -> str | None:
         """The fault for the next request, or None."""
         with self._lock:
+            if self._sequence:
+                kind = self._sequence.pop(0)
+                if kind is not None:
+                    self.injected[kind] += 1
+                return kind
             point = self._random.random()
             for kind, rate in self.rates.items():
                 if point < rate:

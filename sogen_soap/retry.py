@@ -1,0 +1,66 @@
+"""When a failed call may be sent again, and how long to wait first.
+
+Only what cannot enrol a card twice is retried: a connection that was never
+established, an HTTP 502/503/504 from a gateway with no SOAP answer, and the
+service's own "temporary problem" (99).  For the read-only operations a lost
+answer is retried too, since reading twice changes nothing.  A lost answer to
+a call that changes a wallet is never retried blindly: that is
+``OutcomeUnknown``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Final
+
+from .errors import (
+    ConfigurationError,
+    ConnectionDropped,
+    ConnectionFailed,
+    HTTPStatusError,
+    ResponseTimeout,
+    SogenSoapError,
+)
+
+__all__ = ["NO_RETRY", "READ_ONLY_OPERATIONS", "RetryPolicy", "retryable"]
+
+READ_ONLY_OPERATIONS: Final = frozenset({"getWalletData", "getPaymentMeanData"})
+_GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``attempts`` in all (1: no retry); exponential backoff with full jitter.
+
+    The n-th retry waits a random time up to ``min(cap, base_delay * 2**(n-1))``
+    seconds, so many clients that failed together do not come back together.
+    """
+
+    attempts: int = 3
+    base_delay: float = 0.2
+    cap: float = 5.0
+    jitter: bool = True
+    _random: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base_delay < 0 or self.cap < 0:
+            raise ConfigurationError("retry: attempts >= 1, delays >= 0")
+
+    def delay(self, retry_number: int) -> float:
+        ceiling = min(self.cap, self.base_delay * 2 ** (retry_number - 1))
+        return self._random.uniform(0, ceiling) if self.jitter else ceiling
+
+
+NO_RETRY: Final = RetryPolicy(attempts=1)
+
+
+def retryable(error: SogenSoapError, operation: str) -> bool:
+    """Whether sending the same request again is safe after ``error``."""
+    if isinstance(error, ConnectionFailed):
+        return True
+    if isinstance(error, HTTPStatusError):
+        return error.status_code in _GATEWAY_STATUSES
+    if isinstance(error, (ResponseTimeout, ConnectionDropped)):
+        return operation in READ_ONLY_OPERATIONS
+    return False

@@ -1,0 +1,186 @@
+"""Failure behaviour: what is retried, what is an unknown outcome, how it is reconciled."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import pytest
+from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN
+
+from sogen_soap import (
+    ConnectionFailed,
+    HTTPStatusError,
+    OutcomeUnknown,
+    ResponseError,
+    RetryPolicy,
+    WalletClient,
+)
+from sogen_soap.retry import RetryPolicy as Policy
+from sogen_soap.simulator import FaultProfile, Simulator
+
+
+def _client(url: str, **options: object) -> WalletClient:
+    options.setdefault("retry", FAST_RETRY)
+    options.setdefault("timeout", (1.0, 0.5))
+    return WalletClient(
+        MERCHANT.merchant_id,
+        MERCHANT.secret_key,
+        1,
+        environment=url,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _scripted(*faults: str | None, delay: float = 1.0) -> Simulator:
+    return Simulator(faults=FaultProfile(sequence=faults, delay=delay))
+
+
+# ------------------------------------------------------------------ the retry policy
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    policy = Policy(attempts=6, base_delay=0.1, cap=0.5, jitter=False)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_jitter_stays_within_the_exponential_ceiling() -> None:
+    policy = Policy(base_delay=0.1, cap=10)
+    draws = [policy.delay(3) for _ in range(200)]
+    assert all(0 <= d <= 0.4 for d in draws) and len(set(draws)) > 100
+
+
+def test_a_refused_connection_is_retried_then_raised() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with _client(f"http://127.0.0.1:{port}/services/v2/wallet") as client:
+        with pytest.raises(ConnectionFailed):
+            client.add_card("w", TEST_PAN, "203012")
+        assert client.retries_made == 2  # 3 attempts
+
+
+@pytest.mark.parametrize("fault", ["http_503", "code_99", "drop"])
+def test_a_safe_failure_then_success_succeeds_after_one_retry(fault: str) -> None:
+    # drop: safe only for a read; checked on getWalletData
+    with _scripted(fault) as sim, _client(sim.url) as client:
+        if fault == "drop":
+            assert client.get_wallet_data("w").response_code == "25"
+        else:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+            assert sim.store.count_cards() == 1
+        assert client.retries_made == 1
+        assert sim.requests_seen == 2
+
+
+def test_gateway_errors_are_retried_at_most_the_policy_attempts() -> None:
+    with (
+        Simulator(faults=FaultProfile({"http_503": 1.0})) as sim,
+        _client(sim.url, retry=RetryPolicy(attempts=4, base_delay=0.001)) as client,
+    ):
+        with pytest.raises(HTTPStatusError):
+            client.add_card("w", TEST_PAN, "203012")
+        assert sim.requests_seen == 4
+
+
+@pytest.mark.parametrize("fault", ["soap_fault", "garbage", "wrong_seal", "code_77"])
+def test_what_is_not_known_to_be_safe_is_not_retried(fault: str) -> None:
+    with _scripted(fault) as sim, _client(sim.url) as client:
+        with contextlib.suppress(ResponseError):  # garbage and wrong_seal raise; others return
+            client.add_card("w", TEST_PAN, "203012")
+        assert client.retries_made == 0
+        assert sim.requests_seen == 1
+
+
+def test_retries_can_be_switched_off() -> None:
+    with _scripted("code_99") as sim, _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
+        assert client.add_card("w", TEST_PAN, "203012").response_code == "99"
+
+
+# ------------------------------------------------------------------ unknown outcomes
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "stored"),
+    [("drop", "dropped", 0), ("commit_drop", "dropped", 1), ("delay", "timeout", 1)],
+)
+def test_a_lost_answer_to_a_change_is_an_unknown_outcome_never_retried(
+    fault: str, reason: str, stored: int
+) -> None:
+    with _scripted(fault) as sim, _client(sim.url) as client:
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.add_card("w", TEST_PAN, "203012")
+        assert caught.value.reason == reason
+        assert caught.value.attempted["maskedPan"] == "4100##########00"
+        assert TEST_PAN not in str(caught.value) + repr(caught.value.attempted)
+        assert sim.requests_seen == 1 and client.retries_made == 0
+        assert sim.store.count_cards() == stored
+
+
+@pytest.mark.parametrize("operation", ["update", "delete", "sign_off"])
+def test_every_change_reports_a_lost_answer_as_unknown(operation: str) -> None:
+    with Simulator() as sim, _client(sim.url) as client:
+        client.add_card("w", TEST_PAN, "203012")
+        sim.app.faults = FaultProfile(sequence=["commit_drop"])
+        call = {
+            "update": lambda: client.update_payment_mean("w", 1, "x"),
+            "delete": lambda: client.delete_payment_mean("w", 1),
+            "sign_off": lambda: client.sign_off("w"),
+        }[operation]
+        with pytest.raises(OutcomeUnknown):
+            call()
+
+
+@pytest.mark.parametrize("fault", ["commit_drop", "delay"])
+def test_reconcile_recovers_a_card_stored_before_the_answer_was_lost(fault: str) -> None:
+    with _scripted(fault) as sim, _client(sim.url) as client:
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.ok and result.recovered
+        assert result.payment_mean_id == "1" and result.masked_pan == "4100##########00"
+        assert "recovered" in result.message
+        assert sim.store.count_cards() == 1
+
+
+def test_reconcile_sends_again_when_the_card_did_not_arrive() -> None:
+    with _scripted("drop") as sim, _client(sim.url) as client:
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.ok and not result.recovered  # the second send did it
+        assert sim.store.count_cards() == 1
+
+
+def test_reconcile_treats_a_94_to_the_second_send_as_recovered() -> None:
+    # lost answer (card stored), the read-back fails, the second send answers 94
+    with _scripted("commit_drop", "code_77") as sim, _client(sim.url) as client:
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.recovered and result.ok and result.response_code == "94"
+        assert sim.store.count_cards() == 1
+
+
+def test_reconcile_gives_up_with_an_unknown_outcome_when_answers_keep_getting_lost() -> None:
+    with _scripted("drop", None, "drop", None) as sim, _client(sim.url) as client:
+        with pytest.raises(OutcomeUnknown, match="lost twice"):
+            client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert sim.store.count_cards() == 0
+
+
+def test_a_known_card_is_not_enrolled_twice_by_reconciliation() -> None:
+    with Simulator() as sim, _client(sim.url) as client:
+        client.add_card("w", OTHER_PAN, "203012")
+        sim.app.faults = FaultProfile(sequence=["commit_drop"])
+        assert client.add_card("w", TEST_PAN, "203012", reconcile=True).recovered
+        assert client.add_card("w", TEST_PAN, "203012").duplicate
+        assert sim.store.count_cards() == 2
+
+
+# ------------------------------------------------------------------ hostile XML
+
+
+@pytest.mark.parametrize("fault", ["xxe", "billion_laughs", "doctype"])
+def test_answers_with_a_dtd_or_entities_are_refused(fault: str) -> None:
+    with (
+        _scripted(fault) as sim,
+        _client(sim.url) as client,
+        pytest.raises(ResponseError, match="XXE or entity expansion") as caught,
+    ):
+        client.add_card("w", TEST_PAN, "203012")
+    assert "root:" not in str(caught.value)  # nothing of /etc/passwd came back
