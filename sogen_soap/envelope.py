@@ -192,7 +192,7 @@ def parse_reply(content: bytes) -> Reply:
     return Reply(output=element_values(output), fault=None, root=root)
 
 
-_HIDE: Final = {"seal": "<seal>", "paymentToken": "<token>"}
+_HIDE: Final = {"seal": "[hidden]", "paymentToken": "[hidden]"}
 
 
 def redacted_xml(root: etree._Element) -> str:

@@ -44,7 +44,7 @@ def mask_pan(card_number: str) -> str:
 def redact_text(text: str) -> str:
     """Mask every PAN-shaped digit run and hide every seal-shaped digest."""
     text = _PAN_IN_TEXT.sub(lambda m: mask_pan(re.sub(r"[ -]", "", m.group(0))), text)
-    return _HEX_DIGEST.sub("<seal>", text)
+    return _HEX_DIGEST.sub("[seal]", text)
 
 
 class RedactingFilter(logging.Filter):

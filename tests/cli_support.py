@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -89,3 +90,13 @@ def write_batch(path: Path, rows: int, *, first_wallet: int = 0) -> list[dict[st
     ]
     path.write_text("\n".join(lines) + "\n")
     return records
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def is_valid(record: dict[str, str]) -> bool:
+    """Whether ``write_batch`` made this row a good one."""
+    return len(record["card"]) == 16 and record["expiry"] == "203012"

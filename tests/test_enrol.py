@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import signal
@@ -11,22 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli_support import SCRIPT, fake_pan, merchant_env, run, write_batch
+from cli_support import SCRIPT, fake_pan, is_valid, merchant_env, read_results, run, write_batch
 from conftest import MERCHANT
 
 from sogen_soap.cli.progress import Progress
 from sogen_soap.simulator import FaultProfile, Simulator
 
 WORKERS = 4
-
-
-def _results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _valid(record: dict[str, str]) -> bool:
-    return len(record["card"]) == 16 and record["expiry"] == "203012"
 
 
 def _final_rows(journal: Path) -> int:
@@ -57,7 +47,7 @@ def _check_batch(
     by_line = {int(r["line"]): r for r in results}
     for number, record in enumerate(records, start=2):
         outcome = by_line[number]["outcome"]
-        if not _valid(record):
+        if not is_valid(record):
             assert outcome == "invalid", (number, outcome)
         else:
             assert outcome in ("ok", "duplicate"), (number, by_line[number])
@@ -74,7 +64,7 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
         assert "line 7: card_number (cardNumber)" in done.stderr
         assert "\r[" not in done.stderr  # no progress bar when not on a terminal
         assert done.stdout.startswith("2000 rows: ")
-        first_results = _results(tmp_path / "first.results.csv")
+        first_results = read_results(tmp_path / "first.results.csv")
         _check_batch(sim, first, first_results)
         counts = {o: sum(r["outcome"] == o for r in first_results) for o in ("ok", "duplicate")}
         assert counts["duplicate"] > 0 and counts["ok"] > 1800
@@ -103,15 +93,15 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
         assert restarted.returncode == 2, restarted.stderr
         summary = json.loads(restarted.stdout)
         assert summary["skipped"] >= done_before_kill
-        second_results = _results(tmp_path / "second.results.csv")
+        second_results = read_results(tmp_path / "second.results.csv")
         _check_batch(sim, second, second_results)
 
         # each valid (wallet, card) pair is in the store exactly once, and nothing else is
-        pairs = {(r["wallet"], r["card"]) for r in first + second if _valid(r)}
+        pairs = {(r["wallet"], r["card"]) for r in first + second if is_valid(r)}
         assert sim.store.count_cards() == len(pairs)
         # the restart sent only what the kill left undone, plus at most the rows
         # caught in flight (read back from their wallet, or sent once more)
-        valid_rows = sum(_valid(r) for r in second)
+        valid_rows = sum(is_valid(r) for r in second)
         undone = valid_rows - summary["skipped"] + summary["bad_rows"]
         sent_after = sim.requests_seen - adds_before
         assert summary["sent"] <= undone
@@ -147,11 +137,11 @@ def test_rows_that_failed_temporarily_are_retried_on_the_next_run(tmp_path: Path
         env = merchant_env(tmp_path, sim.url)
         failing = run("enrol", str(source), env=env)
         assert failing.returncode == 5  # run again later
-        assert {r["outcome"] for r in _results(tmp_path / "cards.results.csv")} == {"failed"}
+        assert {r["outcome"] for r in read_results(tmp_path / "cards.results.csv")} == {"failed"}
         sim.app.faults = FaultProfile()
         retried = run("enrol", str(source), env=env)
     assert retried.returncode == 0, retried.stderr
-    assert {r["outcome"] for r in _results(tmp_path / "cards.results.csv")} == {"ok"}
+    assert {r["outcome"] for r in read_results(tmp_path / "cards.results.csv")} == {"ok"}
 
 
 def test_the_progress_line_shows_counts_rate_and_eta() -> None:

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import logging
 import pickle
+import traceback
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import pytest
-from conftest import MERCHANT, TEST_PAN
+from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 
 from sogen_soap import InvalidFieldError, SecretKey, WalletClient
 from sogen_soap.redact import mask_pan, redact_text
-from sogen_soap.simulator import FaultProfile, Simulator
+from sogen_soap.simulator import (
+    FAULT_KINDS,
+    FaultProfile,
+    Simulator,
+    ThrowawayPKI,
+    make_test_pki,
+)
+from sogen_soap.wsdl_cache import fetch_wsdl
 
 
 def test_mask_pan_keeps_the_first_four_and_last_two() -> None:
@@ -48,26 +59,94 @@ def test_an_invalid_card_number_is_not_echoed() -> None:
     assert TEST_PAN not in str(caught.value)
 
 
-def test_debug_logs_of_every_outcome_hold_no_pan_and_no_secret(
-    caplog: pytest.LogCaptureFixture,
+def test_a_logged_pan_is_masked_on_zeep_and_urllib3_loggers_too(
+    client: WalletClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    records: list[str] = []
-    for faults in (None, {"soap_fault": 1.0}, {"wrong_seal": 1.0}, {"code_99": 1.0}):
-        profile = FaultProfile(faults) if faults else None
-        with (
-            Simulator(faults=profile) as sim,
-            WalletClient(
-                MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url
-            ) as client,
-        ):
-            try:
-                result = client.add_card("w", TEST_PAN, "203012")
-                records.append(repr(result))
-            except Exception as exc:  # every failure mode's text is checked too
-                records.append(str(exc))
-    records.extend(record.getMessage() for record in caplog.records)
+    for name in ("zeep.transports", "urllib3.connectionpool", "sogen_soap"):
+        logging.getLogger(name).debug(
+            "body <cardNumber>%s</cardNumber> seal %s", TEST_PAN, "ab" * 32
+        )
+    assert len(caplog.records) == 3
+    for record in caplog.records:
+        assert TEST_PAN not in record.getMessage() and "ab" * 32 not in record.getMessage()
+        assert "4100##########00" in record.getMessage()
+
+
+def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
+    """Run every operation and every failure mode; return every text they produced."""
+    texts: list[str] = []
+    tmp_path.mkdir(parents=True, exist_ok=True)
+
+    def attempt(call: Callable[[], object]) -> None:
+        try:
+            texts.append(repr(call()))
+        except Exception as exc:  # every failure's text and traceback are checked too
+            texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+
+    def client(url: str, **options: object) -> WalletClient:
+        made = WalletClient(
+            MERCHANT.merchant_id,
+            MERCHANT.secret_key,
+            1,
+            environment=url,
+            retry=FAST_RETRY,
+            timeout=(1, 0.5),
+            **options,
+        )  # type: ignore[arg-type]
+        texts.append(repr(made))
+        return made
+
+    with Simulator(str(tmp_path / "store.sqlite3")) as sim, client(sim.url) as c:
+        attempt(
+            lambda: c.add_card("w", TEST_PAN, "203012", payment_mean_alias="a", payment_token="tok")
+        )
+        attempt(lambda: c.add_card("w", TEST_PAN, "203012"))
+        attempt(lambda: c.get_wallet_data("w"))
+        attempt(lambda: c.get_payment_mean_data("w", 1))
+        attempt(lambda: c.update_payment_mean("w", 1, "b"))
+        attempt(lambda: c.delete_payment_mean("w", 1))
+        attempt(lambda: c.sign_off("w"))
+        attempt(lambda: c.add_card("w", TEST_PAN + "0000", "203012"))
+        attempt(lambda: c.add_card("w", TEST_PAN, "203012", payment_mean_alias=TEST_PAN))
+        attempt(lambda: fetch_wsdl(sim.url, tmp_path / "wsdl"))
+    for kind in FAULT_KINDS:
+        for reconcile in (False, True):
+            with (
+                Simulator(faults=FaultProfile({kind: 1.0}, delay=1.0)) as sim,
+                client(sim.url) as c,
+            ):
+                attempt(partial(c.add_card, "w", TEST_PAN, "203012", reconcile=reconcile))
+    with Simulator(tls=pki.server()) as sim, client(sim.url) as c:
+        attempt(lambda: c.add_card("w", TEST_PAN, "203012"))
+    with client("http://127.0.0.1:9/services/v2/wallet") as c:
+        attempt(lambda: c.add_card("w", TEST_PAN, "203012"))
+    return texts
+
+
+def test_nothing_written_anywhere_holds_a_pan_or_the_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    log_file = tmp_path / "debug.log"
+    handler = logging.FileHandler(log_file)
+    handler.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        texts = _every_outcome(tmp_path / "work", make_test_pki(tmp_path / "pki"))
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    records = [r.getMessage() for r in caplog.records]
     assert any("request to" in r for r in records), "wire DEBUG logging did not run"
-    for text in records:
-        assert TEST_PAN not in text
-        assert MERCHANT.secret_key not in text
+    assert any("<ns0:seal>[hidden]</ns0:seal>" in r for r in records)
+    assert any("4100##########00" in r for r in records)
+    for text in [*texts, *records, caplog.text]:
+        assert TEST_PAN not in text, text[:300]
+        assert MERCHANT.secret_key not in text, text[:300]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert log_file in files and len(files) > 3
+    for path in files:
+        data = path.read_bytes()
+        assert TEST_PAN.encode() not in data, path
+        assert MERCHANT.secret_key.encode() not in data, path
