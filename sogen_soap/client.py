@@ -453,6 +453,8 @@ class WalletClient:
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         started = time.perf_counter()
         answer = self._send_with_retries(operation, shape, body, fields)
+        if not log.isEnabledFor(logging.DEBUG):  # skip building the line on the hot path
+            return answer
         log.debug(
             "%s %s -> %s in %.1f ms (wallet %s%s)",
             operation,

@@ -22,6 +22,7 @@ from typing import Any, Final
 from lxml import etree
 from zeep import exceptions as zeep_exceptions
 from zeep.loader import parse_xml
+from zeep.xsd import AnySimpleType
 
 from .errors import ConfigurationError, ResponseError
 from .redact import mask_pan, redact_text
@@ -38,6 +39,7 @@ __all__ = [
     "operation_shape",
     "parse_reply",
     "redacted_xml",
+    "render_request",
 ]
 
 SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -50,7 +52,11 @@ class OperationShape:
 
     ``wrapper`` is the single child of the operation element that holds the
     fields (``input`` in the vendor's services), or ``None`` when the fields
-    sit directly in the operation element.
+    sit directly in the operation element.  ``layout`` lists the fields'
+    qualified names in the order the WSDL declares them; it is set when every
+    field is a single simple value, and then requests are rendered straight
+    from it (a tenth of zeep's per-call serialisation cost) instead of
+    through zeep.  A test holds both renderings equal.
     """
 
     name: str
@@ -58,6 +64,9 @@ class OperationShape:
     fields: frozenset[str]
     required: frozenset[str]
     soap_action: str
+    body_qname: str = ""
+    wrapper_qname: str | None = None
+    layout: tuple[tuple[str, str], ...] | None = None
 
 
 def _children(xsd_type: Any) -> list[tuple[str, Any]]:
@@ -80,13 +89,42 @@ def operation_shape(binding: Any, name: str) -> OperationShape:
         elements = _children(body_elements[0][1].type)
     names = frozenset(field for field, _ in elements)
     required = frozenset(field for field, element in elements if element.min_occurs >= 1)
+    simple = all(
+        isinstance(element.type, AnySimpleType) and element.max_occurs == 1
+        for _, element in elements
+    )
     return OperationShape(
         name=name,
         wrapper=wrapper,
         fields=names,
         required=required,
         soap_action=operation.soapaction or "",
+        body_qname=operation.input.body.qname.text,
+        wrapper_qname=body_elements[0][1].qname.text if wrapper else None,
+        layout=tuple((field, element.qname.text) for field, element in elements)
+        if simple
+        else None,
     )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render_request(shape: OperationShape, values: Mapping[str, object]) -> etree._Element:
+    """The request envelope, rendered from the precompiled layout."""
+    assert shape.layout is not None
+    envelope = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap-env": SOAP_ENV_NS})
+    body = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Body")
+    container = etree.SubElement(body, shape.body_qname)
+    if shape.wrapper_qname is not None:
+        container = etree.SubElement(container, shape.wrapper_qname)
+    for name, qname in shape.layout:
+        if name in values:
+            etree.SubElement(container, qname).text = _text(values[name])
+    return envelope
 
 
 def _input_element(envelope: etree._Element, shape: OperationShape) -> etree._Element:
@@ -109,6 +147,8 @@ def build_sealed_request(
     fields: Mapping[str, object],
     secret_key: str,
     algorithm: str,
+    *,
+    through_zeep: bool = False,
 ) -> etree._Element:
     """The request envelope for ``fields`` (vendor names, no seal), sealed."""
     values = {name: value for name, value in fields.items() if value is not None}
@@ -127,11 +167,16 @@ def build_sealed_request(
             "which this client does not send"
         )
     values["seal"] = ""
-    arguments = {shape.wrapper: values} if shape.wrapper else values
-    try:
-        envelope: etree._Element = zeep_client.create_message(service, shape.name, **arguments)
-    except zeep_exceptions.Error as exc:
-        raise ConfigurationError(f"{shape.name}: zeep could not build the request: {exc}") from None
+    if shape.layout is not None and not through_zeep:
+        envelope = render_request(shape, values)
+    else:
+        arguments = {shape.wrapper: values} if shape.wrapper else values
+        try:
+            envelope = zeep_client.create_message(service, shape.name, **arguments)
+        except zeep_exceptions.Error as exc:
+            raise ConfigurationError(
+                f"{shape.name}: zeep could not build the request: {exc}"
+            ) from None
     container = _input_element(envelope, shape)
     seal_element = next(c for c in container if etree.QName(c).localname == "seal")
     seal_element.text = compute_seal(element_values(container), secret_key, algorithm)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from .errors import InvalidFieldError
@@ -100,6 +101,7 @@ _COMPILED: Final = {
 }
 
 
+@lru_cache(maxsize=64)
 def snake_case(field: str) -> str:
     """The Python parameter name of a vendor field (``cardExpiryDate`` -> ``card_expiry_date``)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conftest import MERCHANT
 
+from sogen_soap.simulator.cards import test_card_number
+
 SCRIPT = str(Path(sys.executable).with_name("sogen-soap"))
 
 
@@ -47,27 +49,8 @@ def run(
     )
 
 
-def _luhn_valid(number: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = int(char)
-        if index % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
 def fake_pan(wallet_no: int, k: int) -> str:
-    """A 16-digit test number that fails the Luhn check, so it is no real card.
-
-    Cards of one wallet differ in their last two digits, so they stay apart
-    once masked (first 4, last 2), as real cards in one wallet do.
-    """
-    for free in range(10):
-        number = f"4100{wallet_no:07d}{free}00{k:02d}"
-        if not _luhn_valid(number):
-            return number
-    raise AssertionError("unreachable: one of ten digits breaks the Luhn sum")
+    return test_card_number(wallet_no, k)
 
 
 def write_batch(path: Path, rows: int, *, first_wallet: int = 0) -> list[dict[str, str]]:

@@ -131,3 +131,34 @@ def test_client_rules_agree_with_the_schema(field: str) -> None:
         assert rule.max_length == int(str(facets["maxLength"]))
     if "pattern" in facets:
         assert rule.pattern == facets["pattern"]
+
+
+def _shape_of(tree: etree._Element) -> list[tuple[str, str]]:
+    return [(str(e.tag), e.text or "") for e in tree.iter() if isinstance(e.tag, str)]
+
+
+@pytest.mark.parametrize("wsdl", ["bundled", "variant"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_the_precompiled_request_is_the_one_zeep_would_build(operation: str, wsdl: str) -> None:
+    from sogen_soap.envelope import build_sealed_request, operation_shape
+
+    location = None if wsdl == "bundled" else Path(__file__).parent / "data" / "variant"
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=location)
+    shape = operation_shape(client._binding, operation)
+    assert shape.layout is not None, "every wallet request is made of simple fields"
+    fields = {
+        "merchantId": MERCHANT.merchant_id,
+        "interfaceVersion": "WR_WS_2.55",
+        "keyVersion": 1,
+        "sealAlgorithm": "HMAC-SHA-256",
+        "merchantWalletId": "w",
+        "paymentMeanId": "2",
+        "cardNumber": "4100000000000000",
+        "cardExpiryDate": "",
+        "paymentMeanAlias": "a",
+    }
+    fields = {k: v for k, v in fields.items() if k in shape.fields}
+    args = (client._zeep, client._service, shape, fields, MERCHANT.secret_key, "HMAC-SHA-256")
+    fast = build_sealed_request(*args)
+    by_zeep = build_sealed_request(*args, through_zeep=True)
+    assert _shape_of(fast) == _shape_of(by_zeep)

@@ -11,7 +11,6 @@ that failed temporarily (99, transport) are tried again.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from ..validation import check_card_number, check_field
 from .journal import FINAL_STATES, IN_FLIGHT_STATES, Journal
 from .progress import Progress
 
-__all__ = ["BatchSummary", "Row", "enrol", "read_rows"]
+__all__ = ["BatchSummary", "Row", "check_rows", "enrol", "read_rows", "write_results"]
 
 # Accepted column names (CSV header or JSON key) for each input.
 COLUMNS: Final = {
@@ -202,6 +201,22 @@ class _Batch:
             return self.journal.key(row.line, row.wallet, row.card, row.expiry)
         return self.journal.key(row.line, *row.raw, row.message)
 
+    def finish(
+        self,
+        row: Row | BadRow,
+        key: str,
+        state: str,
+        code: str | None = None,
+        payment_mean_id: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Record a row's outcome in the journal and on the progress line."""
+        self.journal.finish(
+            key, row.line, row.wallet, row.masked_pan, state, code, payment_mean_id, message
+        )
+        self.progress.add(state)
+        return state
+
     def send(self, row: Row, key: str) -> str:
         self.journal.sending(key, row.line, row.wallet, row.masked_pan)
         try:
@@ -215,35 +230,20 @@ class _Batch:
                 reconcile=True,  # a lost answer is read back, never blindly re-sent
             )
         except SogenSoapError as exc:
-            state = _failure_state(exc)
-            self.journal.finish(
-                key,
-                row.line,
-                row.wallet,
-                row.masked_pan,
-                state,
-                None,
-                None,
-                f"{type(exc).__name__}: {exc}",
+            return self.finish(
+                row, key, _failure_state(exc), message=f"{type(exc).__name__}: {exc}"
             )
-            self.progress.add(state)
-            return state
-        state = _outcome(result)
         if result.recovered:
             with self._lock:
                 self.recovered += 1
-        self.journal.finish(
+        return self.finish(
+            row,
             key,
-            row.line,
-            row.wallet,
-            row.masked_pan,
-            state,
+            _outcome(result),
             result.fault.code if result.fault else result.response_code,
             result.payment_mean_id,
             result.message,
         )
-        self.progress.add(state)
-        return state
 
     def reconcile(self, row: Row, key: str) -> bool:
         """For a row caught in flight: is its card already in the wallet?"""
@@ -261,93 +261,76 @@ class _Batch:
         )
         if not wallet.ok or found is None:
             return False
-        self.journal.finish(
-            key,
-            row.line,
-            row.wallet,
-            row.masked_pan,
-            "ok",
-            "00",
-            found.payment_mean_id,
-            RECOVERED,
-        )
-        self.progress.add("ok")
+        self.finish(row, key, "ok", "00", found.payment_mean_id, RECOVERED)
         return True
 
 
 def enrol(
     client: WalletClient,
-    rows: list[Row | BadRow],
+    rows: Iterable[Row | BadRow],
     journal: Journal,
     *,
     workers: int,
     progress: Progress,
 ) -> BatchSummary:
+    """Send every row not done yet; rows stream through, at most ``2 x workers`` in flight."""
     started = time.monotonic()
     batch = _Batch(client, journal, progress)
-    keys = {row.line: batch.key(row) for row in rows}
-    states = journal.states(keys.values())
-    summary = BatchSummary(rows=len(rows))
-    to_send: list[Row] = []
-    for row in rows:
-        key, state = keys[row.line], states.get(keys[row.line])
-        if state in FINAL_STATES:
-            summary.skipped += 1
-            progress.add(state or "")
-        elif isinstance(row, BadRow):
-            journal.finish(
-                key, row.line, row.wallet, row.masked_pan, "invalid", None, None, row.message
-            )
-            progress.add("invalid")
-        elif state in IN_FLIGHT_STATES and batch.reconcile(row, key):
-            summary.recovered += 1
-        else:
-            to_send.append(row)
-
-    summary.sent = len(to_send)
+    summary = BatchSummary()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrol") as pool:
         pending: set[Future[str]] = set()
-        for row in to_send:
-            if len(pending) >= workers * 2:  # keep memory flat however long the file
-                _, pending = wait(pending, return_when=FIRST_COMPLETED)
-            pending.add(pool.submit(batch.send, row, keys[row.line]))
-        wait(pending)
+        for row in rows:
+            summary.rows += 1
+            key = batch.key(row)
+            state = journal.seen(key)
+            if state in FINAL_STATES:
+                summary.skipped += 1
+                progress.add(state or "")
+            elif isinstance(row, BadRow):
+                batch.finish(row, key, "invalid", message=row.message)
+            elif state in IN_FLIGHT_STATES and batch.reconcile(row, key):
+                summary.recovered += 1
+            else:
+                if len(pending) >= workers * 2:  # memory stays flat however long the file
+                    _, pending = wait(pending, return_when=FIRST_COMPLETED)
+                pending.add(pool.submit(batch.send, row, key))
+                summary.sent += 1
         for future in pending:
             future.result()
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
     summary.recovered += batch.recovered
-    summary.counts = Counter(r.state for r in journal.rows() if r.line in keys)
+    summary.counts = Counter(progress.counts)
     return summary
 
 
-def write_results(journal: Journal, lines: set[int], path: Path) -> None:
-    """Every row's outcome, in input order: CSV, or JSON Lines for ``.jsonl``."""
-    buffer = io.StringIO()
-    records = [
-        {
-            "line": r.line,
-            "wallet": r.wallet,
-            "masked_pan": r.masked_pan,
-            "outcome": r.state,
-            "code": r.code,
-            "payment_mean_id": r.payment_mean_id,
-            "message": r.message,
-        }
-        for r in journal.rows()
-        if r.line in lines
-    ]
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for record in records:
-            buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
-        writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS)
-        writer.writeheader()
-        writer.writerows(records)
+def write_results(journal: Journal, path: Path) -> None:
+    """This run's outcome of every row, in input order: CSV, or JSON Lines for ``.jsonl``."""
+    lines = path.suffix.lower() in (".jsonl", ".ndjson")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-        out.write(buffer.getvalue())
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=RESULT_FIELDS)
+            if not lines:
+                writer.writeheader()
+            for r in journal.rows():
+                record = {
+                    "line": r.line,
+                    "wallet": r.wallet,
+                    "masked_pan": r.masked_pan,
+                    "outcome": r.state,
+                    "code": r.code,
+                    "payment_mean_id": r.payment_mean_id,
+                    "message": r.message,
+                }
+                if lines:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                else:
+                    writer.writerow(record)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def default_paths(source: Path) -> tuple[Path, Path]:
@@ -357,8 +340,12 @@ def default_paths(source: Path) -> tuple[Path, Path]:
     return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
 
 
-def report_bad_rows(rows: list[Row | BadRow]) -> int:
-    bad = [row for row in rows if isinstance(row, BadRow)]
-    for row in bad:
-        print(f"line {row.line}: {row.message}", file=sys.stderr)
-    return len(bad)
+def check_rows(path: Path) -> tuple[int, int]:
+    """First pass: report every bad row by line number; (rows, bad rows)."""
+    rows = bad = 0
+    for row in read_rows(path):
+        rows += 1
+        if isinstance(row, BadRow):
+            bad += 1
+            print(f"line {row.line}: {row.message}", file=sys.stderr)
+    return rows, bad

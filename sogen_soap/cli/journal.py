@@ -17,7 +17,7 @@ import hmac
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,9 +42,10 @@ CREATE TABLE IF NOT EXISTS row (
     payment_mean_id TEXT,
     message TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    run INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS row_line ON row (line);
+CREATE INDEX IF NOT EXISTS row_run_line ON row (run, line);
 """
 
 
@@ -76,6 +77,12 @@ class Journal:
         (salt,) = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
         pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
         self._key = bytes.fromhex(salt) + pepper
+        # Each run marks the rows it saw, so results cover exactly the current
+        # input even if an earlier run read a different version of the file.
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('run', '0')")
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'run'")
+        (run,) = self._db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        self.run = int(run)
 
     def close(self) -> None:
         with self._lock:
@@ -85,13 +92,15 @@ class Journal:
         message = "\x1f".join([str(line), *fields]).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def states(self, keys: Iterable[str]) -> dict[str, str]:
-        wanted = set(keys)
+    def seen(self, key: str) -> str | None:
+        """Mark the row as part of this run; its state so far, if any."""
         with self._lock:
-            rows = self._db.execute("SELECT key, state FROM row").fetchall()
-        return {key: state for key, state in rows if key in wanted}
+            found = self._db.execute("SELECT state FROM row WHERE key = ?", (key,)).fetchone()
+            if found is not None:
+                self._db.execute("UPDATE row SET run = ? WHERE key = ?", (self.run, key))
+        return None if found is None else str(found[0])
 
-    def _write(
+    def finish(
         self,
         key: str,
         line: int,
@@ -101,16 +110,19 @@ class Journal:
         code: str | None = None,
         payment_mean_id: str | None = None,
         message: str | None = None,
+        *,
         sending: bool = False,
     ) -> None:
+        """Record a row's state (``sending`` also counts an attempt)."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute(
                 "INSERT INTO row (key, line, wallet, masked_pan, state, code, payment_mean_id, "
-                "message, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "message, attempts, updated_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET state=excluded.state, code=excluded.code, "
                 "payment_mean_id=excluded.payment_mean_id, message=excluded.message, "
-                "attempts=row.attempts + excluded.attempts, updated_at=excluded.updated_at",
+                "attempts=row.attempts + excluded.attempts, updated_at=excluded.updated_at, "
+                "run=excluded.run",
                 (
                     key,
                     line,
@@ -122,30 +134,25 @@ class Journal:
                     message,
                     1 if sending else 0,
                     now,
+                    self.run,
                 ),
             )
 
     def sending(self, key: str, line: int, wallet: str, masked_pan: str) -> None:
-        self._write(key, line, wallet, masked_pan, "sending", sending=True)
-
-    def finish(
-        self,
-        key: str,
-        line: int,
-        wallet: str | None,
-        masked_pan: str | None,
-        state: str,
-        code: str | None,
-        payment_mean_id: str | None,
-        message: str,
-    ) -> None:
-        self._write(key, line, wallet, masked_pan, state, code, payment_mean_id, message)
+        self.finish(key, line, wallet, masked_pan, "sending", sending=True)
 
     def rows(self) -> Iterator[JournalRow]:
-        with self._lock:
-            found = self._db.execute(
-                "SELECT line, wallet, masked_pan, state, code, payment_mean_id, message, attempts "
-                "FROM row ORDER BY line"
-            ).fetchall()
-        for row in found:
-            yield JournalRow(*row)
+        """This run's rows in input order, read a page at a time (memory stays flat)."""
+        last = -1
+        while True:
+            with self._lock:
+                page = self._db.execute(
+                    "SELECT line, wallet, masked_pan, state, code, payment_mean_id, message, "
+                    "attempts FROM row WHERE run = ? AND line > ? ORDER BY line LIMIT 500",
+                    (self.run, last),
+                ).fetchall()
+            if not page:
+                return
+            for row in page:
+                yield JournalRow(*row)
+            last = page[-1][0]

@@ -18,7 +18,7 @@ from ..results import WalletResult
 from ..validation import PAN_TYPES
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, open_client, resolve_settings
-from .enrol import default_paths, enrol, read_rows, report_bad_rows, write_results
+from .enrol import check_rows, default_paths, enrol, read_rows, write_results
 from .journal import Journal
 from .output import (
     EXIT_BAD_INPUT,
@@ -67,18 +67,19 @@ def _enrol(args: argparse.Namespace) -> int:
         raise InvalidFieldError("file", "FILE", f"no such file: {source}")
     default_journal, default_results = default_paths(source)
     settings = resolve_settings(args)
-    rows = list(read_rows(source))
-    bad = report_bad_rows(rows)
+    total, bad = check_rows(source)  # every bad row reported before anything is sent
     journal = Journal(
         Path(args.journal) if args.journal else default_journal, settings.secret_key.reveal()
     )
     results_path = Path(args.output) if args.output else default_results
-    progress = Progress(len(rows), enabled=None if not args.quiet else False)
+    progress = Progress(total, enabled=None if not args.quiet else False)
     try:
         with open_client(settings, workers=args.workers) as client:
-            summary = enrol(client, rows, journal, workers=args.workers, progress=progress)
+            summary = enrol(
+                client, read_rows(source), journal, workers=args.workers, progress=progress
+            )
         progress.close()
-        write_results(journal, {row.line for row in rows}, results_path)
+        write_results(journal, results_path)
     finally:
         journal.close()
     summary.results_path = results_path

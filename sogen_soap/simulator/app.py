@@ -215,7 +215,7 @@ class SimulatorApp:
         status, payload, content_type = self.handle(body)
         if status == DROP:
             _drop(environ)
-            # wsgiref's own signal for "the peer is gone": it stops quietly.
+            # the conventional signal for "the peer is gone": gateways stop quietly
             raise ConnectionAbortedError("connection dropped by a simulator fault")
         return self._send(start_response, status, payload, content_type)
 
