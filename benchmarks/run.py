@@ -10,6 +10,7 @@ client's GIL.  These are measurements, not tests: nothing here fails a build.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import hmac
 import json
@@ -280,6 +281,41 @@ def bench_concurrency(report: Report, url: str, calls: int, repeats: int, label:
     report.add("concurrency", f"{label} client errors", errors, "", "0", errors == 0)
 
 
+# ---------------------------------------------------------------- 6. async
+
+
+def bench_async(report: Report, url: str, calls: int, repeats: int, label: str) -> None:
+    print(f"6. async {label}: 100 concurrent calls vs 8 threads of the sync client, {calls} calls")
+    from sogen_soap import AsyncWalletClient
+
+    async def async_rate(tag: int) -> float:
+        async with AsyncWalletClient(M.merchant_id, M.secret_key, 1, environment=url) as aclient:
+            await asyncio.gather(
+                *(aclient.add_card(f"aw{tag}-{i}", PAN, "203012") for i in range(100))
+            )
+            started = time.perf_counter()
+            for batch in range(0, calls, 100):
+                results = await asyncio.gather(
+                    *(
+                        aclient.add_card(f"a{tag}-{i}", PAN, "203012")
+                        for i in range(batch, batch + 100)
+                    )
+                )
+                assert all(r.ok for r in results)
+            return calls / (time.perf_counter() - started)
+
+    shared = client(url)
+    async_rates, thread_rates = [], []
+    for tag in range(repeats):
+        async_rates.append(asyncio.run(async_rate(tag)))
+        rate, _ = _rate(lambda i, tag=tag: shared.add_card(f"t{tag}-{i}", PAN, "203012"), 8, calls)
+        thread_rates.append(rate)
+    async_rate_, thread_rate = statistics.median(async_rates), statistics.median(thread_rates)
+    report.add("async", f"{label} async, 100 concurrent: calls/s", async_rate_, "calls/s")
+    report.add("async", f"{label} sync, 8 threads: calls/s", thread_rate, "calls/s")
+    report.add("async", f"{label} ratio async / 8 threads", async_rate_ / thread_rate, "x")
+
+
 # ---------------------------------------------------------------- 4. batch
 
 
@@ -383,6 +419,7 @@ def main() -> int:
             report, url, calls=200 if quick else 600, repeats=1 if quick else 3, label="loopback"
         )
         bench_memory(report, url, calls=2000 if quick else 10_000)
+        bench_async(report, url, 200 if quick else 600, 1 if quick else 3, "loopback")
     with simulator(latency=0.005) as (url, _):
         bench_concurrency(
             report,
@@ -391,6 +428,7 @@ def main() -> int:
             repeats=1 if quick else 3,
             label="5 ms service",
         )
+        bench_async(report, url, 200 if quick else 400, 1 if quick else 3, "5 ms service")
     with (
         tempfile.TemporaryDirectory() as folder,
         simulator(str(Path(folder) / "b.sqlite3")) as (url, _),

@@ -43,10 +43,21 @@ from .retry import RetryPolicy
 
 logging.getLogger("sogen_soap").addHandler(logging.NullHandler())
 
+
+def __getattr__(name: str) -> object:
+    # Imported on first use: it needs httpx, an optional extra ("sogen-soap[async]").
+    if name == "AsyncWalletClient":
+        from .aio import AsyncWalletClient
+
+        return AsyncWalletClient
+    raise AttributeError(f"module 'sogen_soap' has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "RESPONSE_CODES",
     "AddCardResult",
+    "AsyncWalletClient",
     "ConfigurationError",
     "ConnectionDropped",
     "ConnectionFailed",

@@ -48,7 +48,7 @@ class RetryPolicy:
             raise ConfigurationError("retry: attempts >= 1, delays >= 0")
 
     def delay(self, retry_number: int) -> float:
-        ceiling = min(self.cap, self.base_delay * 2 ** (retry_number - 1))
+        ceiling = float(min(self.cap, self.base_delay * 2 ** (retry_number - 1)))
         return self._random.uniform(0, ceiling) if self.jitter else ceiling
 
 

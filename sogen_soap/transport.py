@@ -7,8 +7,11 @@ unknown), and one place builds sessions with the environment read once.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from pathlib import Path
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -23,7 +26,7 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["configure_tls", "new_session", "translate"]
+__all__ = ["configure_tls", "new_session", "ssl_context", "translate", "translate_httpx"]
 
 
 def new_session(endpoint: str) -> requests.Session:
@@ -91,6 +94,61 @@ def translate(exc: requests.RequestException, operation: str, endpoint: str) -> 
     if isinstance(exc, requests.exceptions.ConnectionError):
         if _never_connected(exc):
             return ConnectionFailed(f"{operation}: could not connect to {endpoint}: {exc}", **where)
+        return ConnectionDropped(
+            f"{operation}: the connection to {endpoint} broke after the request was sent; "
+            "its outcome is unknown",
+            **where,
+        )
+    return TransportError(f"{operation}: {type(exc).__name__} talking to {endpoint}", **where)
+
+
+@functools.lru_cache(maxsize=16)
+def ssl_context(
+    ca_bundle: str | None = None, client_cert: str | None = None, client_key: str | None = None
+) -> ssl.SSLContext:
+    """A verifying TLS context, made once per settings and shared.
+
+    Loading a CA bundle reads and parses a file; doing it once keeps that off
+    an event loop for every client built after the first.  The CA is, in
+    order: ``ca_bundle``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, certifi's.
+    """
+    import certifi
+
+    cafile = (
+        ca_bundle
+        or os.environ.get("REQUESTS_CA_BUNDLE")
+        or os.environ.get("CURL_CA_BUNDLE")
+        or certifi.where()
+    )
+    context = ssl.create_default_context(cafile=cafile)
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+def translate_httpx(exc: Exception, operation: str, endpoint: str) -> TransportError:
+    """The package exception for an ``httpx`` failure, sorted like ``translate``'s."""
+    import httpx
+
+    where = {"operation": operation, "endpoint": endpoint}
+    cause: Any = exc.__cause__ or exc.__context__
+    if (
+        isinstance(cause, ssl.SSLError)
+        or "SSL" in type(cause).__name__
+        or (isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in str(exc).upper())
+    ):
+        return TLSError(f"{operation}: TLS failure talking to {endpoint}: {exc}", **where)
+    if isinstance(
+        exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError, httpx.PoolTimeout)
+    ):
+        return ConnectionFailed(f"{operation}: could not connect to {endpoint}: {exc}", **where)
+    if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
+        return ResponseTimeout(
+            f"{operation}: no response from {endpoint} within the read timeout; "
+            "the request was sent, its outcome is unknown",
+            **where,
+        )
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return ConnectionDropped(
             f"{operation}: the connection to {endpoint} broke after the request was sent; "
             "its outcome is unknown",

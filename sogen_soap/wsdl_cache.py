@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
     "bundled_wsdl_path",
     "default_cache_dir",
     "fetch_wsdl",
+    "forget_documents",
     "load_document",
     "zeep_settings",
 ]
@@ -98,15 +100,35 @@ def _resolve(location: str | os.PathLike[str] | None) -> str:
     return str(path.resolve())
 
 
+_documents: dict[str | None, Document] = {}
+_documents_lock = threading.Lock()
+
+
 def load_document(location: str | os.PathLike[str] | None = None) -> Document:
-    """The parsed WSDL at ``location`` (a file or a folder holding one), or the bundled one."""
-    path = _resolve(location)
-    return _parse(path, os.stat(path).st_mtime_ns)
+    """The parsed WSDL at ``location`` (a file or a folder holding one), or the bundled one.
+
+    Parsed once per process and location: later calls touch no file at all
+    (so an async client can be built on a running event loop).  A WSDL edited
+    while the process runs is picked up after ``forget_documents()``.
+    """
+    key = None if location is None else os.fspath(location)
+    document = _documents.get(key)
+    if document is None:
+        with _documents_lock:
+            document = _documents.get(key)
+            if document is None:
+                document = _documents[key] = _parse(_resolve(location))
+    return document
+
+
+def forget_documents() -> None:
+    """Drop every parsed WSDL, so the next client reads its file again."""
+    with _documents_lock:
+        _documents.clear()
 
 
 @functools.lru_cache(maxsize=8)
-def _parse(path: str, mtime_ns: int) -> Document:
-    del mtime_ns  # part of the cache key only: an edited file is parsed again
+def _parse(path: str) -> Document:
     # The transport only ever reads local files here; calls go through the
     # client's own session.
     # (zeep annotates ``transport`` as a class; it takes an instance.)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 import traceback
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 
-from sogen_soap import InvalidFieldError, SecretKey, WalletClient
+from sogen_soap import AsyncWalletClient, InvalidFieldError, SecretKey, WalletClient
 from sogen_soap.redact import mask_pan, redact_text
 from sogen_soap.simulator import (
     FAULT_KINDS,
@@ -121,6 +122,29 @@ def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
         attempt(lambda: c.add_card("w", TEST_PAN, "203012"))
     with client("http://127.0.0.1:9/services/v2/wallet") as c:
         attempt(lambda: c.add_card("w", TEST_PAN, "203012"))
+
+    async def async_calls(url: str) -> None:
+        made = AsyncWalletClient(
+            MERCHANT.merchant_id,
+            MERCHANT.secret_key,
+            1,
+            environment=url,
+            retry=FAST_RETRY,
+            timeout=(1, 0.5),
+        )
+        texts.append(repr(made))
+        async with made:
+            for _ in range(3):  # 00, then the faults, then 94
+                try:
+                    texts.append(
+                        repr(await made.add_card("aw", TEST_PAN, "203012", reconcile=True))
+                    )
+                except Exception as exc:
+                    texts.extend([str(exc), "".join(traceback.format_exception(exc))])
+            texts.append(repr(await made.get_wallet_data("aw")))
+
+    with Simulator(faults=FaultProfile(sequence=[None, "commit_drop", "wrong_seal"])) as sim:
+        asyncio.run(async_calls(sim.url))
     return texts
 
 
@@ -141,6 +165,7 @@ def test_nothing_written_anywhere_holds_a_pan_or_the_secret(
     assert any("request to" in r for r in records), "wire DEBUG logging did not run"
     assert any("<ns0:seal>[hidden]</ns0:seal>" in r for r in records)
     assert any("4100##########00" in r for r in records)
+    assert any(r.name == "zeep.transports" for r in caplog.records), "async body logs ran"
     for text in [*texts, *records, caplog.text]:
         assert TEST_PAN not in text, text[:300]
         assert MERCHANT.secret_key not in text, text[:300]

@@ -1,0 +1,593 @@
+"""The service adapter's rules, shared by the sync and the async client.
+
+Everything here is I/O-free: checking fields (nothing is sent if one is
+bad), turning each operation into a *plan* (its fields and how to read its
+answer), rendering and sealing the envelope from the WSDL's layout, reading a
+reply leniently and verifying its seal, deciding after each attempt whether
+to retry, give up or report an unknown outcome, and reconciling a lost
+enrolment.  ``WalletClient`` and ``AsyncWalletClient`` only add the sending
+and the waiting, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
+
+import zeep
+from lxml import etree
+
+from .credentials import SecretKey, secret_key_from_env
+from .endpoints import INTERFACE_VERSIONS, OPERATIONS, resolve_endpoint
+from .envelope import (
+    OperationShape,
+    build_sealed_request,
+    operation_shape,
+    parse_reply,
+    redacted_xml,
+)
+from .errors import (
+    ConfigurationError,
+    ConnectionDropped,
+    HTTPStatusError,
+    OutcomeUnknown,
+    ResponseError,
+    ResponseTimeout,
+    SealVerificationError,
+    SogenSoapError,
+)
+from .parsing import items, parse_datetime, payment_mean, text_or_none
+from .redact import install_log_redaction, mask_pan
+from .results import (
+    AddCardResult,
+    DeletePaymentMeanResult,
+    GetPaymentMeanDataResult,
+    GetWalletDataResult,
+    SignOffResult,
+    SoapFault,
+    UpdatePaymentMeanResult,
+    WalletActionResult,
+)
+from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
+from .seal import DEFAULT_ALGORITHM, verify_seal
+from .validation import check_card_number, check_field
+from .wsdl_cache import load_document, zeep_settings
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AddCardOptions",
+    "Answer",
+    "ClientOptions",
+    "Plan",
+    "Timeout",
+    "WalletCore",
+]
+
+log = logging.getLogger("sogen_soap")
+wire_log = logging.getLogger("sogen_soap.wire")
+
+DEFAULT_TIMEOUT: Final = (5.0, 30.0)
+"""(connect, read) seconds: every call is bounded, unlike zeep's default."""
+
+# Response fields that say how the call went rather than carry wallet data.
+_STATUS_FIELDS: Final = frozenset({"walletResponseCode", "errorFieldName", "seal"})
+
+Timeout = float | tuple[float, float]
+R = TypeVar("R")
+_Action = TypeVar("_Action", bound=WalletActionResult)
+
+
+class AddCardOptions(TypedDict, total=False):
+    """The optional fields of addCard, by their snake_case names."""
+
+    pan_type: str | None
+    payment_mean_alias: str | None
+    payment_mean_brand: str | None
+    payment_mean_brand_selection_status: str | None
+    payment_token: str | None
+    intermediate_service_provider_id: str | None
+
+
+class ClientOptions(TypedDict, total=False):
+    """The options both clients take (see ``WalletClient``)."""
+
+    environment: str
+    interface_version: str | None
+    interface_versions: Mapping[str, str] | None
+    seal_algorithm: str
+    timeout: Timeout
+    wsdl: str | os.PathLike[str] | None
+    intermediate_service_provider_id: str | None
+    retry: RetryPolicy | None
+    ca_bundle: str | os.PathLike[str] | None
+    client_cert: str | os.PathLike[str] | tuple[str, str] | None
+    proxy: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply that was read and checked: its output fields as received, or a fault."""
+
+    output: Mapping[str, object]
+    fault: SoapFault | None
+    seal_verified: bool
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "response_code": text_or_none(self.output.get("walletResponseCode")),
+            "error_field_name": text_or_none(self.output.get("errorFieldName")),
+            "fault": self.fault,
+            "seal_verified": self.seal_verified,
+        }
+
+
+@dataclass(frozen=True)
+class Plan(Generic[R]):
+    """One call to make: the operation, its checked fields, how to read the answer."""
+
+    operation: str
+    fields: dict[str, object]
+    convert: Callable[[Answer], R]
+
+
+def snake_to_field(name: str) -> str:
+    """``pan_type`` -> ``panType``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _attempted(fields: Mapping[str, object]) -> dict[str, str]:
+    """What a call asked for, safe to show: no card number, no token."""
+    shown = {
+        name: str(fields[name])
+        for name in ("merchantWalletId", "paymentMeanId", "cardExpiryDate", "paymentMeanAlias")
+        if fields.get(name) is not None
+    }
+    if fields.get("cardNumber") is not None:
+        shown["maskedPan"] = mask_pan(str(fields["cardNumber"]))
+    return shown
+
+
+def _check_timeout(timeout: object) -> Timeout:
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if not 1 <= len(parts) <= 2 or not all(
+        isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0 and math.isfinite(p)
+        for p in parts
+    ):
+        raise ConfigurationError(
+            "timeout must be a positive number of seconds or a (connect, read) pair"
+        )
+    return timeout  # type: ignore[return-value]
+
+
+def connect_and_read(timeout: Timeout) -> tuple[float, float]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
+# -------------------------------------------------------------------- results
+
+
+def add_card_result(answer: Answer) -> AddCardResult:
+    return AddCardResult(
+        **answer.common(),
+        wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
+        payment_mean_id=text_or_none(answer.output.get("paymentMeanId")),
+        masked_pan=text_or_none(answer.output.get("maskedPan")),
+    )
+
+
+def wallet_data_result(answer: Answer) -> GetWalletDataResult:
+    out = answer.output
+    means = (
+        payment_mean(v)
+        for v in items(out.get("walletPaymentMeanDataList"), "walletPaymentMeanData")
+    )
+    return GetWalletDataResult(
+        **answer.common(),
+        wallet_creation_datetime=parse_datetime(out.get("walletCreationDateTime")),
+        wallet_last_action_datetime=parse_datetime(out.get("walletLastActionDateTime")),
+        payment_means=tuple(m for m in means if m is not None),
+    )
+
+
+def payment_mean_result(answer: Answer) -> GetPaymentMeanDataResult:
+    return GetPaymentMeanDataResult(
+        **answer.common(), payment_mean=payment_mean(answer.output.get("walletPaymentMeanData"))
+    )
+
+
+def _action_result(result: type[_Action]) -> Callable[[Answer], _Action]:
+    def convert(answer: Answer) -> _Action:
+        return result(
+            **answer.common(),
+            wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
+        )
+
+    return convert
+
+
+class WalletCore:
+    """The rules of a wallet client, without the I/O.  See ``WalletClient``."""
+
+    def __init__(
+        self,
+        merchant_id: str,
+        secret_key: str | SecretKey,
+        key_version: int,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        unknown = sorted(set(options) - set(ClientOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"unexpected option {', '.join(unknown)}")
+        self._merchant_id = check_field("merchantId", merchant_id)
+        self._key_version = int(check_field("keyVersion", key_version))
+        self._interface_versions = self._versions(
+            options.get("interface_version"), options.get("interface_versions")
+        )
+        self._seal_algorithm = check_field(
+            "sealAlgorithm", options.get("seal_algorithm", DEFAULT_ALGORITHM)
+        )
+        isp = options.get("intermediate_service_provider_id")
+        self._isp_id = None if isp is None else check_field("intermediateServiceProviderId", isp)
+        self._secret = secret_key if isinstance(secret_key, SecretKey) else SecretKey(secret_key)
+        self._timeout = _check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
+        self._endpoint = resolve_endpoint(options.get("environment", "test"))
+        self._retry = options.get("retry") or RetryPolicy()
+        self._retries = 0
+        self._retries_lock = threading.Lock()
+        install_log_redaction()
+
+        document = load_document(options.get("wsdl"))
+        self._zeep = self._zeep_client(document)
+        binding = self._soap_binding(document)
+        self._service = self._zeep.create_service(binding.name, self._endpoint)
+        self._binding = binding
+        self._shapes: dict[str, OperationShape] = {}
+
+    def _zeep_client(self, document: Any) -> Any:
+        """The zeep client the WSDL's operations are read from (an AsyncClient for async)."""
+        return zeep.Client(document, settings=zeep_settings())  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _versions(version: str | None, per_operation: Mapping[str, str] | None) -> dict[str, str]:
+        versions = dict(INTERFACE_VERSIONS)
+        if version is not None:
+            versions = dict.fromkeys(OPERATIONS, version)
+        unknown = sorted(set(per_operation or ()) - set(OPERATIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"interface_versions names no wallet operation: {', '.join(unknown)}"
+            )
+        versions.update(per_operation or {})
+        return {
+            op: check_field("interfaceVersion", v, "interface_version")
+            for op, v in versions.items()
+        }
+
+    @staticmethod
+    def _soap_binding(document: Any) -> Any:
+        for service in document.services.values():
+            for port in service.ports.values():
+                if port.binding is not None and hasattr(port.binding, "get"):
+                    return port.binding
+        raise ConfigurationError("the WSDL declares no SOAP service port")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """Build from ``SOGEN_MERCHANT_ID``, ``SOGEN_KEY_VERSION``, ``SOGEN_SECRET_KEY``
+        (or ``SOGEN_SECRET_KEY_FILE``) and ``SOGEN_ENVIRONMENT``."""
+        env = os.environ if environ is None else environ
+        missing = [n for n in ("SOGEN_MERCHANT_ID", "SOGEN_KEY_VERSION") if not env.get(n)]
+        if missing:
+            raise ConfigurationError(f"set {' and '.join(missing)}")
+        options.setdefault("environment", env.get("SOGEN_ENVIRONMENT") or "test")
+        return cls(
+            env["SOGEN_MERCHANT_ID"],
+            secret_key_from_env(env),
+            int(check_field("keyVersion", env["SOGEN_KEY_VERSION"])),
+            **options,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def merchant_id(self) -> str:
+        return self._merchant_id
+
+    @property
+    def retries_made(self) -> int:
+        """How many times a call was sent again under the retry policy, so far."""
+        return self._retries
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(merchant_id={self._merchant_id!r}, "
+            f"key_version={self._key_version}, endpoint={self._endpoint!r})"
+        )
+
+    # ------------------------------------------------------------- plans
+
+    def plan_add_card(
+        self,
+        merchant_wallet_id: str,
+        card_number: str,
+        card_expiry_date: str,
+        **options: Unpack[AddCardOptions],
+    ) -> Plan[AddCardResult]:
+        unknown = sorted(set(options) - set(AddCardOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"add_card() got unexpected keyword {', '.join(unknown)}")
+        optional = {snake_to_field(name): value for name, value in options.items()}
+        fields: dict[str, object] = {
+            "merchantWalletId": check_field("merchantWalletId", merchant_wallet_id),
+            "cardExpiryDate": check_field("cardExpiryDate", card_expiry_date),
+        }
+        fields.update(
+            {
+                name: check_field(name, value)
+                for name, value in optional.items()
+                if value is not None
+            }
+        )
+        fields["cardNumber"] = check_card_number(card_number, options.get("pan_type"))
+        return Plan("addCard", fields, add_card_result)
+
+    def plan_get_wallet_data(self, merchant_wallet_id: str) -> Plan[GetWalletDataResult]:
+        return Plan("getWalletData", self._wallet(merchant_wallet_id), wallet_data_result)
+
+    def plan_get_payment_mean_data(
+        self, merchant_wallet_id: str, payment_mean_id: str | int
+    ) -> Plan[GetPaymentMeanDataResult]:
+        fields = self._wallet(merchant_wallet_id, payment_mean_id)
+        return Plan("getPaymentMeanData", fields, payment_mean_result)
+
+    def plan_update_payment_mean(
+        self, merchant_wallet_id: str, payment_mean_id: str | int, payment_mean_alias: str
+    ) -> Plan[UpdatePaymentMeanResult]:
+        fields = self._wallet(merchant_wallet_id, payment_mean_id)
+        fields["paymentMeanAlias"] = check_field("paymentMeanAlias", payment_mean_alias)
+        return Plan("updatePaymentMean", fields, _action_result(UpdatePaymentMeanResult))
+
+    def plan_delete_payment_mean(
+        self, merchant_wallet_id: str, payment_mean_id: str | int
+    ) -> Plan[DeletePaymentMeanResult]:
+        fields = self._wallet(merchant_wallet_id, payment_mean_id)
+        return Plan("deletePaymentMean", fields, _action_result(DeletePaymentMeanResult))
+
+    def plan_sign_off(self, merchant_wallet_id: str) -> Plan[SignOffResult]:
+        fields = self._wallet(merchant_wallet_id)
+        return Plan("signOff", fields, _action_result(SignOffResult))
+
+    @staticmethod
+    def _wallet(
+        merchant_wallet_id: str, payment_mean_id: str | int | None = None
+    ) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "merchantWalletId": check_field("merchantWalletId", merchant_wallet_id)
+        }
+        if payment_mean_id is not None:
+            fields["paymentMeanId"] = check_field("paymentMeanId", payment_mean_id)
+        return fields
+
+    # ------------------------------------------------------------- one call
+
+    def _shape(self, operation: str) -> OperationShape:
+        shape = self._shapes.get(operation)
+        if shape is None:
+            shape = self._shapes[operation] = operation_shape(self._binding, operation)
+        return shape
+
+    def _request(self, plan: Plan[Any]) -> tuple[bytes, dict[str, str]]:
+        """The sealed request body and its HTTP headers."""
+        shape = self._shape(plan.operation)
+        common: dict[str, object] = {
+            "merchantId": self._merchant_id,
+            "interfaceVersion": self._interface_versions[plan.operation],
+            "keyVersion": self._key_version,
+            "sealAlgorithm": self._seal_algorithm,
+            "intermediateServiceProviderId": self._isp_id,
+        }
+        envelope = build_sealed_request(
+            self._zeep,
+            self._service,
+            shape,
+            {**common, **plan.fields},
+            self._secret.reveal(),
+            self._seal_algorithm,
+        )
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug(
+                "%s request to %s:\n%s", plan.operation, self._endpoint, redacted_xml(envelope)
+            )
+        headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{shape.soap_action}"',
+        }
+        return etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), headers
+
+    def _interpret(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
+        """Read an HTTP answer: a checked reply, or the package's exception."""
+        where = {"operation": operation, "endpoint": self._endpoint}
+        http_error = HTTPStatusError(
+            f"{operation}: HTTP {status} {reason} from {self._endpoint} "
+            "without a SOAP answer".replace("  ", " "),
+            status_code=status,
+            **where,
+        )
+        if content.lstrip()[:1] != b"<":
+            if status != 200:
+                raise http_error
+            raise ResponseError(f"{operation}: the response is not XML")
+        try:
+            reply = parse_reply(content)
+        except ResponseError as exc:
+            if status != 200:
+                raise http_error from None
+            raise ResponseError(f"{operation}: {exc}") from None
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug(
+                "%s response (HTTP %s):\n%s", operation, status, redacted_xml(reply.root)
+            )
+        if reply.fault is not None:
+            return Answer(output={}, fault=reply.fault, seal_verified=False)
+        if status != 200 or reply.output is None:
+            raise http_error
+        return self._checked(operation, reply.output)
+
+    def _checked(self, operation: str, output: dict[str, object]) -> Answer:
+        """Verify the response seal; refuse what must not be trusted unverified."""
+        code = output.get("walletResponseCode")
+        if not isinstance(code, str) or not code:
+            raise ResponseError(f"{operation}: the response carries no walletResponseCode")
+        seal = output.get("seal")
+        verified = (
+            isinstance(seal, str)
+            and bool(seal)
+            and verify_seal(output, seal, self._secret.reveal(), self._seal_algorithm)
+        )
+        carries_data = any(
+            value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS
+        )
+        if not verified and (code == "00" or carries_data):
+            state = "wrong" if isinstance(seal, str) and seal else "missing"
+            raise SealVerificationError(
+                f"{operation}: the response seal is {state} (code {code}); the response was "
+                "not used. Check the secret key and key version, or the path to the service."
+            )
+        return Answer(output=output, fault=None, seal_verified=verified)
+
+    def _after_attempt(
+        self, plan: Plan[Any], attempt: int, outcome: Answer | SogenSoapError
+    ) -> Answer | float:
+        """The answer to return, or the seconds to wait before sending again.
+
+        Raises the failure when it is final, as ``OutcomeUnknown`` when a change
+        was sent and its answer lost.
+        """
+        operation = plan.operation
+        last = attempt >= self._retry.attempts
+        if isinstance(outcome, SogenSoapError):
+            if not last and retryable(outcome, operation):
+                return self._retry_delay(operation, attempt, type(outcome).__name__)
+            if operation not in READ_ONLY_OPERATIONS and isinstance(
+                outcome, (ResponseTimeout, ConnectionDropped)
+            ):
+                raise OutcomeUnknown(
+                    str(outcome),
+                    reason="timeout" if isinstance(outcome, ResponseTimeout) else "dropped",
+                    attempted=_attempted(plan.fields),
+                    operation=operation,
+                    endpoint=self._endpoint,
+                ) from None
+            raise outcome
+        temporary = outcome.fault is None and outcome.output.get("walletResponseCode") == "99"
+        if temporary and not last:
+            return self._retry_delay(operation, attempt, "code 99")
+        if log.isEnabledFor(logging.DEBUG):
+            code = outcome.fault.code if outcome.fault else outcome.output.get("walletResponseCode")
+            card = plan.fields.get("cardNumber")
+            log.debug(
+                "%s %s -> %s (wallet %s%s)",
+                operation,
+                self._endpoint,
+                code,
+                plan.fields.get("merchantWalletId", "-"),
+                f", card {mask_pan(str(card))}" if card else "",
+            )
+        return outcome
+
+    def _retry_delay(self, operation: str, attempt: int, why: str) -> float:
+        delay = self._retry.delay(attempt)
+        with self._retries_lock:
+            self._retries += 1
+        log.info("%s: %s, retry %d in %.2f s", operation, why, attempt, delay)
+        return delay
+
+    # ------------------------------------------------------------- reconciling
+
+    def add_card_steps(
+        self, plan: Plan[AddCardResult], *, reconcile: bool
+    ) -> Generator[Plan[Any], Any, AddCardResult]:
+        """addCard, reconciled after a lost answer, as the calls it needs.
+
+        Written once for both clients: it yields each plan to run and is sent
+        its result, or has the ``OutcomeUnknown`` thrown in.  The wallet is read
+        back; if it shows the card, the result is marked recovered; if not, the
+        request goes once more (a 94 to it also means the first one took); if
+        the answer is lost again, the wallet is read once more, and then the
+        outcome stays unknown.
+        """
+        try:
+            return (yield plan)  # type: ignore[no-any-return]
+        except OutcomeUnknown:
+            if not reconcile:
+                raise
+        wallet_id = str(plan.fields["merchantWalletId"])
+        for read_back in (1, 2):
+            wallet = yield self.plan_get_wallet_data(wallet_id)
+            recovered = self._found_in(wallet, plan)
+            if recovered is not None:
+                return recovered
+            if read_back == 2:
+                break
+            try:
+                return self._after_second_send((yield plan))
+            except OutcomeUnknown:
+                continue  # lost again: read back once more
+        raise self._unresolved(plan)
+
+    def _found_in(
+        self, wallet: GetWalletDataResult, plan: Plan[AddCardResult]
+    ) -> AddCardResult | None:
+        """After a lost addCard answer: the recovered result if the wallet shows the card."""
+        masked = mask_pan(str(plan.fields["cardNumber"]))
+        expiry = str(plan.fields["cardExpiryDate"])
+        found = next(
+            (
+                mean
+                for mean in wallet.payment_means
+                if mean.masked_pan == masked and (mean.pan_expiry_date or "") == expiry
+            ),
+            None,
+        )
+        if not wallet.ok or found is None:
+            return None
+        log.info(
+            "addCard %s: lost answer reconciled, card %s is in the wallet",
+            plan.fields["merchantWalletId"],
+            masked,
+        )
+        return AddCardResult(
+            response_code="00",
+            seal_verified=wallet.seal_verified,
+            payment_mean_id=found.payment_mean_id,
+            masked_pan=found.masked_pan,
+            recovered=True,
+        )
+
+    @staticmethod
+    def _after_second_send(result: AddCardResult) -> AddCardResult:
+        """A 94 to the request sent again after a lost answer: the first one took."""
+        return replace(result, recovered=True) if result.duplicate else result
+
+    def _unresolved(self, plan: Plan[AddCardResult]) -> OutcomeUnknown:
+        wallet_id = plan.fields["merchantWalletId"]
+        masked = mask_pan(str(plan.fields["cardNumber"]))
+        return OutcomeUnknown(
+            f"addCard: the answer was lost twice and wallet {wallet_id} does not show card "
+            f"{masked}; its outcome is unknown",
+            reason="unresolved",
+            attempted=_attempted(plan.fields),
+            operation="addCard",
+            endpoint=self._endpoint,
+        )
