@@ -171,7 +171,7 @@ class WalletClient(WalletCore):
             time.sleep(step)
             attempt += 1
 
-    def _post(self, operation: str, body: bytes, headers: dict[str, str]) -> Any:
+    def _post(self, operation: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:
             response = self._session.post(
                 self._endpoint,

@@ -13,7 +13,6 @@ merchant can run on the vendor's own WSDL, still offline at run time.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -127,7 +126,6 @@ def forget_documents() -> None:
         _documents.clear()
 
 
-@functools.lru_cache(maxsize=8)
 def _parse(path: str) -> Document:
     # The transport only ever reads local files here; calls go through the
     # client's own session.

@@ -27,7 +27,6 @@ __all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalRow"]
 
 FINAL_STATES: Final = frozenset({"ok", "duplicate", "refused", "invalid"})
 IN_FLIGHT_STATES: Final = frozenset({"sending", "unknown"})
-RETRY_STATES: Final = frozenset({"failed"})
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
