@@ -306,11 +306,14 @@ class SimulatorApp:
         operation = qname.localname
         input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
         fields = element_values(input_el)
-        answer = self._answer(operation, op_el, fields, forced_code=_FORCED_CODES.get(fault or ""))
-        merchant = self._sealing_merchant(fields)
+        # The merchant's current key seals the answer (none for an unknown one: 03).
+        merchant = self.merchants.get(str(fields.get("merchantId", "")))
         algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
-        if algorithm not in SEAL_ALGORITHMS:
+        if algorithm not in SEAL_ALGORITHMS:  # schema-invalid: answered 30, sealed the default way
             algorithm = DEFAULT_ALGORITHM
+        answer = self._answer(
+            operation, op_el, fields, merchant, algorithm, _FORCED_CODES.get(fault or "")
+        )
         output = {k: v for k, v in answer.items() if v is not None}
         if merchant is not None and fault != "no_seal":
             output["seal"] = compute_seal(output, merchant.secret_key, algorithm)
@@ -329,21 +332,21 @@ class SimulatorApp:
             time.sleep(self.faults.delay)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
 
-    def _sealing_merchant(self, fields: Fields) -> Merchant | None:
-        """The merchant whose current key seals the answer; None when unknown (03)."""
-        return self.merchants.get(str(fields.get("merchantId", "")))
-
     def _answer(
-        self, operation: str, op_el: etree._Element, fields: Fields, *, forced_code: str | None
+        self,
+        operation: str,
+        op_el: etree._Element,
+        fields: Fields,
+        merchant: Merchant | None,
+        algorithm: str,
+        forced_code: str | None,
     ) -> Fields:
         try:
             self._validate(op_el)
-            merchant = self.merchants.get(str(fields.get("merchantId")))
             if merchant is None:
                 raise _Answer("03")
             if str(fields.get("keyVersion")) != str(merchant.key_version):
                 raise _Answer("34")
-            algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
             if not verify_seal(fields, str(fields.get("seal", "")), merchant.secret_key, algorithm):
                 raise _Answer("34")
             if not str(fields["interfaceVersion"]).startswith("WR_WS_"):
