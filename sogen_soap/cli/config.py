@@ -155,11 +155,9 @@ def resolve_settings(
     secret: SecretKey | None = None
     if args.prompt_secret_key:
         secret = SecretKey(getpass.getpass("Secret key: "))
-    elif args.secret_key_file:
-        secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": args.secret_key_file})
-    elif env.get("SOGEN_SECRET_KEY") or env.get("SOGEN_SECRET_KEY_FILE"):
-        secret = secret_key_from_env(env)
-    elif key_file:
+    elif env.get("SOGEN_SECRET_KEY") and not args.secret_key_file:
+        secret = SecretKey(env["SOGEN_SECRET_KEY"])
+    elif key_file:  # --secret-key-file, else SOGEN_SECRET_KEY_FILE, else the config's
         secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": str(key_file)})
 
     if environment is None and merchant_id is None:
