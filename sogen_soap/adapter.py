@@ -20,24 +20,26 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
 
 import zeep
-from lxml import etree
 
 from .credentials import SecretKey, secret_key_from_env
-from .endpoints import INTERFACE_VERSIONS, OPERATIONS, resolve_endpoint
+from .endpoints import INTERFACE_VERSIONS, OPERATIONS, parse_endpoint
 from .envelope import (
     OperationShape,
     build_sealed_request,
     operation_shape,
     parse_reply,
+    parse_xml_safely,
     redacted_xml,
 )
 from .errors import (
     ConfigurationError,
     ConnectionDropped,
+    ConnectionFailed,
     HTTPStatusError,
     OutcomeUnknown,
     ResponseError,
     ResponseTimeout,
+    ResponseTooLarge,
     SealVerificationError,
     SogenSoapError,
 )
@@ -55,6 +57,7 @@ from .results import (
 )
 from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
 from .seal import DEFAULT_ALGORITHM, verify_seal
+from .transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, Proxy, environment_proxy
 from .validation import check_card_number, check_field
 from .wsdl_cache import load_document, zeep_settings
 
@@ -75,7 +78,8 @@ log = logging.getLogger("sogen_soap")
 wire_log = logging.getLogger("sogen_soap.wire")
 
 DEFAULT_TIMEOUT: Final = (5.0, 30.0)
-"""(connect, read) seconds: every call is bounded, unlike zeep's default."""
+"""(connect, answer) seconds: a call connects within the first and ends
+within their sum, whatever the server does (see ``deadline_seconds``)."""
 
 # Response fields that say how the call went rather than carry wallet data.
 _STATUS_FIELDS: Final = frozenset({"walletResponseCode", "errorFieldName", "seal"})
@@ -110,6 +114,7 @@ class ClientOptions(TypedDict, total=False):
     ca_bundle: str | os.PathLike[str] | None
     client_cert: str | os.PathLike[str] | tuple[str, str] | None
     proxy: str | None
+    max_response_bytes: int
 
 
 @dataclass(frozen=True)
@@ -168,8 +173,39 @@ def _check_timeout(timeout: object) -> Timeout:
     return timeout  # type: ignore[return-value]
 
 
+def _check_max_bytes(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
+        raise ConfigurationError("max_response_bytes must be a whole number of at least 1024")
+    return value
+
+
 def connect_and_read(timeout: Timeout) -> tuple[float, float]:
     return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
+def deadline_seconds(timeout: Timeout) -> float:
+    """How long one call may take in all: ``t`` for a number, ``c + r`` for a pair.
+
+    The deadline covers connecting, sending, the headers and the whole body,
+    and the retries of that call; a dripping server cannot stretch it.
+    """
+    return float(sum(timeout)) if isinstance(timeout, tuple) else float(timeout)
+
+
+# A failure of a change after its request may have left: the outcome is unknown.
+_LOST: Final = (ResponseTimeout, ConnectionDropped, ResponseTooLarge)
+_LOST_REASONS: Final = {
+    ResponseTimeout: "timeout",
+    ConnectionDropped: "dropped",
+    ResponseTooLarge: "too_large",
+    HTTPStatusError: "http_status",
+}
+
+
+def _answer_lost(error: SogenSoapError) -> bool:
+    if isinstance(error, HTTPStatusError):
+        return error.status_code >= 500
+    return isinstance(error, _LOST)
 
 
 # -------------------------------------------------------------------- results
@@ -239,7 +275,15 @@ class WalletCore:
         self._isp_id = None if isp is None else check_field("intermediateServiceProviderId", isp)
         self._secret = secret_key if isinstance(secret_key, SecretKey) else SecretKey(secret_key)
         self._timeout = _check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
-        self._endpoint = resolve_endpoint(options.get("environment", "test"))
+        self._deadline_seconds = deadline_seconds(self._timeout)
+        self._connect_timeout = connect_and_read(self._timeout)[0]
+        self._address = parse_endpoint(options.get("environment", "test"))
+        self._endpoint = self._address.url
+        self._max_response_bytes = _check_max_bytes(
+            options.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        )
+        proxy = options.get("proxy") or environment_proxy(self._address)
+        self._proxy = None if proxy is None else Proxy.from_url(proxy)
         self._retry = options.get("retry") or RetryPolicy()
         self._retries = 0
         self._retries_lock = threading.Lock()
@@ -299,6 +343,9 @@ class WalletCore:
     @property
     def endpoint(self) -> str:
         return self._endpoint
+
+    def _new_deadline(self) -> Deadline:
+        return Deadline(self._deadline_seconds)
 
     @property
     def merchant_id(self) -> str:
@@ -397,7 +444,7 @@ class WalletCore:
             "sealAlgorithm": self._seal_algorithm,
             "intermediateServiceProviderId": self._isp_id,
         }
-        envelope = build_sealed_request(
+        body = build_sealed_request(
             self._zeep,
             self._service,
             shape,
@@ -407,13 +454,16 @@ class WalletCore:
         )
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug(
-                "%s request to %s:\n%s", plan.operation, self._endpoint, redacted_xml(envelope)
+                "%s request to %s:\n%s",
+                plan.operation,
+                self._endpoint,
+                redacted_xml(parse_xml_safely(body)),
             )
         headers = {
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{shape.soap_action}"',
         }
-        return etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), headers
+        return body, headers
 
     def _interpret(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
         """Read an HTTP answer: a checked reply, or the package's exception."""
@@ -467,24 +517,29 @@ class WalletCore:
         return Answer(output=output, fault=None, seal_verified=verified)
 
     def _after_attempt(
-        self, plan: Plan[Any], attempt: int, outcome: Answer | SogenSoapError
+        self,
+        plan: Plan[Any],
+        attempt: int,
+        outcome: Answer | SogenSoapError,
+        deadline: Deadline | None = None,
     ) -> Answer | float:
         """The answer to return, or the seconds to wait before sending again.
 
         Raises the failure when it is final, as ``OutcomeUnknown`` when a change
-        was sent and its answer lost.
+        may have been made and its answer was lost.  A retry happens only
+        while the call's deadline leaves time for it.
         """
         operation = plan.operation
         last = attempt >= self._retry.attempts
         if isinstance(outcome, SogenSoapError):
             if not last and retryable(outcome, operation):
-                return self._retry_delay(operation, attempt, type(outcome).__name__)
-            if operation not in READ_ONLY_OPERATIONS and isinstance(
-                outcome, (ResponseTimeout, ConnectionDropped)
-            ):
+                delay = self._retry_delay(operation, attempt, type(outcome).__name__, deadline)
+                if delay is not None:
+                    return delay
+            if operation not in READ_ONLY_OPERATIONS and _answer_lost(outcome):
                 raise OutcomeUnknown(
-                    str(outcome),
-                    reason="timeout" if isinstance(outcome, ResponseTimeout) else "dropped",
+                    f"{outcome}; the request was sent, so its outcome is unknown",
+                    reason=_LOST_REASONS.get(type(outcome), "dropped"),
                     attempted=_attempted(plan.fields),
                     operation=operation,
                     endpoint=self._endpoint,
@@ -492,7 +547,9 @@ class WalletCore:
             raise outcome
         temporary = outcome.fault is None and outcome.output.get("walletResponseCode") == "99"
         if temporary and not last:
-            return self._retry_delay(operation, attempt, "code 99")
+            delay = self._retry_delay(operation, attempt, "code 99", deadline)
+            if delay is not None:
+                return delay
         if log.isEnabledFor(logging.DEBUG):
             code = outcome.fault.code if outcome.fault else outcome.output.get("walletResponseCode")
             card = plan.fields.get("cardNumber")
@@ -506,8 +563,13 @@ class WalletCore:
             )
         return outcome
 
-    def _retry_delay(self, operation: str, attempt: int, why: str) -> float:
+    def _retry_delay(
+        self, operation: str, attempt: int, why: str, deadline: Deadline | None = None
+    ) -> float | None:
+        """The wait before the next attempt, or None when the deadline leaves no room."""
         delay = self._retry.delay(attempt)
+        if deadline is not None and deadline.remaining() <= delay + 0.05:
+            return None
         with self._retries_lock:
             self._retries += 1
         log.info("%s: %s, retry %d in %.2f s", operation, why, attempt, delay)
@@ -516,76 +578,101 @@ class WalletCore:
     # ------------------------------------------------------------- reconciling
 
     def add_card_steps(
-        self, plan: Plan[AddCardResult], *, reconcile: bool
+        self, plan: Plan[AddCardResult], *, reconcile: bool, after_lost_answer: bool = False
     ) -> Generator[Plan[Any], Any, AddCardResult]:
         """addCard, reconciled after a lost answer, as the calls it needs.
 
         Written once for both clients: it yields each plan to run and is sent
-        its result, or has the ``OutcomeUnknown`` thrown in.  The wallet is read
-        back; if it shows the card, the result is marked recovered; if not, the
-        request goes once more (a 94 to it also means the first one took); if
-        the answer is lost again, the wallet is read once more, and then the
-        outcome stays unknown.
-        """
-        try:
-            return (yield plan)  # type: ignore[no-any-return]
-        except OutcomeUnknown:
-            if not reconcile:
-                raise
-        wallet_id = str(plan.fields["merchantWalletId"])
-        for read_back in (1, 2):
-            wallet = yield self.plan_get_wallet_data(wallet_id)
-            recovered = self._found_in(wallet, plan)
-            if recovered is not None:
-                return recovered
-            if read_back == 2:
-                break
-            try:
-                return self._after_second_send((yield plan))
-            except OutcomeUnknown:
-                continue  # lost again: read back once more
-        raise self._unresolved(plan)
+        its result, or has the exception thrown in.
 
-    def _found_in(
-        self, wallet: GetWalletDataResult, plan: Plan[AddCardResult]
-    ) -> AddCardResult | None:
-        """After a lost addCard answer: the recovered result if the wallet shows the card."""
+        The rule: after a lost answer, send the same request again and trust
+        only the service's own duplicate check on the full card number.  A
+        sealed 00 (the first never arrived) or a sealed 94 (it did) both mean
+        the card is in the wallet: ``recovered``.  A masked PAN never decides
+        anything (two cards of a wallet can share first 4, last 2 and expiry);
+        after a 94 the wallet is read only to learn the card's id, and only an
+        unambiguous match gives one.  Anything unsealed, or a re-send that is
+        lost too (twice), leaves the outcome unknown: ``OutcomeUnknown``.
+        """
+        if not after_lost_answer:
+            try:
+                return (yield plan)  # type: ignore[no-any-return]
+            except OutcomeUnknown:
+                if not reconcile:
+                    raise
+        cause: SogenSoapError | None = None
+        for _ in range(2):
+            try:
+                result: AddCardResult = yield plan
+            except (OutcomeUnknown, ConnectionFailed) as again:
+                cause = again
+                continue
+            except SogenSoapError as broken:  # an unsealed or unreadable answer
+                raise self._unresolved(plan, broken) from None
+            if result.fault is None and result.seal_verified and result.response_code == "00":
+                return replace(result, recovered=True)
+            if result.fault is None and result.seal_verified and result.duplicate:
+                return (yield from self._recovered_duplicate(plan, result))
+            if result.temporary:
+                cause = None
+                continue
+            raise self._unresolved(plan, None, result)
+        raise self._unresolved(plan, cause)
+
+    def _recovered_duplicate(
+        self, plan: Plan[AddCardResult], result: AddCardResult
+    ) -> Generator[Plan[Any], Any, AddCardResult]:
+        """A sealed 94 to the re-send: the card is in; read the wallet for its id."""
         masked = mask_pan(str(plan.fields["cardNumber"]))
         expiry = str(plan.fields["cardExpiryDate"])
-        found = next(
-            (
-                mean
-                for mean in wallet.payment_means
-                if mean.masked_pan == masked and (mean.pan_expiry_date or "") == expiry
-            ),
-            None,
-        )
-        if not wallet.ok or found is None:
-            return None
+        alias = plan.fields.get("paymentMeanAlias")
+        payment_mean_id: str | None = None
+        try:
+            wallet: GetWalletDataResult = yield self.plan_get_wallet_data(
+                str(plan.fields["merchantWalletId"])
+            )
+        except SogenSoapError:
+            wallet = GetWalletDataResult(response_code=None)
+        matches = [
+            mean
+            for mean in wallet.payment_means
+            if mean.masked_pan == masked
+            and (mean.pan_expiry_date or "") == expiry
+            and (alias is None or mean.payment_mean_alias in (None, alias))
+        ]
+        if wallet.ok and len(matches) == 1:
+            payment_mean_id = matches[0].payment_mean_id
         log.info(
-            "addCard %s: lost answer reconciled, card %s is in the wallet",
+            "addCard %s: lost answer settled by sending again (94: card %s is in the wallet%s)",
             plan.fields["merchantWalletId"],
             masked,
+            "" if payment_mean_id else "; its id is not known",
         )
-        return AddCardResult(
-            response_code="00",
-            seal_verified=wallet.seal_verified,
-            payment_mean_id=found.payment_mean_id,
-            masked_pan=found.masked_pan,
+        return replace(
+            result,
             recovered=True,
+            payment_mean_id=payment_mean_id,
+            masked_pan=result.masked_pan or masked,
         )
 
-    @staticmethod
-    def _after_second_send(result: AddCardResult) -> AddCardResult:
-        """A 94 to the request sent again after a lost answer: the first one took."""
-        return replace(result, recovered=True) if result.duplicate else result
-
-    def _unresolved(self, plan: Plan[AddCardResult]) -> OutcomeUnknown:
+    def _unresolved(
+        self,
+        plan: Plan[AddCardResult],
+        cause: SogenSoapError | None,
+        result: AddCardResult | None = None,
+    ) -> OutcomeUnknown:
         wallet_id = plan.fields["merchantWalletId"]
         masked = mask_pan(str(plan.fields["cardNumber"]))
+        if result is not None:
+            why = f"sending again answered {result.message!r}"
+        elif cause is not None:
+            why = f"sending again failed ({type(cause).__name__}: {cause})"
+        else:
+            why = "sending again kept being answered 99"
         return OutcomeUnknown(
-            f"addCard: the answer was lost twice and wallet {wallet_id} does not show card "
-            f"{masked}; its outcome is unknown",
+            f"addCard: the answer was lost and {why}; whether card {masked} is in wallet "
+            f"{wallet_id} is unknown. Run the same add-card again (a 94 means it is there) "
+            f"or look: sogen-soap wallet --wallet {wallet_id}",
             reason="unresolved",
             attempted=_attempted(plan.fields),
             operation="addCard",

@@ -1,20 +1,19 @@
 """``WalletClient``: the wallet service from ordinary (threaded) Python.
 
-The rules live in ``adapter.WalletCore``; this class adds only the sending,
-over one ``requests`` session, and the waiting between retries.
+The rules live in ``adapter.WalletCore``; this class adds only the sending
+(through ``transport.SyncSender``) and the waiting between retries.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from .adapter import DEFAULT_TIMEOUT, AddCardOptions, Answer, ClientOptions, Plan, R, WalletCore
 from .credentials import SecretKey
-from .errors import OutcomeUnknown, SogenSoapError
+from .errors import SogenSoapError
 from .results import (
     AddCardResult,
     DeletePaymentMeanResult,
@@ -23,9 +22,10 @@ from .results import (
     SignOffResult,
     UpdatePaymentMeanResult,
 )
-from .transport import configure_tls, new_session, translate
+from .transport import LegacySyncSender, SyncSender, tls_settings
 
 if TYPE_CHECKING:
+    import requests
     from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_TIMEOUT", "WalletClient"]
@@ -40,12 +40,19 @@ class WalletClient(WalletCore):
     WSDL file or a folder holding one; by default the bundled copy.
     ``retry`` says how often a *safe* failure is retried (see ``retry``);
     ``ca_bundle``, ``client_cert`` (a PEM path, or a (cert, key) pair, for
-    mutual TLS) and ``proxy`` configure the HTTPS session, which may also be
-    passed in whole as ``session``.  TLS verification cannot be switched off.
+    mutual TLS) and ``proxy`` (an ``http://[user:pass@]host:port`` CONNECT
+    proxy; by default ``HTTPS_PROXY``/``NO_PROXY``, read once) configure HTTPS.
+    TLS verification cannot be switched off.
     ``interface_version`` applies to every operation; ``interface_versions``
     overrides it per operation; by default each operation sends its version
-    from ``endpoints.INTERFACE_VERSIONS`` (WR_WS_2.55 today).  ``timeout`` is
-    seconds, or a (connect, read) pair; 5 and 30 by default.
+    from ``endpoints.INTERFACE_VERSIONS`` (WR_WS_2.55 today).
+
+    ``timeout`` is seconds, or a (connect, answer) pair, (5, 30) by default: a
+    call connects within the first and ends within the sum, however slowly
+    the server sends.  ``max_response_bytes`` (4 MiB by default) caps an
+    answer while it streams in.  ``pool_size`` kept-alive connections are
+    reused between calls.  ``session``, a ``requests.Session`` of your own, is
+    still accepted as a slower path (see ``transport.LegacySyncSender``).
     """
 
     def __init__(
@@ -55,22 +62,40 @@ class WalletClient(WalletCore):
         key_version: int,
         *,
         session: requests.Session | None = None,
+        pool_size: int = 16,
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(merchant_id, secret_key, key_version, **options)
-        self._owns_session = session is None
-        self._session = session if session is not None else new_session(self._endpoint)
-        configure_tls(
-            self._session,
-            ca_bundle=options.get("ca_bundle"),
-            client_cert=options.get("client_cert"),
-            proxy=options.get("proxy"),
-        )
+        self._sender: SyncSender | LegacySyncSender
+        if session is not None:
+            self._sender = LegacySyncSender(
+                session,
+                self._address,
+                max_response_bytes=self._max_response_bytes,
+                connect_timeout=self._connect_timeout,
+            )
+            if options.get("ca_bundle") is not None:
+                session.verify = str(options["ca_bundle"])
+            cert = options.get("client_cert")
+            if cert is not None:
+                session.cert = cert if isinstance(cert, tuple) else str(cert)
+            if options.get("proxy"):
+                session.proxies.update({"https": str(options["proxy"])})
+        else:
+            self._sender = SyncSender(
+                self._address,
+                tls=tls_settings(options.get("ca_bundle"), options.get("client_cert"))
+                if self._address.scheme == "https"
+                else None,
+                proxy=self._proxy,
+                max_response_bytes=self._max_response_bytes,
+                connect_timeout=self._connect_timeout,
+                pool_size=pool_size,
+            )
 
     def close(self) -> None:
-        """Close the HTTP connections (a session passed in stays the caller's)."""
-        if self._owns_session:
-            self._session.close()
+        """Close the kept-alive connections (a session passed in stays the caller's)."""
+        self._sender.close()
 
     def __enter__(self) -> WalletClient:
         return self
@@ -92,6 +117,7 @@ class WalletClient(WalletCore):
         card_expiry_date: str,
         *,
         reconcile: bool = False,
+        after_lost_answer: bool = False,
         **optional: Unpack[AddCardOptions],
     ) -> AddCardResult:
         """Enrol a card in a wallet, creating the wallet if it does not exist.
@@ -102,28 +128,21 @@ class WalletClient(WalletCore):
         ``payment_token``, ``intermediate_service_provider_id``.  A card already
         in the wallet answers 94 (``result.duplicate``).
 
-        If the answer is lost after the request went out, ``OutcomeUnknown`` is
-        raised, unless ``reconcile`` is true: then the wallet is read back, and
-        if it holds a card with the same masked PAN and expiry the result is
-        returned with ``recovered`` set; if not, the request is sent once more
-        (and a 94 to it also counts as recovered).  No card is enrolled twice.
+        If the answer is lost after the request may have left,
+        ``OutcomeUnknown`` is raised, unless ``reconcile`` is true: then the
+        same request is sent again and the service's own duplicate check
+        settles it: a sealed 00 or a sealed 94 means the card is in the
+        wallet (``result.recovered``); anything else stays ``OutcomeUnknown``.
+        ``after_lost_answer`` says an earlier attempt of this very request
+        lost its answer (a process killed mid-call): it is sent under the same
+        rule straight away.  No card is enrolled twice, none is lost.
         """
         plan = self.plan_add_card(merchant_wallet_id, card_number, card_expiry_date, **optional)
-        steps = self.add_card_steps(plan, reconcile=reconcile)
-        step = next(steps)
-        while True:
-            try:
-                result = self._run(step)
-            except OutcomeUnknown as lost:
-                try:
-                    step = steps.throw(lost)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
-                continue
-            try:
-                step = steps.send(result)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+        return self._drive(
+            self.add_card_steps(
+                plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
+            )
+        )
 
     def get_wallet_data(self, merchant_wallet_id: str) -> GetWalletDataResult:
         """The wallet's dates and its payment means (25 when the wallet is unknown)."""
@@ -156,35 +175,38 @@ class WalletClient(WalletCore):
 
     # ------------------------------------------------------------------ sending
 
+    def _drive(self, steps: Generator[Plan[Any], Any, R]) -> R:
+        """Run a generator of plans (see ``add_card_steps``) to its result."""
+        step = next(steps)
+        while True:
+            try:
+                result = self._run(step)
+            except SogenSoapError as error:
+                try:
+                    step = steps.throw(error)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            try:
+                step = steps.send(result)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
     def _run(self, plan: Plan[R]) -> R:
         body, headers = self._request(plan)
+        deadline = self._new_deadline()
         attempt = 1
         while True:
             outcome: Any
             try:
-                outcome = self._post(plan.operation, body, headers)
+                answer = self._sender.request(
+                    plan.operation, "POST", self._address.target, headers, body, deadline
+                )
+                outcome = self._interpret(plan.operation, answer.status, answer.reason, answer.body)
             except SogenSoapError as error:
                 outcome = error
-            step = self._after_attempt(plan, attempt, outcome)
+            step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
                 return plan.convert(step)
             time.sleep(step)
             attempt += 1
-
-    def _post(self, operation: str, body: bytes, headers: dict[str, str]) -> Answer:
-        try:
-            response = self._session.post(
-                self._endpoint,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                # explicit, because requests lets REQUESTS_CA_BUNDLE override a
-                # session's own CA setting when the session trusts the environment
-                verify=self._session.verify,
-            )
-        except requests.RequestException as exc:
-            raise translate(exc, operation, self._endpoint) from None
-        return self._interpret(
-            operation, response.status_code, response.reason or "", response.content
-        )

@@ -15,20 +15,19 @@ re-printed would no longer match).
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from lxml import etree
 from zeep import exceptions as zeep_exceptions
-from zeep.loader import parse_xml
 from zeep.xsd import AnySimpleType
 
 from .errors import ConfigurationError, ResponseError
 from .redact import mask_pan, redact_text
 from .results import SoapFault
 from .seal import compute_seal
-from .wsdl_cache import zeep_settings
 from .xmlfields import element_values
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
-_SETTINGS: Final = zeep_settings()
 
 
 @dataclass(frozen=True)
@@ -67,6 +65,7 @@ class OperationShape:
     body_qname: str = ""
     wrapper_qname: str | None = None
     layout: tuple[tuple[str, str], ...] | None = None
+    _pieces: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _children(xsd_type: Any) -> list[tuple[str, Any]]:
@@ -113,18 +112,58 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def render_request(shape: OperationShape, values: Mapping[str, object]) -> etree._Element:
-    """The request envelope, rendered from the precompiled layout."""
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def _split(qname: str) -> tuple[str | None, str]:
+    if qname.startswith("{"):
+        namespace, _, local = qname[1:].partition("}")
+        return namespace, local
+    return None, qname
+
+
+def _compile(shape: OperationShape) -> tuple[str, str, dict[str, tuple[str, str]]]:
+    """The envelope's fixed head and tail, and each field's open and close tags."""
     assert shape.layout is not None
-    envelope = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap-env": SOAP_ENV_NS})
-    body = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Body")
-    container = etree.SubElement(body, shape.body_qname)
+    prefixes: dict[str, str] = {SOAP_ENV_NS: "soap-env"}
+
+    def tag(qname: str) -> str:
+        namespace, local = _split(qname)
+        if namespace is None:
+            return local
+        prefix = prefixes.setdefault(namespace, f"ns{len(prefixes) - 1}")
+        return f"{prefix}:{local}"
+
+    containers = [tag(shape.body_qname)]
     if shape.wrapper_qname is not None:
-        container = etree.SubElement(container, shape.wrapper_qname)
-    for name, qname in shape.layout:
-        if name in values:
-            etree.SubElement(container, qname).text = _text(values[name])
-    return envelope
+        containers.append(tag(shape.wrapper_qname))
+    fields = {name: (f"<{tag(q)}>", f"</{tag(q)}>") for name, q in shape.layout}
+    declarations = "".join(f' xmlns:{p}="{_escape(ns)}"' for ns, p in prefixes.items())
+    head = (
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        f"<soap-env:Envelope{declarations}><soap-env:Body>" + "".join(f"<{c}>" for c in containers)
+    )
+    tail = "".join(f"</{c}>" for c in reversed(containers)) + "</soap-env:Body></soap-env:Envelope>"
+    return head, tail, fields
+
+
+def render_request(shape: OperationShape, values: Mapping[str, str]) -> bytes:
+    """The request envelope as bytes, from the precompiled layout, in WSDL order."""
+    compiled = shape._pieces.get("compiled")
+    if compiled is None:
+        compiled = shape._pieces["compiled"] = _compile(shape)
+    head, tail, tags = compiled
+    parts = [head]
+    for name, _ in shape.layout or ():
+        value = values.get(name)
+        if value is not None:
+            opening, closing = tags[name]
+            parts.append(f"{opening}{_escape(value)}{closing}")
+    parts.append(tail)
+    return "".join(parts).encode("utf-8")
 
 
 def _input_element(envelope: etree._Element, shape: OperationShape) -> etree._Element:
@@ -149,9 +188,14 @@ def build_sealed_request(
     algorithm: str,
     *,
     through_zeep: bool = False,
-) -> etree._Element:
-    """The request envelope for ``fields`` (vendor names, no seal), sealed."""
-    values = {name: value for name, value in fields.items() if value is not None}
+) -> bytes:
+    """The request envelope for ``fields`` (vendor names, no seal), sealed, as bytes.
+
+    On the precompiled path the seal is computed from the very texts that are
+    rendered, so nothing is read back; through zeep (a WSDL with complex
+    request fields) the seal is computed over what zeep serialized.
+    """
+    values = {name: _text(value) for name, value in fields.items() if value is not None}
     unknown = sorted(set(values) - shape.fields)
     if "seal" not in shape.fields:
         unknown.append("seal")
@@ -166,21 +210,19 @@ def build_sealed_request(
             f"the WSDL's {shape.name} request requires {', '.join(missing)}, "
             "which this client does not send"
         )
-    values["seal"] = ""
     if shape.layout is not None and not through_zeep:
-        envelope = render_request(shape, values)
-    else:
-        arguments = {shape.wrapper: values} if shape.wrapper else values
-        try:
-            envelope = zeep_client.create_message(service, shape.name, **arguments)
-        except zeep_exceptions.Error as exc:
-            raise ConfigurationError(
-                f"{shape.name}: zeep could not build the request: {exc}"
-            ) from None
+        values["seal"] = compute_seal(values, secret_key, algorithm)
+        return render_request(shape, values)
+    values["seal"] = ""
+    arguments = {shape.wrapper: values} if shape.wrapper else values
+    try:
+        envelope = zeep_client.create_message(service, shape.name, **arguments)
+    except zeep_exceptions.Error as exc:
+        raise ConfigurationError(f"{shape.name}: zeep could not build the request: {exc}") from None
     container = _input_element(envelope, shape)
     seal_element = next(c for c in container if etree.QName(c).localname == "seal")
     seal_element.text = compute_seal(element_values(container), secret_key, algorithm)
-    return envelope
+    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -192,8 +234,28 @@ class Reply:
     root: etree._Element
 
 
+_parsers = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One hardened parser per thread (a parser is not thread-safe; building
+    one per call cost more than parsing a reply)."""
+    parser: etree.XMLParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+    return parser
+
+
 def parse_xml_safely(content: bytes) -> etree._Element:
-    """Parse with zeep's hardening: no DTD, no entities, no network.
+    """Parse with no DTD, no entities, no network.
 
     A DTD is refused before the parser even sees it: a SOAP answer never
     needs one, and it is how XXE and entity-expansion attacks arrive.
@@ -204,17 +266,12 @@ def parse_xml_safely(content: bytes) -> etree._Element:
             "expansion attack); refused"
         )
     try:
-        # zeep annotates ``content`` as str; lxml wants the undecoded bytes.
-        root: etree._Element = parse_xml(content, None, settings=_SETTINGS)  # type: ignore[arg-type]
-        return root
-    except zeep_exceptions.DTDForbidden:
-        raise ResponseError("the response declares a DTD; refused") from None
-    except zeep_exceptions.EntitiesForbidden:
-        raise ResponseError("the response declares XML entities; refused") from None
-    except zeep_exceptions.ExternalReferenceForbidden:
-        raise ResponseError("the response refers to an external resource; refused") from None
-    except (zeep_exceptions.XMLSyntaxError, etree.XMLSyntaxError, ValueError):
+        root = etree.fromstring(content, _parser())
+    except (etree.XMLSyntaxError, ValueError):
         raise ResponseError("the response is not well-formed XML") from None
+    if root.getroottree().docinfo.internalDTD is not None:  # e.g. a UTF-16 body
+        raise ResponseError("the response declares a DTD; refused")
+    return root
 
 
 def parse_reply(content: bytes) -> Reply:

@@ -23,6 +23,7 @@ __all__ = [
     "OutcomeUnknown",
     "ResponseError",
     "ResponseTimeout",
+    "ResponseTooLarge",
     "SealVerificationError",
     "SogenSoapError",
     "TLSError",
@@ -86,8 +87,10 @@ class OutcomeUnknown(TransportError):
     The read timed out or the connection broke after the request went out:
     the change may or may not have been made.  ``attempted`` says what was
     asked, masked (wallet id, masked PAN, expiry, payment mean id, alias);
-    ``reason`` is ``"timeout"`` or ``"dropped"``.  Reconcile by reading the
-    wallet back (``add_card(..., reconcile=True)`` does it for enrolments).
+    ``reason`` is ``"timeout"``, ``"dropped"``, ``"http_status"`` (a 5xx
+    without a SOAP answer), ``"too_large"`` or ``"unresolved"``.  For an
+    enrolment, ``add_card(..., reconcile=True)`` settles it by sending again;
+    for the other changes, read the wallet to see what it holds.
     """
 
     def __init__(
@@ -120,6 +123,14 @@ class HTTPStatusError(TransportError):
 
 class ResponseError(SogenSoapError):
     """A response came back but cannot be trusted or understood."""
+
+
+class ResponseTooLarge(TransportError, ResponseError):
+    """The answer was larger than ``max_response_bytes``; reading stopped at the cap.
+
+    For a call that changes a wallet, whether it took effect is unknown
+    (raised as ``OutcomeUnknown`` then).
+    """
 
 
 class SealVerificationError(ResponseError):

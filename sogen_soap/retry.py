@@ -1,11 +1,13 @@
 """When a failed call may be sent again, and how long to wait first.
 
 Only what cannot enrol a card twice is retried: a connection that was never
-established, an HTTP 502/503/504 from a gateway with no SOAP answer, and the
-service's own "temporary problem" (99).  For the read-only operations a lost
-answer is retried too, since reading twice changes nothing.  A lost answer to
-a call that changes a wallet is never retried blindly: that is
-``OutcomeUnknown``.
+established (refused, DNS, TLS handshake: no byte of the request left) and
+the service's own "temporary problem" (99).  For the read-only operations a
+lost answer and an HTTP 502/503/504 without a SOAP answer are retried too,
+since reading twice changes nothing.  For a change, anything after the
+request may have left (a timeout, a dropped connection, a cut or oversized
+answer, a 5xx from a gateway that may have forwarded it) is never retried
+blindly: that is ``OutcomeUnknown``, settled by ``reconcile``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def retryable(error: SogenSoapError, operation: str) -> bool:
     if isinstance(error, ConnectionFailed):
         return True
     if isinstance(error, HTTPStatusError):
-        return error.status_code in _GATEWAY_STATUSES
+        return error.status_code in _GATEWAY_STATUSES and operation in READ_ONLY_OPERATIONS
     if isinstance(error, (ResponseTimeout, ConnectionDropped)):
         return operation in READ_ONLY_OPERATIONS
     return False

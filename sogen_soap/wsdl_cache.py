@@ -8,7 +8,15 @@ imports its schema by a relative path.
 
 ``fetch_wsdl`` downloads an environment's ``?wsdl`` and every schema it
 imports into a folder, rewriting the locations to the local files, so a
-merchant can run on the vendor's own WSDL, still offline at run time.
+merchant can run on the vendor's own WSDL, still offline at run time.  It is
+bounded like a call: same origin only, no redirects, at most
+``MAX_DOCUMENTS`` documents of ``MAX_DOCUMENT_BYTES`` each, one deadline for
+the whole fetch, and it writes only into an empty (or new) folder unless
+told ``force``, and then only the files it fetched.
+
+Loading a WSDL reads only regular files inside the WSDL's own folder: a
+``schemaLocation`` of ``/etc/passwd`` or ``/dev/zero`` is refused, and every
+problem is a ``ConfigurationError`` naming the file.
 """
 
 from __future__ import annotations
@@ -22,20 +30,17 @@ import threading
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import platformdirs
-import requests
 from lxml import etree
 from zeep import Settings
-from zeep.loader import parse_xml
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
-from .endpoints import resolve_endpoint
-from .errors import ConfigurationError, HTTPStatusError, ResponseError
-from .transport import translate
+from .endpoints import Endpoint, parse_endpoint, parse_url
+from .errors import ConfigurationError, HTTPStatusError, ResponseError, SogenSoapError
 
 __all__ = [
     "SOURCE_FILE",
@@ -62,6 +67,8 @@ _REFERENCES: Final = (
     (f"{{{_WSDL}}}import", "location"),
 )
 _SAFE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}")
+MAX_DOCUMENTS: Final = 32
+MAX_DOCUMENT_BYTES: Final = 4 * 1024 * 1024
 
 
 def zeep_settings() -> Settings:
@@ -126,17 +133,46 @@ def forget_documents() -> None:
         _documents.clear()
 
 
+class _ConfinedTransport(Transport):
+    """zeep's loader, allowed to read only regular files in one folder, capped in size."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(timeout=10)  # type: ignore[no-untyped-call]
+        self._folder = os.path.realpath(folder)
+
+    def load(self, url: str) -> bytes:
+        path = url[7:] if url.startswith("file://") else url
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path):
+            raise ConfigurationError(f"refers to {url}; only files beside the WSDL are read")
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self._folder]) != self._folder or not os.path.isfile(real):
+            raise ConfigurationError(
+                f"refers to {path}, outside its folder or not a regular file; refused"
+            )
+        with open(real, "rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ConfigurationError(f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        return data
+
+
 def _parse(path: str) -> Document:
-    # The transport only ever reads local files here; calls go through the
-    # client's own session.
-    # (zeep annotates ``transport`` as a class; it takes an instance.)
-    transport = Transport(timeout=10)  # type: ignore[no-untyped-call]
-    return Document(path, transport, settings=zeep_settings())  # type: ignore[arg-type]
+    """Parse a WSDL file; any problem is a ConfigurationError naming it."""
+    try:
+        transport = _ConfinedTransport(os.path.dirname(path))
+        return Document(path, transport, settings=zeep_settings())  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"WSDL {path}: {exc}") from None
+    except Exception as exc:  # zeep's and lxml's many ways to say "not a WSDL"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigurationError(
+            f"WSDL {path} cannot be used: {type(exc).__name__}: {text[:200]}"
+        ) from None
 
 
 def default_cache_dir(environment: str) -> Path:
     """Where ``fetch_wsdl`` puts an environment's WSDL when not told: per user, per host."""
-    host = urlsplit(resolve_endpoint(environment)).netloc.replace(":", "_")
+    host = parse_endpoint(environment).netloc.replace(":", "_").strip("[]")
     return platformdirs.user_cache_path("sogen-soap") / "wsdl" / host
 
 
@@ -154,89 +190,127 @@ def _local_name(url: str, taken: set[str], suffix: str) -> str:
     return name
 
 
-def _download(session: requests.Session, url: str, timeout: float) -> etree._Element:
-    try:
-        response = session.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        raise translate(exc, "wsdl fetch", url) from None
-    if response.status_code != 200:
+def _download(sender: Any, endpoint: Endpoint, target: str, deadline: Any) -> etree._Element:
+    from .envelope import parse_xml_safely
+
+    answer = sender.request("wsdl fetch", "GET", target, {"Accept": "*/*"}, b"", deadline)
+    url = endpoint.with_target(target).url
+    if 300 <= answer.status < 400:
+        raise ConfigurationError(
+            f"wsdl fetch: {url} redirects (HTTP {answer.status}) to "
+            f"{answer.headers.get('location', '?')}; redirects are not followed: "
+            "fetch from the final address"
+        )
+    if answer.status != 200:
         raise HTTPStatusError(
-            f"wsdl fetch: HTTP {response.status_code} for {url}",
-            status_code=response.status_code,
+            f"wsdl fetch: HTTP {answer.status} for {url}",
+            status_code=answer.status,
             operation="wsdl fetch",
             endpoint=url,
         )
     try:
-        root: etree._Element = parse_xml(response.content, None, settings=zeep_settings())  # type: ignore[arg-type]
-    except Exception as exc:  # zeep's and lxml's refusals alike
-        raise ResponseError(f"wsdl fetch: {url} is not acceptable XML: {exc}") from None
-    return root
+        return parse_xml_safely(answer.body)
+    except ResponseError as exc:
+        raise ResponseError(f"wsdl fetch: {url}: {exc}") from None
+
+
+def _prepare_folder(folder: Path, force: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"wsdl fetch: --output {folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise ConfigurationError(
+            f"wsdl fetch: --output {folder} is not empty; choose a new folder, or pass "
+            "--force to overwrite the files fetched (nothing else is touched)"
+        )
 
 
 def fetch_wsdl(
     environment: str,
     output: str | os.PathLike[str] | None = None,
     *,
-    session: requests.Session | None = None,
     timeout: float = 30.0,
+    force: bool = False,
+    ca_bundle: str | None = None,
+    max_documents: int = MAX_DOCUMENTS,
+    max_document_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> Path:
     """Download ``<endpoint>?wsdl`` and every schema it imports into ``output``.
 
     Locations are rewritten to the local files, so ``WalletClient(wsdl=output)``
     loads the result offline.  Only documents on the endpoint's own origin are
-    followed: a WSDL that pulls from elsewhere is refused rather than fetched.
-    ``SOURCE.json`` records where and when each file came from.  Returns the
-    path of the WSDL file.
+    followed; redirects are refused; at most ``max_documents`` documents of
+    ``max_document_bytes`` each, all within ``timeout`` seconds.  ``output``
+    must be new or empty unless ``force`` (then only the fetched files are
+    replaced; nothing is deleted).  ``SOURCE.json`` records each file's URL and
+    digest.  Returns the path of the WSDL file.
     """
-    endpoint = resolve_endpoint(environment)
-    origin = urlsplit(endpoint)[:2]
+    from .transport import Deadline, SyncSender, ssl_context
+
+    endpoint = parse_endpoint(environment)
     folder = Path(output) if output is not None else default_cache_dir(environment)
-    own_session = session is None
-    http = session or requests.Session()
+    _prepare_folder(folder, force or output is None)
+    deadline = Deadline(timeout)
+    sender = SyncSender(
+        endpoint,
+        tls=ssl_context(ca_bundle) if endpoint.scheme == "https" else None,
+        max_response_bytes=max_document_bytes,
+        connect_timeout=min(timeout, 10.0),
+    )
+    wsdl_target = f"{endpoint.target.split('?', 1)[0]}?wsdl"
+    taken: set[str] = set()
+    names = {wsdl_target: _local_name("service.wsdl", taken, ".wsdl")}
+    documents: dict[str, etree._Element] = {}
+    queue = [wsdl_target]
     try:
-        wsdl_url = f"{endpoint}?wsdl"
-        taken: set[str] = set()
-        names = {wsdl_url: _local_name("service.wsdl", taken, ".wsdl")}
-        documents: dict[str, etree._Element] = {}
-        queue = [wsdl_url]
         while queue:
-            url = queue.pop(0)
-            root = _download(http, url, timeout)
+            target = queue.pop(0)
+            root = _download(sender, endpoint, target, deadline)
+            base = endpoint.with_target(target).url
             for tag, attribute in _REFERENCES:
                 for element in root.iter(tag):
                     location = element.get(attribute)
                     if not location:
                         continue
-                    target = urljoin(url, location)
-                    if urlsplit(target)[:2] != origin:
+                    absolute = urljoin(base, location)
+                    try:
+                        found = parse_url(absolute, what="import")
+                    except ConfigurationError:
+                        found = None
+                    if found is None or found.origin != endpoint.origin:
                         raise ConfigurationError(
-                            f"wsdl fetch: {url} imports {target}, outside {endpoint}; refused"
+                            f"wsdl fetch: {base} imports {absolute}, outside {endpoint.url}; "
+                            "refused"
                         )
-                    if target not in names:
-                        names[target] = _local_name(target, taken, ".xsd")
-                        queue.append(target)
-                    element.set(attribute, names[target])
-            documents[url] = root
+                    if found.target not in names:
+                        if len(names) >= max_documents:
+                            raise ConfigurationError(
+                                f"wsdl fetch: more than {max_documents} documents; refused"
+                            )
+                        names[found.target] = _local_name(absolute, taken, ".xsd")
+                        queue.append(found.target)
+                    element.set(attribute, names[found.target])
+            documents[target] = root
+    except SogenSoapError:
+        raise
     finally:
-        if own_session:
-            http.close()
+        sender.close()
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict[str, str]] = {}
-    for url, root in documents.items():
+    for target, root in documents.items():
         data = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-        _write_atomically(folder / names[url], data)
-        files[names[url]] = {"url": url, "sha256": hashlib.sha256(data).hexdigest()}
-    for stale in folder.glob("*.wsdl"):
-        if stale.name not in files:
-            stale.unlink()
+        _write_atomically(folder / names[target], data)
+        files[names[target]] = {
+            "url": endpoint.with_target(target).url,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
     source = {
-        "endpoint": endpoint,
+        "endpoint": endpoint.url,
         "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": files,
     }
     _write_atomically(folder / SOURCE_FILE, json.dumps(source, indent=2).encode() + b"\n")
-    return folder / names[wsdl_url]
+    return folder / names[wsdl_target]
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -16,7 +17,6 @@ from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN, input_fields
 from sogen_soap import (
     AddCardResult,
     ConnectionFailed,
-    HTTPStatusError,
     InvalidFieldError,
     OutcomeUnknown,
     ResponseError,
@@ -239,7 +239,8 @@ def test_a_soap_fault_becomes_a_result() -> None:
         pytest.param("wrong_seal", SealVerificationError, "seal is wrong", id="altered-seal"),
         pytest.param("no_seal", SealVerificationError, "seal is missing", id="unsealed-success"),
         pytest.param("garbage", ResponseError, "not XML", id="not-xml"),
-        pytest.param("http_503", HTTPStatusError, "HTTP 503", id="http-503-page"),
+        # a gateway's 5xx page to a change: it may have forwarded the request
+        pytest.param("http_503", OutcomeUnknown, "HTTP 503", id="http-503-page"),
         pytest.param("doctype", ResponseError, "DTD", id="dtd-and-entities"),
     ],
 )
@@ -249,8 +250,8 @@ def test_a_misbehaving_service_raises_the_package_own_error(
     with _faulty(kind) as sim, _client(sim) as client, pytest.raises(error, match=match) as caught:
         client.add_card("wallet-1", TEST_PAN, "203012")
     assert not isinstance(caught.value, requests.RequestException)
-    if isinstance(caught.value, HTTPStatusError):
-        assert caught.value.status_code == 503
+    if isinstance(caught.value, OutcomeUnknown):
+        assert caught.value.reason == "http_status"
 
 
 def test_a_refusal_without_a_seal_is_returned_marked_unverified() -> None:
@@ -333,7 +334,8 @@ def test_a_lost_answer_to_add_card_is_an_unknown_outcome_with_masked_details(
     assert client.retries_made == 0  # never retried blindly
 
 
-def test_no_answer_to_a_read_is_retried_then_raises_response_timeout(silent_server: str) -> None:
+def test_no_answer_to_a_read_raises_response_timeout_at_the_deadline(silent_server: str) -> None:
+    started = time.monotonic()
     with (
         WalletClient(
             MERCHANT.merchant_id,
@@ -347,4 +349,6 @@ def test_no_answer_to_a_read_is_retried_then_raises_response_timeout(silent_serv
     ):
         client.get_wallet_data("wallet-1")
     assert not isinstance(caught.value, OutcomeUnknown)
-    assert client.retries_made == 1
+    # the deadline (1 + 0.2 s) covers retries too: none fits after a timeout
+    assert client.retries_made == 0
+    assert time.monotonic() - started < 1.2 + 0.5

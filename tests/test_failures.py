@@ -32,7 +32,8 @@ def _client(url: str, **options: object) -> WalletClient:
     )
 
 
-def _scripted(*faults: str | None, delay: float = 1.0) -> Simulator:
+def _scripted(*faults: str | None, delay: float = 2.0) -> Simulator:
+    # delay: longer than the clients' whole-call deadline (1 + 0.5 s)
     return Simulator(faults=FaultProfile(sequence=faults, delay=delay))
 
 
@@ -62,9 +63,9 @@ def test_a_refused_connection_is_retried_then_raised() -> None:
 
 @pytest.mark.parametrize("fault", ["http_503", "code_99", "drop"])
 def test_a_safe_failure_then_success_succeeds_after_one_retry(fault: str) -> None:
-    # drop: safe only for a read; checked on getWalletData
+    # drop and a gateway's 503: safe only for a read; checked on getWalletData
     with _scripted(fault) as sim, _client(sim.url) as client:
-        if fault == "drop":
+        if fault in ("drop", "http_503"):
             assert client.get_wallet_data("w").response_code == "25"
         else:
             assert client.add_card("w", TEST_PAN, "203012").ok
@@ -79,7 +80,7 @@ def test_gateway_errors_are_retried_at_most_the_policy_attempts() -> None:
         _client(sim.url, retry=RetryPolicy(attempts=4, base_delay=0.001)) as client,
     ):
         with pytest.raises(HTTPStatusError):
-            client.add_card("w", TEST_PAN, "203012")
+            client.get_wallet_data("w")
         assert sim.requests_seen == 4
 
 
@@ -144,23 +145,28 @@ def test_reconcile_recovers_a_card_stored_before_the_answer_was_lost(fault: str)
 def test_reconcile_sends_again_when_the_card_did_not_arrive() -> None:
     with _scripted("drop") as sim, _client(sim.url) as client:
         result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
-        assert result.ok and not result.recovered  # the second send did it
+        assert result.ok and result.recovered and result.response_code == "00"
+        assert result.payment_mean_id == "1"
         assert sim.store.count_cards() == 1
+        assert sim.requests_seen == 2  # the lost one, then the re-send; no read-back
 
 
-def test_reconcile_treats_a_94_to_the_second_send_as_recovered() -> None:
-    # lost answer (card stored), the read-back fails, the second send answers 94
-    with _scripted("commit_drop", "code_77") as sim, _client(sim.url) as client:
+def test_reconcile_treats_a_sealed_94_to_the_second_send_as_recovered_with_its_id() -> None:
+    # lost answer (card stored), the re-send answers 94, the wallet gives its id
+    with _scripted("commit_drop", None) as sim, _client(sim.url) as client:
         result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
         assert result.recovered and result.ok and result.response_code == "94"
+        assert result.payment_mean_id == "1" and result.masked_pan == "4100##########00"
         assert sim.store.count_cards() == 1
 
 
 def test_reconcile_gives_up_with_an_unknown_outcome_when_answers_keep_getting_lost() -> None:
-    with _scripted("drop", None, "drop", None) as sim, _client(sim.url) as client:
-        with pytest.raises(OutcomeUnknown, match="lost twice"):
+    with _scripted("drop", "drop", "drop") as sim, _client(sim.url) as client:
+        with pytest.raises(OutcomeUnknown, match="sending again failed") as caught:
             client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert caught.value.reason == "unresolved"
         assert sim.store.count_cards() == 0
+        assert sim.requests_seen == 3
 
 
 def test_a_known_card_is_not_enrolled_twice_by_reconciliation() -> None:

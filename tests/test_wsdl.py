@@ -77,7 +77,7 @@ def test_a_wsdl_importing_a_remote_schema_is_refused_not_fetched(tmp_path: Path)
         .replace(f'schemaLocation="{XSD_FILE}"', 'schemaLocation="https://example.invalid/x.xsd"')
     )
     (tmp_path / "remote.wsdl").write_text(wsdl)
-    with pytest.raises(zeep.exceptions.ExternalReferenceForbidden):
+    with pytest.raises(ConfigurationError, match=r"remote\.wsdl.*ExternalReferenceForbidden"):
         load_document(tmp_path / "remote.wsdl")
 
 
@@ -161,4 +161,4 @@ def test_the_precompiled_request_is_the_one_zeep_would_build(operation: str, wsd
     args = (client._zeep, client._service, shape, fields, MERCHANT.secret_key, "HMAC-SHA-256")
     fast = build_sealed_request(*args)
     by_zeep = build_sealed_request(*args, through_zeep=True)
-    assert _shape_of(fast) == _shape_of(by_zeep)
+    assert _shape_of(etree.fromstring(fast)) == _shape_of(etree.fromstring(by_zeep))

@@ -20,15 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import requests
-from requests.adapters import HTTPAdapter
 
 from ..client import DEFAULT_TIMEOUT, WalletClient
 from ..credentials import SecretKey, secret_key_from_env
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
-from ..simulator import DEFAULT_MERCHANT, Merchant, Simulator
-from ..transport import new_session
 from ..validation import check_field
 
 if sys.version_info >= (3, 11):
@@ -161,6 +157,8 @@ def resolve_settings(
         secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": str(key_file)})
 
     if environment is None and merchant_id is None:
+        from ..simulator.app import DEFAULT_MERCHANT
+
         merchant_id, key_version = DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.key_version
         secret = secret or SecretKey(DEFAULT_MERCHANT.secret_key)
     missing = [
@@ -200,10 +198,13 @@ def simulator_db_path() -> Path:
 
 @contextmanager
 def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClient]:
-    """A client for the settings, on a session pooled for ``workers`` threads."""
-    simulator: Simulator | None = None
+    """A client for the settings, with a connection pool for ``workers`` threads."""
+    simulator: Any = None
     environment = settings.environment
     if environment is None:
+        # Imported here: a command given an environment never loads the simulator.
+        from ..simulator import DEFAULT_MERCHANT, Merchant, Simulator
+
         merchant = Merchant(
             settings.merchant_id, settings.key_version, settings.secret_key.reveal()
         )
@@ -215,7 +216,6 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
             f"sogen-soap: no environment configured; using the embedded simulator ({db})",
             file=sys.stderr,
         )
-    session = _pooled_session(resolve_endpoint(environment), workers)
     try:
         client = WalletClient(
             settings.merchant_id,
@@ -223,7 +223,7 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
             settings.key_version,
             environment=environment,
             wsdl=settings.wsdl,
-            session=session,
+            pool_size=max(workers, 1),
             timeout=(DEFAULT_TIMEOUT[0], settings.timeout) if settings.timeout else DEFAULT_TIMEOUT,
             ca_bundle=settings.ca_bundle,
             client_cert=(
@@ -236,14 +236,5 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
         with client:
             yield client
     finally:
-        session.close()
         if simulator is not None:
             simulator.stop()
-
-
-def _pooled_session(endpoint: str, workers: int) -> requests.Session:
-    session = new_session(endpoint)
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(workers, 1))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

@@ -113,7 +113,7 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _wsdl_fetch(args: argparse.Namespace) -> int:
-    print(fetch_wsdl(args.environment, args.output))
+    print(fetch_wsdl(args.environment, args.output, force=args.force))
     return EXIT_OK
 
 
@@ -227,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--output",
         help=f"folder to write (default: per-user cache, e.g. {default_cache_dir('test')})",
+    )
+    fetch.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --output (only the fetched files are replaced)",
     )
     fetch.set_defaults(handler=_wsdl_fetch)
     return parser
