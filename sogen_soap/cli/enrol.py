@@ -1,11 +1,15 @@
 """``sogen-soap enrol FILE``: enrol many cards, safely restartable.
 
 Every row is validated before anything is sent; bad rows are reported with
-their line number and never sent.  Good rows go out on a few worker threads
+their line number and never sent.  Good rows go out on worker threads
 sharing one client.  The journal records each outcome as it happens, so a run
-that is killed can simply be started again: rows done are skipped, rows caught
-in flight are read back from their wallet before anything is re-sent, and rows
-that failed temporarily (99, transport) are tried again.
+that is killed can simply be started again: rows done are skipped; rows caught
+in flight (or left unknown) are sent again under the reconcile rule, where
+the service's own duplicate check on the full card number decides (a sealed
+94 means the card is in: ``ok``, recovered); rows that certainly did not
+arrive (99, never connected) are sent again normally.  An exact repeat of an
+earlier row (same wallet, card and expiry) is ``duplicate`` and never sent,
+so one card has exactly one ``ok`` row, with its payment mean id.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..errors import (
     ConnectionFailed,
     HTTPStatusError,
     InvalidFieldError,
+    OutcomeUnknown,
     ResponseError,
     SogenSoapError,
     TransportError,
@@ -50,7 +55,10 @@ COLUMNS: Final = {
     "brand": ("brand", "paymentMeanBrand", "payment_mean_brand"),
     "pan_type": ("pan_type", "panType"),
 }
-RECOVERED: Final = "recovered: found in the wallet after an interrupted attempt"
+NO_ID: Final = (
+    "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
+    "could not be read or told apart; run again, or see: sogen-soap wallet --wallet "
+)
 RESULT_FIELDS: Final = (
     "line",
     "wallet",
@@ -171,7 +179,8 @@ def read_rows(path: Path) -> Iterator[Row | BadRow]:
 
 def _outcome(result: AddCardResult) -> str:
     if result.ok:
-        return "ok"
+        # an ok row always names its card: a recovery without an id is read again
+        return "ok" if result.payment_mean_id else "unknown"
     if result.duplicate:
         return "duplicate"
     if result.temporary or result.fault is not None:
@@ -179,12 +188,18 @@ def _outcome(result: AddCardResult) -> str:
     return "refused"
 
 
-def _failure_state(exc: SogenSoapError) -> str:
+def _failure_state(exc: SogenSoapError, resumed: bool) -> str:
     """After an exception: may the card have been stored?"""
-    if isinstance(exc, (ConnectionFailed, HTTPStatusError)):
-        return "failed"  # it certainly was not: send again next run
+    if resumed:
+        return "unknown"  # an earlier attempt may have stored it: settle it next run
+    if isinstance(exc, OutcomeUnknown):
+        return "unknown"  # sent, answer lost: sent again under the reconcile rule next run
+    if isinstance(exc, ConnectionFailed) or (
+        isinstance(exc, HTTPStatusError) and exc.status_code < 500
+    ):
+        return "failed"  # it certainly was not stored: send again next run
     if isinstance(exc, (TransportError, ResponseError)):
-        return "unknown"  # sent, answer lost or untrusted: read back next run
+        return "unknown"  # an answer came but cannot be trusted: settle it next run
     return "failed"
 
 
@@ -217,7 +232,8 @@ class _Batch:
         self.progress.add(state)
         return state
 
-    def send(self, row: Row, key: str) -> str:
+    def send(self, row: Row, key: str, resumed: bool = False) -> str:
+        """Send one row; ``resumed``: an earlier attempt of it lost its answer."""
         self.journal.sending(key, row.line, row.wallet, row.masked_pan)
         try:
             result = self.client.add_card(
@@ -227,42 +243,25 @@ class _Batch:
                 pan_type=row.pan_type,
                 payment_mean_alias=row.alias,
                 payment_mean_brand=row.brand,
-                reconcile=True,  # a lost answer is read back, never blindly re-sent
+                reconcile=True,  # a lost answer is settled by sending again, never by masked PAN
+                after_lost_answer=resumed,
             )
         except SogenSoapError as exc:
             return self.finish(
-                row, key, _failure_state(exc), message=f"{type(exc).__name__}: {exc}"
+                row, key, _failure_state(exc, resumed), message=f"{type(exc).__name__}: {exc}"
             )
         if result.recovered:
             with self._lock:
                 self.recovered += 1
+        state = _outcome(result)
         return self.finish(
             row,
             key,
-            _outcome(result),
+            state,
             result.fault.code if result.fault else result.response_code,
             result.payment_mean_id,
-            result.message,
+            NO_ID + row.wallet if state == "unknown" else result.message,
         )
-
-    def reconcile(self, row: Row, key: str) -> bool:
-        """For a row caught in flight: is its card already in the wallet?"""
-        try:
-            wallet = self.client.get_wallet_data(row.wallet)
-        except SogenSoapError:
-            return False
-        found = next(
-            (
-                m
-                for m in wallet.payment_means
-                if m.masked_pan == row.masked_pan and (m.pan_expiry_date or "") == row.expiry
-            ),
-            None,
-        )
-        if not wallet.ok or found is None:
-            return False
-        self.finish(row, key, "ok", "00", found.payment_mean_id, RECOVERED)
-        return True
 
 
 def enrol(
@@ -282,19 +281,27 @@ def enrol(
         for row in rows:
             summary.rows += 1
             key = batch.key(row)
-            state = journal.seen(key)
+            card_key = (
+                journal.card_key(row.wallet, row.card, row.expiry) if isinstance(row, Row) else None
+            )
+            state = journal.seen(key, card_key)
             if state in FINAL_STATES:
                 summary.skipped += 1
                 progress.add(state or "")
-            elif isinstance(row, BadRow):
+                continue
+            if isinstance(row, BadRow):
                 batch.finish(row, key, "invalid", message=row.message)
-            elif state in IN_FLIGHT_STATES and batch.reconcile(row, key):
-                summary.recovered += 1
-            else:
-                if len(pending) >= workers * 2:  # memory stays flat however long the file
-                    _, pending = wait(pending, return_when=FIRST_COMPLETED)
-                pending.add(pool.submit(batch.send, row, key))
-                summary.sent += 1
+                continue
+            assert card_key is not None
+            first = journal.first_line(card_key, row.line)
+            if first is not None:
+                batch.finish(row, key, "duplicate", message=f"repeats line {first}; not sent")
+                continue
+            journal.claim(key, row.line, row.wallet, row.masked_pan, card_key)
+            if len(pending) >= workers * 2:  # memory stays flat however long the file
+                _, pending = wait(pending, return_when=FIRST_COMPLETED)
+            pending.add(pool.submit(batch.send, row, key, state in IN_FLIGHT_STATES))
+            summary.sent += 1
         for future in pending:
             future.result()
     summary.seconds = time.monotonic() - started

@@ -3,7 +3,9 @@
 A row is marked ``sending`` (and committed) before its request goes out and
 given its outcome when the answer comes back, so a run killed at any point
 leaves an exact record: rows done are skipped next time, rows caught in flight
-are reconciled (read back from the wallet) instead of being sent blindly.
+are sent again under the reconcile rule (a sealed 94 then means the card is
+in), never read back by masked PAN.  Each row also carries a ``card_key``
+(wallet, card, expiry), so an exact repeat in the file is known as one.
 
 No card number is stored.  A row is keyed by an HMAC of its line and fields
 under a random salt *and* a value derived from the merchant's secret key, so
@@ -42,10 +44,12 @@ CREATE TABLE IF NOT EXISTS row (
     message TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
-    run INTEGER NOT NULL DEFAULT 0
+    run INTEGER NOT NULL DEFAULT 0,
+    card_key TEXT
 );
 CREATE INDEX IF NOT EXISTS row_run_line ON row (run, line);
 """
+_CARD_INDEX: Final = "CREATE INDEX IF NOT EXISTS row_card ON row (card_key, run, line)"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Journal:
         # power cut may lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {info[1] for info in self._db.execute("PRAGMA table_info(row)")}
+        if "card_key" not in columns:  # a journal written by an earlier version
+            self._db.execute("ALTER TABLE row ADD COLUMN card_key TEXT")
+        self._db.execute(_CARD_INDEX)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
         (salt,) = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
         pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
@@ -91,13 +99,40 @@ class Journal:
         message = "\x1f".join([str(line), *fields]).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def seen(self, key: str) -> str | None:
+    def seen(self, key: str, card_key: str | None = None) -> str | None:
         """Mark the row as part of this run; its state so far, if any."""
         with self._lock:
             found = self._db.execute("SELECT state FROM row WHERE key = ?", (key,)).fetchone()
             if found is not None:
-                self._db.execute("UPDATE row SET run = ? WHERE key = ?", (self.run, key))
+                self._db.execute(
+                    "UPDATE row SET run = ?, card_key = coalesce(?, card_key) WHERE key = ?",
+                    (self.run, card_key, key),
+                )
         return None if found is None else str(found[0])
+
+    def card_key(self, wallet: str, card: str, expiry: str) -> str:
+        """The same card for the same wallet, whatever line it stands on."""
+        return self.key(0, "card", wallet, card, expiry)
+
+    def first_line(self, card_key: str, line: int) -> int | None:
+        """The first line before ``line`` in this run that holds the same card."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT min(line) FROM row WHERE card_key = ? AND run = ? AND line < ?",
+                (card_key, self.run, line),
+            ).fetchone()
+        return None if found is None or found[0] is None else int(found[0])
+
+    def claim(self, key: str, line: int, wallet: str, masked_pan: str, card_key: str) -> None:
+        """Record a row that is about to be handled, so later repeats can see it."""
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO row (key, line, wallet, masked_pan, state, updated_at, run, card_key) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "run = excluded.run, card_key = excluded.card_key",
+                (key, line, wallet, masked_pan, now, self.run, card_key),
+            )
 
     def finish(
         self,
