@@ -1,15 +1,33 @@
-"""Serving the simulator on loopback: threaded, keep-alive, quiet, stopped cleanly."""
+"""Serving the simulator on loopback: a small HTTP/1.1 front, bounded in every way.
+
+Why not ``http.server``: it gives each connection a thread for as long as the
+connection lives, so a few thousand idle keep-alive sockets (or clients that
+send a request one byte at a time) hold every thread and real clients starve;
+and it parses every request's headers through ``email.parser``, which made
+the simulator, not the client, what benchmarks measured.
+
+Here one thread waits on all connections with a selector.  A connection
+costs a worker only while a complete request is being answered; workers are
+a fixed pool.  A connection idle for ``idle_timeout`` seconds, or taking more
+than ``request_timeout`` seconds to deliver a request, is closed; past
+``max_connections`` the longest-idle connections are closed first.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import selectors
+import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from .app import CONNECTION_KEY, DEFAULT_MERCHANT, Merchant, SimulatorApp
 from .faults import FaultProfile
@@ -18,89 +36,346 @@ from .tls import ServerTLS
 
 __all__ = ["SERVICE_PATH", "Simulator"]
 
-SERVICE_PATH = "/services/v2/wallet"
+SERVICE_PATH: Final = "/services/v2/wallet"
+_MAX_HEAD: Final = 16 * 1024
+_MAX_BODY: Final = 1 << 20
+_REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 resets connections under a few
-    # dozen concurrent clients.
-    request_queue_size = 256
-    tls: ssl.SSLContext | None = None
-    app: SimulatorApp
+class _Connection:
+    """One client connection and the bytes it has sent so far."""
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake happens here, on the connection's own thread, so a
-        # slow or hostile client cannot stall the accepting loop.
-        if self.tls is not None:
-            request = self.tls.wrap_socket(request, server_side=True)
-        super().finish_request(request, client_address)
+    __slots__ = ("address", "buffer", "last", "sock", "started")
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Network errors (refused handshakes, dropped peers) are expected: stay quiet."""
-        if isinstance(sys.exc_info()[1], OSError):
+    def __init__(self, sock: socket.socket, address: Any) -> None:
+        self.sock = sock
+        self.address = address
+        self.buffer = bytearray()
+        self.last = time.monotonic()
+        self.started: float | None = None  # when the request now arriving began
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _Request:
+    __slots__ = ("body", "headers", "keep_alive", "method", "target", "version")
+
+    def __init__(
+        self, method: str, target: str, version: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        self.method, self.target, self.version = method, target, version
+        self.headers, self.body = headers, body
+        connection = headers.get("connection", "").lower()
+        self.keep_alive = (
+            "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
+        )
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _take_request(buffer: bytearray) -> _Request | None:
+    """A complete request from the front of ``buffer`` (removed), or None for not yet."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > _MAX_HEAD:
+            raise _BadRequest(413)
+        return None
+    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(400)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _BadRequest(400)
+        headers[name.lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        raise _BadRequest(400)  # clients of this service send Content-Length
+    length_text = headers.get("content-length", "0")
+    if not length_text.isdigit():
+        raise _BadRequest(400)
+    length = int(length_text)
+    if length > _MAX_BODY:
+        raise _BadRequest(413)
+    if len(buffer) < end + 4 + length:
+        return None
+    body = bytes(buffer[end + 4 : end + 4 + length])
+    del buffer[: end + 4 + length]
+    return _Request(parts[0], parts[1], parts[2], headers, body)
+
+
+class _Front:
+    """The selector loop, the worker pool and the WSGI call, on one listening socket."""
+
+    def __init__(
+        self,
+        app: SimulatorApp,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        *,
+        workers: int,
+        idle_timeout: float,
+        request_timeout: float,
+        max_connections: int,
+    ) -> None:
+        self.app = app
+        self.tls = tls
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, port))
+        self.listener.listen(1024)
+        self.listener.setblocking(False)
+        self.address = self.listener.getsockname()
+        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        self.max_connections = max_connections
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.listener, selectors.EVENT_READ, None)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-worker")
+        self._parked: dict[int, _Connection] = {}  # waiting for bytes, by fd
+        self._returned: list[_Connection] = []  # answered, to watch again
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._stopping = threading.Event()
+        self.open_connections = 0
+
+    # ------------------------------------------------------------ the loop
+
+    def serve(self) -> None:
+        next_sweep = time.monotonic() + 0.25
+        while not self._stopping.is_set():
+            for key, _ in self._selector.select(timeout=0.25):
+                if key.data is None:
+                    self._accept()
+                elif key.data == "wake":
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                else:
+                    self._readable(key.data)
+            with self._lock:
+                returned, self._returned = self._returned, []
+            for connection in returned:
+                self._park(connection)
+                if connection.buffer:  # a request already waiting in the buffer
+                    self._readable(connection, read=False)
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + 0.25
+        for connection in list(self._parked.values()):
+            self._unpark(connection)
+            connection.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            returned, self._returned = self._returned, []
+        for connection in returned:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def close(self) -> None:
+        self._selector.close()
+        for sock in (self.listener, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = _Connection(sock, address)
+            with self._lock:
+                self.open_connections += 1
+            if self.tls is not None:
+                # The handshake may wait on the peer: a worker does it, bounded.
+                self._pool.submit(self._handshake, connection)
+            else:
+                sock.setblocking(False)
+                self._park(connection)
+            if len(self._parked) > self.max_connections:
+                self._shed()
+
+    def _handshake(self, connection: _Connection) -> None:
+        assert self.tls is not None
+        try:
+            connection.sock.settimeout(self.request_timeout)
+            connection.sock = self.tls.wrap_socket(connection.sock, server_side=True)
+            connection.sock.setblocking(False)
+        except (OSError, ValueError):
+            self._closed(connection)
             return
-        super().handle_error(request, client_address)
+        connection.last = time.monotonic()
+        self._give_back(connection)
 
+    def _park(self, connection: _Connection) -> None:
+        try:
+            self._selector.register(connection.sock, selectors.EVENT_READ, connection)
+        except (ValueError, KeyError, OSError):
+            self._closed(connection)
+            return
+        self._parked[connection.sock.fileno()] = connection
 
-class _Gateway(BaseHTTPRequestHandler):
-    """A minimal WSGI gateway that keeps connections alive (HTTP/1.1).
+    def _unpark(self, connection: _Connection) -> None:
+        self._parked.pop(connection.sock.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(connection.sock)
 
-    wsgiref speaks HTTP/1.0 only: a new connection, and a new server thread,
-    for every call, which costs both sides more than the call itself.
-    """
+    def _closed(self, connection: _Connection) -> None:
+        connection.close()
+        with self._lock:
+            self.open_connections -= 1
 
-    protocol_version = "HTTP/1.1"
-    server_version = "sogen-soap-simulator"
-    disable_nagle_algorithm = True  # headers and body leave without waiting for an ACK
-    server: _Server
+    def _give_back(self, connection: _Connection) -> None:
+        with self._lock:
+            self._returned.append(connection)
+        self._wake()
 
-    def _run(self) -> None:
-        path, _, query = self.path.partition("?")
-        host, port = (str(part) for part in self.server.server_address[:2])
+    def _readable(self, connection: _Connection, *, read: bool = True) -> None:
+        now = time.monotonic()
+        if read:
+            while True:
+                try:
+                    data = connection.sock.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError, InterruptedError):
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    self._unpark(connection)
+                    self._closed(connection)
+                    return
+                connection.buffer += data
+                if len(connection.buffer) > _MAX_HEAD + _MAX_BODY:
+                    break
+        connection.last = now
+        if connection.started is None and connection.buffer:
+            connection.started = now
+        try:
+            request = _take_request(connection.buffer)
+        except _BadRequest as bad:
+            self._unpark(connection)
+            self._pool.submit(self._refuse, connection, bad.status)
+            return
+        if request is None:
+            return
+        connection.started = None
+        self._unpark(connection)
+        self._pool.submit(self._answer, connection, request)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for connection in list(self._parked.values()):
+            started = connection.started
+            slow = started is not None and now - started > self.request_timeout
+            if slow or now - connection.last > self.idle_timeout:
+                self._unpark(connection)
+                self._closed(connection)
+
+    def _shed(self) -> None:
+        """Too many connections: close the longest-idle ones."""
+        excess = len(self._parked) - self.max_connections
+        for connection in sorted(self._parked.values(), key=lambda c: c.last)[:excess]:
+            self._unpark(connection)
+            self._closed(connection)
+
+    # ------------------------------------------------------------ a worker
+
+    def _send(self, connection: _Connection, data: bytes) -> bool:
+        try:
+            connection.sock.settimeout(self.request_timeout)
+            connection.sock.sendall(data)
+            connection.sock.setblocking(False)
+        except OSError:
+            return False
+        return True
+
+    def _refuse(self, connection: _Connection, status: int) -> None:
+        body = _REASONS[status].encode()
+        head = (
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        self._send(connection, head.encode() + body)
+        self._closed(connection)
+
+    def _answer(self, connection: _Connection, request: _Request) -> None:
+        try:
+            data, keep = self._call_app(connection, request)
+        except ConnectionAbortedError:  # a fault dropped the connection on purpose
+            self._closed(connection)
+            return
+        except Exception:  # a simulator bug must not kill the worker: say it, refuse
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            self._refuse(connection, 400)
+            return
+        if not self._send(connection, data) or not keep or self._stopping.is_set():
+            self._closed(connection)
+            return
+        connection.last = time.monotonic()
+        self._give_back(connection)
+
+    def _call_app(self, connection: _Connection, request: _Request) -> tuple[bytes, bool]:
+        path, _, query = request.target.partition("?")
+        host, port = (str(part) for part in self.address[:2])
         environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command,
+            "REQUEST_METHOD": request.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": path,
             "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": self.headers.get("Content-Length", ""),
-            "SERVER_NAME": str(host),
-            "SERVER_PORT": str(port),
-            "SERVER_PROTOCOL": self.request_version,
-            "HTTP_HOST": self.headers.get("Host", f"{host}:{port}"),
+            "CONTENT_TYPE": request.headers.get("content-type", ""),
+            "CONTENT_LENGTH": str(len(request.body)),
+            "SERVER_NAME": host,
+            "SERVER_PORT": port,
+            "SERVER_PROTOCOL": request.version,
+            "HTTP_HOST": request.headers.get("host", f"{host}:{port}"),
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if self.server.tls is not None else "http",
-            "wsgi.input": self.rfile,
+            "wsgi.url_scheme": "https" if self.tls is not None else "http",
+            "wsgi.input": io.BytesIO(request.body),
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
-            CONNECTION_KEY: self.connection,
+            CONNECTION_KEY: connection.sock,
         }
+        for name, value in request.headers.items():
+            environ.setdefault("HTTP_" + name.upper().replace("-", "_"), value)
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
             started[:] = [status, headers]
 
-        try:
-            body = b"".join(self.server.app(environ, start_response))
-        except ConnectionAbortedError:  # a fault dropped the connection on purpose
-            self.close_connection = True
-            return
+        body = b"".join(self.app(environ, start_response))
         status, headers = started
-        code, _, reason = status.partition(" ")
-        self.send_response(int(code), reason)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _run
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Access logs would go to stderr on every call; the simulator stays quiet."""
+        keep = request.keep_alive
+        lines = [f"HTTP/1.1 {status}", "Server: sogen-soap-simulator"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if not keep:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body, keep
 
 
 class Simulator:
@@ -108,6 +383,9 @@ class Simulator:
 
     Use it as a context manager; ``url`` is what ``WalletClient(environment=...)``
     takes.  ``db`` is a SQLite file (kept across restarts) or ``":memory:"``.
+    ``workers`` answer at most that many requests at once;
+    ``idle_timeout``/``request_timeout`` (seconds) close idle and slow
+    connections; ``max_connections`` bounds the open ones.
     """
 
     def __init__(
@@ -121,19 +399,30 @@ class Simulator:
         clock: Callable[[], datetime] | None = None,
         latency: float = 0.0,
         tls: ServerTLS | None = None,
+        workers: int = 32,
+        idle_timeout: float = 30.0,
+        request_timeout: float = 10.0,
+        max_connections: int = 4096,
     ) -> None:
         self.store = WalletStore(db)
         self.app = SimulatorApp(self.store, merchants, faults=faults, clock=clock, latency=latency)
-        self._server = _Server((host, port), _Gateway)
-        self._server.app = self.app
-        self._server.tls = tls.context() if tls is not None else None
+        self._front = _Front(
+            self.app,
+            host,
+            port,
+            tls.context() if tls is not None else None,
+            workers=workers,
+            idle_timeout=idle_timeout,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = (str(part) for part in self._server.server_address[:2])
+        host, port = (str(part) for part in self._front.address[:2])
         host = f"[{host}]" if ":" in host else host
-        scheme = "https" if self._server.tls is not None else "http"
+        scheme = "https" if self._front.tls is not None else "http"
         return f"{scheme}://{host}:{port}{SERVICE_PATH}"
 
     @property
@@ -141,26 +430,28 @@ class Simulator:
         """HTTP requests received so far (any method, any path)."""
         return self.app.requests_seen
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        return self._front.open_connections
+
     def start(self) -> Simulator:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
-                name="sogen-simulator",
-                daemon=True,
+                target=self._front.serve, name="sogen-simulator", daemon=True
             )
             self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._front.serve()
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            self._front.stop()
             self._thread.join()
             self._thread = None
-        self._server.server_close()
+        self._front.close()
         self.store.close()
 
     def __enter__(self) -> Simulator:
