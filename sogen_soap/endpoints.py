@@ -103,6 +103,8 @@ def is_loopback(host: str) -> bool:
 
 
 def _host(text: str, url: str) -> str:
+    if "%" in text:
+        raise ConfigurationError(f"{text!r} in {url!r}: no percent-encoding or zone ids in a host")
     if text.startswith("["):
         if not text.endswith("]"):
             raise ConfigurationError(f"malformed IPv6 address in {url!r}")

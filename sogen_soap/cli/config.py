@@ -85,7 +85,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "secret_key_file, wsdl, timeout [SOGEN_CONFIG]",
     )
     group.add_argument("--wsdl", help="a WSDL file or folder (default: the bundled copy)")
-    group.add_argument("--timeout", type=float, help="read timeout in seconds (default 30)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds a call may take in all, connecting included (default 35) [SOGEN_TIMEOUT]",
+    )
     group.add_argument("--ca-bundle", help="CA certificates to trust (PEM) [SOGEN_CA_BUNDLE]")
     group.add_argument(
         "--client-cert", help="client certificate for mutual TLS (PEM) [SOGEN_CLIENT_CERT]"
@@ -224,7 +228,8 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
             environment=environment,
             wsdl=settings.wsdl,
             pool_size=max(workers, 1),
-            timeout=(DEFAULT_TIMEOUT[0], settings.timeout) if settings.timeout else DEFAULT_TIMEOUT,
+            # one number: connect within it, and end the whole call within it
+            timeout=settings.timeout if settings.timeout else DEFAULT_TIMEOUT,
             ca_bundle=settings.ca_bundle,
             client_cert=(
                 (settings.client_cert, settings.client_key)

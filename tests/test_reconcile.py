@@ -1,0 +1,211 @@
+"""Reconciliation trusts only the service's full-PAN duplicate check, and only sealed.
+
+Each test is one defect found by trying the client on purpose: a masked-PAN
+collision that lost a card, unsealed answers that turned a lost call into a
+success, a gateway's 504 after forwarding that was retried blindly and came
+back as "duplicate", and a refused re-send reported as "safe to retry".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+from cli_support import merchant_env, run
+from conftest import FAST_RETRY, MERCHANT, TEST_PAN
+from hostile import HostileServer, forwarding_gateway
+
+from sogen_soap import AsyncWalletClient, ConnectionFailed, OutcomeUnknown, WalletClient
+from sogen_soap.cli.journal import Journal
+from sogen_soap.redact import mask_pan
+from sogen_soap.simulator import FaultProfile, Simulator
+
+NEIGHBOUR = "4100000000001100"  # same first 4, last 2 as TEST_PAN: masks alike
+assert mask_pan(NEIGHBOUR) == mask_pan(TEST_PAN) and NEIGHBOUR != TEST_PAN
+
+
+def _client(url: str, **options: object) -> WalletClient:
+    options.setdefault("retry", FAST_RETRY)
+    options.setdefault("timeout", 1.5)
+    return WalletClient(
+        MERCHANT.merchant_id,
+        MERCHANT.secret_key,
+        1,
+        environment=url,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _stored(sim: Simulator, wallet: str, card: str) -> bool:
+    return sim.store.has_card(MERCHANT.merchant_id, wallet, card)
+
+
+# ------------------------------------------------------------ masked-PAN collision
+
+
+def test_a_masked_pan_collision_with_a_lost_answer_enrols_both_cards() -> None:
+    with Simulator() as sim, _client(sim.url) as client:
+        held = client.add_card("w", NEIGHBOUR, "203012")
+        assert held.ok and held.payment_mean_id == "1"
+        sim.app.faults = FaultProfile(sequence=["drop"])  # lost before it was stored
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.ok and result.recovered and result.response_code == "00"
+        assert result.payment_mean_id == "2"  # not the neighbour's id
+        assert _stored(sim, "w", TEST_PAN) and _stored(sim, "w", NEIGHBOUR)
+        assert sim.store.count_cards() == 2
+
+
+def test_the_async_client_follows_the_same_rule() -> None:
+    async def enrol(url: str) -> tuple[bool, str | None]:
+        async with AsyncWalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url, retry=FAST_RETRY
+        ) as client:
+            await client.add_card("w", NEIGHBOUR, "203012")
+            sim.app.faults = FaultProfile(sequence=["drop"])
+            result = await client.add_card("w", TEST_PAN, "203012", reconcile=True)
+            return result.ok, result.payment_mean_id
+
+    with Simulator() as sim:
+        assert asyncio.run(enrol(sim.url)) == (True, "2")
+        assert sim.store.count_cards() == 2
+
+
+def test_a_94_with_two_lookalike_cards_recovers_without_guessing_an_id() -> None:
+    with Simulator() as sim, _client(sim.url) as client:
+        client.add_card("w", NEIGHBOUR, "203012")
+        sim.app.faults = FaultProfile(sequence=["commit_drop"])  # stored, answer lost
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.ok and result.recovered and result.response_code == "94"
+        assert result.payment_mean_id is None  # two cards show 4100##########00 / 203012
+        assert sim.store.count_cards() == 2
+
+
+def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(tmp_path: Path) -> None:
+    cards = tmp_path / "cards.csv"
+    cards.write_text(f"wallet,card,expiry\nw,{NEIGHBOUR},203012\nw,{TEST_PAN},203012\n")
+    journal_path = tmp_path / "cards.journal.sqlite3"
+    with Simulator() as sim:
+        with _client(sim.url) as client:
+            assert client.add_card("w", NEIGHBOUR, "203012").ok
+        # the state a SIGKILL leaves: row 1 done, row 2 marked sending, never arrived
+        journal = Journal(journal_path, MERCHANT.secret_key)
+        journal.finish(journal.key(2, "w", NEIGHBOUR, "203012"), 2, "w", mask_pan(NEIGHBOUR), "ok",
+                       "00", "1", "Successful operation")  # fmt: skip
+        journal.sending(journal.key(3, "w", TEST_PAN, "203012"), 3, "w", mask_pan(TEST_PAN))
+        journal.close()
+        done = run("enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url))
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert _stored(sim, "w", TEST_PAN) and sim.store.count_cards() == 2
+    with (tmp_path / "cards.results.csv").open() as handle:
+        rows = {r["line"]: r for r in csv.DictReader(handle)}
+    assert rows["3"]["outcome"] == "ok" and rows["3"]["payment_mean_id"] == "2"
+
+
+# ------------------------------------------------------------ only sealed answers settle
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        ("drop", "no_seal"),  # lost; the re-send's 00 comes unsealed
+        ("commit_drop", "no_seal"),  # stored; the re-send's 94 comes unsealed
+        ("commit_drop", "wrong_seal"),
+        ("drop", "tampered"),
+    ],
+)
+def test_an_unsealed_answer_never_turns_a_lost_call_into_a_success(faults: tuple[str, str]) -> None:
+    with Simulator(faults=FaultProfile(sequence=faults)) as sim, _client(sim.url) as client:
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.add_card("w", TEST_PAN, "203012", reconcile=True)
+    assert caught.value.reason == "unresolved"
+    assert TEST_PAN not in str(caught.value)
+
+
+def test_an_unsealed_94_to_a_plain_call_is_returned_marked_unverified() -> None:
+    # not a recovery: a plain duplicate answer, shown for what it is
+    with Simulator() as sim, _client(sim.url) as client:
+        client.add_card("w", TEST_PAN, "203012")
+        sim.app.faults = FaultProfile(sequence=["no_seal"])
+        result = client.add_card("w", TEST_PAN, "203012")
+    assert result.duplicate and not result.seal_verified and not result.ok
+
+
+# ------------------------------------------------------------ gateway errors after forwarding
+
+
+@pytest.mark.parametrize("status", [b"502 Bad Gateway", b"504 Gateway Timeout"])
+def test_a_gateway_error_after_forwarding_is_an_unknown_outcome_not_a_duplicate(
+    status: bytes,
+) -> None:
+    with Simulator() as sim:
+        upstream = ("127.0.0.1", int(sim.url.split(":")[2].split("/")[0]))
+        with HostileServer(forwarding_gateway(upstream, 1, status)) as gateway:
+            with _client(gateway.url) as client, pytest.raises(OutcomeUnknown) as caught:
+                client.add_card("w", TEST_PAN, "203012")
+            assert caught.value.reason == "http_status"
+            assert gateway.requests == 1  # never re-sent blindly
+            assert _stored(sim, "w", TEST_PAN)
+
+
+def test_reconcile_after_a_gateway_error_reports_the_card_enrolled_with_its_id() -> None:
+    with Simulator() as sim:
+        upstream = ("127.0.0.1", int(sim.url.split(":")[2].split("/")[0]))
+        with HostileServer(forwarding_gateway(upstream, 1, b"504 Gateway Timeout")) as gateway:
+            with _client(gateway.url) as client:
+                result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert sim.store.count_cards() == 1
+    assert result.ok and result.recovered  # not "already there": it is this call's card
+    assert result.response_code == "94" and result.payment_mean_id == "1"
+
+
+def test_a_read_after_a_gateway_error_is_retried_safely() -> None:
+    with Simulator() as sim:
+        upstream = ("127.0.0.1", int(sim.url.split(":")[2].split("/")[0]))
+        with HostileServer(forwarding_gateway(upstream, 1, b"503 Service Unavailable")) as gw:
+            with _client(gw.url) as client:
+                assert client.get_wallet_data("w").response_code == "25"
+                assert client.retries_made == 1
+
+
+# ------------------------------------------------------------ a refused re-send
+
+
+def test_a_refused_re_send_keeps_the_outcome_unknown_not_safe_to_retry() -> None:
+    def drop_then_close(conn: object, request: bytes, stop: object) -> None:
+        server.listener.close()  # from now on every connect is refused
+
+    server = HostileServer(drop_then_close)  # type: ignore[arg-type]
+    with server, _client(server.url) as client, pytest.raises(OutcomeUnknown) as caught:
+        client.add_card("w", TEST_PAN, "203012", reconcile=True)
+    assert not isinstance(caught.value, ConnectionFailed)
+    assert caught.value.reason == "unresolved"
+    assert "ConnectionFailed" in str(caught.value)
+
+
+# ------------------------------------------------------------ the seal of what was settled
+
+
+def test_a_recovered_result_rests_on_an_answer_sealed_with_the_merchant_key() -> None:
+    """The re-send's answer is checked against a digest built here by hand."""
+    bodies: list[bytes] = []
+    with Simulator(faults=FaultProfile(sequence=["commit_drop", None])) as sim:
+        real = sim.app.handle
+
+        def recording(body: bytes) -> tuple[str, bytes, str]:
+            status, payload, kind = real(body)
+            bodies.append(payload)
+            return status, payload, kind
+
+        sim.app.handle = recording  # type: ignore[method-assign]
+        with _client(sim.url) as client:
+            result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+    assert result.recovered and result.response_code == "94"
+    answer = bodies[1].decode()
+    assert "<ns:walletResponseCode>94</ns:walletResponseCode>" in answer
+    # the seal over a 94: walletResponseCode is the only field; HMAC-SHA-256, by hand
+    expected = hmac.new(MERCHANT.secret_key.encode(), b"94", hashlib.sha256).hexdigest()
+    assert f"<ns:seal>{expected}</ns:seal>" in answer

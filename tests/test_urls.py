@@ -1,0 +1,139 @@
+"""One notion of the host: the URL that is checked is the URL that is connected to.
+
+Every spelling below was read by some HTTP stack as another host than
+``urllib.parse`` sees, or is ambiguous enough to be; each is refused before
+any socket exists.  The spellings that are accepted reach exactly the
+loopback simulator.  Connections anywhere else are refused in-process
+(conftest blocks every non-loopback connect and lookup), so no packet can
+leave even if a check were wrong: the test then fails with NetworkBlocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import AsyncWalletClient, ConfigurationError, WalletClient
+from sogen_soap.endpoints import parse_endpoint
+from sogen_soap.simulator import Simulator
+from sogen_soap.wsdl_cache import fetch_wsdl
+
+OTHER = "203.0.113.7"  # TEST-NET-3: documentation only, never a real host
+REFUSED = [
+    f"http://{OTHER}:80\\@127.0.0.1/services/v2/wallet",  # the reported one
+    f"http://{OTHER}\\@127.0.0.1/services/v2/wallet",
+    f"http://127.0.0.1@{OTHER}/services/v2/wallet",
+    "http://user:pw@127.0.0.1/services/v2/wallet",
+    f"http://{OTHER}#@127.0.0.1/services/v2/wallet",
+    f"http://{OTHER}?@127.0.0.1/services/v2/wallet",
+    f"http://{OTHER}/services/v2/wallet",
+    "http://127.0.0.1.nip.io/services/v2/wallet",
+    "http://localhost.example/services/v2/wallet",
+    "http://127.1/services/v2/wallet",
+    "http://0x7f.0.0.1/services/v2/wallet",
+    "http://0x7f000001/services/v2/wallet",
+    "http://2130706433/services/v2/wallet",
+    "http://0177.0.0.1/services/v2/wallet",
+    "http://127.000.000.001/services/v2/wallet",
+    "http://[::ffff:203.0.113.7]/services/v2/wallet",
+    "http://[::1%25eth0]/services/v2/wallet",
+    "http://127.0.0.1:80:81/services/v2/wallet",
+    "http://127.0.0.1:99999/services/v2/wallet",
+    "http://127.0.0.1:-1/services/v2/wallet",
+    "http://127.0.0.1 /services/v2/wallet",
+    " http://127.0.0.1/services/v2/wallet",
+    "http://127.0.0.1\t/services/v2/wallet",
+    "http://127.0.0.1\r\nHost: evil/services/v2/wallet",
+    "http://127\u30020\u30020\u30021/services/v2/wallet",  # ideographic full stops
+    "http://ⓛocalhost/services/v2/wallet",
+    "http://%31%32%37.0.0.1/services/v2/wallet",
+    "http:/127.0.0.1/services/v2/wallet",
+    "http:127.0.0.1/services/v2/wallet",
+    "//127.0.0.1/services/v2/wallet",
+    "ftp://127.0.0.1/services/v2/wallet",
+    "file:///etc/passwd",
+    "https://user@office-server.example/services/v2/wallet",
+    "https://office-server.example\\@127.0.0.1/services/v2/wallet",
+]
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_a_spelling_that_could_be_read_two_ways_is_refused_before_any_socket(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Any] = []
+    real = socket.socket.connect
+    monkeypatch.setattr(
+        socket.socket,
+        "connect",
+        lambda self, address: opened.append(address) or real(self, address),
+    )
+    with pytest.raises(ConfigurationError):
+        parse_endpoint(url)
+    with pytest.raises(ConfigurationError):
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url)
+    with pytest.raises(ConfigurationError):
+        AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url)
+    with pytest.raises(ConfigurationError):
+        fetch_wsdl(url, "unused-folder")
+    assert opened == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST", "127.9.9.9"])
+def test_the_loopback_spellings_that_are_accepted_reach_the_simulator(host: str) -> None:
+    with Simulator(host="127.0.0.1" if host != "127.9.9.9" else host) as sim:
+        port = sim.url.split(":")[2].split("/")[0]
+        url = f"http://{host}:{port}/services/v2/wallet"
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url) as c:
+            assert c.add_card("w", TEST_PAN, "203012").ok
+
+        async def call() -> bool:
+            async with AsyncWalletClient(
+                MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url
+            ) as client:
+                return (await client.get_wallet_data("w")).ok
+
+        assert asyncio.run(call())
+
+
+def test_ipv6_loopback_is_accepted() -> None:
+    with Simulator(host="::1") as sim:
+        assert sim.url.startswith("http://[::1]:")
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url) as c:
+            assert c.add_card("w", TEST_PAN, "203012").ok
+
+
+def test_localhost_resolving_elsewhere_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/etc/hosts could point localhost at another machine: plain http still refuses."""
+    connects: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (OTHER, port))]
+
+    def connect(self: socket.socket, address: Any) -> None:
+        connects.append(address)
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    with (
+        WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment="http://localhost:1/x"
+        ) as client,
+        pytest.raises(ConfigurationError, match="non-loopback"),
+    ):
+        client.add_card("w", TEST_PAN, "203012")
+    assert connects == []
+
+
+def test_the_endpoint_shown_is_the_one_connected_to() -> None:
+    endpoint = parse_endpoint("HTTP://LocalHost:8080/services/v2/wallet?x=1")
+    assert (endpoint.scheme, endpoint.host, endpoint.port) == ("http", "localhost", 8080)
+    assert endpoint.target == "/services/v2/wallet?x=1"
+    assert endpoint.url == "http://localhost:8080/services/v2/wallet?x=1"
+    assert parse_endpoint("test").host == "office-server-sogenactif.test.sips-services.com"
