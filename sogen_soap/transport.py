@@ -298,6 +298,10 @@ def _check_addresses(endpoint: Endpoint, infos: Iterable[Any], proxied: bool) ->
 # ------------------------------------------------------------------ sync
 
 
+class _Stale(Exception):
+    """A reused connection answered nothing at all: the peer had closed it."""
+
+
 class _Connection:
     __slots__ = ("reused", "sock")
 
@@ -466,8 +470,11 @@ class SyncSender:
                     # cannot have been read whole.  Once more, on a new one.
                     continue
                 raise _lost(operation, self.endpoint, exc) from None
-            return self._read(connection, operation, method, deadline)
-        raise _not_sent(operation, self.endpoint, "the connection kept closing")  # pragma: no cover
+            try:
+                return self._read(connection, operation, method, deadline)
+            except _Stale:
+                continue  # an idempotent GET on a connection the peer had just closed
+        raise _not_sent(operation, self.endpoint, "the connection kept closing")
 
     def _read(
         self, connection: _Connection, operation: str, method: str, deadline: Deadline
@@ -487,6 +494,8 @@ class SyncSender:
                     parser.feed_eof()
         except (OSError, HTTPProtocolError, AnswerTooLarge) as exc:
             connection.close()
+            if method == "GET" and connection.reused and not parser.got_bytes:
+                raise _Stale from None
             if _refused_by_tls(exc):
                 raise _tls_or_not_sent(operation, self.endpoint, exc) from None
             raise _lost(operation, self.endpoint, exc) from None
@@ -587,8 +596,11 @@ class AsyncSender:
                         state["sent"] = False
                         continue
                     raise _lost(operation, self.endpoint, exc) from None
-                return await self._read(reader, writer, operation, method)
-        raise _not_sent(operation, self.endpoint, "the connection kept closing")  # pragma: no cover
+                try:
+                    return await self._read(reader, writer, operation, method, reused)
+                except _Stale:
+                    continue  # an idempotent GET on a connection the peer had just closed
+        raise _not_sent(operation, self.endpoint, "the connection kept closing")
 
     def _checkout(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         while self._idle:
@@ -669,6 +681,7 @@ class AsyncSender:
         writer: asyncio.StreamWriter,
         operation: str,
         method: str,
+        reused: bool,
     ) -> HTTPAnswer:
         parser = ResponseParser(self._max, method=method)
         try:
@@ -680,6 +693,8 @@ class AsyncSender:
                     parser.feed_eof()
         except (OSError, HTTPProtocolError, AnswerTooLarge) as exc:
             writer.close()
+            if method == "GET" and reused and not parser.got_bytes:
+                raise _Stale from None
             if _refused_by_tls(exc):
                 raise _tls_or_not_sent(operation, self.endpoint, exc) from None
             raise _lost(operation, self.endpoint, exc) from None

@@ -1,0 +1,157 @@
+"""``wsdl fetch``, WSDL loading and the simulator, bounded like a call.
+
+``wsdl fetch`` follows no redirect, no other origin, at most a fixed number
+and size of documents, and never deletes or overwrites what it did not
+write.  Loading a WSDL reads only regular files in its own folder.  The
+simulator closes idle and slow connections, so neither starves real clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cli_support import clean_env, run
+from conftest import MERCHANT, TEST_PAN
+from hostile import HostileServer
+
+from sogen_soap import ConfigurationError, WalletClient
+from sogen_soap.simulator import Simulator
+from sogen_soap.wsdl_cache import (
+    MAX_DOCUMENTS,
+    SOURCE_FILE,
+    bundled_wsdl_path,
+    fetch_wsdl,
+    load_document,
+)
+
+
+def _answer(conn: socket.socket, status: bytes, body: bytes, *extra: bytes) -> None:
+    head = b"HTTP/1.1 " + status + b"\r\nContent-Length: %d\r\n" % len(body)
+    conn.sendall(head + b"".join(e + b"\r\n" for e in extra) + b"\r\n" + body)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [b"http://203.0.113.7/services/v2/wallet?wsdl", b"/elsewhere?wsdl", b"https://127.0.0.1/x"],
+)
+def test_wsdl_fetch_follows_no_redirect(location: bytes, tmp_path: Path) -> None:
+    def redirect(conn: socket.socket, request: bytes, stop: object) -> None:
+        _answer(conn, b"302 Found", b"", b"Location: " + location)
+
+    with HostileServer(redirect) as server:  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="redirects are not followed"):
+            fetch_wsdl(server.url, tmp_path / "out")
+        assert server.requests == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_stops_an_endless_chain_of_imports(tmp_path: Path) -> None:
+    def chain(conn: socket.socket, request: bytes, stop: object) -> None:
+        target = request.split(b" ", 2)[1]
+        number = int(target.rsplit(b"=", 1)[1]) if b"xsd=" in target else 0
+        body = (
+            b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+            b'<xs:import namespace="urn:n%d" schemaLocation="?xsd=s%d.xsd"/></xs:schema>'
+            % (number + 1, number + 1)
+        ).replace(b"s%d.xsd" % (number + 1), b"%d" % (number + 1))
+        _answer(conn, b"200 OK", body)
+
+    with HostileServer(chain) as server:  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match=f"more than {MAX_DOCUMENTS} documents"):
+            fetch_wsdl(server.url, tmp_path / "out", timeout=10)
+        assert server.requests == MAX_DOCUMENTS
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_never_touches_a_folder_it_did_not_get_empty(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.wsdl"
+    mine.write_text("the user's own file")
+    with pytest.raises(ConfigurationError, match="not empty"):
+        fetch_wsdl(simulator.url, tmp_path)
+    assert mine.read_text() == "the user's own file"
+    wsdl = fetch_wsdl(simulator.url, tmp_path, force=True)
+    assert mine.read_text() == "the user's own file"  # not deleted, not rewritten
+    source = json.loads((tmp_path / SOURCE_FILE).read_text())
+    assert source["endpoint"] == simulator.url
+    assert {f["url"] for f in source["files"].values()} == {
+        f"{simulator.url}?wsdl",
+        f"{simulator.url}?xsd=WalletService.xsd",
+    }
+    assert wsdl.name == "service.wsdl"
+
+
+def test_wsdl_fetch_on_the_command_line_refuses_a_file_as_output(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me")
+    done = run("wsdl", "fetch", "--environment", simulator.url, "--output", str(target),
+               env=clean_env(tmp_path))  # fmt: skip
+    assert done.returncode == 2
+    assert "not a folder" in done.stderr and "Traceback" not in done.stderr
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("location", ["/etc/passwd", "/dev/zero", "../outside.xsd"])
+def test_a_wsdl_reads_only_regular_files_in_its_own_folder(location: str, tmp_path: Path) -> None:
+    (tmp_path / "outside.xsd").write_text(Path(bundled_wsdl_path()).with_suffix(".xsd").read_text())
+    folder = tmp_path / "wsdl"
+    folder.mkdir()
+    text = Path(bundled_wsdl_path()).read_text()
+    (folder / "evil.wsdl").write_text(
+        text.replace('schemaLocation="WalletService.xsd"', f'schemaLocation="{location}"')
+    )
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match=r"evil\.wsdl.*refused"):
+        load_document(folder / "evil.wsdl")
+    assert time.monotonic() - started < 2  # /dev/zero was never read
+
+
+def test_a_file_that_is_not_a_wsdl_is_a_configuration_error_naming_it(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.wsdl"
+    bogus.write_text("these are my notes, not XML")
+    with pytest.raises(ConfigurationError, match=r"notes\.wsdl"):
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=bogus)
+
+
+def test_idle_and_slow_connections_do_not_starve_real_clients() -> None:
+    with Simulator(idle_timeout=1.0, request_timeout=1.0, workers=4) as sim:
+        port = int(sim.url.split(":")[2].split("/")[0])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(600)]
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        stop = threading.Event()
+
+        def drip() -> None:  # a request one byte at a time, forever
+            while not stop.wait(0.05):
+                for sock in slow:
+                    with contextlib.suppress(OSError):  # closed by the simulator: the point
+                        sock.send(b"P")
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        try:
+            time.sleep(0.2)
+            with WalletClient(
+                MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url, timeout=2
+            ) as client:
+                started = time.monotonic()
+                for number in range(8):
+                    assert client.add_card(f"w{number}", TEST_PAN, "203012").ok
+                assert time.monotonic() - started < 2
+            deadline = time.monotonic() + 5
+            while sim.open_connections > 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert sim.open_connections <= 1  # the idle and the slow were closed
+        finally:
+            stop.set()
+            dripper.join()
+            for sock in idle + slow:
+                sock.close()
