@@ -303,19 +303,64 @@ class _Stale(Exception):
 
 
 class _Connection:
-    __slots__ = ("reused", "sock")
+    """A connected socket in non-blocking mode, waited on with one cached poller.
+
+    Why not ``socket.settimeout``: CPython then issues an ``ioctl`` on every
+    change of timeout and a ``poll`` before every ``send`` and ``recv``; a
+    call here needs one wait for the answer and nothing else.
+    """
+
+    __slots__ = ("_poller", "reused", "sock", "tls")
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
         self.sock = sock
+        self.tls = isinstance(sock, ssl.SSLSocket)
         self.reused = False
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(sock, select.POLLIN)
+
+    def _readable(self, seconds: float) -> bool:
+        if self._poller is not None:
+            return bool(self._poller.poll(max(seconds, 0) * 1000))
+        readable, _, _ = select.select([self.sock], [], [], max(seconds, 0))  # pragma: no cover
+        return bool(readable)  # pragma: no cover
 
     def alive(self) -> bool:
         """A kept-alive connection the peer has not closed (nothing readable on it)."""
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            return not self._readable(0)
         except (OSError, ValueError):
             return False
-        return not readable
+
+    def send_all(self, data: bytes, deadline: Deadline) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                left = deadline.remaining()
+                if left <= 0:
+                    raise TimeoutError from None
+                select.select([], [self.sock], [], left)
+                continue
+            view = view[sent:]
+
+    def receive(self, deadline: Deadline) -> bytes:
+        """The next bytes from the peer (b"" when it closed), within the deadline."""
+        while True:
+            if not self.tls:  # plain: wait first, the answer is rarely there already
+                left = deadline.remaining()
+                if left <= 0 or not self._readable(left):
+                    raise TimeoutError
+            try:
+                return self.sock.recv(_READ_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                if self.tls:  # TLS may hold decrypted bytes the fd does not show: try first
+                    left = deadline.remaining()
+                    if left <= 0 or not self._readable(left):
+                        raise TimeoutError from None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # already gone
@@ -459,10 +504,8 @@ class SyncSender:
                 if deadline.expired():
                     raise _not_sent(operation, self.endpoint, "no time left to connect")
                 connection = self._connect(operation, deadline)
-            sock = connection.sock
             try:
-                sock.settimeout(max(deadline.remaining(), 0.001))
-                sock.sendall(data)
+                connection.send_all(data, deadline)
             except OSError as exc:
                 connection.close()
                 if connection.reused and not isinstance(exc, (TimeoutError, socket.timeout)):
@@ -479,15 +522,10 @@ class SyncSender:
     def _read(
         self, connection: _Connection, operation: str, method: str, deadline: Deadline
     ) -> HTTPAnswer:
-        sock = connection.sock
         parser = ResponseParser(self._max, method=method)
         try:
             while not parser.done:
-                left = deadline.remaining()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-                chunk = sock.recv(_READ_SIZE)
+                chunk = connection.receive(deadline)
                 if chunk:
                     parser.feed(chunk)
                 else:
