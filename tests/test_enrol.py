@@ -154,3 +154,18 @@ def test_the_progress_line_shows_counts_rate_and_eta() -> None:
     last = out.getvalue().rstrip("\n").split("\r")[-1]
     assert "9/10" in last and "ok 6" in last and "duplicate 2" in last and "failed 1" in last
     assert "/s" in last and "ETA" in last
+
+
+def test_enrol_spread_over_worker_processes_keeps_one_journal(tmp_path: Path) -> None:
+    records = write_batch(tmp_path / "spread.csv", 120)
+    with Simulator(str(tmp_path / "store.sqlite3")) as sim:
+        done = run(
+            "enrol", "spread.csv", "--processes", "2", "--concurrency", "8", "--json",
+            env=merchant_env(tmp_path, sim.url), cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr  # the invalid rows
+        results = read_results(tmp_path / "spread.results.csv")
+        _check_batch(sim, records, results)
+        pairs = {(r["wallet"], r["card"]) for r in records if is_valid(r)}
+        assert sim.store.count_cards() == len(pairs)
+        assert all(r["payment_mean_id"] for r in results if r["outcome"] == "ok")

@@ -32,7 +32,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # the same parser, before it joined the standard library
 
-__all__ = ["Settings", "add_options", "open_client", "resolve_settings", "simulator_db_path"]
+__all__ = [
+    "Settings",
+    "add_options",
+    "client_options",
+    "open_client",
+    "resolve_settings",
+    "simulator_db_path",
+]
 
 _CONFIG_KEYS = frozenset(
     {
@@ -198,6 +205,26 @@ def simulator_db_path() -> Path:
     folder = platformdirs.user_data_path("sogen-soap")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "simulator.sqlite3"
+
+
+def client_options(settings: Settings, endpoint: str) -> dict[str, object]:
+    """What a worker process needs to build the same client (secret included:
+    it travels only over the pipe to our own child process)."""
+    return {
+        "merchant_id": settings.merchant_id,
+        "key_version": settings.key_version,
+        "secret_key": settings.secret_key.reveal(),
+        "environment": endpoint,
+        "wsdl": settings.wsdl,
+        "timeout": settings.timeout if settings.timeout else DEFAULT_TIMEOUT,
+        "ca_bundle": settings.ca_bundle,
+        "client_cert": (
+            (settings.client_cert, settings.client_key)
+            if settings.client_cert and settings.client_key
+            else settings.client_cert
+        ),
+        "proxy": settings.proxy,
+    }
 
 
 @contextmanager

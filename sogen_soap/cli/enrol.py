@@ -23,10 +23,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ..client import WalletClient
 from ..errors import (
@@ -233,35 +239,141 @@ class _Batch:
         return state
 
     def send(self, row: Row, key: str, resumed: bool = False) -> str:
-        """Send one row; ``resumed``: an earlier attempt of it lost its answer."""
-        self.journal.sending(key, row.line, row.wallet, row.masked_pan)
-        try:
-            result = self.client.add_card(
-                row.wallet,
-                row.card,
-                row.expiry,
-                pan_type=row.pan_type,
-                payment_mean_alias=row.alias,
-                payment_mean_brand=row.brand,
-                reconcile=True,  # a lost answer is settled by sending again, never by masked PAN
-                after_lost_answer=resumed,
-            )
-        except SogenSoapError as exc:
-            return self.finish(
-                row, key, _failure_state(exc, resumed), message=f"{type(exc).__name__}: {exc}"
-            )
-        if result.recovered:
+        """Send one row (already marked ``sending``); ``resumed``: an earlier
+        attempt of it lost its answer."""
+        return self.record(row, key, send_row(self.client, row, resumed))
+
+    def record(self, row: Row, key: str, outcome: Outcome) -> str:
+        if outcome.recovered:
             with self._lock:
                 self.recovered += 1
-        state = _outcome(result)
         return self.finish(
-            row,
-            key,
-            state,
-            result.fault.code if result.fault else result.response_code,
-            result.payment_mean_id,
-            NO_ID + row.wallet if state == "unknown" else result.message,
+            row, key, outcome.state, outcome.code, outcome.payment_mean_id, outcome.message
         )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What sending one row came to (crosses a process boundary: no card in it)."""
+
+    state: str
+    code: str | None = None
+    payment_mean_id: str | None = None
+    message: str | None = None
+    recovered: bool = False
+
+
+def send_row(client: WalletClient, row: Row, resumed: bool) -> Outcome:
+    """Send one row under the reconcile rule; never raises a package exception."""
+    try:
+        result = client.add_card(
+            row.wallet,
+            row.card,
+            row.expiry,
+            pan_type=row.pan_type,
+            payment_mean_alias=row.alias,
+            payment_mean_brand=row.brand,
+            reconcile=True,  # a lost answer is settled by sending again, never by masked PAN
+            after_lost_answer=resumed,
+        )
+    except SogenSoapError as exc:
+        return Outcome(_failure_state(exc, resumed), message=f"{type(exc).__name__}: {exc}")
+    state = _outcome(result)
+    return Outcome(
+        state,
+        result.fault.code if result.fault else result.response_code,
+        result.payment_mean_id,
+        NO_ID + row.wallet if state == "unknown" else result.message,
+        result.recovered,
+    )
+
+
+# ------------------------------------------------------------------ worker processes
+
+_worker: dict[str, object] = {}
+
+
+def _start_worker(options: dict[str, object], threads: int) -> None:
+    """In each worker process: one client and a thread pool, made once."""
+    options = dict(options)
+    secret = str(options.pop("secret_key"))
+    merchant_id, key_version = str(options.pop("merchant_id")), int(str(options.pop("key_version")))
+    _worker["client"] = WalletClient(merchant_id, secret, key_version, **options)  # type: ignore[arg-type]
+    _worker["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enrol")
+
+
+def _send_chunk(chunk: list[tuple[Row, bool]]) -> list[Outcome]:
+    client = _worker["client"]
+    pool = _worker["pool"]
+    assert isinstance(client, WalletClient) and isinstance(pool, ThreadPoolExecutor)
+    return list(pool.map(lambda item: send_row(client, *item), chunk))
+
+
+class _Dispatcher:
+    """Where rows go: threads in this process, or chunks to worker processes.
+
+    Either way this process alone writes the journal: a row is marked
+    ``sending`` (committed) before any worker may send it.
+    """
+
+    def __init__(
+        self,
+        batch: _Batch,
+        concurrency: int,
+        processes: int,
+        client_options: dict[str, object] | None,
+    ) -> None:
+        self.batch = batch
+        self.concurrency = concurrency
+        self.processes = processes
+        self.pending: set[Future[object]] = set()
+        self._chunk: list[tuple[Row, str, bool]] = []
+        self._chunk_size = max(1, concurrency // max(processes, 1))
+        if processes > 1:
+            import multiprocessing
+
+            start: Any = _start_worker
+            self.pool: ThreadPoolExecutor | ProcessPoolExecutor = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start,
+                initargs=(client_options, self._chunk_size),
+            )
+        else:
+            self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enrol")
+
+    def submit(self, row: Row, key: str, resumed: bool) -> None:
+        limit = 2 * (self.processes if self.processes > 1 else self.concurrency)
+        if len(self.pending) >= limit:  # memory stays flat however long the file
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+        if self.processes <= 1:
+            self.pending.add(self.pool.submit(self.batch.send, row, key, resumed))
+            return
+        self._chunk.append((row, key, resumed))
+        if len(self._chunk) >= self._chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._chunk:
+            return
+        chunk, self._chunk = self._chunk, []
+        future = self.pool.submit(_send_chunk, [(row, resumed) for row, _, resumed in chunk])
+        batch = self.batch
+
+        def record(done: Future[list[Outcome]]) -> None:
+            for (row, key, _), outcome in zip(chunk, done.result(), strict=True):
+                batch.record(row, key, outcome)
+
+        future.add_done_callback(record)
+        self.pending.add(future)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.flush()
+        for future in list(self.pending):
+            future.result()
+        self.pool.shutdown(wait=True)
 
 
 def enrol(
@@ -269,22 +381,29 @@ def enrol(
     rows: Iterable[Row | BadRow],
     journal: Journal,
     *,
-    workers: int,
+    concurrency: int,
     progress: Progress,
+    processes: int = 1,
+    client_options: dict[str, object] | None = None,
 ) -> BatchSummary:
-    """Send every row not done yet; rows stream through, at most ``2 x workers`` in flight."""
+    """Send every row not done yet, ``concurrency`` at a time; rows stream through.
+
+    With ``processes`` > 1 the sending is spread over that many worker
+    processes (each with ``concurrency / processes`` threads), built from
+    ``client_options``; this process reads, checks and journals every row.
+    """
     started = time.monotonic()
     batch = _Batch(client, journal, progress)
     summary = BatchSummary()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrol") as pool:
-        pending: set[Future[str]] = set()
+    dispatcher = _Dispatcher(batch, concurrency, processes, client_options)
+    try:
         for row in rows:
             summary.rows += 1
             key = batch.key(row)
             card_key = (
                 journal.card_key(row.wallet, row.card, row.expiry) if isinstance(row, Row) else None
             )
-            state = journal.seen(key, card_key)
+            state, first = journal.seen(key, card_key, row.line)
             if state in FINAL_STATES:
                 summary.skipped += 1
                 progress.add(state or "")
@@ -293,17 +412,14 @@ def enrol(
                 batch.finish(row, key, "invalid", message=row.message)
                 continue
             assert card_key is not None
-            first = journal.first_line(card_key, row.line)
             if first is not None:
                 batch.finish(row, key, "duplicate", message=f"repeats line {first}; not sent")
                 continue
             journal.claim(key, row.line, row.wallet, row.masked_pan, card_key)
-            if len(pending) >= workers * 2:  # memory stays flat however long the file
-                _, pending = wait(pending, return_when=FIRST_COMPLETED)
-            pending.add(pool.submit(batch.send, row, key, state in IN_FLIGHT_STATES))
+            dispatcher.submit(row, key, state in IN_FLIGHT_STATES)
             summary.sent += 1
-        for future in pending:
-            future.result()
+    finally:
+        dispatcher.close()
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
     summary.recovered += batch.recovered

@@ -99,8 +99,11 @@ class Journal:
         message = "\x1f".join([str(line), *fields]).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def seen(self, key: str, card_key: str | None = None) -> str | None:
-        """Mark the row as part of this run; its state so far, if any."""
+    def seen(
+        self, key: str, card_key: str | None = None, line: int = 0
+    ) -> tuple[str | None, int | None]:
+        """Mark the row as part of this run: (its state so far, the first earlier
+        line of this run holding the same card, if any)."""
         with self._lock:
             found = self._db.execute("SELECT state FROM row WHERE key = ?", (key,)).fetchone()
             if found is not None:
@@ -108,29 +111,31 @@ class Journal:
                     "UPDATE row SET run = ?, card_key = coalesce(?, card_key) WHERE key = ?",
                     (self.run, card_key, key),
                 )
-        return None if found is None else str(found[0])
+            first = None
+            if card_key is not None:
+                (first,) = self._db.execute(
+                    "SELECT min(line) FROM row WHERE card_key = ? AND run = ? AND line < ?",
+                    (card_key, self.run, line),
+                ).fetchone()
+        return (None if found is None else str(found[0])), first
 
     def card_key(self, wallet: str, card: str, expiry: str) -> str:
         """The same card for the same wallet, whatever line it stands on."""
         return self.key(0, "card", wallet, card, expiry)
 
-    def first_line(self, card_key: str, line: int) -> int | None:
-        """The first line before ``line`` in this run that holds the same card."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT min(line) FROM row WHERE card_key = ? AND run = ? AND line < ?",
-                (card_key, self.run, line),
-            ).fetchone()
-        return None if found is None or found[0] is None else int(found[0])
-
     def claim(self, key: str, line: int, wallet: str, masked_pan: str, card_key: str) -> None:
-        """Record a row that is about to be handled, so later repeats can see it."""
+        """Mark a row ``sending`` (committed, one attempt more) before it may go out.
+
+        Done by the one thread that reads the input, so a later repeat of the
+        same card always finds this row.
+        """
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute(
-                "INSERT INTO row (key, line, wallet, masked_pan, state, updated_at, run, card_key) "
-                "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "run = excluded.run, card_key = excluded.card_key",
+                "INSERT INTO row (key, line, wallet, masked_pan, state, attempts, updated_at, "
+                "run, card_key) VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET state = 'sending', attempts = row.attempts + 1, "
+                "updated_at = excluded.updated_at, run = excluded.run, card_key = excluded.card_key",
                 (key, line, wallet, masked_pan, now, self.run, card_key),
             )
 
