@@ -135,7 +135,8 @@ class Journal:
                 "INSERT INTO row (key, line, wallet, masked_pan, state, attempts, updated_at, "
                 "run, card_key) VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?) ON CONFLICT (key) "
                 "DO UPDATE SET state = 'sending', attempts = row.attempts + 1, "
-                "updated_at = excluded.updated_at, run = excluded.run, card_key = excluded.card_key",
+                "updated_at = excluded.updated_at, run = excluded.run, "
+                "card_key = excluded.card_key",
                 (key, line, wallet, masked_pan, now, self.run, card_key),
             )
 
