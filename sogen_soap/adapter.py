@@ -11,6 +11,7 @@ and the waiting, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -18,8 +19,6 @@ import threading
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
-
-import zeep
 
 from .credentials import SecretKey, secret_key_from_env
 from .endpoints import INTERFACE_VERSIONS, OPERATIONS, parse_endpoint
@@ -59,7 +58,7 @@ from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
 from .seal import DEFAULT_ALGORITHM, verify_seal
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, Proxy, environment_proxy
 from .validation import check_card_number, check_field
-from .wsdl_cache import load_document, zeep_settings
+from .wsdl_cache import bundled_shapes, load_document, soap_binding, zeep_settings
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -289,16 +288,28 @@ class WalletCore:
         self._retries_lock = threading.Lock()
         install_log_redaction()
 
-        document = load_document(options.get("wsdl"))
-        self._zeep = self._zeep_client(document)
-        binding = self._soap_binding(document)
-        self._service = self._zeep.create_service(binding.name, self._endpoint)
-        self._binding = binding
-        self._shapes: dict[str, OperationShape] = {}
+        self._wsdl = options.get("wsdl")
+        if self._wsdl is None:
+            # The bundled WSDL's layouts are compiled ahead: no zeep, no parse.
+            self._shapes: dict[str, OperationShape] = dict(bundled_shapes())
+        else:
+            load_document(self._wsdl)  # a WSDL that cannot be used is refused now, named
+            self._shapes = {}
 
-    def _zeep_client(self, document: Any) -> Any:
-        """The zeep client the WSDL's operations are read from (an AsyncClient for async)."""
-        return zeep.Client(document, settings=zeep_settings())  # type: ignore[no-untyped-call]
+    @functools.cached_property
+    def _zeep(self) -> Any:
+        """zeep's client for the WSDL: only for a WSDL whose requests need zeep."""
+        import zeep
+
+        return zeep.Client(load_document(self._wsdl), settings=zeep_settings())  # type: ignore[no-untyped-call]
+
+    @functools.cached_property
+    def _binding(self) -> Any:
+        return soap_binding(load_document(self._wsdl))
+
+    @functools.cached_property
+    def _service(self) -> Any:
+        return self._zeep.create_service(self._binding.name, self._endpoint)
 
     @staticmethod
     def _versions(version: str | None, per_operation: Mapping[str, str] | None) -> dict[str, str]:
@@ -315,14 +326,6 @@ class WalletCore:
             op: check_field("interfaceVersion", v, "interface_version")
             for op, v in versions.items()
         }
-
-    @staticmethod
-    def _soap_binding(document: Any) -> Any:
-        for service in document.services.values():
-            for port in service.ports.values():
-                if port.binding is not None and hasattr(port.binding, "get"):
-                    return port.binding
-        raise ConfigurationError("the WSDL declares no SOAP service port")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
@@ -444,9 +447,10 @@ class WalletCore:
             "sealAlgorithm": self._seal_algorithm,
             "intermediateServiceProviderId": self._isp_id,
         }
+        zeep_needed = shape.layout is None
         body = build_sealed_request(
-            self._zeep,
-            self._service,
+            self._zeep if zeep_needed else None,
+            self._service if zeep_needed else None,
             shape,
             {**common, **plan.fields},
             self._secret.reveal(),

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from lxml import etree
-from zeep import exceptions as zeep_exceptions
-from zeep.xsd import AnySimpleType
 
 from .errors import ConfigurationError, ResponseError
 from .redact import mask_pan, redact_text
@@ -39,6 +37,8 @@ __all__ = [
     "parse_reply",
     "redacted_xml",
     "render_request",
+    "shape_from_json",
+    "shape_to_json",
 ]
 
 SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -68,12 +68,41 @@ class OperationShape:
     _pieces: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+def shape_to_json(shape: OperationShape) -> dict[str, Any]:
+    return {
+        "name": shape.name,
+        "wrapper": shape.wrapper,
+        "fields": sorted(shape.fields),
+        "required": sorted(shape.required),
+        "soap_action": shape.soap_action,
+        "body_qname": shape.body_qname,
+        "wrapper_qname": shape.wrapper_qname,
+        "layout": None if shape.layout is None else [list(pair) for pair in shape.layout],
+    }
+
+
+def shape_from_json(data: Mapping[str, Any]) -> OperationShape:
+    layout = data["layout"]
+    return OperationShape(
+        name=str(data["name"]),
+        wrapper=data["wrapper"],
+        fields=frozenset(data["fields"]),
+        required=frozenset(data["required"]),
+        soap_action=str(data["soap_action"]),
+        body_qname=str(data["body_qname"]),
+        wrapper_qname=data["wrapper_qname"],
+        layout=None if layout is None else tuple((str(a), str(b)) for a, b in layout),
+    )
+
+
 def _children(xsd_type: Any) -> list[tuple[str, Any]]:
     return list(getattr(xsd_type, "elements", None) or [])
 
 
 def operation_shape(binding: Any, name: str) -> OperationShape:
     """Read ``name``'s request layout from a zeep binding."""
+    from zeep.xsd import AnySimpleType
+
     try:
         operation = binding.get(name)
     except ValueError:
@@ -213,6 +242,8 @@ def build_sealed_request(
     if shape.layout is not None and not through_zeep:
         values["seal"] = compute_seal(values, secret_key, algorithm)
         return render_request(shape, values)
+    from zeep import exceptions as zeep_exceptions
+
     values["seal"] = ""
     arguments = {shape.wrapper: values} if shape.wrapper else values
     try:

@@ -25,7 +25,6 @@ deadline checked between reads.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import functools
@@ -54,6 +53,8 @@ from .errors import (
 from .http11 import AnswerTooLarge, HTTPProtocolError, ResponseParser
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
     import requests
 
@@ -226,7 +227,7 @@ def _not_sent(operation: str, endpoint: Endpoint, why: str) -> ConnectionFailed:
 def _lost(operation: str, endpoint: Endpoint, error: BaseException) -> TransportError:
     """The exception for a failure after the request may have left."""
     where = _where(operation, endpoint)
-    if isinstance(error, (TimeoutError, socket.timeout, asyncio.TimeoutError)):
+    if isinstance(error, (TimeoutError, socket.timeout)):
         return ResponseTimeout(
             f"{operation}: no complete answer from {endpoint.url} within the timeout", **where
         )
@@ -260,7 +261,7 @@ def _tls_or_not_sent(operation: str, endpoint: Endpoint, error: BaseException) -
             f"{operation}: TLS failure talking to {endpoint.url}: {_tls_text(error)}",
             **_where(operation, endpoint),
         )
-    if isinstance(error, (TimeoutError, socket.timeout, asyncio.TimeoutError)):
+    if isinstance(error, (TimeoutError, socket.timeout)):
         return _not_sent(operation, endpoint, "timed out")
     return _not_sent(operation, endpoint, getattr(error, "strerror", None) or str(error))
 
@@ -595,6 +596,8 @@ class AsyncSender:
         body: bytes,
         deadline: Deadline,
     ) -> HTTPAnswer:
+        import asyncio
+
         if self._gate is None:
             self._gate = asyncio.Semaphore(self._max_connections)
         head = self._heads.get((method, target))
@@ -652,6 +655,8 @@ class AsyncSender:
     async def _connect(
         self, operation: str, deadline: Deadline
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        import asyncio
+
         endpoint = self.endpoint
         loop = asyncio.get_running_loop()
         host, port = (
@@ -684,7 +689,9 @@ class AsyncSender:
                 await writer.start_tls(self._tls, server_hostname=endpoint.host)  # type: ignore[attr-defined]
         except TransportError:
             raise
-        except (OSError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError:
+            raise _not_sent(operation, endpoint, "timed out") from None
+        except OSError as exc:
             raise _tls_or_not_sent(operation, endpoint, exc) from None
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -859,6 +866,8 @@ class LegacyAsyncSender:
         body: bytes,
         deadline: Deadline,
     ) -> HTTPAnswer:
+        import asyncio
+
         import httpx
 
         url = self.endpoint.with_target(target).url

@@ -21,32 +21,32 @@ problem is a ``ConfigurationError`` naming the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import platformdirs
 from lxml import etree
-from zeep import Settings
-from zeep.transports import Transport
-from zeep.wsdl import Document
 
 from .endpoints import Endpoint, parse_endpoint, parse_url
 from .errors import ConfigurationError, HTTPStatusError, ResponseError, SogenSoapError
+
+if TYPE_CHECKING:
+    from .envelope import OperationShape
 
 __all__ = [
     "SOURCE_FILE",
     "WSDL_FILE",
     "XSD_FILE",
+    "bundled_shapes",
     "bundled_wsdl_path",
+    "compile_shapes",
     "default_cache_dir",
     "fetch_wsdl",
     "forget_documents",
@@ -71,8 +71,10 @@ MAX_DOCUMENTS: Final = 32
 MAX_DOCUMENT_BYTES: Final = 4 * 1024 * 1024
 
 
-def zeep_settings() -> Settings:
+def zeep_settings() -> Any:
     """zeep's XML hardening, all on: no DTDs, no entities, no network imports."""
+    from zeep import Settings
+
     return Settings(
         strict=True,
         forbid_dtd=True,
@@ -82,13 +84,16 @@ def zeep_settings() -> Settings:
     )
 
 
+@functools.lru_cache(maxsize=1)
 def bundled_wsdl_path() -> str:
     """Path of the WSDL shipped with the package (installed as ``sogen_soap.wsdl``)."""
-    try:
-        folder = resources.files("sogen_soap.wsdl")
-    except ModuleNotFoundError:  # a source checkout that was never installed
-        return str(Path(__file__).resolve().parent.parent / "wsdl" / WSDL_FILE)
-    return str(folder / WSDL_FILE)
+    here = Path(__file__).resolve().parent
+    for folder in (here / "wsdl", here.parent / "wsdl"):  # installed; a source checkout
+        if (folder / WSDL_FILE).is_file():
+            return str(folder / WSDL_FILE)
+    from importlib import resources  # a zip or another loader
+
+    return str(resources.files("sogen_soap.wsdl") / WSDL_FILE)
 
 
 def _resolve(location: str | os.PathLike[str] | None) -> str:
@@ -106,11 +111,11 @@ def _resolve(location: str | os.PathLike[str] | None) -> str:
     return str(path.resolve())
 
 
-_documents: dict[str | None, Document] = {}
+_documents: dict[str | None, Any] = {}
 _documents_lock = threading.Lock()
 
 
-def load_document(location: str | os.PathLike[str] | None = None) -> Document:
+def load_document(location: str | os.PathLike[str] | None = None) -> Any:
     """The parsed WSDL at ``location`` (a file or a folder holding one), or the bundled one.
 
     Parsed once per process and location: later calls touch no file at all
@@ -133,34 +138,36 @@ def forget_documents() -> None:
         _documents.clear()
 
 
-class _ConfinedTransport(Transport):
+def _confined_transport(folder: str) -> Any:
     """zeep's loader, allowed to read only regular files in one folder, capped in size."""
+    from zeep.transports import Transport
 
-    def __init__(self, folder: str) -> None:
-        super().__init__(timeout=10)  # type: ignore[no-untyped-call]
-        self._folder = os.path.realpath(folder)
+    class ConfinedTransport(Transport):
+        def load(self, url: str) -> bytes:
+            path = url[7:] if url.startswith("file://") else url
+            if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path):
+                raise ConfigurationError(f"refers to {url}; only files beside the WSDL are read")
+            real = os.path.realpath(path)
+            if os.path.commonpath([real, root]) != root or not os.path.isfile(real):
+                raise ConfigurationError(
+                    f"refers to {path}, outside its folder or not a regular file; refused"
+                )
+            with open(real, "rb") as handle:
+                data = handle.read(MAX_DOCUMENT_BYTES + 1)
+            if len(data) > MAX_DOCUMENT_BYTES:
+                raise ConfigurationError(f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes")
+            return data
 
-    def load(self, url: str) -> bytes:
-        path = url[7:] if url.startswith("file://") else url
-        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path):
-            raise ConfigurationError(f"refers to {url}; only files beside the WSDL are read")
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, self._folder]) != self._folder or not os.path.isfile(real):
-            raise ConfigurationError(
-                f"refers to {path}, outside its folder or not a regular file; refused"
-            )
-        with open(real, "rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise ConfigurationError(f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes")
-        return data
+    root = os.path.realpath(folder)
+    return ConfinedTransport(timeout=10)  # type: ignore[no-untyped-call]
 
 
-def _parse(path: str) -> Document:
+def _parse(path: str) -> Any:
     """Parse a WSDL file; any problem is a ConfigurationError naming it."""
+    from zeep.wsdl import Document
+
     try:
-        transport = _ConfinedTransport(os.path.dirname(path))
-        return Document(path, transport, settings=zeep_settings())  # type: ignore[arg-type]
+        return Document(path, _confined_transport(os.path.dirname(path)), settings=zeep_settings())
     except ConfigurationError as exc:
         raise ConfigurationError(f"WSDL {path}: {exc}") from None
     except Exception as exc:  # zeep's and lxml's many ways to say "not a WSDL"
@@ -170,9 +177,46 @@ def _parse(path: str) -> Document:
         ) from None
 
 
+SHAPES_FILE: Final = "WalletService.shapes.json"
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_shapes() -> dict[str, OperationShape]:
+    """The bundled WSDL's operation layouts, compiled ahead (``SHAPES_FILE``).
+
+    Reading them costs no zeep import and no WSDL parse, so a one-shot
+    command starts fast; a test holds them equal to what zeep reads from the
+    bundled WSDL, and ``compile_shapes`` writes them.
+    """
+    from .envelope import shape_from_json
+
+    path = Path(bundled_wsdl_path()).with_name(SHAPES_FILE)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: shape_from_json(shape) for name, shape in data.items()}
+
+
+def compile_shapes(document: Any) -> dict[str, Any]:
+    """Every wallet operation's layout as zeep reads it from ``document`` (JSON-ready)."""
+    from .endpoints import OPERATIONS
+    from .envelope import operation_shape, shape_to_json
+
+    binding = soap_binding(document)
+    return {name: shape_to_json(operation_shape(binding, name)) for name in OPERATIONS}
+
+
+def soap_binding(document: Any) -> Any:
+    for service in document.services.values():
+        for port in service.ports.values():
+            if port.binding is not None and hasattr(port.binding, "get"):
+                return port.binding
+    raise ConfigurationError("the WSDL declares no SOAP service port")
+
+
 def default_cache_dir(environment: str) -> Path:
     """Where ``fetch_wsdl`` puts an environment's WSDL when not told: per user, per host."""
     host = parse_endpoint(environment).netloc.replace(":", "_").strip("[]")
+    import platformdirs
+
     return platformdirs.user_cache_path("sogen-soap") / "wsdl" / host
 
 
@@ -314,6 +358,8 @@ def fetch_wsdl(
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as out:

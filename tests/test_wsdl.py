@@ -162,3 +162,31 @@ def test_the_precompiled_request_is_the_one_zeep_would_build(operation: str, wsd
     fast = build_sealed_request(*args)
     by_zeep = build_sealed_request(*args, through_zeep=True)
     assert _shape_of(etree.fromstring(fast)) == _shape_of(etree.fromstring(by_zeep))
+
+
+def test_the_compiled_layouts_shipped_are_what_zeep_reads_from_the_bundled_wsdl() -> None:
+    """Regenerate with: python -c "import json; from sogen_soap.wsdl_cache import *;
+    print(json.dumps(compile_shapes(load_document()), indent=1, sort_keys=True))"
+    > wsdl/WalletService.shapes.json"""
+    import json
+
+    from sogen_soap.wsdl_cache import SHAPES_FILE, compile_shapes
+
+    shipped = json.loads(Path(bundled_wsdl_path()).with_name(SHAPES_FILE).read_text())
+    assert shipped == json.loads(json.dumps(compile_shapes(load_document())))
+    assert set(shipped) == set(OPERATIONS)
+    assert all(shape["layout"] for shape in shipped.values())
+
+
+def test_a_one_shot_command_does_not_import_zeep_or_requests() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sogen_soap.cli.main import main; "
+        "from sogen_soap import WalletClient; "
+        "WalletClient('002001000000001', 'k', 1, environment='http://127.0.0.1:9/x'); "
+        "print(sorted(m for m in ('zeep', 'requests', 'httpx') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

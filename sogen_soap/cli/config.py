@@ -10,7 +10,6 @@ whose wallets live in the user's data folder.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,18 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from ..client import DEFAULT_TIMEOUT, WalletClient
 from ..credentials import SecretKey, secret_key_from_env
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
 from ..validation import check_field
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # the same parser, before it joined the standard library
 
 __all__ = [
     "Settings",
@@ -122,6 +114,10 @@ class Settings:
 
 
 def _read_config(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # the same parser, before it joined the standard library
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -161,6 +157,8 @@ def resolve_settings(
 
     secret: SecretKey | None = None
     if args.prompt_secret_key:
+        import getpass
+
         secret = SecretKey(getpass.getpass("Secret key: "))
     elif env.get("SOGEN_SECRET_KEY") and not args.secret_key_file:
         secret = SecretKey(env["SOGEN_SECRET_KEY"])
@@ -202,6 +200,8 @@ def resolve_settings(
 
 def simulator_db_path() -> Path:
     """The embedded simulator's wallets: in the user's data folder, kept between runs."""
+    import platformdirs
+
     folder = platformdirs.user_data_path("sogen-soap")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "simulator.sqlite3"

@@ -18,8 +18,6 @@ from ..results import WalletResult
 from ..validation import PAN_TYPES
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
-from .enrol import check_rows, default_paths, enrol, read_rows, write_results
-from .journal import Journal
 from .output import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -64,6 +62,11 @@ def _service_command(call: Call) -> Callable[[argparse.Namespace], int]:
 
 
 def _enrol(args: argparse.Namespace) -> int:
+    # Imported here: the batch machinery (processes, SQLite) is not loaded by
+    # one-shot commands, which a middleware script may run once per card.
+    from .enrol import check_rows, default_paths, enrol, read_rows, write_results
+    from .journal import Journal
+
     source = Path(args.file)
     if not source.is_file():
         raise InvalidFieldError("file", "FILE", f"no such file: {source}")
