@@ -15,6 +15,7 @@ re-printed would no longer match).
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -141,7 +142,12 @@ def _text(value: object) -> str:
     return str(value)
 
 
+_SPECIAL: Final = re.compile(r"[&<>\r]")
+
+
 def _escape(text: str) -> str:
+    if _SPECIAL.search(text) is None:  # ids, codes, digits: nothing to escape
+        return text
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )

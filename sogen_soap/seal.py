@@ -33,12 +33,16 @@ EXCLUDED_FIELDS: Final = frozenset({"keyVersion", "sealAlgorithm", "seal"})
 
 def seal_string(fields: Mapping[str, object]) -> str:
     """The text the seal is computed over, for a message's top-level fields."""
-    return "".join(
-        part
-        for name in sorted(fields)
-        if name not in EXCLUDED_FIELDS
-        for part in _values(fields[name])
-    )
+    parts: list[str] = []
+    for name in sorted(fields):
+        if name in EXCLUDED_FIELDS:
+            continue
+        value = fields[name]
+        if type(value) is str:  # the common case, on every call: no recursion
+            parts.append(value)
+        else:
+            parts.extend(_values(value))
+    return "".join(parts)
 
 
 def _values(value: object) -> Iterator[str]:

@@ -190,3 +190,26 @@ def test_a_one_shot_command_does_not_import_zeep_or_requests() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("alias", ["Tom & Jerry", "<b>card</b>", "a>b", "plain"])
+def test_the_precompiled_request_escapes_text_as_zeep_does(alias: str) -> None:
+    from sogen_soap.envelope import build_sealed_request
+
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1)
+    shape = client._shape("updatePaymentMean")
+    fields = {
+        "merchantId": MERCHANT.merchant_id,
+        "interfaceVersion": "WR_WS_2.55",
+        "keyVersion": 1,
+        "sealAlgorithm": "HMAC-SHA-256",
+        "merchantWalletId": "w",
+        "paymentMeanId": "2",
+        "paymentMeanAlias": alias,
+    }
+    args = (client._zeep, client._service, shape, fields, MERCHANT.secret_key, "HMAC-SHA-256")
+    fast = build_sealed_request(*args)
+    assert _shape_of(etree.fromstring(fast)) == _shape_of(
+        etree.fromstring(build_sealed_request(*args, through_zeep=True))
+    )
+    assert any(e.text == alias for e in etree.fromstring(fast).iter())
