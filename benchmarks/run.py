@@ -18,11 +18,8 @@ tests: nothing here fails a build.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -157,9 +154,9 @@ def _php(url: str, calls: int, prefix: str) -> dict[str, float] | None:
     modules = subprocess.run(["php", "-m"], capture_output=True, text=True).stdout
     if "soap" not in modules.lower():
         return None
-    from sogen_soap.wsdl_cache import bundled_wsdl_path
-
     import resource
+
+    from sogen_soap.wsdl_cache import bundled_wsdl_path
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
@@ -184,12 +181,16 @@ def line(figure: str, value: str, target: str = "", verdict: bool | None = None)
     print(f"  {figure:<52} {value:>16}  {target:<16} {mark}", flush=True)
 
 
-def bench_latency(rounds: int, calls: int, baseline: str | None, figures: dict[str, object]) -> None:
+def bench_latency(
+    rounds: int, calls: int, baseline: str | None, figures: dict[str, object]
+) -> None:
     print(f"1. add_card on loopback: median of {rounds} interleaved rounds of {calls} calls")
     results: dict[str, list[dict[str, float]]] = {}
     with simulator() as (url, _):
         for r in range(rounds):
-            results.setdefault("sogen-soap", []).append(_child(_CLIENT, url, str(calls), "1", f"s{r}"))
+            results.setdefault("sogen-soap", []).append(
+                _child(_CLIENT, url, str(calls), "1", f"s{r}")
+            )
             php = _php(url, calls, f"p{r}")
             if php is not None:
                 results.setdefault("PHP SoapClient", []).append(php)
@@ -221,7 +222,9 @@ def bench_latency(rounds: int, calls: int, baseline: str | None, figures: dict[s
     figures["client_cpu_ms"] = round(cpu, 4)
 
 
-def bench_threads(rounds: int, calls: int, baseline: str | None, figures: dict[str, object]) -> None:
+def bench_threads(
+    rounds: int, calls: int, baseline: str | None, figures: dict[str, object]
+) -> None:
     print(f"2. one client shared by 8 threads on loopback, {calls} calls a round")
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
@@ -249,7 +252,10 @@ def _batch(path: Path, rows: int) -> None:
 
 def _enrol(rows: int, latency: float, python: str | None) -> tuple[float, float, float]:
     """(rows/s, enrol CPU share of a core, simulator CPU share of a core)."""
-    with tempfile.TemporaryDirectory() as folder, simulator("--latency", str(latency)) as (url, pid):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        simulator("--latency", str(latency)) as (url, pid),
+    ):
         _batch(Path(folder) / "b.csv", rows)
         env = dict(os.environ)
         env.update(
@@ -317,7 +323,9 @@ def bench_cold(figures: dict[str, object]) -> None:
             return statistics.median(samples) * 1e3
 
         bare = timed([sys.executable, "-c", "pass"])
-        cold = timed([str(script), "add-card", "--wallet", "cold", "--card", PAN, "--expiry", "203012"])
+        cold = timed(
+            [str(script), "add-card", "--wallet", "cold", "--card", PAN, "--expiry", "203012"]
+        )
     line("python -c pass", f"{bare:.0f} ms")
     line("sogen-soap add-card (given URL)", f"{cold:.0f} ms", "< 150 ms", cold < 150)
     figures["cold_add_card_ms"] = round(cold)
@@ -330,7 +338,9 @@ def bench_memory(calls: int, figures: dict[str, object]) -> None:
         "wall, cpu = time.perf_counter()",
         "import os\nrss = lambda: int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
         "start = rss()\nwall, cpu = time.perf_counter()",
-    ).replace('print(json.dumps({"ms"', 'print(json.dumps({"growth_mb": (rss() - start) / 2**20, "ms"')
+    ).replace(
+        'print(json.dumps({"ms"', 'print(json.dumps({"growth_mb": (rss() - start) / 2**20, "ms"'
+    )
     with simulator() as (url, _):
         grown = _child(code, url, str(calls), "4", "m")["growth_mb"]
     line(f"RSS growth over {calls} calls", f"{grown:.2f} MB", "< 5 MB", grown < 5)
