@@ -6,11 +6,11 @@ Results for business outcomes, exceptions for broken plumbing: see
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .client import DEFAULT_TIMEOUT, WalletClient
-from .credentials import SecretKey
 from .errors import (
     ConfigurationError,
     ConnectionDropped,
@@ -27,31 +27,62 @@ from .errors import (
     TransportError,
     WalletResponseError,
 )
-from .results import (
-    RESPONSE_CODES,
-    AddCardResult,
-    DeletePaymentMeanResult,
-    GetPaymentMeanDataResult,
-    GetWalletDataResult,
-    PaymentMean,
-    SignOffResult,
-    SoapFault,
-    UpdatePaymentMeanResult,
-    WalletActionResult,
-    WalletResult,
-)
-from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .aio import AsyncWalletClient
+    from .client import DEFAULT_TIMEOUT, WalletClient
+    from .credentials import SecretKey
+    from .results import (
+        RESPONSE_CODES,
+        AddCardResult,
+        DeletePaymentMeanResult,
+        GetPaymentMeanDataResult,
+        GetWalletDataResult,
+        PaymentMean,
+        SignOffResult,
+        SoapFault,
+        UpdatePaymentMeanResult,
+        WalletActionResult,
+        WalletResult,
+    )
+    from .retry import RetryPolicy
 
 logging.getLogger("sogen_soap").addHandler(logging.NullHandler())
 
+# Loaded on first use, so that importing the package (or its pytest plugin,
+# in every test session of a project that installs it) costs almost nothing.
+_LAZY = {
+    "AsyncWalletClient": ".aio",
+    "WalletClient": ".client",
+    "DEFAULT_TIMEOUT": ".client",
+    "SecretKey": ".credentials",
+    "RetryPolicy": ".retry",
+    **dict.fromkeys(
+        (
+            "RESPONSE_CODES",
+            "AddCardResult",
+            "DeletePaymentMeanResult",
+            "GetPaymentMeanDataResult",
+            "GetWalletDataResult",
+            "PaymentMean",
+            "SignOffResult",
+            "SoapFault",
+            "UpdatePaymentMeanResult",
+            "WalletActionResult",
+            "WalletResult",
+        ),
+        ".results",
+    ),
+}
+
 
 def __getattr__(name: str) -> object:
-    # Imported on first use: it needs httpx, an optional extra ("sogen-soap[async]").
-    if name == "AsyncWalletClient":
-        from .aio import AsyncWalletClient
-
-        return AsyncWalletClient
-    raise AttributeError(f"module 'sogen_soap' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sogen_soap' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -27,9 +27,9 @@ from ..seal import DEFAULT_ALGORITHM, SEAL_ALGORITHMS, compute_seal, verify_seal
 from ..wsdl_cache import XSD_FILE, bundled_wsdl_path
 from ..xmlfields import element_values
 from .faults import FaultProfile
-from .store import PaymentMean, WalletStore
+from .store import PaymentMean, WalletStore, mask_card
 
-__all__ = ["DEFAULT_MERCHANT", "Merchant", "SimulatorApp"]
+__all__ = ["DEFAULT_MERCHANT", "Merchant", "Received", "SimulatorApp"]
 
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 WALLET_NS: Final = "urn:sips:cn:contract:office:wallet:v2"
@@ -74,6 +74,24 @@ _FIELD_IN_ERROR: Final = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z0-9_]+)'")
 _EXPECTED_IN_ERROR: Final = re.compile(r"Expected is(?: one of)? \(([^)]*)\)")
 _LOCAL_NAME: Final = re.compile(r"(?:\{[^}]*\})?([A-Za-z0-9_]+)")
 XS: Final = "{http://www.w3.org/2001/XMLSchema}"
+
+
+_UNSHOWN: Final = frozenset({"seal", "paymentToken"})
+# Faults that answer before the request is processed (nothing stored, no code).
+_BEFORE_PROCESSING: Final = frozenset(
+    {"soap_fault", "http_503", "garbage", "drop", "xxe", "billion_laughs", "doctype"}
+)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A request the simulator answered, as a test may inspect it: masked only."""
+
+    operation: str
+    merchant_wallet_id: str | None
+    response_code: str | None
+    fault: str | None
+    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 def _paris_now() -> datetime:
@@ -158,8 +176,10 @@ class SimulatorApp:
         faults: FaultProfile | None = None,
         clock: Callable[[], datetime] | None = None,
         latency: float = 0.0,
+        record: bool = False,
     ) -> None:
         self.store = store
+        self.record = record
         self.latency = latency
         self.merchants = {m.merchant_id: m for m in merchants}
         self.faults = faults or FaultProfile()
@@ -181,6 +201,8 @@ class SimulatorApp:
         self._schema_lock = threading.Lock()  # an XMLSchema is not thread-safe
         self._count_lock = threading.Lock()
         self.requests_seen = 0
+        self.received: list[Received] = []
+        """Every SOAP request answered, in order, masked (no card number, no seal)."""
         self._operations: dict[str, Callable[[str, Fields, str], Fields]] = {
             "addCard": self._add_card,
             "getWalletData": self._get_wallet_data,
@@ -281,7 +303,12 @@ class SimulatorApp:
                 xml,
             )
 
-        fault = self.faults.draw()
+        operation = qname.localname
+        input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
+        fields = element_values(input_el)
+        fault = self.faults.draw(operation)
+        if fault in _BEFORE_PROCESSING:
+            self._record(operation, fields, {}, fault)
         if fault == "soap_fault":
             return (
                 "500 Internal Server Error",
@@ -303,9 +330,6 @@ class SimulatorApp:
 
         if self.latency:
             time.sleep(self.latency)  # a network and back end that are not instant
-        operation = qname.localname
-        input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
-        fields = element_values(input_el)
         # The merchant's current key seals the answer (none for an unknown one: 03).
         merchant = self.merchants.get(str(fields.get("merchantId", "")))
         algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
@@ -315,6 +339,7 @@ class SimulatorApp:
             operation, op_el, fields, merchant, algorithm, _FORCED_CODES.get(fault or "")
         )
         output = {k: v for k, v in answer.items() if v is not None}
+        self._record(operation, fields, output, fault)
         if merchant is not None and fault != "no_seal":
             output["seal"] = compute_seal(output, merchant.secret_key, algorithm)
             if fault == "wrong_seal":
@@ -331,6 +356,28 @@ class SimulatorApp:
         if fault == "delay":
             time.sleep(self.faults.delay)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
+
+    def _record(
+        self, operation: str, fields: Fields, output: Fields, fault: str | None
+    ) -> None:
+        if not self.record:  # a long-running simulator keeps no history
+            return
+        shown = {
+            name: (mask_card(str(value)) if name == "cardNumber" else str(value))
+            for name, value in fields.items()
+            if name not in _UNSHOWN and not isinstance(value, (dict, list))
+        }
+        code = output.get("walletResponseCode")
+        with self._count_lock:
+            self.received.append(
+                Received(
+                    operation=operation,
+                    merchant_wallet_id=shown.get("merchantWalletId"),
+                    response_code=None if code is None else str(code),
+                    fault=fault,
+                    fields=shown,
+                )
+            )
 
     def _answer(
         self,

@@ -57,7 +57,23 @@ class FaultProfile:
             raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._next: dict[str, list[str]] = {}
         self.injected: Counter[str] = Counter()
+
+    def fail_next(self, operation: str, kind: str, times: int = 1) -> None:
+        """The next ``times`` requests of ``operation`` get ``kind``, before any other rule."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._next.setdefault(operation, []).extend([kind] * times)
+
+    def clear(self) -> None:
+        """Drop every scripted fault (rates stay)."""
+        with self._lock:
+            self._next.clear()
+            self._sequence.clear()
 
     @classmethod
     def parse(cls, specs: list[str], seed: int = 0, delay: float = 2.0) -> FaultProfile:
@@ -71,9 +87,14 @@ class FaultProfile:
                 raise ValueError(f"fault {spec!r}: expected KIND=RATE") from None
         return cls(rates, seed=seed, delay=delay)
 
-    def draw(self) -> str | None:
-        """The fault for the next request, or None."""
+    def draw(self, operation: str | None = None) -> str | None:
+        """The fault for the next request (of ``operation``), or None."""
         with self._lock:
+            queued = self._next.get(operation or "")
+            if queued:
+                scripted = queued.pop(0)
+                self.injected[scripted] += 1
+                return scripted
             if self._sequence:
                 kind = self._sequence.pop(0)
                 if kind is not None:

@@ -385,7 +385,8 @@ class Simulator:
     takes.  ``db`` is a SQLite file (kept across restarts) or ``":memory:"``.
     ``workers`` answer at most that many requests at once;
     ``idle_timeout``/``request_timeout`` (seconds) close idle and slow
-    connections; ``max_connections`` bounds the open ones.
+    connections; ``max_connections`` bounds the open ones.  ``record`` keeps
+    every request answered, masked, in ``app.received`` (for tests).
     """
 
     def __init__(
@@ -403,9 +404,12 @@ class Simulator:
         idle_timeout: float = 30.0,
         request_timeout: float = 10.0,
         max_connections: int = 4096,
+        record: bool = False,
     ) -> None:
         self.store = WalletStore(db)
-        self.app = SimulatorApp(self.store, merchants, faults=faults, clock=clock, latency=latency)
+        self.app = SimulatorApp(
+            self.store, merchants, faults=faults, clock=clock, latency=latency, record=record
+        )
         self._front = _Front(
             self.app,
             host,

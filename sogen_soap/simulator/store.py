@@ -109,6 +109,12 @@ class WalletStore:
         with self._lock:
             self._db.close()
 
+    def clear(self) -> None:
+        """Forget every wallet (a fresh, empty store for the next test)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM payment_mean")
+            db.execute("DELETE FROM wallet")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction at a time; rolled back on any error."""

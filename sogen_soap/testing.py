@@ -1,0 +1,166 @@
+"""A testing kit for code that uses sogen-soap: the simulator as pytest fixtures.
+
+Installing the package is all it takes: this module is a pytest plugin
+(registered through the ``pytest11`` entry point) that defines two fixtures,
+and nothing starts until a test asks for one.
+
+- ``wallet_simulator``: a running simulator (started once per session),
+  with a fresh, empty store for every test.  See ``SimulatedWallet``.
+- ``wallet_client``: a ``WalletClient`` bound to it, closed after the test.
+
+Without pytest (unittest, another framework, a script)::
+
+    with simulated_wallet() as sim:
+        with sim.client() as client:
+            client.add_card("w", "4100000000000000", "203012")
+        assert sim.wallet("w")[0].masked_pan == "4100##########00"
+
+Everything a test can see is masked: no full card number in ``requests``,
+``wallet()`` or any repr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .aio import AsyncWalletClient
+    from .client import WalletClient
+    from .simulator import Simulator
+    from .simulator.app import Received
+
+__all__ = ["SimulatedWallet", "StoredPaymentMean", "simulated_wallet"]
+
+
+@dataclass(frozen=True)
+class StoredPaymentMean:
+    """A payment mean as the simulated service holds it (masked)."""
+
+    payment_mean_id: str
+    masked_pan: str
+    expiry: str
+    alias: str | None
+    brand: str
+
+
+class SimulatedWallet:
+    """A simulated wallet service for one test: its address, its merchant, its state.
+
+    ``fail_next(operation, kind, times=1)`` makes the next call(s) of that
+    operation misbehave; the kinds are the simulator's
+    (``sogen_soap.simulator.FAULT_KINDS``): ``"drop"`` (lost before it was
+    processed), ``"commit_drop"`` (done, then the answer lost), ``"delay"``,
+    ``"code_99"``, ``"wrong_seal"``, ``"soap_fault"``, ``"http_503"``, ...
+    """
+
+    def __init__(self, simulator: Simulator) -> None:
+        from .simulator import DEFAULT_MERCHANT
+
+        self._simulator = simulator
+        self.merchant_id = DEFAULT_MERCHANT.merchant_id
+        self.key_version = DEFAULT_MERCHANT.key_version
+        self.secret_key = DEFAULT_MERCHANT.secret_key
+
+    def __repr__(self) -> str:
+        return f"SimulatedWallet(url={self.url!r}, merchant_id={self.merchant_id!r})"
+
+    @property
+    def url(self) -> str:
+        return self._simulator.url
+
+    def client(self, **options: Any) -> WalletClient:
+        """A ``WalletClient`` bound to this simulator (yours to close, or use ``with``).
+
+        Retries wait milliseconds, not the production backoff, and a lost
+        answer is given up on after 2 s, so failure tests stay fast; pass
+        ``retry=`` or ``timeout=`` to choose otherwise.
+        """
+        from .client import WalletClient
+
+        return WalletClient(
+            self.merchant_id, self.secret_key, self.key_version, **self._defaults(options)
+        )
+
+    def async_client(self, **options: Any) -> AsyncWalletClient:
+        """An ``AsyncWalletClient`` bound to this simulator (use ``async with``)."""
+        from .aio import AsyncWalletClient
+
+        return AsyncWalletClient(
+            self.merchant_id, self.secret_key, self.key_version, **self._defaults(options)
+        )
+
+    def _defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        from .retry import RetryPolicy
+
+        options.setdefault("environment", self.url)
+        options.setdefault("retry", RetryPolicy(attempts=3, base_delay=0.005))
+        options.setdefault("timeout", 2.0)
+        return options
+
+    def fail_next(self, operation: str, kind: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``operation`` (e.g. ``"addCard"``) get fault ``kind``."""
+        from .endpoints import OPERATIONS
+
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; one of {', '.join(OPERATIONS)}")
+        self._simulator.app.faults.fail_next(operation, kind, times)
+
+    def wallet(self, wallet_id: str) -> tuple[StoredPaymentMean, ...]:
+        """The payment means stored in ``wallet_id``, in id order; empty if it does not exist."""
+        stored = self._simulator.store.wallet(self.merchant_id, wallet_id)
+        if stored is None:
+            return ()
+        return tuple(
+            StoredPaymentMean(m.payment_mean_id, m.masked_pan, m.expiry, m.alias, m.brand)
+            for m in stored.payment_means
+        )
+
+    @property
+    def requests(self) -> list[Received]:
+        """The requests received, in order: ``.operation``, ``.merchant_wallet_id``,
+        ``.response_code`` (None when a fault answered first), ``.fault``, ``.fields`` (masked)."""
+        return list(self._simulator.app.received)
+
+    def reset(self) -> None:
+        """A fresh, empty service: no wallets, no scripted faults, no requests seen."""
+        self._simulator.store.clear()
+        self._simulator.app.faults.clear()
+        self._simulator.app.received.clear()
+
+
+@contextmanager
+def simulated_wallet() -> Iterator[SimulatedWallet]:
+    """A simulated wallet service on loopback for the duration of the block."""
+    from .simulator import FaultProfile, Simulator
+
+    with Simulator(faults=FaultProfile(delay=3.0), record=True) as simulator:
+        yield SimulatedWallet(simulator)
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the kit works without pytest too
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def _sogen_soap_simulator() -> Iterator[SimulatedWallet]:
+        with simulated_wallet() as simulated:
+            yield simulated
+
+    @pytest.fixture
+    def wallet_simulator(_sogen_soap_simulator: SimulatedWallet) -> Iterator[SimulatedWallet]:
+        """A simulated wallet service, empty at the start of the test."""
+        _sogen_soap_simulator.reset()
+        yield _sogen_soap_simulator
+        _sogen_soap_simulator.reset()
+
+    @pytest.fixture
+    def wallet_client(wallet_simulator: SimulatedWallet) -> Iterator[WalletClient]:
+        """A ``WalletClient`` bound to ``wallet_simulator``."""
+        with wallet_simulator.client() as client:
+            yield client

@@ -1,0 +1,114 @@
+"""The testing kit, used the way a merchant would: a test file in a fresh
+folder, no conftest, run by pytest in its own process."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sogen_soap.testing import simulated_wallet
+
+MERCHANT_TESTS = """
+import asyncio
+
+import pytest
+
+from sogen_soap import OutcomeUnknown, RetryPolicy
+
+PAN = "4100000000000000"
+
+
+def test_enrol_then_inspect(wallet_client, wallet_simulator):
+    result = wallet_client.add_card("cust-1", PAN, "203012", payment_mean_alias="visa")
+    assert result.ok
+    stored = wallet_simulator.wallet("cust-1")
+    assert [(m.masked_pan, m.expiry, m.alias, m.payment_mean_id) for m in stored] == [
+        ("4100##########00", "203012", "visa", "1")
+    ]
+    assert [(r.operation, r.merchant_wallet_id, r.response_code)
+            for r in wallet_simulator.requests] == [("addCard", "cust-1", "00")]
+    seen = repr(wallet_simulator.requests) + repr(stored) + repr(wallet_simulator)
+    assert PAN not in seen and "4100##########00" in seen
+
+
+def test_isolation_a(wallet_client, wallet_simulator):
+    assert wallet_client.add_card("iso", PAN, "203012").ok
+
+
+def test_isolation_b(wallet_client, wallet_simulator):
+    assert wallet_simulator.wallet("iso") == ()
+    assert wallet_simulator.requests == []
+    assert wallet_client.add_card("iso", PAN, "203012").ok  # not a 94: a fresh store
+
+
+def test_a_lost_answer_is_reconciled(wallet_client, wallet_simulator):
+    wallet_simulator.fail_next("addCard", "commit_drop")
+    result = wallet_client.add_card("w", PAN, "203012", reconcile=True)
+    assert result.ok and result.recovered and result.payment_mean_id == "1"
+    assert len(wallet_simulator.wallet("w")) == 1
+    assert [r.response_code for r in wallet_simulator.requests] == ["00", "94", "00"]
+
+
+def test_a_lost_answer_without_reconcile_raises(wallet_client, wallet_simulator):
+    wallet_simulator.fail_next("addCard", "drop")
+    with pytest.raises(OutcomeUnknown):
+        wallet_client.add_card("w", PAN, "203012")
+    assert wallet_simulator.wallet("w") == ()
+    assert [(r.operation, r.fault) for r in wallet_simulator.requests] == [("addCard", "drop")]
+
+
+def test_fail_next_times(wallet_simulator):
+    wallet_simulator.fail_next("getWalletData", "code_99", times=2)
+    with wallet_simulator.client(retry=RetryPolicy(attempts=1)) as client:
+        codes = [client.get_wallet_data("w").response_code for _ in range(3)]
+    assert codes == ["99", "99", "25"]
+
+
+def test_faults_target_one_operation_only(wallet_client, wallet_simulator):
+    wallet_simulator.fail_next("signOff", "code_99")
+    assert wallet_client.add_card("w", PAN, "203012").ok
+
+
+def test_the_async_client(wallet_simulator):
+    async def enrol():
+        async with wallet_simulator.async_client() as client:
+            return await client.add_card("a", PAN, "203012")
+
+    assert asyncio.run(enrol()).ok
+    assert len(wallet_simulator.wallet("a")) == 1
+
+
+def test_an_unknown_fault_kind_is_refused(wallet_simulator):
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        wallet_simulator.fail_next("addCard", "gremlins")
+"""
+
+
+def test_the_plugin_works_in_a_merchant_project_without_conftest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checkout=MERCHANT_TESTS)
+    assert not list(pytester.path.glob("conftest.py"))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=9)
+
+
+def test_unittest_users_get_the_same_from_plain_python() -> None:
+    with simulated_wallet() as sim:
+        with sim.client() as client:
+            assert client.add_card("u", "4100000000000000", "203012").ok
+        assert sim.wallet("u")[0].masked_pan == "4100##########00"
+        assert sim.requests[0].fields["cardNumber"] == "4100##########00"
+        assert "seal" not in sim.requests[0].fields
+
+
+def test_the_readme_example_test_file_passes(pytester: pytest.Pytester) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n# test_checkout\.py\n(.*?)```", readme, re.S)
+    assert match, "the README lost its testing example"
+    pytester.makepyfile(test_checkout=textwrap.dedent(match.group(1)))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 3 and "failed" not in outcomes
