@@ -42,7 +42,7 @@ from .errors import (
     SealVerificationError,
     SogenSoapError,
 )
-from .parsing import items, parse_datetime, payment_mean, text_or_none
+from .parsing import list_items, parse_datetime, payment_mean, text_or_none, unmodeled
 from .redact import install_log_redaction, mask_pan
 from .results import (
     AddCardResult,
@@ -210,32 +210,59 @@ def _answer_lost(error: SogenSoapError) -> bool:
 # -------------------------------------------------------------------- results
 
 
+def _known(*names: str) -> frozenset[str]:
+    return _STATUS_FIELDS | frozenset(names)
+
+
+_ADD_CARD_FIELDS: Final = _known("walletActionDateTime", "paymentMeanId", "maskedPan")
+_WALLET_FIELDS: Final = _known(
+    "walletCreationDateTime", "walletLastActionDateTime", "walletPaymentMeanDataList"
+)
+_MEAN_FIELDS: Final = _known("walletPaymentMeanData")
+_ACTION_FIELDS: Final = _known("walletActionDateTime")
+
+
 def add_card_result(answer: Answer) -> AddCardResult:
     return AddCardResult(
         **answer.common(),
         wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
         payment_mean_id=text_or_none(answer.output.get("paymentMeanId")),
         masked_pan=text_or_none(answer.output.get("maskedPan")),
+        extra=unmodeled(answer.output, _ADD_CARD_FIELDS),
     )
 
 
 def wallet_data_result(answer: Answer) -> GetWalletDataResult:
     out = answer.output
-    means = (
-        payment_mean(v)
-        for v in items(out.get("walletPaymentMeanDataList"), "walletPaymentMeanData")
+    items = list_items(
+        out.get("walletPaymentMeanDataList"),
+        "walletPaymentMeanData",
+        list_name="walletPaymentMeanDataList",
+        operation="getWalletData",
     )
+    extra = unmodeled(out, _WALLET_FIELDS)
+    if not items and answer.common()["response_code"] == "00":
+        nested = sorted(k for k, v in extra.items() if not isinstance(v, str))
+        if nested:  # a list under a name the client does not know: never "an empty wallet"
+            raise ResponseError(
+                f"getWalletData: no walletPaymentMeanDataList, but {', '.join(nested)}, which "
+                "the client cannot read as the wallet's payment means; not read"
+            )
+    means = (payment_mean(v) for v in items)
     return GetWalletDataResult(
         **answer.common(),
         wallet_creation_datetime=parse_datetime(out.get("walletCreationDateTime")),
         wallet_last_action_datetime=parse_datetime(out.get("walletLastActionDateTime")),
         payment_means=tuple(m for m in means if m is not None),
+        extra=extra,
     )
 
 
 def payment_mean_result(answer: Answer) -> GetPaymentMeanDataResult:
     return GetPaymentMeanDataResult(
-        **answer.common(), payment_mean=payment_mean(answer.output.get("walletPaymentMeanData"))
+        **answer.common(),
+        payment_mean=payment_mean(answer.output.get("walletPaymentMeanData")),
+        extra=unmodeled(answer.output, _MEAN_FIELDS),
     )
 
 
@@ -244,6 +271,7 @@ def _action_result(result: type[_Action]) -> Callable[[Answer], _Action]:
         return result(
             **answer.common(),
             wallet_action_datetime=parse_datetime(answer.output.get("walletActionDateTime")),
+            extra=unmodeled(answer.output, _ACTION_FIELDS),
         )
 
     return convert

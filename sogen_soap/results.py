@@ -7,8 +7,10 @@ are allow-listed: codes, ids and masked PANs only, never a raw body.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 from .errors import WalletResponseError
@@ -48,11 +50,17 @@ TEMPORARY_CODES: Final = frozenset({"99"})
 def _jsonable(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}  # type: ignore[arg-type]
     return value
+
+
+def _nothing() -> Mapping[str, object]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class WalletResult:
     error_field_name: str | None = None
     fault: SoapFault | None = None
     seal_verified: bool = False
+    extra: Mapping[str, object] = field(default_factory=_nothing, compare=False)
+    """Fields of the answer the client does not type, as received (read-only):
+    text, a nested mapping, or a tuple for repeats.  Nothing sealed is dropped."""
 
     @property
     def ok(self) -> bool:
@@ -109,7 +120,7 @@ class WalletResult:
             "operation": self.operation,
             "ok": self.ok,
             "message": self.message,
-            **{name: _jsonable(value) for name, value in asdict(self).items()},
+            **{f.name: _jsonable(getattr(self, f.name)) for f in fields(self)},
         }
 
     def raise_for_code(self) -> WalletResult:
@@ -122,7 +133,7 @@ class WalletResult:
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}"
             for f in fields(self)
-            if getattr(self, f.name) is not None
+            if getattr(self, f.name) is not None and getattr(self, f.name) != {}
         )
         return f"{type(self).__name__}({shown})"
 
@@ -139,11 +150,15 @@ class PaymentMean:
     payment_mean_alias: str | None = None
     pan_expiry_date: str | None = None  # YYYYMM, as sent
     payment_mean_brand: str | None = None
+    payment_mean_brand_selection_status: str | None = None
     co_badging_brands: tuple[str, ...] = ()
-    transaction_actors: str | None = None
+    transaction_actors: tuple[str, ...] = ()
     mandate_id: str | None = None
     issuer_wallet_id: str | None = None
     issuer_wallet_type: str | None = None
+    extra: Mapping[str, object] = field(default_factory=_nothing, compare=False)
+    """Fields the client does not type (``paymentMeanData``, ``pspData``, newer
+    ones), as received and read-only."""
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

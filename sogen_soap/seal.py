@@ -8,6 +8,13 @@ every field except ``keyVersion``, ``sealAlgorithm`` and ``seal``, sorted by
 name, values only, concatenated without separators; containers are expanded in
 place (their own fields sorted by name), lists item by item in order; absent
 fields contribute nothing.  The digest is lowercase hex.
+
+Sort order: names are compared ignoring case, as Worldline's Java SDK does
+(ties, which no real message has, fall back to the exact spelling).  For
+every field name known today the case-insensitive and the case-sensitive
+orders are the same (a test checks all of them), so the choice matters only
+for a future field such as ``aB`` beside ``Ab``; following the vendor's own
+SDK is the better bet there.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ __all__ = [
     "SEAL_ALGORITHMS",
     "compute_seal",
     "seal_string",
+    "sort_key",
     "verify_seal",
 ]
 
@@ -34,7 +42,7 @@ EXCLUDED_FIELDS: Final = frozenset({"keyVersion", "sealAlgorithm", "seal"})
 def seal_string(fields: Mapping[str, object]) -> str:
     """The text the seal is computed over, for a message's top-level fields."""
     parts: list[str] = []
-    for name in sorted(fields):
+    for name in sorted(fields, key=sort_key):
         if name in EXCLUDED_FIELDS:
             continue
         value = fields[name]
@@ -45,11 +53,16 @@ def seal_string(fields: Mapping[str, object]) -> str:
     return "".join(parts)
 
 
+def sort_key(name: str) -> tuple[str, str]:
+    """The seal's field order: ignoring case, then exact (see the module's docstring)."""
+    return (name.lower(), name)
+
+
 def _values(value: object) -> Iterator[str]:
     if value is None:
         return
     if isinstance(value, Mapping):
-        for name in sorted(value):
+        for name in sorted(value, key=sort_key):
             yield from _values(value[name])
     elif isinstance(value, (list, tuple)):
         for item in value:

@@ -123,6 +123,28 @@ def _enrol(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _wsdl_diff(args: argparse.Namespace) -> int:
+    from ..wsdl_diff import BREAKS, CHANGES, diff_wsdl
+
+    differences = diff_wsdl(args.path)
+    if args.json:
+        print(json.dumps([d.__dict__ for d in differences]))
+    else:
+        for difference in differences:
+            print(difference)
+    breaking = [d for d in differences if d.severity in (BREAKS, CHANGES)]
+    if not args.json:
+        print(
+            f"{len(differences)} differences; "
+            + (
+                f"{len(breaking)} would break or change a call"
+                if breaking
+                else "the client works unchanged with this WSDL"
+            )
+        )
+    return 1 if breaking else EXIT_OK
+
+
 def _wsdl_fetch(args: argparse.Namespace) -> int:
     print(fetch_wsdl(args.environment, args.output, force=args.force))
     return EXIT_OK
@@ -255,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write into a non-empty --output (only the fetched files are replaced)",
     )
     fetch.set_defaults(handler=_wsdl_fetch)
+    diff = wsdl_commands.add_parser(
+        "diff",
+        help="compare a downloaded WSDL with the bundled one, in the client's terms",
+        description="Exit 0: the client works unchanged with it (informational differences "
+        "are still listed); 1: a difference would break or change a call; 2: bad input.",
+    )
+    diff.add_argument("path", metavar="PATH", help="a WSDL file, or the folder wsdl fetch wrote")
+    diff.add_argument("--json", action="store_true", help="the differences as a JSON list")
+    diff.set_defaults(handler=_wsdl_diff)
     return parser
 
 

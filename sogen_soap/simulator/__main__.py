@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .app import DEFAULT_MERCHANT, Merchant
+from .app import DEFAULT_MERCHANT, LIST_SHAPES, Merchant
 from .faults import FAULT_KINDS, FaultProfile
 from .server import Simulator
 from .tls import ServerTLS, make_test_pki
@@ -71,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fault-delay", type=float, default=2.0, help="seconds the delay fault holds an answer"
     )
+    parser.add_argument(
+        "--shape",
+        choices=LIST_SHAPES,
+        default="wrapped",
+        help="list layout in answers: wrapped (<xList><x/></xList>) or jaxb (<xList/> repeated)",
+    )
+    parser.add_argument(
+        "--newer-fields",
+        action="store_true",
+        help="add the fields newer SDKs show to payment means (brand selection status, "
+        "co-badging brands, transaction actors, paymentMeanData, pspData)",
+    )
     tls = parser.add_argument_group("HTTPS")
     tls.add_argument("--tls-cert", help="server certificate (PEM)")
     tls.add_argument("--tls-key", help="server key (PEM)")
@@ -113,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         faults=faults,
         latency=args.latency,
         tls=server_tls,
+        shape=args.shape,
+        newer_fields=args.newer_fields,
     ) as sim:
         print(sim.url, flush=True)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)

@@ -155,14 +155,35 @@ def _tamper(output: dict[str, object]) -> None:
     target[key] = f"{target[key]}X"
 
 
-def _mean_fields(mean: PaymentMean) -> Fields:
-    return {
+LIST_SHAPES: Final = ("wrapped", "jaxb")
+"""How a list is laid out in answers: ``wrapped`` (``<xList><x>...</x></xList>``,
+the bundled WSDL) or ``jaxb`` (JAXB's default: the list element itself
+repeated, the fields directly inside; repeated text for lists of strings)."""
+
+
+def _mean_fields(mean: PaymentMean, shape: str, newer: bool) -> Fields:
+    fields: Fields = {
         "paymentMeanId": mean.payment_mean_id,
         "maskedPan": mean.masked_pan,
         "paymentMeanAlias": mean.alias,
         "panExpiryDate": mean.expiry,
         "paymentMeanBrand": mean.brand,
     }
+    if newer:  # fields newer SDKs and vendor samples show
+        brands = ["CB", mean.brand] if mean.brand != "CB" else ["CB"]
+        actors = ["MERCHANT", "WALLET_PROVIDER"]
+        fields.update(
+            {
+                "paymentMeanBrandSelectionStatus": "MERCHANT_SELECTION",
+                "paymentMeanCoBadgingBrandList": (
+                    brands if shape == "jaxb" else {"paymentMeanCoBadgingBrand": brands}
+                ),
+                "transactionActors": actors,
+                "paymentMeanData": {"panType": "PAN", "cardProductCode": "F"},
+                "pspData": {"pspId": "SIMULATED", "pspName": "sogen-soap simulator"},
+            }
+        )
+    return fields
 
 
 class SimulatorApp:
@@ -177,9 +198,15 @@ class SimulatorApp:
         clock: Callable[[], datetime] | None = None,
         latency: float = 0.0,
         record: bool = False,
+        shape: str = "wrapped",
+        newer_fields: bool = False,
     ) -> None:
+        if shape not in LIST_SHAPES:
+            raise ValueError(f"shape must be one of {', '.join(LIST_SHAPES)}, not {shape!r}")
         self.store = store
         self.record = record
+        self.shape = shape
+        self.newer_fields = newer_fields
         self.latency = latency
         self.merchants = {m.merchant_id: m for m in merchants}
         self.faults = faults or FaultProfile()
@@ -454,12 +481,13 @@ class SimulatorApp:
         wallet = self.store.wallet(merchant_id, str(fields["merchantWalletId"]))
         if wallet is None:
             raise _Answer("25")
+        means = [_mean_fields(m, self.shape, self.newer_fields) for m in wallet.payment_means]
         return {
             "walletCreationDateTime": wallet.created_at,
             "walletLastActionDateTime": wallet.last_action_at,
-            "walletPaymentMeanDataList": {
-                "walletPaymentMeanData": [_mean_fields(m) for m in wallet.payment_means]
-            },
+            "walletPaymentMeanDataList": (
+                means if self.shape == "jaxb" else {"walletPaymentMeanData": means}
+            ),
         }
 
     def _get_payment_mean_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
@@ -468,7 +496,7 @@ class SimulatorApp:
         )
         if mean is None:
             raise _Answer("25")
-        return {"walletPaymentMeanData": _mean_fields(mean)}
+        return {"walletPaymentMeanData": _mean_fields(mean, self.shape, self.newer_fields)}
 
     def _update_payment_mean(self, merchant_id: str, fields: Fields, now: str) -> Fields:
         if not self.store.update_alias(

@@ -387,6 +387,8 @@ class Simulator:
     ``idle_timeout``/``request_timeout`` (seconds) close idle and slow
     connections; ``max_connections`` bounds the open ones.  ``record`` keeps
     every request answered, masked, in ``app.received`` (for tests).
+    ``shape`` lays lists out as ``"wrapped"`` or ``"jaxb"``; ``newer_fields``
+    adds the fields newer SDKs show to each payment mean.
     """
 
     def __init__(
@@ -405,10 +407,19 @@ class Simulator:
         request_timeout: float = 10.0,
         max_connections: int = 4096,
         record: bool = False,
+        shape: str = "wrapped",
+        newer_fields: bool = False,
     ) -> None:
         self.store = WalletStore(db)
         self.app = SimulatorApp(
-            self.store, merchants, faults=faults, clock=clock, latency=latency, record=record
+            self.store,
+            merchants,
+            faults=faults,
+            clock=clock,
+            latency=latency,
+            record=record,
+            shape=shape,
+            newer_fields=newer_fields,
         )
         self._front = _Front(
             self.app,
