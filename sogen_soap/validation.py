@@ -25,6 +25,7 @@ __all__ = [
     "FieldRule",
     "check_card_number",
     "check_field",
+    "holds_card_number",
     "snake_case",
 ]
 
@@ -47,7 +48,8 @@ _REQUEST_BRANDS: Final = tuple(b for b in PAYMENT_MEAN_BRANDS if b != "UNKNOWN")
 
 # Characters XML 1.0 cannot carry; lxml would refuse them deep inside zeep.
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_PAN_LIKE: Final = re.compile(r"[0-9]{12,}")
+# Digits, with single spaces or dashes between them: how people write card numbers.
+_DIGITS_SPACED: Final = re.compile(r"[0-9](?:[ -]?[0-9])+")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ def check_field(field: str, value: object, parameter: str | None = None) -> str:
         if text not in rule.choices:
             raise fail(f"must be one of {', '.join(c or repr(c) for c in rule.choices)}{shown}")
         return text
+    pattern = _COMPILED.get(field)
+    if pattern is not None and not pattern.fullmatch(text):  # the format first, then lengths
+        raise fail(f"{rule.pattern_text}{shown if len(text) <= 64 else ''}")
     if len(text) > rule.max_length:
         raise fail(f"must be at most {rule.max_length} characters (got {len(text)})")
     if len(text) < rule.min_length:
@@ -133,12 +138,39 @@ def check_field(field: str, value: object, parameter: str | None = None) -> str:
             if rule.min_length == 1
             else f"must be at least {rule.min_length} characters (got {len(text)})"
         )
-    pattern = _COMPILED.get(field)
-    if pattern is not None and not pattern.fullmatch(text):
-        raise fail(f"{rule.pattern_text}{shown}")
-    if field == "paymentMeanAlias" and _PAN_LIKE.search(text):
+    if field == "paymentMeanAlias" and holds_card_number(text, strict=True):
         raise fail("looks like it holds a card number; the alias must carry no cardholder data")
+    if field == "merchantWalletId" and holds_card_number(text, strict=False):
+        raise fail(
+            "looks like it holds a card number (digits passing the Luhn check); a wallet id "
+            "must carry no cardholder data"
+        )
     return text
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def holds_card_number(text: str, *, strict: bool) -> bool:
+    """Whether ``text`` holds a card number, in any spacing (``4100 0000-0000 0000``).
+
+    ``strict`` (aliases: free text that never needs a long number): any 12 to
+    19 digits in a row, spaces and dashes between them allowed.  Otherwise
+    (wallet ids, which may be long customer numbers): such digits only when
+    they also pass the Luhn check every real card number passes.
+    """
+    for match in _DIGITS_SPACED.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group(0))
+        if len(digits) >= 12 and (strict or (len(digits) <= 19 and _luhn(digits))):
+            return True
+    return False
 
 
 def check_card_number(card_number: object, pan_type: str | None) -> str:

@@ -52,7 +52,7 @@ def test_bad_input_exits_2_and_nothing_is_sent(env: dict[str, str], simulator: S
     seen = simulator.requests_seen
     done = run("add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203013", env=env)
     assert done.returncode == 2
-    assert "cardExpiryDate" in done.stderr
+    assert "--expiry: must be YYYYMM" in done.stderr
     assert simulator.requests_seen == seen
 
 

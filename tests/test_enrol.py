@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from cli_support import SCRIPT, fake_pan, is_valid, merchant_env, read_results, run, write_batch
 from conftest import MERCHANT
 
@@ -61,7 +62,7 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
         first = write_batch(tmp_path / "first.csv", 2000)
         done = run("enrol", "first.csv", "--workers", str(WORKERS), env=env, cwd=tmp_path)
         assert done.returncode == 2, done.stderr  # 2: some rows were invalid
-        assert "line 7: card_number (cardNumber)" in done.stderr
+        assert "line 7: card: a clear card number must be 12 to 19 digits" in done.stderr
         assert "\r[" not in done.stderr  # no progress bar when not on a terminal
         assert done.stdout.startswith("2000 rows: ")
         first_results = read_results(tmp_path / "first.results.csv")
@@ -144,16 +145,35 @@ def test_rows_that_failed_temporarily_are_retried_on_the_next_run(tmp_path: Path
     assert {r["outcome"] for r in read_results(tmp_path / "cards.results.csv")} == {"ok"}
 
 
-def test_the_progress_line_shows_counts_rate_and_eta() -> None:
+def test_the_progress_line_shows_counts_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
     out = io.StringIO()
-    progress = Progress(10, out, enabled=True)
-    for outcome in ["ok"] * 6 + ["duplicate"] * 2 + ["failed"]:
+    progress = Progress(12, out, enabled=True)
+    for outcome in ["ok"] * 6 + ["duplicate"] * 2 + ["failed", "invalid"]:
         progress.add(outcome)
         time.sleep(0.001)
     progress.close()
     last = out.getvalue().rstrip("\n").split("\r")[-1]
-    assert "9/10" in last and "ok 6" in last and "duplicate 2" in last and "failed 1" in last
-    assert "/s" in last and "ETA" in last
+    assert "10/12" in last and "ok 6" in last and "dup 2" in last and "failed 1" in last
+    assert "invalid 1" in last and "/s" in last and "ETA" in last
+    assert len(last) < 100  # fits the terminal
+
+
+def test_rows_done_by_an_earlier_run_do_not_inflate_the_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    out = io.StringIO()
+    progress = Progress(10_000, out, enabled=True)
+    for _ in range(9_999):
+        progress.skip("ok")
+    time.sleep(0.2)
+    progress.add("ok")
+    progress.close()
+    last = out.getvalue().rstrip("\n").split("\r")[-1]
+    rate = int(last.split("/s")[0].rsplit(" ", 1)[-1])
+    assert rate < 50  # one row sent in this run, not ten thousand
+    assert len(last) < 120
 
 
 def test_enrol_spread_over_worker_processes_keeps_one_journal(tmp_path: Path) -> None:

@@ -16,15 +16,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ..client import DEFAULT_TIMEOUT, WalletClient
-from ..credentials import SecretKey, secret_key_from_env
+from ..credentials import SecretKey
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
 from ..validation import check_field
 
+SIMULATOR: Final = "simulator"
+"""``--environment simulator``: the embedded simulator, asked for by name."""
+
 __all__ = [
+    "SIMULATOR",
     "Settings",
     "add_options",
     "client_options",
@@ -65,8 +69,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--environment",
-        help="test, prod, or an endpoint URL [SOGEN_ENVIRONMENT]; "
-        "none configured: the embedded simulator",
+        help="test, prod, simulator, or an endpoint URL [SOGEN_ENVIRONMENT]; with nothing "
+        "configured at all: the embedded simulator; with credentials but no environment: test",
     )
     group.add_argument("--merchant-id", help="15-digit merchant id [SOGEN_MERCHANT_ID]")
     group.add_argument("--key-version", help="secret key version [SOGEN_KEY_VERSION]")
@@ -157,19 +161,38 @@ def resolve_settings(
 
     secret: SecretKey | None = None
     if args.prompt_secret_key:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(
+                "--prompt-secret-key needs a terminal to ask on; in a script, use "
+                "SOGEN_SECRET_KEY_FILE or --secret-key-file"
+            )
         import getpass
 
-        secret = SecretKey(getpass.getpass("Secret key: "))
+        secret = SecretKey(getpass.getpass("Secret key (not shown): "))
     elif env.get("SOGEN_SECRET_KEY") and not args.secret_key_file:
         secret = SecretKey(env["SOGEN_SECRET_KEY"])
     elif key_file:  # --secret-key-file, else SOGEN_SECRET_KEY_FILE, else the config's
-        secret = secret_key_from_env({"SOGEN_SECRET_KEY_FILE": str(key_file)})
+        secret = _secret_from_file(str(key_file))
 
-    if environment is None and merchant_id is None:
+    configured = any(
+        value not in (None, "") for value in (merchant_id, key_version, secret, config_path)
+    )
+    if environment == SIMULATOR or (environment is None and not configured):
+        # The embedded simulator: asked for by name, or nothing configured at all.
         from ..simulator.app import DEFAULT_MERCHANT
 
-        merchant_id, key_version = DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.key_version
-        secret = secret or SecretKey(DEFAULT_MERCHANT.secret_key)
+        environment = None
+        if merchant_id is None:
+            merchant_id, key_version = DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.key_version
+            secret = secret or SecretKey(DEFAULT_MERCHANT.secret_key)
+    elif environment is None:
+        # Credentials without an environment go where WalletClient.from_env() goes.
+        environment = "test"
+        print(
+            "sogen-soap: no environment set; using the vendor's test service "
+            "(set --environment or SOGEN_ENVIRONMENT: test, prod, simulator or a URL)",
+            file=sys.stderr,
+        )
     missing = [
         name
         for name, value in (
@@ -184,18 +207,45 @@ def resolve_settings(
     assert secret is not None
     if environment is not None:
         resolve_endpoint(str(environment))  # refuse a bad one before anything else
+    timeout = pick(args.timeout, "SOGEN_TIMEOUT", "timeout")
+    if timeout is not None:
+        try:
+            timeout = float(timeout)
+        except ValueError:
+            raise ConfigurationError(
+                f"--timeout: must be a number of seconds, not {timeout!r}"
+            ) from None
+        if not 0 < timeout < 3600:
+            raise ConfigurationError("--timeout: must be more than 0 and less than 3600 seconds")
     return Settings(
         merchant_id=check_field("merchantId", str(merchant_id), "merchant_id"),
         key_version=int(check_field("keyVersion", str(key_version), "key_version")),
         secret_key=secret,
         environment=None if environment is None else str(environment),
         wsdl=pick(args.wsdl, "SOGEN_WSDL", "wsdl"),
-        timeout=float(pick(args.timeout, "SOGEN_TIMEOUT", "timeout") or 0) or None,
+        timeout=timeout,
         ca_bundle=pick(args.ca_bundle, "SOGEN_CA_BUNDLE", "ca_bundle"),
         client_cert=pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert"),
         client_key=pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key"),
         proxy=pick(args.proxy, "SOGEN_PROXY", "proxy"),
     )
+
+
+def _secret_from_file(path: str) -> SecretKey:
+    """The first line of a key file; the path given is never echoed (it may be a key
+    typed in the wrong place)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline().strip()
+    except (OSError, ValueError):
+        raise ConfigurationError(
+            "--secret-key-file / SOGEN_SECRET_KEY_FILE: the file given cannot be read (not "
+            "shown here, in case a key was typed instead of a path); give the path of a file "
+            "whose first line is the secret key"
+        ) from None
+    if not first:
+        raise ConfigurationError("--secret-key-file / SOGEN_SECRET_KEY_FILE: the file is empty")
+    return SecretKey(first)
 
 
 def simulator_db_path() -> Path:

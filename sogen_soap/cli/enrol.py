@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -38,29 +38,29 @@ from ..client import WalletClient
 from ..errors import (
     ConnectionFailed,
     HTTPStatusError,
-    InvalidFieldError,
     OutcomeUnknown,
     ResponseError,
     SogenSoapError,
     TransportError,
 )
-from ..redact import mask_pan
 from ..results import AddCardResult
-from ..validation import check_card_number, check_field
+from .inputs import BadRow, FileFormat, Row, read_rows
 from .journal import FINAL_STATES, IN_FLIGHT_STATES, Journal
 from .progress import Progress
 
-__all__ = ["BatchSummary", "Row", "check_rows", "enrol", "read_rows", "write_results"]
+__all__ = ["BatchSummary", "check_rows", "enrol", "write_results"]
 
-# Accepted column names (CSV header or JSON key) for each input.
-COLUMNS: Final = {
-    "wallet": ("wallet", "merchantWalletId", "merchant_wallet_id"),
-    "card": ("card", "cardNumber", "card_number"),
-    "expiry": ("expiry", "cardExpiryDate", "card_expiry_date"),
-    "alias": ("alias", "paymentMeanAlias", "payment_mean_alias"),
-    "brand": ("brand", "paymentMeanBrand", "payment_mean_brand"),
-    "pan_type": ("pan_type", "panType"),
-}
+# A results cell starting with one of these is a formula to a spreadsheet.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet shows as text: a leading ``'`` before a formula start."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 NO_ID: Final = (
     "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
     "could not be read or told apart; run again, or see: sogen-soap wallet --wallet "
@@ -74,32 +74,6 @@ RESULT_FIELDS: Final = (
     "payment_mean_id",
     "message",
 )
-
-
-@dataclass(frozen=True)
-class Row:
-    """One valid input row, ready to send; the card never shows in a repr."""
-
-    line: int
-    wallet: str
-    card: str = field(repr=False)
-    expiry: str
-    alias: str | None = None
-    brand: str | None = None
-    pan_type: str | None = None
-
-    @property
-    def masked_pan(self) -> str:
-        return mask_pan(self.card)
-
-
-@dataclass(frozen=True)
-class BadRow:
-    line: int
-    wallet: str | None
-    masked_pan: str | None
-    message: str
-    raw: tuple[str, ...] = field(repr=False, default=())
 
 
 @dataclass
@@ -123,64 +97,6 @@ class BatchSummary:
             f"retries {self.retries} "
             f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
         )
-
-
-def _records(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if text.strip():
-                    try:
-                        record = json.loads(text)
-                    except json.JSONDecodeError:
-                        yield number, {"__error__": "not a JSON object"}
-                        continue
-                    yield (
-                        number,
-                        record if isinstance(record, dict) else {"__error__": "not a JSON object"},
-                    )
-        return
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for record in reader:
-            yield reader.line_num, record
-
-
-def _column(record: Mapping[str, object], name: str) -> str | None:
-    for key in COLUMNS[name]:
-        value = record.get(key)
-        if value not in (None, ""):
-            return str(value).strip()
-    return None
-
-
-def read_rows(path: Path) -> Iterator[Row | BadRow]:
-    """Every input row, validated; the reason for each bad one, without its card number."""
-    for line, record in _records(path):
-        wallet = _column(record, "wallet")
-        card = _column(record, "card") or ""
-        masked = mask_pan(card) if card else None
-        if "__error__" in record:
-            yield BadRow(line, None, None, str(record["__error__"]))
-            continue
-        try:
-            if wallet is None:
-                raise InvalidFieldError("merchantWalletId", "wallet", "missing")
-            if not card:
-                raise InvalidFieldError("cardNumber", "card", "missing")
-            pan_type = _column(record, "pan_type")
-            alias, brand = _column(record, "alias"), _column(record, "brand")
-            yield Row(
-                line=line,
-                wallet=check_field("merchantWalletId", wallet, "wallet"),
-                pan_type=None if pan_type is None else check_field("panType", pan_type, "pan_type"),
-                card=check_card_number(card, pan_type),
-                expiry=check_field("cardExpiryDate", _column(record, "expiry") or "", "expiry"),
-                alias=None if alias is None else check_field("paymentMeanAlias", alias, "alias"),
-                brand=None if brand is None else check_field("paymentMeanBrand", brand, "brand"),
-            )
-        except InvalidFieldError as exc:
-            yield BadRow(line, wallet, masked, str(exc), raw=(wallet or "", card))
 
 
 def _outcome(result: AddCardResult) -> str:
@@ -406,7 +322,7 @@ def enrol(
             state, first = journal.seen(key, card_key, row.line)
             if state in FINAL_STATES:
                 summary.skipped += 1
-                progress.add(state or "")
+                progress.skip(state or "")
                 continue
             if isinstance(row, BadRow):
                 batch.finish(row, key, "invalid", message=row.message)
@@ -428,7 +344,13 @@ def enrol(
 
 
 def write_results(journal: Journal, path: Path) -> None:
-    """This run's outcome of every row, in input order: CSV, or JSON Lines for ``.jsonl``."""
+    """This run's outcome of every row, in input order: CSV, or JSON Lines for ``.jsonl``.
+
+    The file is private (0600: it names wallets) and written atomically.  In
+    CSV, a cell that would start with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return gets a leading ``'``, so a spreadsheet shows it as text
+    instead of running it as a formula.
+    """
     lines = path.suffix.lower() in (".jsonl", ".ndjson")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -449,7 +371,7 @@ def write_results(journal: Journal, path: Path) -> None:
                 if lines:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:
-                    writer.writerow(record)
+                    writer.writerow({k: spreadsheet_safe(v) for k, v in record.items()})
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -463,10 +385,10 @@ def default_paths(source: Path) -> tuple[Path, Path]:
     return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
 
 
-def check_rows(path: Path) -> tuple[int, int]:
-    """First pass: report every bad row by line number; (rows, bad rows)."""
+def check_rows(path: Path, form: FileFormat) -> tuple[int, int]:
+    """Second pass: report every bad row by line number; (rows, bad rows)."""
     rows = bad = 0
-    for row in read_rows(path):
+    for row in read_rows(path, form):
         rows += 1
         if isinstance(row, BadRow):
             bad += 1

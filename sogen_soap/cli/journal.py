@@ -14,8 +14,10 @@ the file alone cannot be brute-forced back to card numbers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -23,9 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalRow"]
+__all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalError", "JournalRow"]
 
 FINAL_STATES: Final = frozenset({"ok", "duplicate", "refused", "invalid"})
 IN_FLIGHT_STATES: Final = frozenset({"sending", "unknown"})
@@ -52,6 +54,44 @@ CREATE INDEX IF NOT EXISTS row_run_line ON row (run, line);
 _CARD_INDEX: Final = "CREATE INDEX IF NOT EXISTS row_card ON row (card_key, run, line)"
 
 
+_OWN_TABLES: Final = frozenset(
+    {"meta", "row", "row_run_line", "row_card", "sqlite_autoindex_meta_1", "sqlite_autoindex_row_1"}
+)
+
+
+class JournalError(ValueError):
+    """The journal cannot be used: not ours, unreadable, or in use by another run."""
+
+
+def _exclusive(path: Path) -> Any:
+    """Create the journal private (0600) if new, and hold an exclusive lock on it.
+
+    SQLite's own locks guard single writes, not a whole run: two runs of the
+    same file would send the same rows.  The lock is ``flock`` on the file
+    (independent of SQLite's POSIX locks); where there is none, no lock.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise JournalError(f"cannot open the journal {path}: {exc.strerror}") from None
+    handle = os.fdopen(descriptor, "rb")
+    with contextlib.suppress(OSError):  # not ours to change: the lock still holds
+        os.chmod(path, 0o600)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise JournalError(
+            f"another sogen-soap enrol is running with the journal {path}; wait for it to "
+            "finish (then run again to see its results), or give another --journal"
+        ) from None
+    return handle
+
+
 @dataclass(frozen=True)
 class JournalRow:
     line: int
@@ -70,7 +110,23 @@ class Journal:
     def __init__(self, path: Path, secret: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._holder = _exclusive(path)  # one run per journal; released by close()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._open(secret)
+        except sqlite3.DatabaseError as exc:
+            self._holder.close()
+            raise JournalError(
+                f"{path} is not a sogen-soap journal ({exc}); give another --journal, "
+                "or remove that file if it is left from something else"
+            ) from None
+
+    def _open(self, secret: str) -> None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if tables - _OWN_TABLES:
+            raise sqlite3.DatabaseError(
+                f"it holds tables {', '.join(sorted(tables - _OWN_TABLES))}"
+            )
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a killed process (what the journal is for); only a
         # power cut may lose the last commits.
@@ -94,6 +150,7 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._holder.close()
 
     def key(self, line: int, *fields: str) -> str:
         message = "\x1f".join([str(line), *fields]).encode()

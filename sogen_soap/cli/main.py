@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
-from ..errors import InvalidFieldError, ResponseError, SogenSoapError, TransportError
+from .._version import __version__
+from ..errors import (
+    InvalidFieldError,
+    OutcomeUnknown,
+    ResponseError,
+    SogenSoapError,
+    TransportError,
+)
 from ..results import WalletResult
 from ..validation import PAN_TYPES
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
 from .output import (
     EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_TRANSPORT,
@@ -36,11 +46,31 @@ DEFAULT_CONCURRENCY: Final = 32
 must overlap to use the machine (32 at 20 ms is about 1,500 rows/s)."""
 
 
+# The command-line flag for each vendor field, so messages speak the user's terms.
+FLAGS: Final = {
+    "merchantWalletId": "--wallet",
+    "cardNumber": "--card",
+    "cardExpiryDate": "--expiry",
+    "paymentMeanAlias": "--alias",
+    "paymentMeanBrand": "--brand",
+    "panType": "--pan-type",
+    "paymentMeanId": "--id",
+    "merchantId": "--merchant-id",
+    "keyVersion": "--key-version",
+}
+
+
 def _card(value: str) -> str:
-    """``-`` reads the card number from stdin, so it never lands in shell history."""
+    """``-`` reads the card number from stdin (a hidden prompt on a terminal), so it
+    never lands in shell history or a process list."""
     if value != "-":
         return value
-    line = sys.stdin.readline().strip()
+    if sys.stdin.isatty():
+        import getpass
+
+        line = getpass.getpass("Card number (not shown): ").strip()
+    else:
+        line = sys.stdin.readline().strip()
     if not line:
         raise InvalidFieldError("cardNumber", "card", "nothing on standard input")
     return line
@@ -61,28 +91,66 @@ def _service_command(call: Call) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _output_path(args: argparse.Namespace, source: Path, journal: Path, default: Path) -> Path:
+    """The results file, checked before anything is sent."""
+    path = Path(args.output) if args.output else default
+    if path.is_dir():
+        raise InvalidFieldError("output", "--output", f"{path} is a folder; name a file in it")
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise InvalidFieldError("output", "--output", f"{path}: end it in .csv or .jsonl")
+    resolved = path.resolve()
+    if resolved == source.resolve():
+        raise InvalidFieldError(
+            "output", "--output", f"{path} is the input file; results would overwrite it"
+        )
+    if resolved == journal.resolve():
+        raise InvalidFieldError("output", "--output", f"{path} is the journal")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidFieldError("output", "--output", f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidFieldError("output", "--output", f"{path} cannot be written here")
+    return path
+
+
+def _journal_path(args: argparse.Namespace, source: Path, default: Path) -> Path:
+    path = Path(args.journal) if args.journal else default
+    if path.is_dir():
+        raise InvalidFieldError("journal", "--journal", f"{path} is a folder; name a file")
+    if path.resolve() == source.resolve():
+        raise InvalidFieldError("journal", "--journal", f"{path} is the input file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidFieldError("journal", "--journal", f"no such folder: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InvalidFieldError("journal", "--journal", f"{folder} cannot be written")
+    return path
+
+
 def _enrol(args: argparse.Namespace) -> int:
     # Imported here: the batch machinery (processes, SQLite) is not loaded by
     # one-shot commands, which a middleware script may run once per card.
-    from .enrol import check_rows, default_paths, enrol, read_rows, write_results
+    from .enrol import check_rows, default_paths, enrol, write_results
+    from .inputs import check_file, read_rows
     from .journal import Journal
 
     source = Path(args.file)
-    if not source.is_file():
-        raise InvalidFieldError("file", "FILE", f"no such file: {source}")
+    form = check_file(source)  # the file as a whole: refused before anything else
     default_journal, default_results = default_paths(source)
+    journal_path = _journal_path(args, source, default_journal)
+    results_path = _output_path(args, source, journal_path, default_results)
     settings = resolve_settings(args)
-    total, bad = check_rows(source)  # every bad row reported before anything is sent
-    journal = Journal(
-        Path(args.journal) if args.journal else default_journal, settings.secret_key.reveal()
+    total, bad = check_rows(source, form)  # every bad row reported before anything is sent
+    journal = Journal(journal_path, settings.secret_key.reveal())
+    args.resume_hint = (
+        f"run the same command again to resume; what was done is kept in {journal_path}"
     )
-    results_path = Path(args.output) if args.output else default_results
     progress = Progress(total, enabled=None if not args.quiet else False)
     try:
         with open_client(settings, workers=args.concurrency) as client:
             summary = enrol(
                 client,
-                read_rows(source),
+                read_rows(source, form),
                 journal,
                 concurrency=args.concurrency,
                 processes=args.processes,
@@ -150,13 +218,21 @@ def _wsdl_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying a usage mistake in one line (exit 2), not a usage screen."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sogen-soap",
         description="Manage card wallets on the Sogenactif Office Server wallet SOAP service. "
         "Exit status: 0 success (00), 2 bad input (nothing sent), 3 refused by the "
         "service (94, 25, ...), 4 SOAP fault, 5 transport failure, 6 untrusted answer.",
     )
+    parser.add_argument("--version", action="version", version=f"sogen-soap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def service(name: str, help_text: str, call: Call, *aliases: str) -> argparse.ArgumentParser:
@@ -178,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
             pan_type=a.pan_type,
             payment_mean_alias=a.alias,
             payment_mean_brand=a.brand,
+            reconcile=True,  # a lost answer is settled by sending again (a sealed 94: it is in)
         ),
     )
     add.add_argument("--wallet", required=True, help="merchantWalletId")
@@ -289,6 +366,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(exc: BaseException, args: argparse.Namespace) -> str:
+    """One line in the user's terms: flags for fields, a next step where there is one."""
+    if isinstance(exc, InvalidFieldError) and exc.field in FLAGS:
+        return f"{FLAGS[exc.field]}: {exc.rule}"
+    if isinstance(exc, InvalidFieldError) and exc.parameter.startswith("-"):
+        return f"{exc.parameter}: {exc.rule}"
+    text = str(exc)
+    wallet = getattr(args, "wallet", None)
+    if isinstance(exc, OutcomeUnknown) and wallet and "sogen-soap wallet" not in text:
+        text += f". See what the wallet holds: sogen-soap wallet --wallet {wallet}"
+    elif isinstance(exc, TransportError) and not isinstance(exc, OutcomeUnknown):
+        command = getattr(args, "command", "")
+        if command in ("wallet", "get-wallet-data", "payment-mean"):
+            text += " (a read: safe to run again)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["simulator"]:
@@ -304,17 +398,30 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
     try:
         return int(args.handler(args))
-    except ValueError as exc:  # InvalidFieldError, ConfigurationError: nothing was sent
-        print(f"sogen-soap: {exc}", file=sys.stderr)
+    except ValueError as exc:  # InvalidFieldError, ConfigurationError, bad files: nothing sent
+        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TransportError as exc:
-        print(f"sogen-soap: {exc}", file=sys.stderr)
+        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
         return EXIT_TRANSPORT
     except ResponseError as exc:
-        print(f"sogen-soap: {exc}", file=sys.stderr)
+        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
         return EXIT_UNTRUSTED
     except SogenSoapError as exc:
-        print(f"sogen-soap: {exc}", file=sys.stderr)
+        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
         return EXIT_TRANSPORT
     except KeyboardInterrupt:
-        return 130
+        hint = getattr(args, "resume_hint", None)
+        print(f"\nsogen-soap: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"sogen-soap: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: one line, no traceback, and how to report it
+        print(
+            f"sogen-soap: internal error ({type(exc).__name__}); please report it with the "
+            "command you ran (no card numbers or keys)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

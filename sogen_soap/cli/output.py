@@ -15,6 +15,8 @@ from ..results import GetPaymentMeanDataResult, GetWalletDataResult, PaymentMean
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAULT",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_TRANSPORT",
@@ -30,6 +32,8 @@ EXIT_REFUSED: Final = 3  # the service answered with a code other than 00 (94, 2
 EXIT_FAULT: Final = 4  # the service answered with a SOAP fault
 EXIT_TRANSPORT: Final = 5  # no usable answer: connection, timeout, TLS, HTTP error
 EXIT_UNTRUSTED: Final = 6  # an answer came but is not trusted (seal, not XML)
+EXIT_INTERNAL: Final = 1  # a bug in sogen-soap: one line, no traceback; please report
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C; a batch resumes when run again
 
 _MEAN_COLUMNS: Final = (
     ("id", "payment_mean_id"),
@@ -77,7 +81,12 @@ def print_result(result: WalletResult, *, as_json: bool, out: TextIO | None = No
         ("response", f"{code} {result.message}"),
     ]
     skip = {"response_code", "fault", "operation", "ok", "message", "payment_means", "payment_mean"}
+    skip |= {"extra"} | ({"recovered"} if not data.get("recovered") else set())
     rows += [(name.replace("_", " "), value) for name, value in data.items() if name not in skip]
+    rows += [  # fields the client does not type, as the service sent them
+        (f"{name} (extra)", value if isinstance(value, str) else json.dumps(value))
+        for name, value in data.get("extra", {}).items()
+    ]
     print(table(["field", "value"], rows).split("\n", 1)[1], file=stream)
     if isinstance(result, GetWalletDataResult) and result.ok:
         print(file=stream)

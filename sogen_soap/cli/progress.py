@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -24,10 +25,17 @@ class Progress:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._drawn = 0.0
+        self.skipped = 0  # done in an earlier run: counted, but not in the rate
 
     @property
     def done(self) -> int:
         return sum(self.counts.values())
+
+    def skip(self, outcome: str) -> None:
+        """A row an earlier run finished."""
+        with self._lock:
+            self.skipped += 1
+            self.counts[outcome] += 1
 
     def add(self, outcome: str) -> None:
         with self._lock:
@@ -40,17 +48,18 @@ class Progress:
     def _draw(self, now: float) -> None:
         done = self.done
         elapsed = max(now - self._started, 1e-6)
-        rate = done / elapsed
-        eta = (self.total - done) / rate if rate else 0.0
-        width = 24
-        filled = int(width * done / self.total) if self.total else width
-        bar = "=" * filled + " " * (width - filled)
+        rate = (done - self.skipped) / elapsed  # rows handled in this run only
+        eta = (self.total - done) / rate if rate > 0 else 0.0
         failed = self.counts["failed"] + self.counts["unknown"] + self.counts["refused"]
-        self.stream.write(
-            f"\r[{bar}] {done}/{self.total}  ok {self.counts['ok']}  "
-            f"duplicate {self.counts['duplicate']}  failed {failed}  "
-            f"{rate:.0f}/s  ETA {eta:.0f}s "
+        tail = (
+            f" {done}/{self.total}  ok {self.counts['ok']}  dup {self.counts['duplicate']}  "
+            f"invalid {self.counts['invalid']}  failed {failed}  {rate:.0f}/s  ETA {eta:.0f}s"
         )
+        columns = shutil.get_terminal_size((80, 24)).columns
+        width = max(0, min(24, columns - len(tail) - 3))
+        filled = int(width * done / self.total) if self.total else width
+        line = (f"[{'=' * filled}{' ' * (width - filled)}]" if width >= 5 else "") + tail
+        self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
         self.stream.flush()
 
     def close(self) -> None:

@@ -1,0 +1,280 @@
+"""Reading and checking a batch file: refused whole, up front, or read row by row.
+
+A mistake in the file itself (not UTF-8, a workbook, no header, a missing
+column, an unknown one, rows of the wrong length, a field over the size
+limit, JSON nested too deep) refuses the whole file before any client exists:
+exit 2, nothing sent, one message naming the file, the line and the fix.  A
+mistake in a row's values (a bad expiry, a short card number) makes that row
+``invalid``, reported by line number, and the other rows go on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import InvalidFieldError
+from ..redact import mask_pan, redact_text
+from ..validation import check_card_number, check_field
+
+__all__ = ["COLUMNS", "BadRow", "InputError", "Row", "check_file", "read_rows"]
+
+# Accepted column names (CSV header or JSON key) for each input.
+COLUMNS: Final = {
+    "wallet": ("wallet", "merchantWalletId", "merchant_wallet_id"),
+    "card": ("card", "cardNumber", "card_number"),
+    "expiry": ("expiry", "cardExpiryDate", "card_expiry_date"),
+    "alias": ("alias", "paymentMeanAlias", "payment_mean_alias"),
+    "brand": ("brand", "paymentMeanBrand", "payment_mean_brand"),
+    "pan_type": ("pan_type", "panType"),
+}
+REQUIRED: Final = ("wallet", "card", "expiry")
+_NAMES: Final = {name: column for column, names in COLUMNS.items() for name in names}
+_JSON_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
+_FIELD_LIMIT: Final = 128 * 1024
+_MAX_REPORTED: Final = 5
+_HELP: Final = "columns: wallet, card, expiry (required; an empty expiry cell is allowed), " \
+    "and optional alias, brand, pan_type"  # fmt: skip
+
+
+class InputError(ValueError):
+    """The file as a whole cannot be used; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One valid input row, ready to send; the card never shows in a repr."""
+
+    line: int
+    wallet: str
+    card: str = field(repr=False)
+    expiry: str
+    alias: str | None = None
+    brand: str | None = None
+    pan_type: str | None = None
+
+    @property
+    def masked_pan(self) -> str:
+        return mask_pan(self.card)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    wallet: str | None
+    masked_pan: str | None
+    message: str
+    raw: tuple[str, ...] = field(repr=False, default=())
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    json_lines: bool
+    delimiter: str = ","
+
+
+def _is_json_lines(path: Path) -> bool:
+    return path.suffix.lower() in _JSON_SUFFIXES
+
+
+def _check_bytes(path: Path) -> None:
+    """A folder, a workbook, or bytes that are not UTF-8: say which, and the fix."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the CSV or JSON Lines file itself")
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+                raise InputError(
+                    f"{path} is a spreadsheet workbook, not text; in your spreadsheet, "
+                    "save it as 'CSV UTF-8 (comma delimited)' and give that file"
+                )
+            handle.seek(0)
+            decoder = codecs.getincrementaldecoder("utf-8-sig")()
+            offset = 0
+            while chunk := handle.read(1 << 16):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"{path} is not UTF-8 text (byte {chunk[exc.start]:#04x} at offset "
+                        f"{offset + exc.start}); save it as UTF-8 CSV (e.g. 'CSV UTF-8' in a "
+                        "spreadsheet)"
+                    ) from None
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _delimiter(header: str, path: Path) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _columns(names: list[str], path: Path, where: str) -> None:
+    known = [_NAMES.get(name.strip()) for name in names]
+    if not any(known):
+        shown = redact_text(", ".join(n.strip() for n in names[:6]))  # data: mask cards
+        raise InputError(
+            f"{path}: {where} names none of the columns (it reads: {shown}). "
+            f"The first line must be a header row: {_HELP}"
+        )
+    missing = [c for c in REQUIRED if c not in known]
+    if missing:
+        raise InputError(
+            f"{path}: {where} lacks column {', '.join(missing)} (found: "
+            f"{redact_text(', '.join(n.strip() for n in names))}); {_HELP}"
+        )
+    unknown = [n.strip() for n, k in zip(names, known, strict=True) if k is None]
+    if unknown:
+        raise InputError(
+            f"{path}: {where} has column {redact_text(', '.join(unknown))}, which sogen-soap "
+            f"does not use; remove it so nothing is ignored silently ({_HELP})"
+        )
+    doubled = sorted({k for k in known if k and known.count(k) > 1})
+    if doubled:
+        raise InputError(f"{path}: {where} names column {', '.join(doubled)} twice")
+
+
+def check_file(path: Path) -> FileFormat:
+    """Refuse the file as a whole if it cannot be read as asked; its format if it can."""
+    _check_bytes(path)
+    if _is_json_lines(path):
+        _check_json_lines(path)
+        return FileFormat(json_lines=True)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    if not header.strip():
+        raise InputError(f"{path} is empty; expected a header row and rows ({_HELP})")
+    delimiter = _delimiter(header, path)
+    _check_csv(path, delimiter)
+    return FileFormat(json_lines=False, delimiter=delimiter)
+
+
+def _reader(handle: Iterator[str], delimiter: str) -> Any:  # csv's reader type is private
+    csv.field_size_limit(_FIELD_LIMIT)
+    return csv.reader(handle, delimiter=delimiter)
+
+
+def _check_csv(path: Path, delimiter: str) -> None:
+    wrong: list[str] = []
+    rows = 0
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = _reader(handle, delimiter)
+        try:
+            header = next(reader)
+            _columns(header, path, "the header row")
+            for record in reader:
+                if not record or record == [""]:
+                    continue
+                rows += 1
+                if len(record) != len(header) and len(wrong) < _MAX_REPORTED:
+                    wrong.append(f"line {reader.line_num} has {len(record)}")
+        except csv.Error as exc:
+            raise InputError(
+                f"{path}: line {reader.line_num}: {exc} (a field may hold at most "
+                f"{_FIELD_LIMIT // 1024} KB; is a quote left open?)"
+            ) from None
+    if wrong:
+        raise InputError(
+            f"{path}: every row must have {len(header)} fields like the header; "
+            f"{'; '.join(wrong)}. Nothing was sent"
+        )
+    if not rows:
+        raise InputError(f"{path} has a header row but no rows")
+
+
+def _json_record(text: str, path: Path, number: int) -> Mapping[str, object]:
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        raise InputError(f"{path}: line {number}: JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: line {number}: each line must be one JSON object")
+    return record
+
+
+def _check_json_lines(path: Path) -> None:
+    rows = 0
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            rows += 1
+            record = _json_record(text, path, number)
+            _columns(list(record), path, f"line {number}")
+            nested = [k for k, v in record.items() if isinstance(v, (dict, list))]
+            if nested:
+                raise InputError(
+                    f"{path}: line {number}: {', '.join(nested)} must be a string or a number"
+                )
+    if not rows:
+        raise InputError(f"{path} is empty; expected one JSON object per line ({_HELP})")
+
+
+def _records(path: Path, form: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
+    if form.json_lines:
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, text in enumerate(handle, start=1):
+                if text.strip():
+                    record = _json_record(text, path, number)
+                    yield (
+                        number,
+                        {_NAMES[k]: ("" if v is None else str(v)) for k, v in record.items()},
+                    )
+        return
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = _reader(handle, form.delimiter)
+        header = [_NAMES[name.strip()] for name in next(reader)]
+        for cells in reader:
+            if cells and cells != [""]:
+                yield reader.line_num, dict(zip(header, cells, strict=True))
+
+
+def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
+    """Every input row, validated; the reason for each bad one, without its card number.
+
+    Messages name the column (``expiry``), as the file does.
+    """
+    for line, record in _records(path, form):
+        wallet = record.get("wallet", "").strip()
+        card = record.get("card", "").strip()
+        masked = mask_pan(card) if card else None
+        try:
+            if not wallet:
+                raise InvalidFieldError("merchantWalletId", "wallet", "missing")
+            if not card:
+                raise InvalidFieldError("cardNumber", "card", "missing")
+            pan_type = record.get("pan_type", "").strip() or None
+            alias = record.get("alias", "").strip() or None
+            brand = record.get("brand", "").strip() or None
+            yield Row(
+                line=line,
+                wallet=check_field("merchantWalletId", wallet, "wallet"),
+                pan_type=None if pan_type is None else check_field("panType", pan_type, "pan_type"),
+                card=_card(card, pan_type),
+                expiry=check_field("cardExpiryDate", record.get("expiry", "").strip(), "expiry"),
+                alias=None if alias is None else check_field("paymentMeanAlias", alias, "alias"),
+                brand=None if brand is None else check_field("paymentMeanBrand", brand, "brand"),
+            )
+        except InvalidFieldError as exc:
+            message = f"{exc.parameter}: {exc.rule}"
+            yield BadRow(line, wallet or None, masked, message, raw=(wallet, card))
+
+
+def _card(card: str, pan_type: str | None) -> str:
+    try:
+        return check_card_number(card, pan_type)
+    except InvalidFieldError as exc:
+        raise InvalidFieldError("cardNumber", "card", exc.rule) from None

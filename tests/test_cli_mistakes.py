@@ -1,0 +1,304 @@
+"""Ordinary mistakes through the real ``sogen-soap`` process: never quietly wrong.
+
+Each case is something a new user or a careless operator does.  Every one
+must end with its documented exit status, one clear line on stderr, no
+traceback, nothing sent to the service, and the input files untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import stat
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cli_support import SCRIPT, clean_env, merchant_env, read_results, run, write_batch
+from conftest import TEST_PAN
+from hostile import HostileServer, read_request
+
+from sogen_soap.simulator import Simulator
+
+GOOD = f"wallet,card,expiry\nw1,{TEST_PAN},203012\n"
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]
+    status: int
+    message: str  # a substring of stderr
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    stdin: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    hidden: str | None = None  # must not appear anywhere in the output
+
+
+def _deep_json() -> str:
+    return '{"wallet": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+
+
+CASES = [
+    # ---- the batch file itself
+    Case("no expiry column", ["enrol", "in.csv"], 2, "lacks column expiry (found: wallet, card)",
+         {"in.csv": f"wallet,card\nw1,{TEST_PAN}\n"}),
+    Case("short row", ["enrol", "in.csv"], 2, "line 3 has 2", {"in.csv": GOOD + "w2,5100000000000000\n"}),
+    Case("long row", ["enrol", "in.csv"], 2, "line 2 has 4",
+         {"in.csv": f"wallet,card,expiry\nw1,{TEST_PAN},203012,x\n"}),
+    Case("unknown column", ["enrol", "in.csv"], 2, "column customer, which sogen-soap does not use",
+         {"in.csv": f"wallet,card,expiry,customer\nw1,{TEST_PAN},203012,bob\n"}),
+    Case("column twice", ["enrol", "in.csv"], 2, "names column card twice",
+         {"in.csv": f"wallet,card,cardNumber,expiry\nw1,{TEST_PAN},{TEST_PAN},203012\n"}),
+    Case("empty file", ["enrol", "in.csv"], 2, "is empty", {"in.csv": ""}),
+    Case("blank lines only", ["enrol", "in.csv"], 2, "is empty", {"in.csv": "\n\n"}),
+    Case("no header row", ["enrol", "in.csv"], 2, "names none of the columns",
+         {"in.csv": f"w1,{TEST_PAN},203012\n"}),
+    Case("header only", ["enrol", "in.csv"], 2, "has a header row but no rows",
+         {"in.csv": "wallet,card,expiry\n"}),
+    Case("a folder", ["enrol", "folder"], 2, "is a folder", {"folder/x": ""}),
+    Case("no such file", ["enrol", "nothing.csv"], 2, "no such file: nothing.csv"),
+    Case("latin-1", ["enrol", "in.csv"], 2, "is not UTF-8 text",
+         {"in.csv": "wallet,card,expiry,alias\nw1,4100000000000000,203012,caf\xe9\n".encode("latin-1")}),
+    Case("xlsx renamed", ["enrol", "in.csv"], 2, "spreadsheet workbook", {"in.csv": b"PK\x03\x04\x14\x00" + b"\x00" * 64}),
+    Case("field over 128 KB", ["enrol", "in.csv"], 2, "line 2",
+         {"in.csv": "wallet,card,expiry\n" + "w" * 200_000 + f",{TEST_PAN},203012\n"}),
+    Case("quote left open", ["enrol", "in.csv"], 2, "is a quote left open",
+         {"in.csv": 'wallet,card,expiry\n"w1,' + TEST_PAN + ",203012\n" + "x" * 140_000 + "\n"}),
+    Case("jsonl too deep", ["enrol", "in.jsonl"], 2, "line 1: JSON nested too deeply",
+         {"in.jsonl": _deep_json()}),
+    Case("jsonl not json", ["enrol", "in.jsonl"], 2, "line 1: not JSON", {"in.jsonl": "{wallet: w1}\n"}),
+    Case("jsonl array", ["enrol", "in.jsonl"], 2, "each line must be one JSON object", {"in.jsonl": "[1, 2]\n"}),
+    Case("jsonl missing key", ["enrol", "in.jsonl"], 2, "line 1 lacks column expiry",
+         {"in.jsonl": json.dumps({"wallet": "w1", "card": TEST_PAN}) + "\n"}),
+    Case("jsonl nested value", ["enrol", "in.jsonl"], 2, "wallet must be a string",
+         {"in.jsonl": json.dumps({"wallet": {"a": 1}, "card": TEST_PAN, "expiry": ""}) + "\n"}),
+    # ---- paths checked before anything is sent
+    Case("output is the input", ["enrol", "in.csv", "--output", "in.csv"], 2,
+         "--output: in.csv is the input file", {"in.csv": GOOD}),
+    Case("output in a missing folder", ["enrol", "in.csv", "--output", "nowhere/r.csv"], 2,
+         "--output: no such folder: nowhere", {"in.csv": GOOD}),
+    Case("output is a folder", ["enrol", "in.csv", "--output", "."], 2, "--output: . is a folder",
+         {"in.csv": GOOD}),
+    Case("output suffix", ["enrol", "in.csv", "--output", "r.txt"], 2, "end it in .csv or .jsonl",
+         {"in.csv": GOOD}),
+    Case("journal not a database", ["enrol", "in.csv", "--journal", "j.db"], 2,
+         "is not a sogen-soap journal", {"in.csv": GOOD, "j.db": "just some notes\n" * 200}),
+    Case("journal in a missing folder", ["enrol", "in.csv", "--journal", "no/j.db"], 2,
+         "--journal: no such folder", {"in.csv": GOOD}),
+    Case("journal is the input", ["enrol", "in.csv", "--journal", "in.csv"], 2,
+         "--journal: in.csv is the input file", {"in.csv": GOOD}),
+    Case("output is the journal", ["enrol", "in.csv", "--journal", "j.csv", "--output", "j.csv"], 2,
+         "--output: j.csv is the journal", {"in.csv": GOOD}),
+    Case("concurrency 0", ["enrol", "in.csv", "--concurrency", "0"], 2, "--concurrency must be at least 1",
+         {"in.csv": GOOD}),
+    Case("processes 0", ["enrol", "in.csv", "--processes", "0"], 2, "--processes must be at least 1",
+         {"in.csv": GOOD}),
+    # ---- flags and configuration
+    Case("timeout 0", ["wallet", "--wallet", "w", "--timeout", "0"], 2, "--timeout: must be more than 0"),
+    Case("timeout not a number", ["wallet", "--wallet", "w", "--timeout", "soon"], 2,
+         "invalid float value: 'soon'"),
+    Case("wsdl not a wsdl", ["wallet", "--wallet", "w", "--wsdl", "notes.wsdl"], 2,
+         "notes.wsdl cannot be used", {"notes.wsdl": "my notes"}),
+    Case("wsdl missing", ["wallet", "--wallet", "w", "--wsdl", "gone.wsdl"], 2, "no WSDL file at gone.wsdl"),
+    Case("prompt without a terminal", ["wallet", "--wallet", "w", "--prompt-secret-key"], 2,
+         "--prompt-secret-key needs a terminal", stdin=""),
+    Case("a key given as the key file", ["wallet", "--wallet", "w", "--secret-key-file", "S3cr3tK3yValue"],
+         2, "the file given cannot be read", unset=("SOGEN_SECRET_KEY",), hidden="S3cr3tK3yValue"),
+    Case("secret key on the command line", ["wallet", "--wallet", "w", "--secret-key", "abc"], 2,
+         "not accepted on the command line", hidden="abc "),
+    Case("key version not a number", ["wallet", "--wallet", "w"], 2, "--key-version: must be a whole number",
+         env={"SOGEN_KEY_VERSION": "one"}),
+    Case("credentials half set", ["wallet", "--wallet", "w"], 2, "missing secret key",
+         unset=("SOGEN_SECRET_KEY",)),
+    Case("config not toml", ["wallet", "--wallet", "w", "--config", "c.toml"], 2, "is not valid TOML",
+         {"c.toml": "merchant_id = \n"}),
+    Case("config with the key", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
+         "put the key in a file of its own", {"c.toml": 'secret_key = "x"\n'}),
+    Case("config unknown key", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
+         "unknown keys colour", {"c.toml": 'colour = "blue"\n'}),
+    # ---- values, named by their flags
+    Case("expiry with a dash", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "2030-12"], 2,
+         "--expiry: must be YYYYMM"),
+    Case("card too short", ["add-card", "--wallet", "w", "--card", "12345", "--expiry", "203012"], 2,
+         "--card: a clear card number must be 12 to 19 digits"),
+    Case("a PAN as alias", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203012",
+                            "--alias", "4100 0000 0000 0000"], 2, "--alias: looks like it holds a card number",
+         hidden="4100 0000 0000 0000"),
+    Case("a PAN as wallet id", ["wallet", "--wallet", "4111-1111-1111-1111"], 2,
+         "--wallet: looks like it holds a card number"),
+    Case("nothing on stdin", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"], 2,
+         "--card: nothing on standard input", stdin=""),
+    Case("unknown brand", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203012",
+                           "--brand", "NOPE"], 2, "--brand: must be one of"),
+    Case("id not digits", ["payment-mean", "--wallet", "w", "--id", "first"], 2, "--id: must be 1 to 6 digits"),
+    Case("plain http elsewhere", ["wallet", "--wallet", "w", "--environment", "http://203.0.113.7/x"], 2,
+         "refusing plain http"),
+    Case("url read two ways", ["wallet", "--wallet", "w", "--environment",
+                               "http://203.0.113.7:80\\@127.0.0.1/x"], 2, "backslashes"),
+    Case("environment misspelt", ["wallet", "--wallet", "w", "--environment", "tset"], 2,
+         "environment must be 'test', 'prod' or an https:// URL"),
+    # ---- the command line itself
+    Case("unknown command", ["enroll", "x.csv"], 2, "invalid choice: 'enroll'"),
+    Case("missing flag", ["add-card", "--wallet", "w"], 2, "the following arguments are required"),
+    Case("wsdl diff of nothing", ["wsdl", "diff", "gone"], 2, "no WSDL file at gone"),
+    Case("wsdl fetch onto a file", ["wsdl", "fetch", "--environment", "{url}", "--output", "taken.txt"],
+         2, "exists and is not a folder", {"taken.txt": "keep me"}),
+]  # fmt: skip
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_mistake_ends_in_one_clear_line_and_nothing_is_sent(
+    case: Case, simulator: Simulator, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    for name, content in case.files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        (work / name).write_bytes(data)
+    before = _digest(work)
+    env = merchant_env(tmp_path, simulator.url)
+    env.update(case.env)
+    for name in case.unset:
+        env.pop(name, None)
+    args = [a.replace("{url}", simulator.url) for a in case.args]
+    done = subprocess.run(
+        [SCRIPT, *args], env=env, cwd=work, input=case.stdin, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == case.status, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert case.message in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr  # one clear line
+    assert done.stdout == ""
+    assert simulator.requests_seen == 0  # nothing sent
+    after = _digest(work)
+    assert {k: v for k, v in after.items() if k in before} == before  # inputs untouched
+    if case.hidden:
+        assert case.hidden not in done.stderr + done.stdout
+    assert TEST_PAN not in done.stderr.replace(f"--card {TEST_PAN}", "")
+
+
+def test_semicolons_and_tabs_are_read_as_delimiters(simulator: Simulator, tmp_path: Path) -> None:
+    env = merchant_env(tmp_path, simulator.url)
+    for delimiter, name in ((";", "semi.csv"), ("\t", "tabs.csv")):
+        (tmp_path / name).write_text(
+            f"wallet{delimiter}card{delimiter}expiry\n{name}{delimiter}{TEST_PAN}{delimiter}203012\n"
+        )
+        done = run("enrol", name, "--quiet", env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert simulator.store.count_cards() == 2
+
+
+def test_an_explicitly_empty_expiry_cell_stays_legal(simulator: Simulator, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},\n")
+    done = run(
+        "enrol", "in.csv", "--quiet", env=merchant_env(tmp_path, simulator.url), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    done = run("--version", env=clean_env(tmp_path))
+    assert done.returncode == 0 and done.stdout.startswith("sogen-soap 0.")
+
+
+def test_the_journal_and_results_are_private_and_spreadsheet_safe(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry,alias\n=HYPERLINK(1),{TEST_PAN},203012,@SUM\n"
+        f"+w2,{TEST_PAN},203012,-x\n"
+    )
+    done = run(
+        "enrol", "in.csv", "--quiet", env=merchant_env(tmp_path, simulator.url), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("in.journal.sqlite3", "in.results.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    wallets = [r["wallet"] for r in read_results(tmp_path / "in.results.csv")]
+    assert wallets == ["'=HYPERLINK(1)", "'+w2"]
+
+
+def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:
+    write_batch(tmp_path / "slow.csv", 300)
+    with Simulator(latency=0.05) as sim:
+        process = subprocess.Popen(
+            [SCRIPT, "enrol", "slow.csv", "--concurrency", "2"], env=merchant_env(tmp_path, sim.url),
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "interrupted; run the same command again to resume" in err
+    assert "Traceback" not in err
+
+
+def test_two_runs_of_one_file_at_once_enrol_each_card_once(tmp_path: Path) -> None:
+    records = write_batch(tmp_path / "big.csv", 1000)
+    with Simulator(str(tmp_path / "store.sqlite3"), latency=0.002) as sim:
+        env = merchant_env(tmp_path, sim.url)
+        command = [SCRIPT, "enrol", "big.csv", "--json", "--concurrency", "4"]
+        first = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(0.8)  # the first holds the journal by now
+        second = run(*command[1:], env=env, cwd=tmp_path)
+        out, err = first.communicate(timeout=120)
+        assert second.returncode == 2
+        assert "another sogen-soap enrol is running" in second.stderr
+        assert first.returncode == 2, err  # 2: the batch's invalid rows
+        summary = json.loads(out)
+        results = read_results(tmp_path / "big.results.csv")
+        counts = {k: sum(r["outcome"] == k for r in results) for k in summary["counts"]}
+        assert counts == summary["counts"]
+        pairs = {
+            (r["wallet"], r["card"])
+            for r in records
+            if len(r["card"]) == 16 and r["expiry"] == "203012"
+        }
+        assert sim.store.count_cards() == len(pairs)
+
+
+def test_credentials_without_an_environment_go_to_the_vendor_test_service(tmp_path: Path) -> None:
+    """Where from_env() goes; seen through a loopback proxy, so no packet leaves."""
+    targets: list[bytes] = []
+
+    def proxy(conn: object, request: bytes, stop: object) -> None:
+        targets.append(request.split(b"\r\n", 1)[0])  # then close: nothing is forwarded
+
+    with HostileServer(proxy) as server:  # type: ignore[arg-type]
+        env = merchant_env(tmp_path, "unused")
+        del env["SOGEN_ENVIRONMENT"]
+        env["HTTPS_PROXY"] = server.url.rsplit("/services", 1)[0]
+        done = run("wallet", "--wallet", "w", "--timeout", "2", env=env)
+    assert done.returncode == 5
+    assert "using the vendor's test service" in done.stderr
+    assert targets and targets[0].startswith(
+        b"CONNECT office-server-sogenactif.test.sips-services.com:443 "
+    )
+    assert read_request is not None
+
+
+def test_the_embedded_simulator_answers_only_when_nothing_is_configured_or_named(
+    tmp_path: Path,
+) -> None:
+    done = run("wallet", "--wallet", "w", env=clean_env(tmp_path))
+    assert done.returncode == 3 and "embedded simulator" in done.stderr
+    named = run("wallet", "--wallet", "w", "--environment", "simulator",
+                env=merchant_env(tmp_path, "unused"))  # fmt: skip
+    assert named.returncode == 3 and "embedded simulator" in named.stderr
