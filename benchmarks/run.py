@@ -40,7 +40,8 @@ _CLIENT = r"""
 import json, sys, time, threading
 from sogen_soap import WalletClient
 url, calls, threads, prefix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-client = WalletClient("002001000000001", "002001000000001_KEY1", 1, environment=url)
+options = {"transport": sys.argv[5]} if len(sys.argv) > 5 else {}
+client = WalletClient("002001000000001", "002001000000001_KEY1", 1, environment=url, **options)
 for i in range(200):
     client.add_card(f"{prefix}-warm-{i}", "4100000000000000", "203012")
 def work(k, n):
@@ -190,6 +191,9 @@ def bench_latency(
         for r in range(rounds):
             results.setdefault("sogen-soap", []).append(
                 _child(_CLIENT, url, str(calls), "1", f"s{r}")
+            )
+            results.setdefault("sogen-soap, JSON transport", []).append(
+                _child(_CLIENT, url, str(calls), "1", f"j{r}", "json")
             )
             php = _php(url, calls, f"p{r}")
             if php is not None:

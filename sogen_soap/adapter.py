@@ -12,6 +12,7 @@ and the waiting, so the two cannot drift apart.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -42,6 +43,9 @@ from .errors import (
     SealVerificationError,
     SogenSoapError,
 )
+from .json_codec import JSON_HEADERS, json_base, redacted_json, soap_base
+from .json_codec import build_request as build_json_request
+from .json_codec import parse_reply as parse_json_reply
 from .parsing import list_items, parse_datetime, payment_mean, text_or_none, unmodeled
 from .redact import install_log_redaction, mask_pan
 from .results import (
@@ -75,6 +79,9 @@ __all__ = [
 
 log = logging.getLogger("sogen_soap")
 wire_log = logging.getLogger("sogen_soap.wire")
+
+WIRES: Final = ("soap", "json")
+"""The two ways to talk to the service: the SOAP endpoint, or the JSON one."""
 
 DEFAULT_TIMEOUT: Final = (5.0, 30.0)
 """(connect, answer) seconds: a call connects within the first and ends
@@ -114,6 +121,7 @@ class ClientOptions(TypedDict, total=False):
     client_cert: str | os.PathLike[str] | tuple[str, str] | None
     proxy: str | None
     max_response_bytes: int
+    transport: str
 
 
 @dataclass(frozen=True)
@@ -304,7 +312,14 @@ class WalletCore:
         self._timeout = _check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
         self._deadline_seconds = deadline_seconds(self._timeout)
         self._connect_timeout = connect_and_read(self._timeout)[0]
-        self._address = parse_endpoint(options.get("environment", "test"))
+        self._wire = options.get("transport", "soap")
+        if self._wire not in WIRES:
+            raise ConfigurationError(
+                f"transport must be one of {', '.join(WIRES)}, not {self._wire!r}"
+            )
+        address = parse_endpoint(options.get("environment", "test"))
+        # One service, two endpoints: a URL given either way is mapped by its path.
+        self._address = json_base(address) if self._wire == "json" else soap_base(address)
         self._endpoint = self._address.url
         self._max_response_bytes = _check_max_bytes(
             options.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
@@ -465,9 +480,14 @@ class WalletCore:
             shape = self._shapes[operation] = operation_shape(self._binding, operation)
         return shape
 
+    def _target(self, operation: str) -> str:
+        """Where the request goes: the SOAP endpoint, or ``<JSON base>/<function>``."""
+        if self._wire == "json":
+            return f"{self._address.target.rstrip('/')}/{operation}"
+        return self._address.target
+
     def _request(self, plan: Plan[Any]) -> tuple[bytes, dict[str, str]]:
         """The sealed request body and its HTTP headers."""
-        shape = self._shape(plan.operation)
         common: dict[str, object] = {
             "merchantId": self._merchant_id,
             "interfaceVersion": self._interface_versions[plan.operation],
@@ -475,6 +495,18 @@ class WalletCore:
             "sealAlgorithm": self._seal_algorithm,
             "intermediateServiceProviderId": self._isp_id,
         }
+        if self._wire == "json":
+            fields = {k: v for k, v in {**common, **plan.fields}.items() if v is not None}
+            body = build_json_request(fields, self._secret.reveal(), self._seal_algorithm)
+            if wire_log.isEnabledFor(logging.DEBUG):
+                wire_log.debug(
+                    "%s request to %s:\n%s",
+                    plan.operation,
+                    self._endpoint,
+                    redacted_json(json.loads(body)),
+                )
+            return body, dict(JSON_HEADERS)
+        shape = self._shape(plan.operation)
         zeep_needed = shape.layout is None
         body = build_sealed_request(
             self._zeep if zeep_needed else None,
@@ -497,15 +529,38 @@ class WalletCore:
         }
         return body, headers
 
+    def _http_error(self, operation: str, status: int, reason: str) -> HTTPStatusError:
+        kind = "JSON" if self._wire == "json" else "SOAP"
+        return HTTPStatusError(
+            f"{operation}: HTTP {status} {reason} from {self._endpoint} "
+            f"without a {kind} answer".replace("  ", " "),
+            status_code=status,
+            operation=operation,
+            endpoint=self._endpoint,
+        )
+
+    def _interpret_json(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
+        if content.lstrip()[:1] != b"{":
+            if status != 200:
+                raise self._http_error(operation, status, reason)
+            raise ResponseError(f"{operation}: the response is not JSON")
+        try:
+            output = parse_json_reply(content)
+        except ResponseError as exc:
+            if status != 200:
+                raise self._http_error(operation, status, reason) from None
+            raise ResponseError(f"{operation}: {exc}") from None
+        if status != 200:
+            raise self._http_error(operation, status, reason)
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s response (HTTP %s):\n%s", operation, status, redacted_json(output))
+        return self._checked(operation, output)
+
     def _interpret(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
         """Read an HTTP answer: a checked reply, or the package's exception."""
-        where = {"operation": operation, "endpoint": self._endpoint}
-        http_error = HTTPStatusError(
-            f"{operation}: HTTP {status} {reason} from {self._endpoint} "
-            "without a SOAP answer".replace("  ", " "),
-            status_code=status,
-            **where,
-        )
+        if self._wire == "json":
+            return self._interpret_json(operation, status, reason, content)
+        http_error = self._http_error(operation, status, reason)
         if content.lstrip()[:1] != b"<":
             if status != 200:
                 raise http_error

@@ -167,7 +167,7 @@ class AsyncWalletClient(WalletCore):
             outcome: Any
             try:
                 answer = await self._sender.request(
-                    plan.operation, "POST", self._address.target, headers, body, deadline
+                    plan.operation, "POST", self._target(plan.operation), headers, body, deadline
                 )
                 outcome = self._interpret(plan.operation, answer.status, answer.reason, answer.body)
             except SogenSoapError as error:

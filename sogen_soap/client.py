@@ -200,7 +200,7 @@ class WalletClient(WalletCore):
             outcome: Any
             try:
                 answer = self._sender.request(
-                    plan.operation, "POST", self._address.target, headers, body, deadline
+                    plan.operation, "POST", self._target(plan.operation), headers, body, deadline
                 )
                 outcome = self._interpret(plan.operation, answer.status, answer.reason, answer.body)
             except SogenSoapError as error:

@@ -74,7 +74,7 @@ def test_a_logged_pan_is_masked_on_zeep_and_urllib3_loggers_too(
         assert "4100##########00" in record.getMessage()
 
 
-def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
+def _every_outcome(tmp_path: Path, pki: ThrowawayPKI, transport: str = "soap") -> list[str]:
     """Run every operation and every failure mode; return every text they produced."""
     texts: list[str] = []
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -93,6 +93,7 @@ def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
             environment=url,
             retry=FAST_RETRY,
             timeout=(1, 0.5),
+            transport=transport,
             **options,
         )  # type: ignore[arg-type]
         texts.append(repr(made))
@@ -131,6 +132,7 @@ def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
             environment=url,
             retry=FAST_RETRY,
             timeout=(1, 0.5),
+            transport=transport,
         )
         texts.append(repr(made))
         async with made:
@@ -148,8 +150,9 @@ def _every_outcome(tmp_path: Path, pki: ThrowawayPKI) -> list[str]:
     return texts
 
 
+@pytest.mark.parametrize("transport", ["soap", "json"])
 def test_nothing_written_anywhere_holds_a_pan_or_the_secret(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    transport: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     log_file = tmp_path / "debug.log"
@@ -157,15 +160,19 @@ def test_nothing_written_anywhere_holds_a_pan_or_the_secret(
     handler.setLevel(logging.DEBUG)
     logging.getLogger().addHandler(handler)
     try:
-        texts = _every_outcome(tmp_path / "work", make_test_pki(tmp_path / "pki"))
+        texts = _every_outcome(tmp_path / "work", make_test_pki(tmp_path / "pki"), transport)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
     records = [r.getMessage() for r in caplog.records]
     assert any("request to" in r for r in records), "wire DEBUG logging did not run"
-    assert any("<ns0:seal>[hidden]</ns0:seal>" in r for r in records)
+    if transport == "soap":
+        assert any("<ns0:seal>[hidden]</ns0:seal>" in r for r in records)
+        assert any("<ns0:merchantWalletId>aw<" in r for r in records), "async body logs ran"
+    else:
+        assert any('"seal": "[hidden]"' in r for r in records)
+        assert any('"merchantWalletId": "aw"' in r for r in records), "async body logs ran"
     assert any("4100##########00" in r for r in records)
-    assert any("<ns0:merchantWalletId>aw<" in r for r in records), "async body logs ran"
     for text in [*texts, *records, caplog.text]:
         assert TEST_PAN not in text, text[:300]
         assert MERCHANT.secret_key not in text, text[:300]

@@ -49,6 +49,7 @@ _CONFIG_KEYS = frozenset(
         "client_cert",
         "client_key",
         "proxy",
+        "transport",
     }
 )
 
@@ -101,6 +102,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--client-key", help="its private key, if not in --client-cert [SOGEN_CLIENT_KEY]"
     )
     group.add_argument("--proxy", help="HTTPS proxy URL (default: the usual *_proxy env)")
+    group.add_argument(
+        "--transport",
+        choices=("soap", "json"),
+        help="the service's SOAP or JSON endpoint (default soap) [SOGEN_TRANSPORT]",
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class Settings:
     client_cert: str | None = None
     client_key: str | None = None
     proxy: str | None = None
+    transport: str = "soap"
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -228,7 +235,16 @@ def resolve_settings(
         client_cert=pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert"),
         client_key=pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key"),
         proxy=pick(args.proxy, "SOGEN_PROXY", "proxy"),
+        transport=_transport(pick(args.transport, "SOGEN_TRANSPORT", "transport")),
     )
+
+
+def _transport(value: object) -> str:
+    if value in (None, ""):
+        return "soap"
+    if value not in ("soap", "json"):
+        raise ConfigurationError(f"--transport / SOGEN_TRANSPORT: soap or json, not {value!r}")
+    return str(value)
 
 
 def _secret_from_file(path: str) -> SecretKey:
@@ -274,6 +290,7 @@ def client_options(settings: Settings, endpoint: str) -> dict[str, object]:
             else settings.client_cert
         ),
         "proxy": settings.proxy,
+        "transport": settings.transport,
     }
 
 
@@ -314,6 +331,7 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
                 else settings.client_cert
             ),
             proxy=settings.proxy,
+            transport=settings.transport,
         )
         with client:
             yield client

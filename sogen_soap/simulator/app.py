@@ -9,6 +9,7 @@ client package, never the client itself, so it is an honest other side.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -32,6 +33,8 @@ from .store import PaymentMean, WalletStore, mask_card
 __all__ = ["DEFAULT_MERCHANT", "Merchant", "Received", "SimulatorApp"]
 
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+JSON_PATH: Final = "/rs-services/v2/wallet"
+JSON: Final = "application/json"
 WALLET_NS: Final = "urn:sips:cn:contract:office:wallet:v2"
 MAX_BODY: Final = 1 << 20
 
@@ -92,6 +95,15 @@ class Received:
     response_code: str | None
     fault: str | None
     fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"{key} given twice")
+        found[key] = value
+    return found
 
 
 def _paris_now() -> datetime:
@@ -230,7 +242,7 @@ class SimulatorApp:
         self.requests_seen = 0
         self.received: list[Received] = []
         """Every SOAP request answered, in order, masked (no card number, no seal)."""
-        self._operations: dict[str, Callable[[str, Fields, str], Fields]] = {
+        self._operations: dict[str, Callable[[str, Fields, str, str], Fields]] = {
             "addCard": self._add_card,
             "getWalletData": self._get_wallet_data,
             "getPaymentMeanData": self._get_payment_mean_data,
@@ -254,6 +266,7 @@ class SimulatorApp:
             return self._send(
                 start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain"
             )
+        path = environ.get("PATH_INFO", "")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -261,7 +274,10 @@ class SimulatorApp:
         if length > MAX_BODY:
             return self._send(start_response, "413 Payload Too Large", b"too large", "text/plain")
         body = environ["wsgi.input"].read(length) if length else b""
-        status, payload, content_type = self.handle(body)
+        if path.startswith(JSON_PATH + "/"):
+            status, payload, content_type = self.handle_json(path[len(JSON_PATH) + 1 :], body)
+        else:
+            status, payload, content_type = self.handle(body)
         if status == DROP:
             _drop(environ)
             # the conventional signal for "the peer is gone": gateways stop quietly
@@ -330,16 +346,52 @@ class SimulatorApp:
                 xml,
             )
 
-        operation = qname.localname
+        return self._process(qname.localname, op_el, as_json=False)
+
+    def handle_json(self, operation: str, body: bytes) -> tuple[str, bytes, str]:
+        """Answer one JSON request to ``/rs-services/v2/wallet/<operation>``.
+
+        The object is turned into the same request element SOAP carries, so it
+        is validated, checked, stored and sealed by the very same code.
+        """
+        if operation not in self._operations:
+            return "404 Not Found", b'{"error": "no such function"}', JSON
+        try:
+            data = json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return "400 Bad Request", b'{"error": "the request is not JSON"}', JSON
+        if not isinstance(data, dict):
+            return "400 Bad Request", b'{"error": "the request is not a JSON object"}', JSON
+        op_el = etree.Element(f"{{{WALLET_NS}}}{operation}")
+        input_el = etree.SubElement(op_el, f"{{{WALLET_NS}}}input")
+        for name, value in data.items():
+            if not _LOCAL_NAME.fullmatch(str(name)):
+                return "400 Bad Request", b'{"error": "a field name is not a name"}', JSON
+            child = etree.SubElement(input_el, f"{{{WALLET_NS}}}{name}")
+            if isinstance(value, bool):
+                child.text = "true" if value else "false"
+            elif isinstance(value, (str, int)):
+                child.text = str(value)  # keyVersion comes as a number or as text
+            elif value is not None:
+                etree.SubElement(child, f"{{{WALLET_NS}}}nested")  # schema-invalid: code 30
+        return self._process(operation, op_el, as_json=True)
+
+    def _process(
+        self, operation: str, op_el: etree._Element, *, as_json: bool
+    ) -> tuple[str, bytes, str]:
+        """One request, whichever way it came: faults, checks, the store, the sealed answer."""
+        xml = JSON if as_json else "text/xml; charset=utf-8"
         input_el = next((c for c in op_el if etree.QName(c).localname == "input"), op_el)
         fields = element_values(input_el)
         fault = self.faults.draw(operation)
         if fault in _BEFORE_PROCESSING:
             self._record(operation, fields, {}, fault)
-        if fault == "soap_fault":
+        if fault == "soap_fault":  # over JSON: the 500 a Java service answers on a crash
             return (
                 "500 Internal Server Error",
-                _soap_fault("Server", "Fault injected by the simulator"),
+                b'{"error": "Fault injected by the simulator"}'
+                if as_json
+                else _soap_fault("Server", "Fault injected by the simulator"),
                 xml,
             )
         if fault == "http_503":
@@ -363,7 +415,13 @@ class SimulatorApp:
         if algorithm not in SEAL_ALGORITHMS:  # schema-invalid: answered 30, sealed the default way
             algorithm = DEFAULT_ALGORITHM
         answer = self._answer(
-            operation, op_el, fields, merchant, algorithm, _FORCED_CODES.get(fault or "")
+            operation,
+            op_el,
+            fields,
+            merchant,
+            algorithm,
+            _FORCED_CODES.get(fault or ""),
+            "jaxb" if as_json else self.shape,  # JSON lists are bare arrays
         )
         output = {k: v for k, v in answer.items() if v is not None}
         self._record(operation, fields, output, fault)
@@ -373,6 +431,13 @@ class SimulatorApp:
                 output["seal"] = compute_seal(output, merchant.secret_key + "x", algorithm)
         if fault == "tampered":
             _tamper(output)
+        if as_json:
+            payload = json.dumps(output, ensure_ascii=False).encode("utf-8")
+            if fault == "commit_drop":
+                return DROP, b"", xml
+            if fault == "delay":
+                time.sleep(self.faults.delay)
+            return "200 OK", payload, xml
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": WALLET_NS})
         wrapper = etree.SubElement(
             etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response"
@@ -384,9 +449,7 @@ class SimulatorApp:
             time.sleep(self.faults.delay)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
 
-    def _record(
-        self, operation: str, fields: Fields, output: Fields, fault: str | None
-    ) -> None:
+    def _record(self, operation: str, fields: Fields, output: Fields, fault: str | None) -> None:
         if not self.record:  # a long-running simulator keeps no history
             return
         shown = {
@@ -414,6 +477,7 @@ class SimulatorApp:
         merchant: Merchant | None,
         algorithm: str,
         forced_code: str | None,
+        shape: str = "wrapped",
     ) -> Fields:
         try:
             self._validate(op_el)
@@ -430,7 +494,7 @@ class SimulatorApp:
             now = self._clock().isoformat(timespec="seconds")
             return {
                 "walletResponseCode": "00",
-                **self._operations[operation](merchant.merchant_id, fields, now),
+                **self._operations[operation](merchant.merchant_id, fields, now, shape),
             }
         except _Answer as answer:
             return {"walletResponseCode": answer.code, "errorFieldName": answer.error_field}
@@ -453,7 +517,7 @@ class SimulatorApp:
 
     # ------------------------------------------------------------ operations
 
-    def _add_card(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _add_card(self, merchant_id: str, fields: Fields, now: str, shape: str) -> Fields:
         card = str(fields["cardNumber"])
         pan_type = fields.get("panType") or "PAN"
         if pan_type == "PAN" and not (card.isdigit() and 12 <= len(card) <= 19):
@@ -477,28 +541,32 @@ class SimulatorApp:
             "maskedPan": mean.masked_pan,
         }
 
-    def _get_wallet_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _get_wallet_data(self, merchant_id: str, fields: Fields, now: str, shape: str) -> Fields:
         wallet = self.store.wallet(merchant_id, str(fields["merchantWalletId"]))
         if wallet is None:
             raise _Answer("25")
-        means = [_mean_fields(m, self.shape, self.newer_fields) for m in wallet.payment_means]
+        means = [_mean_fields(m, shape, self.newer_fields) for m in wallet.payment_means]
         return {
             "walletCreationDateTime": wallet.created_at,
             "walletLastActionDateTime": wallet.last_action_at,
             "walletPaymentMeanDataList": (
-                means if self.shape == "jaxb" else {"walletPaymentMeanData": means}
+                means if shape == "jaxb" else {"walletPaymentMeanData": means}
             ),
         }
 
-    def _get_payment_mean_data(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _get_payment_mean_data(
+        self, merchant_id: str, fields: Fields, now: str, shape: str
+    ) -> Fields:
         mean = self.store.payment_mean(
             merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"])
         )
         if mean is None:
             raise _Answer("25")
-        return {"walletPaymentMeanData": _mean_fields(mean, self.shape, self.newer_fields)}
+        return {"walletPaymentMeanData": _mean_fields(mean, shape, self.newer_fields)}
 
-    def _update_payment_mean(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _update_payment_mean(
+        self, merchant_id: str, fields: Fields, now: str, shape: str
+    ) -> Fields:
         if not self.store.update_alias(
             merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]),
             str(fields.get("paymentMeanAlias") or ""), now,
@@ -506,14 +574,16 @@ class SimulatorApp:
             raise _Answer("25")
         return {"walletActionDateTime": now}
 
-    def _delete_payment_mean(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _delete_payment_mean(
+        self, merchant_id: str, fields: Fields, now: str, shape: str
+    ) -> Fields:
         if not self.store.delete_payment_mean(
             merchant_id, str(fields["merchantWalletId"]), str(fields["paymentMeanId"]), now
         ):
             raise _Answer("25")
         return {"walletActionDateTime": now}
 
-    def _sign_off(self, merchant_id: str, fields: Fields, now: str) -> Fields:
+    def _sign_off(self, merchant_id: str, fields: Fields, now: str, shape: str) -> Fields:
         if not self.store.sign_off(merchant_id, str(fields["merchantWalletId"])):
             raise _Answer("25")
         return {"walletActionDateTime": now}
