@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -40,18 +40,17 @@ def _client(sim: Simulator, **options: object) -> WalletClient:
 # ------------------------------------------------------------------ outcomes
 
 
-def test_a_card_is_enrolled_with_00_and_its_details(client: WalletClient) -> None:
-    before = datetime.now().astimezone()
-    result = client.add_card("wallet-1", TEST_PAN, "203012")
+def test_a_card_is_enrolled_with_00_and_its_details() -> None:
+    stamp_at = datetime(2026, 11, 29, 12, 30, tzinfo=timezone(timedelta(hours=1)))
+    with Simulator(clock=lambda: stamp_at) as sim, _client(sim) as client:
+        result = client.add_card("wallet-1", TEST_PAN, "203012")
     assert isinstance(result, AddCardResult)
     assert result.ok and result.response_code == "00" and not result.duplicate
     assert result.seal_verified
     assert result.payment_mean_id == "1"
     assert result.masked_pan == "4100##########00"
     assert result.message == "Successful operation"
-    stamp = result.wallet_action_datetime
-    assert stamp is not None and stamp.utcoffset() is not None
-    assert abs(stamp - before) < timedelta(seconds=30)
+    assert result.wallet_action_datetime == stamp_at  # the service's clock, exactly
 
 
 def test_the_same_card_twice_in_a_wallet_is_a_94_result_not_an_exception(
@@ -75,7 +74,9 @@ def test_the_same_card_in_another_wallet_is_not_a_duplicate(client: WalletClient
     assert client.add_card("wallet-2", TEST_PAN, "203012").ok
 
 
-def test_every_optional_field_is_accepted(client: WalletClient) -> None:
+def test_every_optional_field_is_accepted_and_sent(
+    client: WalletClient, received: list[bytes]
+) -> None:
     result = client.add_card(
         "wallet-1",
         TEST_PAN,
@@ -88,6 +89,15 @@ def test_every_optional_field_is_accepted(client: WalletClient) -> None:
         intermediate_service_provider_id="ISP-1",
     )
     assert result.ok
+    sent = input_fields(received[-1])  # what went on the wire, every one of them
+    assert {k: sent[k] for k in (
+        "panType", "paymentMeanAlias", "paymentMeanBrand", "paymentMeanBrandSelectionStatus",
+        "paymentToken", "intermediateServiceProviderId",
+    )} == {
+        "panType": "PAN", "paymentMeanAlias": "my visa", "paymentMeanBrand": "VISA",
+        "paymentMeanBrandSelectionStatus": "APPLIED_DEFAULT",
+        "paymentToken": "hosted-fields-token", "intermediateServiceProviderId": "ISP-1",
+    }  # fmt: skip
 
 
 def test_a_token_is_accepted_as_an_opaque_card_number(client: WalletClient) -> None:

@@ -13,8 +13,8 @@ from conftest import MERCHANT, NetworkBlocked
 from lxml import etree
 
 from sogen_soap import WalletClient
-from sogen_soap.errors import ConfigurationError
-from sogen_soap.validation import FIELD_RULES
+from sogen_soap.errors import ConfigurationError, InvalidFieldError
+from sogen_soap.validation import FIELD_RULES, check_field
 from sogen_soap.wsdl_cache import XSD_FILE, bundled_wsdl_path, load_document
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -119,8 +119,20 @@ def test_client_rules_agree_with_the_schema(field: str) -> None:
     rule = FIELD_RULES[field]
     type_name = _request_field_types()[field]
     facets = _facets().get(type_name)
-    if facets is None:  # a built-in type (keyVersion: xs:long 1..9999999999)
+    if facets is None:  # keyVersion: xs:long bounded by minInclusive/maxInclusive
         assert field == "keyVersion"
+        schema = etree.parse(str(Path(bundled_wsdl_path()).with_name(XSD_FILE)))
+        bounds = {
+            etree.QName(e).localname: int(str(e.get("value")))
+            for e in schema.iter()
+            if etree.QName(e).localname in ("minInclusive", "maxInclusive")
+        }
+        low, high = bounds["minInclusive"], bounds["maxInclusive"]
+        for good in (low, high):
+            assert check_field("keyVersion", good) == str(good)
+        for bad in (low - 1, high + 1, -1):
+            with pytest.raises(InvalidFieldError):
+                check_field("keyVersion", bad)
         return
     enumeration = facets["enumeration"]
     if enumeration:

@@ -1,0 +1,117 @@
+"""One named test for each kind of bug a mutation campaign found the suite let through.
+
+Each asserts what a user relies on (what went on the wire, what was logged,
+what a result says), not how the code gets there.
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cli_support import merchant_env, run
+from conftest import FAST_RETRY, MERCHANT, TEST_PAN
+from hostile import HostileServer
+
+from sogen_soap import HTTPStatusError, SealVerificationError, WalletClient
+from sogen_soap.cli.journal import Journal
+from sogen_soap.parsing import parse_datetime
+from sogen_soap.redact import mask_pan, redact_text
+from sogen_soap.simulator import Simulator
+
+NS = "urn:sips:cn:contract:office:wallet:v2"
+
+
+def _answering(status: bytes, body: bytes) -> HostileServer:
+    def answer(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(
+            b"HTTP/1.1 " + status + b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+
+    return HostileServer(answer)
+
+
+def _client(url: str) -> WalletClient:
+    return WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
+                        retry=FAST_RETRY, timeout=2)  # fmt: skip
+
+
+# ---- retry rules: only the gateway statuses are retried, and only for reads
+
+
+@pytest.mark.parametrize(
+    ("status", "sent"), [(b"500 Internal Server Error", 1), (b"504 Gateway Timeout", 3)]
+)
+def test_only_gateway_statuses_are_retried_on_a_read(status: bytes, sent: int) -> None:
+    with _answering(status, b"<html>down</html>") as server, _client(server.url) as client:
+        with pytest.raises(HTTPStatusError):
+            client.get_wallet_data("w")
+        assert server.requests == sent
+
+
+# ---- trust: data never comes back unsealed
+
+
+def test_an_unsealed_refusal_that_carries_data_is_not_trusted() -> None:
+    body = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        f'<n:getWalletDataResponse xmlns:n="{NS}"><n:output>'
+        "<n:walletResponseCode>25</n:walletResponseCode>"
+        "<n:walletCreationDateTime>2026-01-01T00:00:00+01:00</n:walletCreationDateTime>"
+        "</n:output></n:getWalletDataResponse></s:Body></s:Envelope>"
+    ).encode()
+    with _answering(b"200 OK", body) as server, _client(server.url) as client:
+        with pytest.raises(SealVerificationError, match="seal is missing"):
+            client.get_wallet_data("w")
+
+
+# ---- redaction: every PAN length validation accepts is masked in free text
+
+
+@pytest.mark.parametrize("digits", [12, 16, 17, 18, 19])
+def test_free_text_masking_covers_every_pan_length(digits: int) -> None:
+    pan = "4" + "1" * (digits - 1)
+    text = redact_text(f"card {pan} refused")
+    assert pan not in text
+    assert mask_pan(pan) in text
+
+
+# ---- parsing paths the simulator never produces
+
+
+def test_a_date_time_without_an_offset_is_read_in_paris() -> None:
+    summer = parse_datetime("2026-07-01T12:00:00")
+    winter = parse_datetime("2026-01-15T12:00:00.5")
+    assert summer is not None and summer.utcoffset() == timedelta(hours=2)
+    assert winter is not None and winter.utcoffset() == timedelta(hours=1)
+    assert winter.microsecond == 500_000
+    assert parse_datetime("2026-07-01T12:00:00Z").utcoffset() == timedelta(0)  # type: ignore[union-attr]
+    assert parse_datetime("not a date") is None
+
+
+# ---- batch resume: a row caught mid-send whose card did arrive
+
+
+def test_a_row_caught_mid_send_whose_card_arrived_is_ok_with_its_id_not_duplicate(
+    tmp_path: Path,
+) -> None:
+    cards = tmp_path / "cards.csv"
+    cards.write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
+    with Simulator() as sim:
+        with _client(sim.url) as client:  # the request reached the service...
+            assert client.add_card("w", TEST_PAN, "203012").payment_mean_id == "1"
+        journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
+        key = journal.key(2, "w", TEST_PAN, "203012")
+        journal.sending(key, 2, "w", mask_pan(TEST_PAN))  # ...and the process died
+        journal.close()
+        done = run("enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url))
+        assert done.returncode == 0, done.stderr
+        assert sim.store.count_cards() == 1
+    with (tmp_path / "cards.results.csv").open() as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("ok", "94", "1")
+    assert "recovered" in row["message"]
