@@ -17,6 +17,8 @@ import pytest
 from sogen_soap import RetryPolicy, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
 
+pytest_plugins = ["pytester"]  # the testing kit's tests run merchant test files
+
 TEST_PAN = "4100000000000000"  # the vendor's documented VISA test card
 OTHER_PAN = "5100000000000000"  # the vendor's documented MASTERCARD test card
 MERCHANT = DEFAULT_MERCHANT
