@@ -218,7 +218,7 @@ def _answer_lost(error: SogenSoapError) -> bool:
 # -------------------------------------------------------------------- results
 
 
-def _known(*names: str) -> frozenset[str]:
+def _known(*names: str) -> frozenset[str]:  # pragma: no mutate block
     return _STATUS_FIELDS | frozenset(names)
 
 

@@ -25,7 +25,7 @@ from .errors import (
     SogenSoapError,
 )
 
-__all__ = ["NO_RETRY", "READ_ONLY_OPERATIONS", "RetryPolicy", "retryable"]
+__all__ = ["READ_ONLY_OPERATIONS", "RetryPolicy", "retryable"]  # and NO_RETRY, made on use
 
 READ_ONLY_OPERATIONS: Final = frozenset({"getWalletData", "getPaymentMeanData"})
 _GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
@@ -45,7 +45,7 @@ class RetryPolicy:
     jitter: bool = True
     _random: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # pragma: no mutate block
         if self.attempts < 1 or self.base_delay < 0 or self.cap < 0:
             raise ConfigurationError("retry: attempts >= 1, delays >= 0")
 
@@ -54,7 +54,12 @@ class RetryPolicy:
         return self._random.uniform(0, ceiling) if self.jitter else ceiling
 
 
-NO_RETRY: Final = RetryPolicy(attempts=1)
+def __getattr__(name: str) -> RetryPolicy:  # pragma: no mutate block
+    # NO_RETRY (one attempt) is made on first use, not at import: nothing of
+    # this module runs before it is called (mutation testing relies on that).
+    if name == "NO_RETRY":
+        return RetryPolicy(attempts=1)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def retryable(error: SogenSoapError, operation: str) -> bool:

@@ -68,7 +68,7 @@ class FieldRule:
     secret: bool = False
 
 
-def _rules(*rules: FieldRule) -> Mapping[str, FieldRule]:
+def _rules(*rules: FieldRule) -> Mapping[str, FieldRule]:  # pragma: no mutate block
     return {rule.name: rule for rule in rules}
 
 
