@@ -115,3 +115,28 @@ def test_a_row_caught_mid_send_whose_card_arrived_is_ok_with_its_id_not_duplicat
         [row] = list(csv.DictReader(handle))
     assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("ok", "94", "1")
     assert "recovered" in row["message"]
+
+
+# ---- DEBUG logs mask the card field itself, not only digit runs (a token is no digits)
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_a_token_card_number_is_masked_in_wire_logs(
+    transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    token = "tok_SECRETVALUE_abcdefghijklmnop"
+    caplog.set_level(logging.DEBUG, logger="sogen_soap.wire")
+    with (
+        Simulator() as sim,
+        WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url, transport=transport
+        ) as client,
+    ):
+        assert client.add_card("w", token, "203012", pan_type="TOKEN_PAN", payment_token="pt-1").ok
+    text = caplog.text
+    assert "request to" in text
+    assert token not in text and "SECRETVALUE" not in text
+    assert mask_pan(token) in text
+    assert "pt-1" not in text  # the payment token is hidden too
