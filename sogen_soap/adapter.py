@@ -560,16 +560,15 @@ class WalletCore:
         """Read an HTTP answer: a checked reply, or the package's exception."""
         if self._wire == "json":
             return self._interpret_json(operation, status, reason, content)
-        http_error = self._http_error(operation, status, reason)
         if content.lstrip()[:1] != b"<":
             if status != 200:
-                raise http_error
+                raise self._http_error(operation, status, reason)
             raise ResponseError(f"{operation}: the response is not XML")
         try:
             reply = parse_reply(content)
         except ResponseError as exc:
             if status != 200:
-                raise http_error from None
+                raise self._http_error(operation, status, reason) from None
             raise ResponseError(f"{operation}: {exc}") from None
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug(
@@ -578,7 +577,7 @@ class WalletCore:
         if reply.fault is not None:
             return Answer(output={}, fault=reply.fault, seal_verified=False)
         if status != 200 or reply.output is None:
-            raise http_error
+            raise self._http_error(operation, status, reason)  # built only when raised
         return self._checked(operation, reply.output)
 
     def _checked(self, operation: str, output: dict[str, object]) -> Answer:
