@@ -90,10 +90,9 @@ class HTTPAnswer:
 class Deadline:
     """The end of a call, on the monotonic clock; every wait is cut to what is left."""
 
-    __slots__ = ("at", "seconds")
+    __slots__ = ("at",)
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.at = time.monotonic() + seconds
 
     def remaining(self) -> float:
@@ -368,7 +367,50 @@ class _Connection:
             self.sock.close()
 
 
-class SyncSender:
+class _Sender:
+    """What both senders share: TLS and proxy for the endpoint, the cap, request heads,
+    and reading a proxy's answer to ``CONNECT``."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        tls: ssl.SSLContext | None,
+        proxy: Proxy | None,
+        max_response_bytes: int,
+        connect_timeout: float,
+    ) -> None:
+        https = endpoint.scheme == "https"
+        self.endpoint = endpoint
+        self._tls = (tls if tls is not None else ssl_context()) if https else None
+        self._proxy = proxy if https else None  # plain http is loopback-only: no proxy
+        self._max = max_response_bytes
+        self._connect_timeout = connect_timeout
+        self._heads: dict[tuple[str, str], bytes] = {}
+
+    def _encoded(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+        """The request's bytes: a head made once per (method, target), then the body."""
+        head = self._heads.get((method, target))
+        if head is None:
+            head = self._heads[(method, target)] = _request_head(self.endpoint, method, target)
+        return _encode(head, headers, body)
+
+    def _feed_tunnel(self, parser: ResponseParser, data: bytes, operation: str) -> None:
+        """One read of the proxy's answer to CONNECT; raises when it broke or refused."""
+        if not data:
+            raise _not_sent(operation, self.endpoint, "the proxy closed the tunnel")
+        try:
+            parser.feed(data)
+        except (HTTPProtocolError, AnswerTooLarge):
+            raise _not_sent(operation, self.endpoint, "the proxy did not answer HTTP") from None
+        if parser.done and not 200 <= parser.status < 300:
+            raise _not_sent(
+                operation,
+                self.endpoint,
+                f"the proxy refused the tunnel (HTTP {parser.status} {parser.reason})",
+            )
+
+
+class SyncSender(_Sender):
     """Kept-alive connections to one endpoint, shared by threads.
 
     ``request`` either returns a complete ``HTTPAnswer`` or raises this
@@ -386,17 +428,10 @@ class SyncSender:
         connect_timeout: float = 5.0,
         pool_size: int = 16,
     ) -> None:
-        self.endpoint = endpoint
-        self._tls = tls if endpoint.scheme == "https" else None
-        if endpoint.scheme == "https" and self._tls is None:
-            self._tls = ssl_context()
-        self._proxy = proxy if endpoint.scheme == "https" else None
-        self._max = max_response_bytes
-        self._connect_timeout = connect_timeout
+        super().__init__(endpoint, tls, proxy, max_response_bytes, connect_timeout)
         self._pool_size = pool_size
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._heads: dict[tuple[str, str], bytes] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -472,19 +507,7 @@ class SyncSender:
         parser = ResponseParser(0, method="CONNECT")
         while not parser.done:
             sock.settimeout(max(deadline.remaining(), 0.001))
-            data = sock.recv(4096)
-            if not data:
-                raise _not_sent(operation, self.endpoint, "the proxy closed the tunnel")
-            try:
-                parser.feed(data)
-            except (HTTPProtocolError, AnswerTooLarge):
-                raise _not_sent(operation, self.endpoint, "the proxy did not answer HTTP") from None
-        if not 200 <= parser.status < 300:
-            raise _not_sent(
-                operation,
-                self.endpoint,
-                f"the proxy refused the tunnel (HTTP {parser.status} {parser.reason})",
-            )
+            self._feed_tunnel(parser, sock.recv(4096), operation)
 
     def request(
         self,
@@ -495,10 +518,7 @@ class SyncSender:
         body: bytes,
         deadline: Deadline,
     ) -> HTTPAnswer:
-        head = self._heads.get((method, target))
-        if head is None:
-            head = self._heads[(method, target)] = _request_head(self.endpoint, method, target)
-        data = _encode(head, headers, body)
+        data = self._encoded(method, target, headers, body)
         for _ in range(2):
             connection = self._checkout()
             if connection is None:
@@ -548,7 +568,7 @@ class SyncSender:
 # ------------------------------------------------------------------ async
 
 
-class AsyncSender:
+class AsyncSender(_Sender):
     """``SyncSender``'s twin on asyncio streams; the whole exchange under one deadline.
 
     At most ``max_connections`` exchanges are on the wire at once; other
@@ -566,19 +586,12 @@ class AsyncSender:
         connect_timeout: float = 5.0,
         max_connections: int = 8,
     ) -> None:
-        self.endpoint = endpoint
-        self._tls = tls if endpoint.scheme == "https" else None
-        if endpoint.scheme == "https" and self._tls is None:
-            self._tls = ssl_context()
-        self._proxy = proxy if endpoint.scheme == "https" else None
+        super().__init__(endpoint, tls, proxy, max_response_bytes, connect_timeout)
         if self._proxy is not None and sys.version_info < (3, 11):  # pragma: no cover
             raise ConfigurationError("an HTTPS proxy with the async client needs Python 3.11+")
-        self._max = max_response_bytes
-        self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._gate: asyncio.Semaphore | None = None
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._heads: dict[tuple[str, str], bytes] = {}
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -600,10 +613,7 @@ class AsyncSender:
 
         if self._gate is None:
             self._gate = asyncio.Semaphore(self._max_connections)
-        head = self._heads.get((method, target))
-        if head is None:
-            head = self._heads[(method, target)] = _request_head(self.endpoint, method, target)
-        data = _encode(head, headers, body)
+        data = self._encoded(method, target, headers, body)
         state = {"sent": False}
         try:
             return await asyncio.wait_for(
@@ -706,19 +716,7 @@ class AsyncSender:
         await writer.drain()
         parser = ResponseParser(0, method="CONNECT")
         while not parser.done:
-            data = await reader.read(4096)
-            if not data:
-                raise _not_sent(operation, self.endpoint, "the proxy closed the tunnel")
-            try:
-                parser.feed(data)
-            except (HTTPProtocolError, AnswerTooLarge):
-                raise _not_sent(operation, self.endpoint, "the proxy did not answer HTTP") from None
-        if not 200 <= parser.status < 300:
-            raise _not_sent(
-                operation,
-                self.endpoint,
-                f"the proxy refused the tunnel (HTTP {parser.status} {parser.reason})",
-            )
+            self._feed_tunnel(parser, await reader.read(4096), operation)
 
     async def _read(
         self,
@@ -871,14 +869,12 @@ class LegacyAsyncSender:
         import httpx
 
         url = self.endpoint.with_target(target).url
-        received = {"any": False}
 
         async def exchange() -> HTTPAnswer:
             request = self._client.build_request(
                 method, url, content=body, headers={"User-Agent": USER_AGENT, **headers}
             )
             response = await self._client.send(request, stream=True)
-            received["any"] = True
             try:
                 data = bytearray()
                 async for chunk in response.aiter_raw():
