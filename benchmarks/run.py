@@ -254,6 +254,18 @@ def _batch(path: Path, rows: int) -> None:
     write_batch(path, rows)
 
 
+def _merchant_env(url: str) -> dict[str, str]:
+    """This environment, set for the simulation merchant against ``url``."""
+    env = dict(os.environ)
+    env.update(
+        SOGEN_ENVIRONMENT=url,
+        SOGEN_MERCHANT_ID="002001000000001",
+        SOGEN_KEY_VERSION="1",
+        SOGEN_SECRET_KEY=KEY,
+    )
+    return env
+
+
 def _enrol(rows: int, latency: float, python: str | None) -> tuple[float, float, float]:
     """(rows/s, enrol CPU share of a core, simulator CPU share of a core)."""
     with (
@@ -261,13 +273,7 @@ def _enrol(rows: int, latency: float, python: str | None) -> tuple[float, float,
         simulator("--latency", str(latency)) as (url, pid),
     ):
         _batch(Path(folder) / "b.csv", rows)
-        env = dict(os.environ)
-        env.update(
-            SOGEN_ENVIRONMENT=url,
-            SOGEN_MERCHANT_ID="002001000000001",
-            SOGEN_KEY_VERSION="1",
-            SOGEN_SECRET_KEY=KEY,
-        )
+        env = _merchant_env(url)
         import resource
 
         sim_before = _cpu_seconds(pid)
@@ -310,13 +316,7 @@ def bench_cold(figures: dict[str, object]) -> None:
     print("4. cold start: a fresh process per call, median of 15")
     script = Path(sys.executable).with_name("sogen-soap")
     with simulator() as (url, _):
-        env = dict(os.environ)
-        env.update(
-            SOGEN_ENVIRONMENT=url,
-            SOGEN_MERCHANT_ID="002001000000001",
-            SOGEN_KEY_VERSION="1",
-            SOGEN_SECRET_KEY=KEY,
-        )
+        env = _merchant_env(url)
 
         def timed(command: list[str]) -> float:
             samples = []

@@ -249,7 +249,8 @@ def wallet_data_result(answer: Answer) -> GetWalletDataResult:
         operation="getWalletData",
     )
     extra = unmodeled(out, _WALLET_FIELDS)
-    if not items and answer.common()["response_code"] == "00":
+    common = answer.common()
+    if not items and common["response_code"] == "00":
         nested = sorted(k for k, v in extra.items() if not isinstance(v, str))
         if nested:  # a list under a name the client does not know: never "an empty wallet"
             raise ResponseError(
@@ -258,7 +259,7 @@ def wallet_data_result(answer: Answer) -> GetWalletDataResult:
             )
     means = (payment_mean(v) for v in items)
     return GetWalletDataResult(
-        **answer.common(),
+        **common,
         wallet_creation_datetime=parse_datetime(out.get("walletCreationDateTime")),
         wallet_last_action_datetime=parse_datetime(out.get("walletLastActionDateTime")),
         payment_means=tuple(m for m in means if m is not None),

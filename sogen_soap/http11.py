@@ -91,6 +91,15 @@ class ResponseParser:
             raise AnswerTooLarge(f"the answer is larger than {self._max_body} bytes")
         self._body += data
 
+    def _take_remaining(self) -> bool:
+        """Move up to the bytes still owed (a length or a chunk) into the body;
+        True once all of them came."""
+        take = min(self._remaining, len(self._buffer))
+        self._take_body(self._buffer[:take])
+        del self._buffer[:take]
+        self._remaining -= take
+        return not self._remaining
+
     def _advance(self) -> None:
         while not self.done:
             state = self._state
@@ -107,11 +116,7 @@ class ResponseParser:
                 del buffer[: end + 4]
                 self._read_head(head)
             elif state == "length":
-                take = min(self._remaining, len(buffer))
-                self._take_body(buffer[:take])
-                del buffer[:take]
-                self._remaining -= take
-                if self._remaining:
+                if not self._take_remaining():
                     return
                 self._finish()
             elif state == "until_close":
@@ -137,11 +142,7 @@ class ResponseParser:
                 self._remaining = size
                 self._state = "chunk_data"
             elif state == "chunk_data":
-                take = min(self._remaining, len(buffer))
-                self._take_body(buffer[:take])
-                del buffer[:take]
-                self._remaining -= take
-                if self._remaining:
+                if not self._take_remaining():
                     return
                 self._state = "chunk_end"
             elif state == "chunk_end":
