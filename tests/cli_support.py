@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import MERCHANT
 
 from sogen_soap.simulator.cards import test_card_number
@@ -47,6 +51,47 @@ def run(
         cwd=cwd,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a run of the command left: its status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_in_process(
+    *args: str,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> Done:
+    """The command's ``main()`` in this process, with exactly ``env`` as its environment.
+
+    Why beside ``run``: the package's own code runs here, where coverage and
+    mutation testing can see it; the real console script is kept for what
+    only a process shows (signals, locks between processes, the entry point).
+    """
+    from sogen_soap.cli.main import main
+
+    for name in list(os.environ):
+        if name not in env:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if cwd is not None:
+        monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:  # argparse's usage errors
+            status = int(exit_.code or 0)
+    return Done(status, out.getvalue(), err.getvalue())
 
 
 def fake_pan(wallet_no: int, k: int) -> str:

@@ -10,14 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_support import SCRIPT, clean_env, merchant_env, read_results, run, write_batch
+from cli_support import (
+    SCRIPT,
+    Done,
+    clean_env,
+    merchant_env,
+    read_results,
+    run,
+    run_in_process,
+    write_batch,
+)
 from conftest import TEST_PAN
 from hostile import HostileServer, read_request
 
@@ -159,31 +167,29 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_a_mistake_ends_in_one_clear_line_and_nothing_is_sent(
-    case: Case, simulator: Simulator, tmp_path: Path
-) -> None:
+def _prepare(case: Case, tmp_path: Path, url: str) -> tuple[Path, dict[str, str], list[str]]:
     work = tmp_path / "work"
     work.mkdir()
     for name, content in case.files.items():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         data = content.encode() if isinstance(content, str) else content
         (work / name).write_bytes(data)
-    before = _digest(work)
-    env = merchant_env(tmp_path, simulator.url)
+    env = merchant_env(tmp_path, url)
     env.update(case.env)
     for name in case.unset:
         env.pop(name, None)
-    args = [a.replace("{url}", simulator.url) for a in case.args]
-    done = subprocess.run(
-        [SCRIPT, *args], env=env, cwd=work, input=case.stdin, capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
+    return work, env, [a.replace("{url}", url) for a in case.args]
+
+
+def _check(
+    case: Case, done: Done, simulator: Simulator, work: Path, before: dict[str, str]
+) -> None:
     assert done.returncode == case.status, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert case.message in done.stderr, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr  # one clear line
+    assert lines[0].startswith("sogen-soap"), lines[0]  # says who is speaking
     assert done.stdout == ""
     assert simulator.requests_seen == 0  # nothing sent
     after = _digest(work)
@@ -193,45 +199,42 @@ def test_a_mistake_ends_in_one_clear_line_and_nothing_is_sent(
     assert TEST_PAN not in done.stderr.replace(f"--card {TEST_PAN}", "")
 
 
-def test_semicolons_and_tabs_are_read_as_delimiters(simulator: Simulator, tmp_path: Path) -> None:
-    env = merchant_env(tmp_path, simulator.url)
-    for delimiter, name in ((";", "semi.csv"), ("\t", "tabs.csv")):
-        (tmp_path / name).write_text(
-            f"wallet{delimiter}card{delimiter}expiry\n{name}{delimiter}{TEST_PAN}{delimiter}203012\n"
-        )
-        done = run("enrol", name, "--quiet", env=env, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-    assert simulator.store.count_cards() == 2
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_mistake_ends_in_one_clear_line_and_nothing_is_sent(
+    case: Case, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole table through ``main()`` in this process (where mutants are seen)."""
+    work, env, args = _prepare(case, tmp_path, simulator.url)
+    before = _digest(work)
+    done = run_in_process(*args, env=env, monkeypatch=monkeypatch, stdin=case.stdin, cwd=work)
+    _check(case, done, simulator, work, before)
 
 
-def test_an_explicitly_empty_expiry_cell_stays_legal(simulator: Simulator, tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},\n")
-    done = run(
-        "enrol", "in.csv", "--quiet", env=merchant_env(tmp_path, simulator.url), cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
+REAL_PROCESS = {"no expiry column", "latin-1", "secret key on the command line",
+                "prompt without a terminal", "unknown command", "missing flag"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.name in REAL_PROCESS], ids=sorted(REAL_PROCESS)
+)
+def test_a_mistake_through_the_real_console_script(
+    case: Case, simulator: Simulator, tmp_path: Path
+) -> None:
+    """A sample of the table through the installed ``sogen-soap`` script: the same
+    line and status from the entry point a middleware job runs."""
+    work, env, args = _prepare(case, tmp_path, simulator.url)
+    before = _digest(work)
+    completed = subprocess.run(
+        [SCRIPT, *args], env=env, cwd=work, input=case.stdin, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    done = Done(completed.returncode, completed.stdout, completed.stderr)
+    _check(case, done, simulator, work, before)
 
 
 def test_version(tmp_path: Path) -> None:
     done = run("--version", env=clean_env(tmp_path))
     assert done.returncode == 0 and done.stdout.startswith("sogen-soap 0.")
-
-
-def test_the_journal_and_results_are_private_and_spreadsheet_safe(
-    simulator: Simulator, tmp_path: Path
-) -> None:
-    (tmp_path / "in.csv").write_text(
-        f"wallet,card,expiry,alias\n=HYPERLINK(1),{TEST_PAN},203012,@SUM\n"
-        f"+w2,{TEST_PAN},203012,-x\n"
-    )
-    done = run(
-        "enrol", "in.csv", "--quiet", env=merchant_env(tmp_path, simulator.url), cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr
-    for name in ("in.journal.sqlite3", "in.results.csv"):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
-    wallets = [r["wallet"] for r in read_results(tmp_path / "in.results.csv")]
-    assert wallets == ["'=HYPERLINK(1)", "'+w2"]
 
 
 def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:

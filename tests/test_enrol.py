@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import SCRIPT, fake_pan, is_valid, merchant_env, read_results, run, write_batch
+from cli_support import SCRIPT, is_valid, merchant_env, read_results, run, write_batch
 from conftest import MERCHANT
 
 from sogen_soap.cli.progress import Progress
@@ -72,6 +72,11 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
 
         second = write_batch(tmp_path / "second.csv", 2000, first_wallet=1000)
         journal = tmp_path / "second.journal.sqlite3"
+        # A scripted kill point: after 600 more adds the simulator stores each
+        # card but holds its answer (a "delay" fault), so the run cannot get
+        # past the rows in flight there, however fast or slow this machine is.
+        adds_at_start = sim.requests_seen
+        sim.app.faults = FaultProfile({"delay": 1.0}, sequence=[None] * 600, delay=3.0)
         process = subprocess.Popen(
             [SCRIPT, "enrol", "second.csv", "--workers", str(WORKERS)],
             env=env,
@@ -79,13 +84,14 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
-        while _final_rows(journal) < 600 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        deadline = time.monotonic() + 120
+        while sim.requests_seen < adds_at_start + 600 + WORKERS and time.monotonic() < deadline:
+            time.sleep(0.02)  # every worker is now waiting on a held answer
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+        sim.app.faults = FaultProfile()
         done_before_kill = _final_rows(journal)
-        assert 600 <= done_before_kill < 2000, "the kill must land midway"
+        assert 500 <= done_before_kill < 2000, done_before_kill
         adds_before = sim.requests_seen
 
         restarted = run(
@@ -110,39 +116,6 @@ def test_a_batch_then_a_killed_batch_restarted_enrol_each_card_once(tmp_path: Pa
 
     pans = {r["card"] for r in first + second if len(r["card"]) == 16}
     _assert_no_pan_in_files(tmp_path, pans, {tmp_path / "first.csv", tmp_path / "second.csv"})
-
-
-def test_json_lines_input_and_vendor_column_names_are_accepted(tmp_path: Path) -> None:
-    rows = [
-        {"merchantWalletId": "j1", "cardNumber": fake_pan(1, 0), "cardExpiryDate": "203012"},
-        {"wallet": "j1", "card": fake_pan(1, 1), "expiry": "203012", "alias": "x", "brand": "VISA"},
-        {"wallet": "j1", "card": "not a card", "expiry": "203012"},
-    ]
-    source = tmp_path / "cards.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with Simulator() as sim:
-        done = run("enrol", str(source), env=merchant_env(tmp_path, sim.url))
-    assert done.returncode == 2
-    results = [
-        json.loads(line) for line in (tmp_path / "cards.results.jsonl").read_text().splitlines()
-    ]
-    assert [r["outcome"] for r in results] == ["ok", "ok", "invalid"]
-    assert [r["line"] for r in results] == [1, 2, 3]
-    assert results[0]["masked_pan"] == "4100##########00"
-
-
-def test_rows_that_failed_temporarily_are_retried_on_the_next_run(tmp_path: Path) -> None:
-    source = tmp_path / "cards.csv"
-    write_batch(source, 5)  # (the 6th row of a batch is a bad one)
-    with Simulator(faults=FaultProfile({"code_99": 1.0})) as sim:
-        env = merchant_env(tmp_path, sim.url)
-        failing = run("enrol", str(source), env=env)
-        assert failing.returncode == 5  # run again later
-        assert {r["outcome"] for r in read_results(tmp_path / "cards.results.csv")} == {"failed"}
-        sim.app.faults = FaultProfile()
-        retried = run("enrol", str(source), env=env)
-    assert retried.returncode == 0, retried.stderr
-    assert {r["outcome"] for r in read_results(tmp_path / "cards.results.csv")} == {"ok"}
 
 
 def test_the_progress_line_shows_counts_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:

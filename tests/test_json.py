@@ -78,13 +78,18 @@ def test_a_wallets_whole_life_over_json() -> None:
             assert client.get_wallet_data("w").response_code == "25"
     assert [m.masked_pan for m in wallet.payment_means] == ["4100##########00", "5100##########00"]
     assert wallet.payment_means[0].co_badging_brands == ("CB", "VISA")
-    assert wallet.payment_means[0].extra["pspData"] == {"pspId": "SIMULATED", "pspName": "sogen-soap simulator"}
+    assert wallet.payment_means[0].extra["pspData"] == {
+        "pspId": "SIMULATED",
+        "pspName": "sogen-soap simulator",
+    }
     assert one.payment_mean is not None and one.payment_mean.pan_expiry_date == "203101"
 
     # the request: vendor names, keyVersion a number, the seal over the rest, by hand
     request = json.loads(wire[0][0])
     assert request["keyVersion"] == 1 and "sealAlgorithm" not in request
-    assert request["seal"] == _hmac("203012" + TEST_PAN + "WR_WS_2.55" + MERCHANT.merchant_id + "w" + "visa")
+    assert request["seal"] == _hmac(
+        "203012" + TEST_PAN + "WR_WS_2.55" + MERCHANT.merchant_id + "w" + "visa"
+    )
     # the answer with a list of payment means and nested objects, sealed by hand:
     # names sorted ignoring case; each mean: maskedPan, panExpiryDate, [paymentMeanAlias],
     # paymentMeanBrand, paymentMeanBrandSelectionStatus, paymentMeanCoBadgingBrandList,
@@ -118,7 +123,9 @@ def test_the_async_client_speaks_json_too() -> None:
 def test_a_card_added_over_soap_is_read_over_json_and_the_reverse() -> None:
     with Simulator() as sim, _client(sim.url, "soap") as soap, _client(sim.url, "json") as rest:
         assert soap.add_card("s", TEST_PAN, "203012").ok
-        assert [m.masked_pan for m in rest.get_wallet_data("s").payment_means] == ["4100##########00"]
+        assert [m.masked_pan for m in rest.get_wallet_data("s").payment_means] == [
+            "4100##########00"
+        ]
         assert rest.add_card("j", OTHER_PAN, "203012").ok
         assert soap.get_payment_mean_data("j", 1).payment_mean.masked_pan == "5100##########00"  # type: ignore[union-attr]
         assert soap.add_card("j", OTHER_PAN, "203012").duplicate  # the same store
@@ -158,7 +165,10 @@ def test_every_failure_mode_over_json(fault: str, expected: type[Exception]) -> 
 
 
 def test_a_temporary_problem_is_retried_and_a_lost_answer_reconciled_over_json() -> None:
-    with Simulator(faults=FaultProfile(sequence=["code_99", None])) as sim, _client(sim.url) as client:
+    with (
+        Simulator(faults=FaultProfile(sequence=["code_99", None])) as sim,
+        _client(sim.url) as client,
+    ):
         assert client.add_card("w", TEST_PAN, "203012").ok
         assert client.retries_made == 1
         sim.app.faults = FaultProfile(sequence=["commit_drop", None, None])
@@ -167,7 +177,9 @@ def test_a_temporary_problem_is_retried_and_a_lost_answer_reconciled_over_json()
         assert sim.store.count_cards() == 2
 
 
-def _serving(payload: bytes, status: bytes = b"200 OK", kind: bytes = b"application/json") -> HostileServer:
+def _serving(
+    payload: bytes, status: bytes = b"200 OK", kind: bytes = b"application/json"
+) -> HostileServer:
     def answer(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + kind
                      + b"\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))  # fmt: skip
@@ -209,13 +221,23 @@ def test_a_json_answer_with_a_list_and_a_nested_object_is_verified_by_the_rule()
         "walletResponseCode": "00",
         "walletCreationDateTime": STAMP,
         "walletPaymentMeanDataList": [
-            {"paymentMeanId": "1", "maskedPan": "4100##########00", "pspData": {"pspName": "B", "pspId": "A"}},
-            {"paymentMeanId": "2", "maskedPan": "5100##########00", "transactionActors": ["X", "Y"]},
+            {
+                "paymentMeanId": "1",
+                "maskedPan": "4100##########00",
+                "pspData": {"pspName": "B", "pspId": "A"},
+            },
+            {
+                "paymentMeanId": "2",
+                "maskedPan": "5100##########00",
+                "transactionActors": ["X", "Y"],
+            },
         ],
     }
     # ignoring case: walletCreationDateTime, walletPaymentMeanDataList, walletResponseCode;
     # item 1: maskedPan, paymentMeanId, pspData{pspId, pspName}; item 2: ..., transactionActors
-    text = STAMP + "4100##########00" + "1" + "A" + "B" + "5100##########00" + "2" + "X" + "Y" + "00"
+    text = (
+        STAMP + "4100##########00" + "1" + "A" + "B" + "5100##########00" + "2" + "X" + "Y" + "00"
+    )
     payload = json.dumps({**body, "seal": _hmac(text)}).encode()
     with _serving(payload) as server, _client(server.url) as client:
         wallet = client.get_wallet_data("w")
@@ -247,7 +269,9 @@ def test_enrol_and_the_cli_work_unchanged_over_json(tmp_path: object) -> None:
     from cli_support import merchant_env, read_results, run
 
     folder = Path(str(tmp_path))
-    (folder / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n")
+    (folder / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n"
+    )
     with Simulator() as sim:
         env = merchant_env(folder, sim.url)
         env["SOGEN_TRANSPORT"] = "json"

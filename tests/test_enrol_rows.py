@@ -1,0 +1,304 @@
+"""``sogen-soap enrol`` row by row, through ``main()`` in this process.
+
+What an operator reads after a batch: the exit status, the summary line (or
+its JSON), the ``line N: ...`` reports and the results file, one row per
+input row with its outcome, code, payment mean id and message.  These run
+in-process so coverage and mutation testing see the batch code; the real
+process (kills, signals, two runs at once) is in ``test_enrol.py`` and
+``test_cli_mistakes.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from cli_support import Done, fake_pan, merchant_env, read_results, run_in_process
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import WalletClient
+from sogen_soap.simulator import Simulator
+
+OTHER_PAN = "5100000000000000"  # a documented Mastercard test number
+MIXED = (
+    "wallet,card,expiry,alias\n"
+    f"w1,{TEST_PAN},203012,a\n"  # line 2: ok
+    "w1,12345,203012,b\n"  # line 3: invalid card
+    f"w2,{TEST_PAN},203013,c\n"  # line 4: invalid expiry
+    f"w1,{TEST_PAN},203012,a\n"  # line 5: repeats line 2
+    f"w2,{TEST_PAN},203012,\n"  # line 6: ok (the same card in another wallet)
+    f"w3,{OTHER_PAN},203012,\n"  # line 7: ok
+)
+SUMMARY = re.compile(
+    r"^(?P<rows>\d+) rows: (?P<parts>[^;]+); sent (?P<sent>\d+), skipped (?P<skipped>\d+) "
+    r"already done, recovered (?P<recovered>\d+), retries (?P<retries>\d+) "
+    r"in \d+\.\d s \(\d+ rows/s\)$"
+)
+
+
+def _enrol(simulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Done:
+    return run_in_process(
+        "enrol", *args, env=merchant_env(tmp_path, simulator_url), monkeypatch=monkeypatch,
+        cwd=tmp_path,
+    )  # fmt: skip
+
+
+def _summary(done: Done) -> re.Match[str]:
+    first, second = done.stdout.splitlines()[:2]
+    match = SUMMARY.match(first)
+    assert match, first
+    assert second.startswith("results: ")
+    return match
+
+
+def _store_id(sim: Simulator, wallet: str, pan: str) -> str:
+    with WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=sim.url
+    ) as client:
+        data = client.get_wallet_data(wallet)
+    ids = [m.payment_mean_id for m in data.payment_means if m.masked_pan[-2:] == pan[-2:]]
+    assert len(ids) == 1
+    return str(ids[0])
+
+
+def test_a_mixed_batch_reports_every_row_with_its_line_outcome_and_id(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(MIXED)
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 2, done.stderr  # invalid rows: fix them and run again
+    summary = _summary(done)
+    assert summary["rows"] == "6"
+    assert summary["parts"] == "3 ok, 1 duplicate, 2 invalid"
+    assert (summary["sent"], summary["skipped"], summary["recovered"]) == ("3", "0", "0")
+    assert done.stdout.splitlines()[1] == "results: in.results.csv"
+    assert done.stderr.splitlines() == [
+        "line 3: card: a clear card number must be 12 to 19 digits (got 5)",
+        "line 4: expiry: must be YYYYMM with a month from 01 to 12 (or empty for a card "
+        "without expiry) (got '203013')",
+    ]
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [(r["line"], r["wallet"], r["masked_pan"], r["outcome"], r["code"]) for r in rows] == [
+        ("2", "w1", "4100##########00", "ok", "00"),
+        ("3", "w1", "#####", "invalid", ""),
+        ("4", "w2", "4100##########00", "invalid", ""),
+        ("5", "w1", "4100##########00", "duplicate", ""),
+        ("6", "w2", "4100##########00", "ok", "00"),
+        ("7", "w3", "5100##########00", "ok", "00"),
+    ]
+    assert rows[3]["message"] == "repeats line 2; not sent"
+    assert rows[0]["message"] == "Successful operation"
+    assert rows[0]["payment_mean_id"] == _store_id(simulator, "w1", TEST_PAN)
+    assert rows[5]["payment_mean_id"] == _store_id(simulator, "w3", OTHER_PAN)
+    assert simulator.store.count_cards() == 3
+    assert simulator.requests_seen == 3 + 2  # three adds, then the two reads above
+    for name in ("in.journal.sqlite3", "in.results.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+def test_a_second_run_of_a_finished_batch_sends_nothing_and_says_so(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(MIXED)
+    _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    first = (tmp_path / "in.results.csv").read_text()
+    seen = simulator.requests_seen
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--json")
+    assert again.returncode == 2
+    summary = json.loads(again.stdout)
+    assert summary["rows"] == 6 and summary["sent"] == 0 and summary["skipped"] == 6
+    assert summary["counts"] == {"ok": 3, "invalid": 2, "duplicate": 1}
+    assert summary["bad_rows"] == 2 and summary["recovered"] == 0 and summary["retries"] == 0
+    assert summary["results"] == "in.results.csv"
+    assert simulator.requests_seen == seen
+    assert (tmp_path / "in.results.csv").read_text() == first
+
+
+def test_a_card_already_in_the_wallet_is_a_duplicate_with_the_service_code(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=simulator.url
+    ) as client:
+        assert client.add_card("w1", TEST_PAN, "203012").ok
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr  # already there is what the operator wanted
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert (row["outcome"], row["code"]) == ("duplicate", "94")
+    assert _summary(done)["parts"] == "1 duplicate"
+
+
+@pytest.mark.parametrize(
+    ("fault", "times", "outcome", "code", "status"),
+    [("code_99", 3, "failed", "99", 5), ("code_77", 1, "refused", "77", 3)],
+)
+def test_a_refusal_is_recorded_with_its_code_and_a_temporary_one_is_sent_next_run(
+    fault: str,
+    times: int,
+    outcome: str,
+    code: str,
+    status: int,
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", fault, times=times)  # 99 is retried in the run
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == status, done.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == (outcome, code, "")
+    assert _summary(done)["parts"] == f"1 {outcome}"
+    assert _summary(done)["retries"] == str(times - 1)
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    (row,) = read_results(tmp_path / "in.results.csv")
+    if outcome == "failed":  # 99: it certainly was not stored; sent again
+        assert again.returncode == 0 and row["outcome"] == "ok" and row["payment_mean_id"]
+        assert _summary(again)["sent"] == "1"
+    else:  # a final refusal is not sent again
+        assert again.returncode == 3 and row["outcome"] == "refused"
+        assert _summary(again)["sent"] == "0"
+
+
+def test_an_answer_lost_for_good_is_unknown_then_settled_by_the_next_run(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", "commit_drop", times=3)  # the send and re-sends
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 5, done.stderr  # run again
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "unknown" and row["payment_mean_id"] == ""
+    assert row["message"].startswith("OutcomeUnknown: ")
+    assert simulator.store.count_cards() == 1
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert again.returncode == 0, again.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "ok" and row["payment_mean_id"] == _store_id(simulator, "w1", TEST_PAN)
+    assert row["code"] == "94"  # the service's own duplicate check settled it
+    summary = _summary(again)
+    assert (summary["sent"], summary["recovered"]) == ("1", "1")
+    assert simulator.store.count_cards() == 1
+
+
+def test_an_answer_lost_once_is_recovered_in_the_same_run(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", "commit_drop")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "ok" and row["payment_mean_id"]
+    assert _summary(done)["recovered"] == "1"
+
+
+def test_an_untrusted_answer_leaves_the_row_unknown(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", "wrong_seal", times=3)
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 5
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "unknown" and row["code"] == ""
+
+
+def test_a_service_that_cannot_be_reached_leaves_rows_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n"
+    )
+    url = f"http://127.0.0.1:{port}/services/v2/wallet"
+    done = _enrol(url, tmp_path, monkeypatch, "in.csv", "--quiet", "--concurrency", "1")
+    assert done.returncode == 5
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [r["outcome"] for r in rows] == ["failed", "failed"]
+    expected = "ConnectionFailed: addCard: could not connect"
+    assert all(r["message"].startswith(expected) for r in rows)
+    assert _summary(done)["parts"] == "2 failed"
+
+
+def test_results_as_json_lines_keep_numbers_and_empty_fields(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\n=w1,{TEST_PAN},203012\nw1,12,203012\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--output", "r.jsonl", "--quiet")
+    assert done.returncode == 2
+    records = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in records] == [2, 3]
+    assert records[0]["wallet"] == "=w1"  # JSON is not a spreadsheet: kept as it is
+    assert records[0]["outcome"] == "ok" and records[0]["code"] == "00"
+    assert records[1]["code"] is None and records[1]["payment_mean_id"] is None
+    assert set(records[0]) == {
+        "line", "wallet", "masked_pan", "outcome", "code", "payment_mean_id", "message"
+    }  # fmt: skip
+    assert stat.S_IMODE((tmp_path / "r.jsonl").stat().st_mode) == 0o600
+
+
+def test_json_lines_input_and_vendor_column_names_are_accepted(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        {"merchantWalletId": "j1", "cardNumber": fake_pan(1, 0), "cardExpiryDate": "203012"},
+        {"wallet": "j1", "card": fake_pan(1, 1), "expiry": "203012", "alias": "x", "brand": "VISA"},
+        {"wallet": "j1", "card": "not a card", "expiry": "203012"},
+    ]
+    (tmp_path / "cards.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "cards.ndjson", "--quiet")
+    assert done.returncode == 2
+    assert not (tmp_path / "cards.results.csv").exists()
+    results = [
+        json.loads(line) for line in (tmp_path / "cards.results.jsonl").read_text().splitlines()
+    ]
+    assert [r["outcome"] for r in results] == ["ok", "ok", "invalid"]
+    assert [r["line"] for r in results] == [1, 2, 3]
+    assert results[0]["masked_pan"] == "4100##########00"
+    assert (tmp_path / "cards.journal.sqlite3").exists()
+    assert simulator.store.has_card(MERCHANT.merchant_id, "j1", fake_pan(1, 0))
+    assert simulator.store.has_card(MERCHANT.merchant_id, "j1", fake_pan(1, 1))
+
+
+def test_cells_that_a_spreadsheet_would_run_are_written_as_text(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        "wallet,card,expiry,alias\n"
+        f"=HYPERLINK(1),{TEST_PAN},203012,@SUM\n+w2,{TEST_PAN},203012,-x\n"
+        f"-w3,{TEST_PAN},203012,\n@w4,{TEST_PAN},203012,\nw5,{TEST_PAN},203012,\n"
+    )
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    wallets = [r["wallet"] for r in read_results(tmp_path / "in.results.csv")]
+    assert wallets == ["'=HYPERLINK(1)", "'+w2", "'-w3", "'@w4", "w5"]
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semi.csv"), ("\t", "tabs.csv")])
+def test_semicolons_and_tabs_are_read_as_delimiters(
+    delimiter: str, name: str, simulator: Simulator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    d = delimiter
+    (tmp_path / name).write_text(f"wallet{d}card{d}expiry\nw{d}{TEST_PAN}{d}203012\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, name, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert simulator.store.count_cards() == 1
+
+
+def test_an_explicitly_empty_expiry_cell_stays_legal(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "ok"
