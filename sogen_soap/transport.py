@@ -115,7 +115,16 @@ class Proxy:
 
     @classmethod
     def from_url(cls, url: str) -> Proxy:
-        """``http://[user:password@]host:port``: the only place user info is accepted."""
+        """``http://[user:password@]host:port``: the only place user info is accepted.
+
+        Spellings another stack could read as a different host (a backslash
+        before the ``@``, spaces, control characters) are refused before the
+        user info is split off, as ``parse_url`` refuses them in a service URL.
+        """
+        if not url.isascii() or not url.isprintable() or any(c in url for c in " \\"):
+            raise ConfigurationError(
+                "proxy URL must be printable ASCII without spaces or backslashes"
+            )
         scheme, sep, rest = url.partition("://")
         if not sep:
             scheme, rest = "http", url
@@ -757,9 +766,10 @@ class AsyncSender(_Sender):
 class LegacySyncSender:
     """A caller's own ``requests.Session``: slower, kept for compatibility.
 
-    The size cap holds and the deadline is checked between reads, but a read
-    that drips bytes is bounded per read only (requests offers no whole-call
-    timeout); the built-in sender has neither limit.
+    The size cap holds and the deadline is checked after every read, but each
+    read may wait up to the time left when the request went (requests offers
+    no whole-call timeout), so a call can last up to about twice its timeout;
+    the built-in sender has no such slack.
     """
 
     def __init__(
@@ -793,6 +803,7 @@ class LegacySyncSender:
         deadline: Deadline,
     ) -> HTTPAnswer:
         import requests
+        import urllib3
 
         url = self.endpoint.with_target(target).url
         left = max(deadline.remaining(), 0.001)
@@ -801,7 +812,7 @@ class LegacySyncSender:
                 method,
                 url,
                 data=body,
-                headers={"User-Agent": USER_AGENT, **headers},
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers},
                 timeout=(min(self._connect_timeout, left), left),
                 allow_redirects=False,
                 stream=True,
@@ -822,7 +833,7 @@ class LegacySyncSender:
         with response:
             body_read = bytearray()
             try:
-                for chunk in response.iter_content(_READ_SIZE):
+                for chunk in _arriving(response):
                     body_read += chunk
                     if len(body_read) > self._max:
                         raise AnswerTooLarge(f"the answer is larger than {self._max} bytes")
@@ -830,12 +841,29 @@ class LegacySyncSender:
                         raise TimeoutError
             except (AnswerTooLarge, TimeoutError) as exc:
                 raise _lost(operation, self.endpoint, exc) from None
-            except requests.RequestException as exc:
-                raise _lost(operation, self.endpoint, exc) from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                cause = exc.args[0] if exc.args else None
+                timed_out = isinstance(
+                    exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)
+                ) or isinstance(cause, urllib3.exceptions.TimeoutError)
+                lost = TimeoutError() if timed_out else exc
+                raise _lost(operation, self.endpoint, lost) from None
             headers_read = {k.lower(): v for k, v in response.headers.items()}
             return HTTPAnswer(
                 response.status_code, response.reason or "", headers_read, bytes(body_read)
             )
+
+
+def _arriving(response: requests.Response) -> Iterable[bytes]:
+    """The body as it arrives, so the deadline is checked between reads: urllib3's
+    ``read1`` returns what one read gives, where ``iter_content`` waits for a whole
+    chunk (a server dripping a byte at a time would hold it for as long as it likes)."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # urllib3 before 2.1: whole chunks only  # pragma: no cover
+        yield from response.iter_content(_READ_SIZE)
+        return
+    while chunk := read1(_READ_SIZE, decode_content=True):
+        yield chunk
 
 
 class LegacyAsyncSender:

@@ -134,9 +134,11 @@ def diff_wsdl(location: str | os.PathLike[str]) -> list[Difference]:
                 )  # fmt: skip
     for name in sorted(theirs_ops - set(OPERATIONS)):
         found.append(Difference(INFO, name, "an operation this client does not call"))
-    namespace = binding.get(OPERATIONS[0]).input.body.qname.namespace if (
-        OPERATIONS[0] in theirs_ops
-    ) else None
+    namespace = (
+        binding.get(OPERATIONS[0]).input.body.qname.namespace
+        if (OPERATIONS[0] in theirs_ops)
+        else None
+    )
     if namespace and namespace != "urn:sips:cn:contract:office:wallet:v2":
         found.append(
             Difference(INFO, None, f"namespace {namespace}: the client takes every name from "

@@ -1,0 +1,483 @@
+"""The sender's edges, fast: proxies and their tunnels, what each failure is called,
+and a caller's own ``requests.Session`` / ``httpx.AsyncClient``.
+
+Everything talks to real sockets on loopback: the package's simulator over
+TLS, a CONNECT proxy written here, and the hostile server of ``hostile.py``.
+The slow, memory-measuring runs of the same failures are ``test_hostile.py``;
+these keep timeouts short so every failure path is checked in well under a
+second, where coverage and mutation testing see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import requests
+from conftest import MERCHANT, TEST_PAN
+from hostile import MODES, HostileServer, read_request
+
+from sogen_soap import (
+    AsyncWalletClient,
+    ConfigurationError,
+    ConnectionDropped,
+    ConnectionFailed,
+    ResponseTimeout,
+    ResponseTooLarge,
+    RetryPolicy,
+    SogenSoapError,
+    TLSError,
+    TransportError,
+    WalletClient,
+    __version__,
+)
+from sogen_soap.endpoints import parse_url
+from sogen_soap.simulator import Simulator, ThrowawayPKI, make_test_pki
+from sogen_soap.transport import Proxy, environment_proxy, ssl_context
+
+ONCE = RetryPolicy(attempts=1)
+SHORT = 0.6
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayPKI:
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def https(pki: ThrowawayPKI) -> Iterator[Simulator]:
+    with Simulator(tls=pki.server()) as sim:
+        yield sim
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# ------------------------------------------------------------------ proxy URLs
+
+
+def test_a_proxy_url_with_credentials_gives_a_basic_authorization_never_shown() -> None:
+    proxy = Proxy.from_url("http://ops%40acme:p%3Ass@127.0.0.1:3128")
+    assert (proxy.host, proxy.port) == ("127.0.0.1", 3128)
+    assert proxy.authorization == "Basic " + base64.b64encode(b"ops@acme:p:ss").decode()
+    assert repr(proxy) == "Proxy(127.0.0.1:3128, with credentials)"
+    assert "p:ss" not in repr(proxy) and "ops" not in repr(proxy)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "token"),
+    [
+        ("127.0.0.1:3128", "127.0.0.1", 3128, None),  # no scheme: http
+        ("http://proxy.corp.example", "proxy.corp.example", 80, None),
+        ("HTTP://proxy.corp.example:8080/ignored/path", "proxy.corp.example", 8080, None),
+        ("http://[::1]:8080", "::1", 8080, None),
+        ("http://[::1]", "::1", 80, None),
+        ("http://ops@proxy.corp.example:1", "proxy.corp.example", 1, b"ops:"),
+    ],
+)
+def test_proxy_urls_are_read_once_and_strictly(
+    url: str, host: str, port: int, token: bytes | None
+) -> None:
+    proxy = Proxy.from_url(url)
+    assert (proxy.host, proxy.port) == (host, port)
+    expected = None if token is None else "Basic " + base64.b64encode(token).decode()
+    assert proxy.authorization == expected
+    if token is None:
+        assert repr(proxy) == f"Proxy({host}:{port})"
+
+
+@pytest.mark.parametrize("scheme", ["https", "socks5"])
+def test_only_plain_http_proxies_are_accepted(scheme: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Proxy.from_url(f"{scheme}://proxy.corp.example:1")
+    assert str(caught.value) == (
+        f"proxy: only http:// proxies (CONNECT tunnels) are supported, not {scheme}://"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://proxy.corp.example:1\\@127.0.0.1:2",  # urllib: 127.0.0.1; WHATWG: proxy.corp
+        "http://ops:pass word@127.0.0.1:2",
+        "http://127.0.0.1:2\t",
+        "http://prøxy.example:2",
+    ],
+)
+def test_a_proxy_url_another_stack_could_read_another_way_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Proxy.from_url(url)
+    assert str(caught.value) == "proxy URL must be printable ASCII without spaces or backslashes"
+
+
+SERVICE = parse_url("https://office-server.example.com/services/v2/wallet")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"HTTPS_PROXY": "http://p:1"}, "http://p:1"),
+        ({"https_proxy": "http://p:1"}, "http://p:1"),
+        ({"ALL_PROXY": "http://a:1"}, "http://a:1"),
+        ({"ALL_PROXY": "http://a:1", "HTTPS_PROXY": "http://p:1"}, "http://p:1"),
+        ({"HTTP_PROXY": "http://h:1"}, None),  # not for https
+        ({"HTTPS_PROXY": ""}, None),
+        ({}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "example.com"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".example.com"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "office-server.example.com:443"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "no_proxy": "OTHER.test, example.com"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ample.com"}, "http://p:1"),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "other.test"}, "http://p:1"),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ",,"}, "http://p:1"),
+    ],
+)
+def test_the_environment_proxy_follows_the_usual_variables(
+    environ: dict[str, str], expected: str | None
+) -> None:
+    assert environment_proxy(SERVICE, environ) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/services/v2/wallet", "https://127.0.0.1:8443/x"]
+)
+def test_loopback_and_plain_http_never_go_through_a_proxy(url: str) -> None:
+    assert environment_proxy(parse_url(url), {"HTTPS_PROXY": "http://p:1"}) is None
+
+
+def test_the_ca_bundle_variables_are_read_in_order(
+    pki: ThrowawayPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing, good = str(tmp_path / "missing.pem"), str(pki.ca_cert)
+    names = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+    for i, name in enumerate(names):
+        for earlier in names[:i]:
+            monkeypatch.delenv(earlier, raising=False)
+        monkeypatch.setenv(name, missing)  # read before the later ones: it fails
+        for later in names[i + 1 :]:
+            monkeypatch.setenv(later, good)
+        with pytest.raises(ConfigurationError, match="cannot load the TLS files"):
+            ssl_context()
+        monkeypatch.setenv(name, good)  # and when it is good, the later ones do not matter
+        for later in names[i + 1 :]:
+            monkeypatch.setenv(later, missing)
+        assert ssl_context().verify_mode.name == "CERT_REQUIRED"
+    for name in names:
+        monkeypatch.setenv(name, missing)
+    assert ssl_context(good).verify_mode.name == "CERT_REQUIRED"  # an explicit bundle first
+
+
+# ------------------------------------------------------------------ a CONNECT proxy
+
+
+class TunnelProxy:
+    """A CONNECT proxy on loopback: records each CONNECT head, then answers as told.
+
+    ``answer`` is what it says to CONNECT: ``None`` opens the tunnel (200 and
+    relaying to the target), ``b""`` closes at once, anything else is sent
+    as is and the connection closed.
+    """
+
+    def __init__(self, answer: bytes | None = None) -> None:
+        self.answer = answer
+        self.heads: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def __enter__(self) -> TunnelProxy:
+        self._threads.append(threading.Thread(target=self._accept, daemon=True))
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            head = read_request(conn)
+            self.heads.append(head)
+            if self.answer is not None:
+                with contextlib.suppress(OSError):
+                    conn.sendall(self.answer)
+                return
+            target = head.split(b" ")[1].decode()
+            host, _, port = target.rpartition(":")
+            with socket.create_connection((host, int(port)), timeout=5) as upstream:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self._relay(conn, upstream)
+
+    def _relay(self, a: socket.socket, b: socket.socket) -> None:
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+        other = threading.Thread(target=pump, args=(b, a), daemon=True)
+        other.start()
+        pump(a, b)
+        other.join(timeout=5)
+
+
+def _tls_client(sim: Simulator, pki: ThrowawayPKI, **options: object) -> WalletClient:
+    return WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, timeout=5, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _async_tls_client(sim: Simulator, pki: ThrowawayPKI, **options: object) -> AsyncWalletClient:
+    return AsyncWalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, timeout=5, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _expected_connect(sim: Simulator, authorization: str | None) -> bytes:
+    port = parse_url(sim.url).port
+    auth = f"Proxy-Authorization: {authorization}\r\n" if authorization else ""
+    return (f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n").encode()
+
+
+@pytest.mark.parametrize("credentials", ["", "ops:s3cret@"])
+def test_calls_go_through_the_proxy_tunnel_sync_and_async(
+    credentials: str, https: Simulator, pki: ThrowawayPKI
+) -> None:
+    authorization = "Basic " + base64.b64encode(b"ops:s3cret").decode() if credentials else None
+    with TunnelProxy() as proxy:
+        url = proxy.url.replace("http://", f"http://{credentials}")
+        with _tls_client(https, pki, proxy=url) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+            assert client.get_wallet_data("w").ok  # the tunnel's connection is kept alive
+
+        async def main() -> bool:
+            async with _async_tls_client(https, pki, proxy=url) as client:
+                first = await client.get_wallet_data("w")
+                second = await client.get_wallet_data("w")
+                return first.ok and second.ok
+
+        assert asyncio.run(main())
+    assert proxy.heads == [_expected_connect(https, authorization)] * 2
+    assert https.requests_seen == 4
+
+
+REFUSALS = [
+    (b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+     "the proxy refused the tunnel (HTTP 407 Proxy Authentication Required)"),
+    (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
+     "the proxy refused the tunnel (HTTP 502 Bad Gateway)"),
+    (b"", "the proxy closed the tunnel"),
+    (b"SSH-2.0-OpenSSH\r\n\r\n", "the proxy did not answer HTTP"),
+    (b"HTTP/1.1 200 OK\r\n", "the proxy closed the tunnel"),  # cut mid-answer
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "why"), REFUSALS, ids=[w for _, w in REFUSALS])
+def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
+    answer: bytes, why: str, https: Simulator, pki: ThrowawayPKI
+) -> None:
+    """Nothing reached the service: ConnectionFailed even for a change (safe to retry)."""
+    with TunnelProxy(answer) as proxy:
+        with _tls_client(https, pki, proxy=proxy.url) as client:
+            with pytest.raises(ConnectionFailed) as sync_error:
+                client.add_card("w", TEST_PAN, "203012")
+
+        async def main() -> None:
+            async with _async_tls_client(https, pki, proxy=proxy.url) as client:
+                await client.add_card("w", TEST_PAN, "203012")
+
+        with pytest.raises(ConnectionFailed) as async_error:
+            asyncio.run(main())
+    for error in (sync_error.value, async_error.value):
+        assert str(error) == f"addCard: could not connect to {https.url}: {why}"
+        assert error.operation == "addCard" and error.endpoint == https.url
+    assert https.requests_seen == 0
+
+
+# ------------------------------------------------------------------ what failures are called
+
+
+def _client(url: str, **options: object) -> WalletClient:
+    return WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=url, retry=ONCE, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _async_client(url: str, **options: object) -> AsyncWalletClient:
+    return AsyncWalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=url, retry=ONCE, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+# What a read of each hostile answer is called, and the text that says it.
+TIMED_OUT = "getWalletData: no complete answer from {url} within the timeout"
+TOO_LARGE = "getWalletData: the answer "
+NAMED = {
+    "silent": (ResponseTimeout, TIMED_OUT),
+    "drip_body": (ResponseTimeout, TIMED_OUT),
+    "huge_length": (ResponseTooLarge, TOO_LARGE),
+    "endless_chunked": (ResponseTooLarge, TOO_LARGE),
+    "garbage_status": (ConnectionDropped, "getWalletData: "),
+}  # fmt: skip
+
+Factory = Callable[[str], object]
+
+
+def _sync_read(url: str, **options: object) -> None:
+    with _client(url, **options) as client:
+        client.get_wallet_data("w")
+
+
+def _async_read(url: str, **options: object) -> None:
+    async def main() -> None:
+        async with _async_client(url, **options) as client:
+            await client.get_wallet_data("w")
+
+    asyncio.run(main())
+
+
+def _session_read(url: str, **options: object) -> None:
+    with requests.Session() as session, _client(url, session=session, **options) as client:
+        client.get_wallet_data("w")
+
+
+def _httpx_read(url: str, **options: object) -> None:
+    async def main() -> None:
+        async with (
+            httpx.AsyncClient() as http,
+            _async_client(url, http_client=http, **options) as client,
+        ):
+            await client.get_wallet_data("w")
+
+    asyncio.run(main())
+
+
+READERS = {"sync": _sync_read, "async": _async_read, "session": _session_read, "httpx": _httpx_read}
+
+
+@pytest.mark.parametrize("mode", sorted(NAMED))
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_each_failure_after_sending_has_its_own_exception_and_words(mode: str, reader: str) -> None:
+    kind, text = NAMED[mode]
+    with HostileServer(MODES[mode]) as server:
+        url = server.url
+        with pytest.raises(TransportError) as caught:
+            READERS[reader](url, timeout=SHORT, max_response_bytes=65536)
+    assert type(caught.value) is kind, caught.value
+    assert str(caught.value).startswith(text.format(url=url)), str(caught.value)
+    if kind is ResponseTooLarge:
+        assert str(caught.value).endswith(" 65536; reading stopped") or str(caught.value).endswith(
+            " 65536 bytes; reading stopped"
+        )
+    assert caught.value.operation == "getWalletData"
+    assert caught.value.endpoint == url
+    assert server.requests >= 1
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_refused_connection_is_a_failure_before_sending(reader: str) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/services/v2/wallet"
+    with pytest.raises(ConnectionFailed) as caught:
+        READERS[reader](url, timeout=SHORT)
+    assert str(caught.value).startswith(f"getWalletData: could not connect to {url}: ")
+    assert caught.value.endpoint == url
+
+
+@pytest.mark.parametrize("reader", ["sync", "async"])
+def test_a_name_that_does_not_resolve_is_a_failure_before_sending(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused in-process (no DNS query leaves this machine)."""
+
+    def no_such_host(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+
+    async def refuse(*args: object, **kwargs: object) -> object:
+        no_such_host()
+        return None
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", refuse)
+    url = "https://office-server.example.com/services/v2/wallet"
+    with pytest.raises(ConnectionFailed) as caught:
+        READERS[reader](url, timeout=SHORT, proxy=None)
+    assert str(caught.value) == (
+        f"getWalletData: could not connect to {url}: cannot resolve office-server.example.com: "
+        "[Errno -2] Name or service not known"
+    )
+
+
+def test_an_untrusted_certificate_is_a_tls_error_before_sending(https: Simulator) -> None:
+    for reader in (_sync_read, _async_read):
+        with pytest.raises(TLSError) as caught:
+            reader(https.url, timeout=2)
+        assert str(caught.value).startswith(
+            f"getWalletData: TLS failure talking to {https.url}: CERTIFICATE_VERIFY_FAILED"
+        )
+    assert https.requests_seen == 0
+
+
+# ------------------------------------------------------------------ callers' own stacks
+
+
+def _answer_and_close(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    body = b"not xml"
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_every_stack_says_who_is_calling_and_sends_the_body_whole(reader: str) -> None:
+    with HostileServer(_answer_and_close) as server:
+        url = server.url
+        with contextlib.suppress(SogenSoapError):  # the answer is not XML: beside the point
+            READERS[reader](url, timeout=2)
+    head, _, body = server.bodies[0].partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /services/v2/wallet HTTP/1.1"
+    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    assert headers["user-agent"] == f"sogen-soap/{__version__}"
+    assert headers["host"] == url.split("/")[2]
+    assert int(headers["content-length"]) == len(body) > 0
+    assert headers["content-type"].startswith("text/xml")
+    assert b"getWalletData" in body
+
+
+def test_a_session_answer_past_the_cap_stops_reading() -> None:
+    with HostileServer(MODES["endless_until_close"]) as server:
+        with pytest.raises(ResponseTooLarge):
+            _session_read(server.url, timeout=5, max_response_bytes=65536)
