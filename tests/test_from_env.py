@@ -1,0 +1,105 @@
+"""``WalletClient.from_env()``: how a deployment script builds a client.
+
+The documented variables, what is missing named in the error, the key read
+from a file, and the vendor's test service as the default environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import AsyncWalletClient, ConfigurationError, InvalidFieldError, WalletClient
+from sogen_soap.simulator import Simulator
+
+TEST_SERVICE = "https://office-server-sogenactif.test.sips-services.com/services/v2/wallet"
+
+
+def _environ(url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        "SOGEN_MERCHANT_ID": MERCHANT.merchant_id,
+        "SOGEN_KEY_VERSION": str(MERCHANT.key_version),
+        "SOGEN_SECRET_KEY": MERCHANT.secret_key,
+    }
+    if url is not None:
+        env["SOGEN_ENVIRONMENT"] = url
+    env.update(extra)
+    return env
+
+
+def test_a_client_from_the_environment_calls_the_service_with_its_key(
+    simulator: Simulator,
+) -> None:
+    with WalletClient.from_env(_environ(simulator.url)) as client:
+        result = client.add_card("w1", TEST_PAN, "203012")
+        assert result.ok and result.seal_verified  # the right key: the answer's seal checks
+        assert client.merchant_id == MERCHANT.merchant_id
+        assert client.endpoint == simulator.url
+        assert repr(client) == (
+            f"WalletClient(merchant_id={MERCHANT.merchant_id!r}, "
+            f"key_version={MERCHANT.key_version}, endpoint={simulator.url!r})"
+        )
+        assert MERCHANT.secret_key not in repr(client)
+
+
+def test_the_key_can_come_from_a_file(simulator: Simulator, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(f"  {MERCHANT.secret_key}  \nsecond line ignored\n")
+    env = _environ(simulator.url, SOGEN_SECRET_KEY_FILE=str(key_file))
+    del env["SOGEN_SECRET_KEY"]
+    with WalletClient.from_env(env) as client:
+        assert client.get_wallet_data("w").response_code == "25"  # sealed: unknown wallet
+
+
+def test_os_environ_is_read_when_no_mapping_is_given(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in _environ(simulator.url).items():
+        monkeypatch.setenv(name, value)
+
+    async def main() -> bool:
+        async with AsyncWalletClient.from_env() as client:
+            return (await client.get_wallet_data("w")).response_code == "25"
+
+    assert asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        (("SOGEN_MERCHANT_ID",), "set SOGEN_MERCHANT_ID"),
+        (("SOGEN_KEY_VERSION",), "set SOGEN_KEY_VERSION"),
+        (("SOGEN_MERCHANT_ID", "SOGEN_KEY_VERSION"), "set SOGEN_MERCHANT_ID and SOGEN_KEY_VERSION"),
+        (("SOGEN_SECRET_KEY",), "set SOGEN_SECRET_KEY or SOGEN_SECRET_KEY_FILE"),
+    ],
+)
+def test_what_is_missing_is_named(unset: tuple[str, ...], message: str) -> None:
+    env = _environ("http://127.0.0.1:9/services/v2/wallet")
+    for name in unset:
+        env[name] = ""  # set but empty counts as missing
+    with pytest.raises(ConfigurationError) as caught:
+        WalletClient.from_env(env)
+    assert str(caught.value) == message
+
+
+def test_a_key_version_that_is_not_a_number_names_the_field() -> None:
+    with pytest.raises(InvalidFieldError) as caught:
+        WalletClient.from_env(_environ(SOGEN_KEY_VERSION="one"))
+    assert caught.value.field == "keyVersion"
+
+
+@pytest.mark.parametrize("environment", [None, ""])
+def test_without_an_environment_it_is_the_vendor_test_service(environment: str | None) -> None:
+    """Built only: no call goes out (the endpoint is read, never connected)."""
+    with WalletClient.from_env(_environ(environment)) as client:
+        assert client.endpoint == TEST_SERVICE
+
+
+def test_an_environment_given_in_code_wins_over_the_variable(simulator: Simulator) -> None:
+    env = _environ("prod")
+    with WalletClient.from_env(env, environment=simulator.url) as client:
+        assert client.endpoint == simulator.url
+        assert client.get_wallet_data("w").response_code == "25"  # sealed: unknown wallet
