@@ -207,19 +207,16 @@ class Journal:
         code: str | None = None,
         payment_mean_id: str | None = None,
         message: str | None = None,
-        *,
-        sending: bool = False,
     ) -> None:
-        """Record a row's state (``sending`` also counts an attempt)."""
+        """Record a row's outcome (a row never claimed is inserted: invalid, repeats)."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute(
                 "INSERT INTO row (key, line, wallet, masked_pan, state, code, payment_mean_id, "
-                "message, attempts, updated_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "message, updated_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET state=excluded.state, code=excluded.code, "
                 "payment_mean_id=excluded.payment_mean_id, message=excluded.message, "
-                "attempts=row.attempts + excluded.attempts, updated_at=excluded.updated_at, "
-                "run=excluded.run",
+                "updated_at=excluded.updated_at, run=excluded.run",
                 (
                     key,
                     line,
@@ -229,14 +226,10 @@ class Journal:
                     code,
                     payment_mean_id,
                     message,
-                    1 if sending else 0,
                     now,
                     self.run,
                 ),
             )
-
-    def sending(self, key: str, line: int, wallet: str, masked_pan: str) -> None:
-        self.finish(key, line, wallet, masked_pan, "sending", sending=True)
 
     def rows(self) -> Iterator[JournalRow]:
         """This run's rows in input order, read a page at a time (memory stays flat)."""
