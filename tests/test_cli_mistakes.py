@@ -72,6 +72,8 @@ CASES = [
     Case("no such file", ["enrol", "nothing.csv"], 2, "no such file: nothing.csv"),
     Case("latin-1", ["enrol", "in.csv"], 2, "is not UTF-8 text",
          {"in.csv": "wallet,card,expiry,alias\nw1,4100000000000000,203012,caf\xe9\n".encode("latin-1")}),
+    Case("utf-8 cut at the end", ["enrol", "in.csv"], 2, "is not UTF-8 text (byte 0xc3 at offset 24)",
+         {"in.csv": b"wallet,card,expiry\nw1,x,\xc3"}),
     Case("xlsx renamed", ["enrol", "in.csv"], 2, "spreadsheet workbook", {"in.csv": b"PK\x03\x04\x14\x00" + b"\x00" * 64}),
     Case("field over 128 KB", ["enrol", "in.csv"], 2, "line 2",
          {"in.csv": "wallet,card,expiry\n" + "w" * 200_000 + f",{TEST_PAN},203012\n"}),

@@ -97,19 +97,20 @@ def _check_bytes(path: Path) -> None:
                     "save it as 'CSV UTF-8 (comma delimited)' and give that file"
                 )
             handle.seek(0)
-            decoder = codecs.getincrementaldecoder("utf-8-sig")()
-            offset = 0
-            while chunk := handle.read(1 << 16):
-                try:
+            decoder = codecs.getincrementaldecoder("utf-8")()  # a BOM is UTF-8 too
+            offset = 0  # bytes read so far
+            try:
+                while chunk := handle.read(1 << 16):
+                    offset += len(chunk)
                     decoder.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    raise InputError(
-                        f"{path} is not UTF-8 text (byte {chunk[exc.start]:#04x} at offset "
-                        f"{offset + exc.start}); save it as UTF-8 CSV (e.g. 'CSV UTF-8' in a "
-                        "spreadsheet)"
-                    ) from None
-                offset += len(chunk)
-            decoder.decode(b"", final=True)
+                decoder.decode(b"", final=True)  # a character cut off at the end
+            except UnicodeDecodeError as exc:
+                # exc.object is what the decoder held: the bytes it kept back, then the chunk
+                at = offset - len(exc.object) + exc.start
+                raise InputError(
+                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                    f"{at}); save it as UTF-8 CSV (e.g. 'CSV UTF-8' in a spreadsheet)"
+                ) from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
