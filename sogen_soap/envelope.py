@@ -202,15 +202,11 @@ def render_request(shape: OperationShape, values: Mapping[str, str]) -> bytes:
 
 
 def _input_element(envelope: etree._Element, shape: OperationShape) -> etree._Element:
-    body = envelope.find(f"{{{SOAP_ENV_NS}}}Body")
-    if body is None or len(body) == 0:
-        raise ConfigurationError(f"{shape.name}: zeep built an envelope without a body")
-    container = body[0]
+    """The element holding the fields in an envelope zeep built for ``shape``
+    (zeep always builds Body > operation element [> wrapper])."""
+    container = envelope.find(f"{{{SOAP_ENV_NS}}}Body")[0]  # type: ignore[index]
     if shape.wrapper is not None:
-        inner = next((c for c in container if etree.QName(c).localname == shape.wrapper), None)
-        if inner is None:
-            raise ConfigurationError(f"{shape.name}: no <{shape.wrapper}> in the request")
-        container = inner
+        container = next(c for c in container if etree.QName(c).localname == shape.wrapper)
     return container
 
 

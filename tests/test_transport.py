@@ -475,6 +475,25 @@ def test_every_stack_says_who_is_calling_and_sends_the_body_whole(reader: str) -
     assert int(headers["content-length"]) == len(body) > 0
     assert headers["content-type"].startswith("text/xml")
     assert b"getWalletData" in body
+    assert headers["soapaction"] == f'"{_soap_action("getWalletData")}"'
+
+
+def _soap_action(operation: str) -> str:
+    """The soapAction the bundled WSDL declares for ``operation``, read with lxml here."""
+    from lxml import etree
+
+    from sogen_soap.wsdl_cache import bundled_wsdl_path
+
+    tree = etree.parse(bundled_wsdl_path())
+    (action,) = tree.xpath(
+        "//wsdl:binding/wsdl:operation[@name=$name]/soap:operation/@soapAction",
+        name=operation,
+        namespaces={
+            "wsdl": "http://schemas.xmlsoap.org/wsdl/",
+            "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
+        },
+    )
+    return str(action)
 
 
 def test_a_session_answer_past_the_cap_stops_reading() -> None:

@@ -192,6 +192,23 @@ def test_the_compiled_layouts_shipped_are_what_zeep_reads_from_the_bundled_wsdl(
     assert all(shape["layout"] for shape in shipped.values())
 
 
+def test_the_bundled_layouts_load_as_zeep_reads_them() -> None:
+    """What a client uses (read from the JSON file) is what zeep reads from the WSDL,
+    field for field; and a layout-less shape survives the JSON round trip."""
+    import dataclasses
+
+    from sogen_soap.endpoints import OPERATIONS
+    from sogen_soap.envelope import operation_shape, shape_from_json, shape_to_json
+    from sogen_soap.wsdl_cache import bundled_shapes, soap_binding
+
+    binding = soap_binding(load_document())
+    by_zeep = {name: operation_shape(binding, name) for name in OPERATIONS}
+    assert bundled_shapes.__wrapped__() == by_zeep
+    for shape in by_zeep.values():
+        bare = dataclasses.replace(shape, layout=None)
+        assert shape_from_json(shape_to_json(bare)) == bare
+
+
 def test_a_one_shot_command_does_not_import_zeep_or_requests() -> None:
     import subprocess
     import sys
