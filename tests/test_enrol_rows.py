@@ -302,3 +302,45 @@ def test_an_explicitly_empty_expiry_cell_stays_legal(
     assert done.returncode == 0, done.stderr
     (row,) = read_results(tmp_path / "in.results.csv")
     assert row["outcome"] == "ok"
+
+
+def test_a_worker_process_builds_its_client_from_the_options_and_sends_its_chunk(
+    simulator: Simulator,
+) -> None:
+    """What each ``--processes`` worker runs, called here so its code is seen."""
+    from sogen_soap.cli import enrol
+    from sogen_soap.cli.inputs import Row
+
+    options: dict[str, object] = {
+        "merchant_id": MERCHANT.merchant_id,
+        "key_version": str(MERCHANT.key_version),
+        "secret_key": MERCHANT.secret_key,
+        "environment": simulator.url,
+        "wsdl": None,
+        "timeout": 5.0,
+        "ca_bundle": None,
+        "client_cert": None,
+        "proxy": None,
+        "transport": "soap",
+    }
+    enrol._start_worker(options, 3)
+    try:
+        assert "secret_key" in options  # the caller's options are left as they were
+        client, pool = enrol._worker["client"], enrol._worker["pool"]
+        assert isinstance(client, WalletClient) and client.merchant_id == MERCHANT.merchant_id
+        assert pool._max_workers == 3  # type: ignore[attr-defined]
+        rows = [
+            (Row(2, "w1", TEST_PAN, "203012"), False),
+            (Row(3, "w2", OTHER_PAN, "203012"), False),
+            (Row(4, "w1", TEST_PAN, "203012"), True),  # resumed: settled by sending again
+        ]
+        outcomes = enrol._send_chunk(rows)
+    finally:
+        enrol._worker["pool"].shutdown()  # type: ignore[attr-defined]
+        enrol._worker["client"].close()  # type: ignore[attr-defined]
+        enrol._worker.clear()
+    assert [o.state for o in outcomes] == ["ok", "ok", "ok"]
+    assert [o.code for o in outcomes] == ["00", "00", "94"]
+    assert outcomes[2].recovered and not outcomes[0].recovered
+    assert outcomes[0].payment_mean_id == _store_id(simulator, "w1", TEST_PAN)
+    assert outcomes[2].payment_mean_id == outcomes[0].payment_mean_id
