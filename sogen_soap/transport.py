@@ -404,14 +404,19 @@ class _Sender:
         return _encode(head, headers, body)
 
     def _feed_tunnel(self, parser: ResponseParser, data: bytes, operation: str) -> None:
-        """One read of the proxy's answer to CONNECT; raises when it broke or refused."""
+        """One read of the proxy's answer to CONNECT; raises when it broke or refused.
+
+        A refusal is known from its status line: its body (a 407 usually
+        carries an HTML page) is never read, so the parser takes no body at all.
+        """
         if not data:
             raise _not_sent(operation, self.endpoint, "the proxy closed the tunnel")
         try:
             parser.feed(data)
         except (HTTPProtocolError, AnswerTooLarge):
-            raise _not_sent(operation, self.endpoint, "the proxy did not answer HTTP") from None
-        if parser.done and not 200 <= parser.status < 300:
+            if not parser.status:  # the status line and headers did not read as HTTP
+                raise _not_sent(operation, self.endpoint, "the proxy did not answer HTTP") from None
+        if parser.status and not 200 <= parser.status < 300:
             raise _not_sent(
                 operation,
                 self.endpoint,

@@ -83,6 +83,9 @@ def test_a_proxy_url_with_credentials_gives_a_basic_authorization_never_shown() 
         ("http://[::1]:8080", "::1", 8080, None),
         ("http://[::1]", "::1", 80, None),
         ("http://ops@proxy.corp.example:1", "proxy.corp.example", 1, b"ops:"),
+        ("http://proxy-X.corp.example:8080/x://y", "proxy-x.corp.example", 8080, None),
+        ("http://proxy.corp.example/p:1", "proxy.corp.example", 80, None),
+        ("http://proxy.corp.example:1/a@b/c", "proxy.corp.example", 1, None),
     ],
 )
 def test_proxy_urls_are_read_once_and_strictly(
@@ -298,6 +301,17 @@ REFUSALS = [
      "the proxy refused the tunnel (HTTP 407 Proxy Authentication Required)"),
     (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
      "the proxy refused the tunnel (HTTP 502 Bad Gateway)"),
+    (b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Type: text/html\r\n"
+     b"Content-Length: 40\r\n\r\n<html><body>Log in first</body></html>\r\n",
+     "the proxy refused the tunnel (HTTP 407 Proxy Authentication Required)"),
+    (b"HTTP/1.1 407 Proxy Authentication Required\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5\r\nLog i",  # and the page never ends: the status line is enough
+     "the proxy refused the tunnel (HTTP 407 Proxy Authentication Required)"),
+    (b"HTTP/1.1 300 Multiple Choices\r\nContent-Length: 0\r\n\r\n",
+     "the proxy refused the tunnel (HTTP 300 Multiple Choices)"),
+    (b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+     "the proxy refused the tunnel (HTTP 101 Switching Protocols)"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n", "the proxy closed the tunnel"),  # interim, then gone
     (b"", "the proxy closed the tunnel"),
     (b"SSH-2.0-OpenSSH\r\n\r\n", "the proxy did not answer HTTP"),
     (b"HTTP/1.1 200 OK\r\n", "the proxy closed the tunnel"),  # cut mid-answer
