@@ -192,8 +192,9 @@ class TunnelProxy:
     as is and the connection closed.
     """
 
-    def __init__(self, answer: bytes | None = None) -> None:
+    def __init__(self, answer: bytes | None = None, *, silent: bool = False) -> None:
         self.answer = answer
+        self.silent = silent
         self.heads: list[bytes] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.1)
@@ -230,6 +231,9 @@ class TunnelProxy:
             conn.settimeout(5)
             head = read_request(conn)
             self.heads.append(head)
+            if self.silent:
+                self.stop.wait(30)
+                return
             if self.answer is not None:
                 with contextlib.suppress(OSError):
                     conn.sendall(self.answer)
@@ -257,14 +261,14 @@ class TunnelProxy:
 def _tls_client(sim: Simulator, pki: ThrowawayPKI, **options: object) -> WalletClient:
     return WalletClient(
         MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, timeout=5, **options,  # type: ignore[arg-type]
+        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, **{"timeout": 5, **options},  # type: ignore[arg-type]
     )  # fmt: skip
 
 
 def _async_tls_client(sim: Simulator, pki: ThrowawayPKI, **options: object) -> AsyncWalletClient:
     return AsyncWalletClient(
         MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, timeout=5, **options,  # type: ignore[arg-type]
+        environment=sim.url, ca_bundle=pki.ca_cert, retry=ONCE, **{"timeout": 5, **options},  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -337,6 +341,25 @@ def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
     for error in (sync_error.value, async_error.value):
         assert str(error) == f"addCard: could not connect to {https.url}: {why}"
         assert error.operation == "addCard" and error.endpoint == https.url
+    assert https.requests_seen == 0
+
+
+def test_a_silent_proxy_cannot_hold_a_call_past_its_deadline(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    with TunnelProxy(silent=True) as proxy:
+        with _tls_client(https, pki, proxy=proxy.url, timeout=0.5) as client:
+            with pytest.raises(ConnectionFailed) as sync_error:
+                client.get_wallet_data("w")
+
+        async def main() -> None:
+            async with _async_tls_client(https, pki, proxy=proxy.url, timeout=0.5) as client:
+                await client.get_wallet_data("w")
+
+        with pytest.raises(ConnectionFailed) as async_error:
+            asyncio.run(main())
+    for error in (sync_error.value, async_error.value):
+        assert str(error) == f"getWalletData: could not connect to {https.url}: timed out"
     assert https.requests_seen == 0
 
 
