@@ -522,7 +522,7 @@ def _soap_action(operation: str) -> str:
     from sogen_soap.wsdl_cache import bundled_wsdl_path
 
     tree = etree.parse(bundled_wsdl_path())
-    (action,) = tree.xpath(
+    actions = tree.xpath(
         "//wsdl:binding/wsdl:operation[@name=$name]/soap:operation/@soapAction",
         name=operation,
         namespaces={
@@ -530,7 +530,8 @@ def _soap_action(operation: str) -> str:
             "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
         },
     )
-    return str(action)
+    assert isinstance(actions, list) and len(actions) == 1
+    return str(actions[0])
 
 
 def test_a_session_answer_past_the_cap_stops_reading() -> None:
