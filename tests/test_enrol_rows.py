@@ -175,6 +175,7 @@ def test_an_answer_lost_for_good_is_unknown_then_settled_by_the_next_run(
     (row,) = read_results(tmp_path / "in.results.csv")
     assert row["outcome"] == "unknown" and row["payment_mean_id"] == ""
     assert row["message"].startswith("OutcomeUnknown: ")
+    assert _summary(done)["parts"] == "1 unknown"
     assert simulator.store.count_cards() == 1
     again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
     assert again.returncode == 0, again.stderr
@@ -344,3 +345,93 @@ def test_a_worker_process_builds_its_client_from_the_options_and_sends_its_chunk
     assert outcomes[2].recovered and not outcomes[0].recovered
     assert outcomes[0].payment_mean_id == _store_id(simulator, "w1", TEST_PAN)
     assert outcomes[2].payment_mean_id == outcomes[0].payment_mean_id
+
+
+def test_the_summary_line_word_for_word() -> None:
+    from collections import Counter
+
+    from sogen_soap.cli.enrol import BatchSummary
+
+    summary = BatchSummary(
+        rows=12, counts=Counter(ok=6, invalid=2, unknown=1, failed=1, refused=1, duplicate=1),
+        sent=8, skipped=1, recovered=1, retries=2, seconds=2.0,
+    )  # fmt: skip
+    assert summary.line() == (
+        "12 rows: 6 ok, 1 duplicate, 1 refused, 2 invalid, 1 failed, 1 unknown; sent 8, "
+        "skipped 1 already done, recovered 1, retries 2 in 2.0 s (4 rows/s)"
+    )
+    assert BatchSummary().line() == (
+        "0 rows: nothing to do; sent 0, skipped 0 already done, recovered 0, retries 0 "
+        "in 0.0 s (0 rows/s)"
+    )
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        f"w2,{TEST_PAN},203012",  # another wallet
+        f"w1,{OTHER_PAN},203012",  # another card
+        f"w1,{TEST_PAN},203112",  # another expiry
+    ],
+)
+def test_a_row_edited_between_runs_is_sent_again_not_skipped(
+    edited: str, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    first = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert first.returncode == 0
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\n{edited}\n")
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert (_summary(again)["sent"], _summary(again)["skipped"]) == ("1", "0")
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["wallet"] == edited.split(",")[0]
+
+
+def test_identical_bad_rows_are_each_reported_and_an_edited_one_again(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\nw1,123,203012\nw1,123,203012\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [(r["line"], r["outcome"]) for r in rows] == [("2", "invalid"), ("3", "invalid")]
+    assert _summary(done)["parts"] == "2 invalid"
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\nw1,123,203012\nw1,1234,203012\n")
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert _summary(again)["skipped"] == "1"  # line 3 changed: checked and reported anew
+    rows = read_results(tmp_path / "in.results.csv")
+    assert rows[1]["message"] == "card: a clear card number must be 12 to 19 digits (got 4)"
+
+
+def _answer_404(conn: object, request: bytes, stop: object) -> None:
+    conn.sendall(  # type: ignore[attr-defined]
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\nnot found"
+    )
+
+
+def test_an_http_error_before_the_service_is_failed_unless_an_earlier_send_may_have_landed(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostile import HostileServer
+
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n"
+    )
+    simulator.app.faults.fail_next("addCard", "commit_drop", times=3)  # line 2: unknown
+    first = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--concurrency", "1")
+    assert [r["outcome"] for r in read_results(tmp_path / "in.results.csv")] == ["unknown", "ok"]
+    with HostileServer(_answer_404) as wrong_path:  # a proxy or a typo: nothing reached it
+        url = wrong_path.url
+        again = _enrol(url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert again.returncode == 5 and first.returncode == 5
+    (row, _) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "unknown"  # the first send may have landed: still unknown
+    assert row["message"].startswith("OutcomeUnknown: addCard: the answer was lost and sending")
+    assert "HTTPStatusError: addCard: HTTP 404 Not Found" in row["message"]
+    (tmp_path / "fresh.csv").write_text(f"wallet,card,expiry\nw3,{TEST_PAN},203012\n")
+    with HostileServer(_answer_404) as wrong_path:
+        url = wrong_path.url
+        fresh = _enrol(url, tmp_path, monkeypatch, "fresh.csv", "--quiet")
+    assert fresh.returncode == 5
+    (row,) = read_results(tmp_path / "fresh.results.csv")
+    assert row["outcome"] == "failed"  # a 404 never reached the service: send it next run
+    assert "404" in row["message"]
