@@ -15,7 +15,7 @@ import hmac
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run
+from cli_support import merchant_env, run_in_process
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 from hostile import HostileServer, forwarding_gateway
 
@@ -84,7 +84,9 @@ def test_a_94_with_two_lookalike_cards_recovers_without_guessing_an_id() -> None
         assert sim.store.count_cards() == 2
 
 
-def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(tmp_path: Path) -> None:
+def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cards = tmp_path / "cards.csv"
     cards.write_text(f"wallet,card,expiry\nw,{NEIGHBOUR},203012\nw,{TEST_PAN},203012\n")
     journal_path = tmp_path / "cards.journal.sqlite3"
@@ -95,9 +97,13 @@ def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(tmp_path
         journal = Journal(journal_path, MERCHANT.secret_key)
         journal.finish(journal.key(2, "w", NEIGHBOUR, "203012"), 2, "w", mask_pan(NEIGHBOUR), "ok",
                        "00", "1", "Successful operation")  # fmt: skip
-        journal.sending(journal.key(3, "w", TEST_PAN, "203012"), 3, "w", mask_pan(TEST_PAN))
+        journal.claim(journal.key(3, "w", TEST_PAN, "203012"), 3, "w", mask_pan(TEST_PAN),
+                      journal.card_key("w", TEST_PAN, "203012"))  # fmt: skip
         journal.close()
-        done = run("enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url))
+        done = run_in_process(
+            "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
+            monkeypatch=monkeypatch,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr + done.stdout
         assert _stored(sim, "w", TEST_PAN) and sim.store.count_cards() == 2
     with (tmp_path / "cards.results.csv").open() as handle:
@@ -209,3 +215,33 @@ def test_a_recovered_result_rests_on_an_answer_sealed_with_the_merchant_key() ->
     # the seal over a 94: walletResponseCode is the only field; HMAC-SHA-256, by hand
     expected = hmac.new(MERCHANT.secret_key.encode(), b"94", hashlib.sha256).hexdigest()
     assert f"<ns:seal>{expected}</ns:seal>" in answer
+
+
+def test_a_recovered_card_whose_id_cannot_be_told_apart_stays_unknown_with_the_next_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sealed 94 proves the card is in, but two cards of the wallet look alike
+    (same mask, same expiry): the row is not ``ok`` without its id."""
+    cards = tmp_path / "cards.csv"
+    cards.write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
+    with Simulator() as sim:
+        with _client(sim.url) as client:
+            assert client.add_card("w", NEIGHBOUR, "203012").ok
+            assert client.add_card("w", TEST_PAN, "203012").ok  # it arrived, then the crash
+        journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
+        journal.claim(journal.key(2, "w", TEST_PAN, "203012"), 2, "w", mask_pan(TEST_PAN),
+                      journal.card_key("w", TEST_PAN, "203012"))  # fmt: skip
+        journal.close()
+        done = run_in_process(
+            "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
+            monkeypatch=monkeypatch,
+        )  # fmt: skip
+        assert sim.store.count_cards() == 2
+    assert done.returncode == 5, done.stderr  # run again, or look
+    with (tmp_path / "cards.results.csv").open() as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("unknown", "94", "")
+    assert row["message"] == (
+        "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
+        "could not be read or told apart; run again, or see: sogen-soap wallet --wallet w"
+    )

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run
+from cli_support import merchant_env, run_in_process
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 from hostile import HostileServer
 
@@ -97,7 +97,7 @@ def test_a_date_time_without_an_offset_is_read_in_paris() -> None:
 
 
 def test_a_row_caught_mid_send_whose_card_arrived_is_ok_with_its_id_not_duplicate(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cards = tmp_path / "cards.csv"
     cards.write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
@@ -106,9 +106,13 @@ def test_a_row_caught_mid_send_whose_card_arrived_is_ok_with_its_id_not_duplicat
             assert client.add_card("w", TEST_PAN, "203012").payment_mean_id == "1"
         journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
         key = journal.key(2, "w", TEST_PAN, "203012")
-        journal.sending(key, 2, "w", mask_pan(TEST_PAN))  # ...and the process died
+        card_key = journal.card_key("w", TEST_PAN, "203012")
+        journal.claim(key, 2, "w", mask_pan(TEST_PAN), card_key)  # ...and the process died
         journal.close()
-        done = run("enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url))
+        done = run_in_process(
+            "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
+            monkeypatch=monkeypatch,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert sim.store.count_cards() == 1
     with (tmp_path / "cards.results.csv").open() as handle:
