@@ -435,3 +435,69 @@ def test_an_http_error_before_the_service_is_failed_unless_an_earlier_send_may_h
     (row,) = read_results(tmp_path / "fresh.results.csv")
     assert row["outcome"] == "failed"  # a 404 never reached the service: send it next run
     assert "404" in row["message"]
+
+
+def test_every_recovery_is_counted(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sogen_soap.simulator import FaultProfile
+
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n"
+    )
+    # each row: stored but its answer lost, then the re-send's sealed 94 settles it
+    simulator.app.faults = FaultProfile(
+        sequence=["commit_drop", None, None, "commit_drop", None, None]
+    )  # a row: its send, the re-send, the read of the wallet for the id
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--concurrency", "1")
+    assert done.returncode == 0, done.stderr
+    assert _summary(done)["recovered"] == "2"
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [(r["outcome"], r["code"]) for r in rows] == [("ok", "94"), ("ok", "94")]
+
+
+def test_what_a_row_carries_goes_on_the_wire(
+    simulator: Simulator,
+    received: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry,alias,brand,pan_type\nw1,{TEST_PAN},203012,my visa,VISA,PAN\n"
+    )
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (body,) = received
+    for element in (b"paymentMeanAlias>my visa<", b"paymentMeanBrand>VISA<", b"panType>PAN<"):
+        assert element in body, element
+
+
+def test_a_soap_fault_leaves_the_row_failed_with_the_fault_code(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", "soap_fault", times=5)
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 5
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert (row["outcome"], row["code"]) == ("failed", "soap:Server")
+    assert row["message"].startswith("SOAP fault soap:Server")
+    assert row["message"].endswith("Fault injected by the simulator")
+
+
+def test_enrol_spread_over_two_worker_processes_in_process(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher's chunks to worker processes, driven from this process."""
+    lines = [f"w{i},{fake_pan(i, 0)},203012" for i in range(9)] + ["w9,12,203012"]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
+    done = _enrol(
+        simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet",
+        "--processes", "2", "--concurrency", "5",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [r["outcome"] for r in rows] == ["ok"] * 9 + ["invalid"]
+    assert all(r["payment_mean_id"] for r in rows[:9])
+    assert simulator.store.count_cards() == 9
+    assert _summary(done)["sent"] == "9"

@@ -154,7 +154,7 @@ class _Batch:
         self.progress.add(state)
         return state
 
-    def send(self, row: Row, key: str, resumed: bool = False) -> str:
+    def send(self, row: Row, key: str, resumed: bool) -> str:
         """Send one row (already marked ``sending``); ``resumed``: an earlier
         attempt of it lost its answer."""
         return self.record(row, key, send_row(self.client, row, resumed))
