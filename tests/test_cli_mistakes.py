@@ -1,216 +1,22 @@
-"""Ordinary mistakes through the real ``sogen-soap`` process: never quietly wrong.
-
-Each case is something a new user or a careless operator does.  Every one
-must end with its documented exit status, one clear line on stderr, no
-traceback, nothing sent to the service, and the input files untouched.
+"""The command line through the real ``sogen-soap`` process: a sample of the
+mistakes table (the whole table runs in-process in ``test_cli_table.py``),
+signals, two runs of one file at once, and where an unconfigured command goes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_support import (
-    SCRIPT,
-    Done,
-    clean_env,
-    merchant_env,
-    read_results,
-    run,
-    run_in_process,
-    write_batch,
-)
-from conftest import TEST_PAN
+from cli_cases import CASES, Case, check, digest, prepare
+from cli_support import SCRIPT, Done, clean_env, merchant_env, read_results, run, write_batch
 from hostile import HostileServer, read_request
 
 from sogen_soap.simulator import Simulator
-
-GOOD = f"wallet,card,expiry\nw1,{TEST_PAN},203012\n"
-
-
-@dataclass
-class Case:
-    name: str
-    args: list[str]
-    status: int
-    message: str  # a substring of stderr
-    files: dict[str, bytes | str] = field(default_factory=dict)
-    stdin: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    unset: tuple[str, ...] = ()
-    hidden: str | None = None  # must not appear anywhere in the output
-
-
-def _deep_json() -> str:
-    return '{"wallet": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
-
-
-CASES = [
-    # ---- the batch file itself
-    Case("no expiry column", ["enrol", "in.csv"], 2, "lacks column expiry (found: wallet, card)",
-         {"in.csv": f"wallet,card\nw1,{TEST_PAN}\n"}),
-    Case("short row", ["enrol", "in.csv"], 2, "line 3 has 2", {"in.csv": GOOD + "w2,5100000000000000\n"}),
-    Case("long row", ["enrol", "in.csv"], 2, "line 2 has 4",
-         {"in.csv": f"wallet,card,expiry\nw1,{TEST_PAN},203012,x\n"}),
-    Case("unknown column", ["enrol", "in.csv"], 2, "column customer, which sogen-soap does not use",
-         {"in.csv": f"wallet,card,expiry,customer\nw1,{TEST_PAN},203012,bob\n"}),
-    Case("column twice", ["enrol", "in.csv"], 2, "names column card twice",
-         {"in.csv": f"wallet,card,cardNumber,expiry\nw1,{TEST_PAN},{TEST_PAN},203012\n"}),
-    Case("empty file", ["enrol", "in.csv"], 2, "is empty", {"in.csv": ""}),
-    Case("blank lines only", ["enrol", "in.csv"], 2, "is empty", {"in.csv": "\n\n"}),
-    Case("no header row", ["enrol", "in.csv"], 2, "names none of the columns",
-         {"in.csv": f"w1,{TEST_PAN},203012\n"}),
-    Case("header only", ["enrol", "in.csv"], 2, "has a header row but no rows",
-         {"in.csv": "wallet,card,expiry\n"}),
-    Case("a folder", ["enrol", "folder"], 2, "is a folder", {"folder/x": ""}),
-    Case("no such file", ["enrol", "nothing.csv"], 2, "no such file: nothing.csv"),
-    Case("latin-1", ["enrol", "in.csv"], 2, "is not UTF-8 text",
-         {"in.csv": "wallet,card,expiry,alias\nw1,4100000000000000,203012,caf\xe9\n".encode("latin-1")}),
-    Case("utf-8 cut at the end", ["enrol", "in.csv"], 2, "is not UTF-8 text (byte 0xc3 at offset 24)",
-         {"in.csv": b"wallet,card,expiry\nw1,x,\xc3"}),
-    Case("xlsx renamed", ["enrol", "in.csv"], 2, "spreadsheet workbook", {"in.csv": b"PK\x03\x04\x14\x00" + b"\x00" * 64}),
-    Case("field over 128 KB", ["enrol", "in.csv"], 2, "line 2",
-         {"in.csv": "wallet,card,expiry\n" + "w" * 200_000 + f",{TEST_PAN},203012\n"}),
-    Case("quote left open", ["enrol", "in.csv"], 2, "is a quote left open",
-         {"in.csv": 'wallet,card,expiry\n"w1,' + TEST_PAN + ",203012\n" + "x" * 140_000 + "\n"}),
-    Case("jsonl too deep", ["enrol", "in.jsonl"], 2, "line 1: JSON nested too deeply",
-         {"in.jsonl": _deep_json()}),
-    Case("jsonl not json", ["enrol", "in.jsonl"], 2, "line 1: not JSON", {"in.jsonl": "{wallet: w1}\n"}),
-    Case("jsonl array", ["enrol", "in.jsonl"], 2, "each line must be one JSON object", {"in.jsonl": "[1, 2]\n"}),
-    Case("jsonl missing key", ["enrol", "in.jsonl"], 2, "line 1 lacks column expiry",
-         {"in.jsonl": json.dumps({"wallet": "w1", "card": TEST_PAN}) + "\n"}),
-    Case("jsonl nested value", ["enrol", "in.jsonl"], 2, "wallet must be a string",
-         {"in.jsonl": json.dumps({"wallet": {"a": 1}, "card": TEST_PAN, "expiry": ""}) + "\n"}),
-    # ---- paths checked before anything is sent
-    Case("output is the input", ["enrol", "in.csv", "--output", "in.csv"], 2,
-         "--output: in.csv is the input file", {"in.csv": GOOD}),
-    Case("output in a missing folder", ["enrol", "in.csv", "--output", "nowhere/r.csv"], 2,
-         "--output: no such folder: nowhere", {"in.csv": GOOD}),
-    Case("output is a folder", ["enrol", "in.csv", "--output", "."], 2, "--output: . is a folder",
-         {"in.csv": GOOD}),
-    Case("output suffix", ["enrol", "in.csv", "--output", "r.txt"], 2, "end it in .csv or .jsonl",
-         {"in.csv": GOOD}),
-    Case("journal not a database", ["enrol", "in.csv", "--journal", "j.db"], 2,
-         "is not a sogen-soap journal", {"in.csv": GOOD, "j.db": "just some notes\n" * 200}),
-    Case("journal in a missing folder", ["enrol", "in.csv", "--journal", "no/j.db"], 2,
-         "--journal: no such folder", {"in.csv": GOOD}),
-    Case("journal is the input", ["enrol", "in.csv", "--journal", "in.csv"], 2,
-         "--journal: in.csv is the input file", {"in.csv": GOOD}),
-    Case("output is the journal", ["enrol", "in.csv", "--journal", "j.csv", "--output", "j.csv"], 2,
-         "--output: j.csv is the journal", {"in.csv": GOOD}),
-    Case("concurrency 0", ["enrol", "in.csv", "--concurrency", "0"], 2, "--concurrency must be at least 1",
-         {"in.csv": GOOD}),
-    Case("processes 0", ["enrol", "in.csv", "--processes", "0"], 2, "--processes must be at least 1",
-         {"in.csv": GOOD}),
-    # ---- flags and configuration
-    Case("timeout 0", ["wallet", "--wallet", "w", "--timeout", "0"], 2, "--timeout: must be more than 0"),
-    Case("timeout not a number", ["wallet", "--wallet", "w", "--timeout", "soon"], 2,
-         "invalid float value: 'soon'"),
-    Case("wsdl not a wsdl", ["wallet", "--wallet", "w", "--wsdl", "notes.wsdl"], 2,
-         "notes.wsdl cannot be used", {"notes.wsdl": "my notes"}),
-    Case("wsdl missing", ["wallet", "--wallet", "w", "--wsdl", "gone.wsdl"], 2, "no WSDL file at gone.wsdl"),
-    Case("prompt without a terminal", ["wallet", "--wallet", "w", "--prompt-secret-key"], 2,
-         "--prompt-secret-key needs a terminal", stdin=""),
-    Case("a key given as the key file", ["wallet", "--wallet", "w", "--secret-key-file", "S3cr3tK3yValue"],
-         2, "the file given cannot be read", unset=("SOGEN_SECRET_KEY",), hidden="S3cr3tK3yValue"),
-    Case("secret key on the command line", ["wallet", "--wallet", "w", "--secret-key", "abc"], 2,
-         "not accepted on the command line", hidden="abc "),
-    Case("key version not a number", ["wallet", "--wallet", "w"], 2, "--key-version: must be a whole number",
-         env={"SOGEN_KEY_VERSION": "one"}),
-    Case("credentials half set", ["wallet", "--wallet", "w"], 2, "missing secret key",
-         unset=("SOGEN_SECRET_KEY",)),
-    Case("config not toml", ["wallet", "--wallet", "w", "--config", "c.toml"], 2, "is not valid TOML",
-         {"c.toml": "merchant_id = \n"}),
-    Case("config with the key", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
-         "put the key in a file of its own", {"c.toml": 'secret_key = "x"\n'}),
-    Case("config unknown key", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
-         "unknown keys colour", {"c.toml": 'colour = "blue"\n'}),
-    # ---- values, named by their flags
-    Case("expiry with a dash", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "2030-12"], 2,
-         "--expiry: must be YYYYMM"),
-    Case("card too short", ["add-card", "--wallet", "w", "--card", "12345", "--expiry", "203012"], 2,
-         "--card: a clear card number must be 12 to 19 digits"),
-    Case("a PAN as alias", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203012",
-                            "--alias", "4100 0000 0000 0000"], 2, "--alias: looks like it holds a card number",
-         hidden="4100 0000 0000 0000"),
-    Case("a PAN as wallet id", ["wallet", "--wallet", "4111-1111-1111-1111"], 2,
-         "--wallet: looks like it holds a card number"),
-    Case("nothing on stdin", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"], 2,
-         "--card: nothing on standard input", stdin=""),
-    Case("unknown brand", ["add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203012",
-                           "--brand", "NOPE"], 2, "--brand: must be one of"),
-    Case("id not digits", ["payment-mean", "--wallet", "w", "--id", "first"], 2, "--id: must be 1 to 6 digits"),
-    Case("plain http elsewhere", ["wallet", "--wallet", "w", "--environment", "http://203.0.113.7/x"], 2,
-         "refusing plain http"),
-    Case("url read two ways", ["wallet", "--wallet", "w", "--environment",
-                               "http://203.0.113.7:80\\@127.0.0.1/x"], 2, "backslashes"),
-    Case("environment misspelt", ["wallet", "--wallet", "w", "--environment", "tset"], 2,
-         "environment must be 'test', 'prod' or an https:// URL"),
-    # ---- the command line itself
-    Case("unknown command", ["enroll", "x.csv"], 2, "invalid choice: 'enroll'"),
-    Case("missing flag", ["add-card", "--wallet", "w"], 2, "the following arguments are required"),
-    Case("wsdl diff of nothing", ["wsdl", "diff", "gone"], 2, "no WSDL file at gone"),
-    Case("wsdl fetch onto a file", ["wsdl", "fetch", "--environment", "{url}", "--output", "taken.txt"],
-         2, "exists and is not a folder", {"taken.txt": "keep me"}),
-]  # fmt: skip
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def _prepare(case: Case, tmp_path: Path, url: str) -> tuple[Path, dict[str, str], list[str]]:
-    work = tmp_path / "work"
-    work.mkdir()
-    for name, content in case.files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        data = content.encode() if isinstance(content, str) else content
-        (work / name).write_bytes(data)
-    env = merchant_env(tmp_path, url)
-    env.update(case.env)
-    for name in case.unset:
-        env.pop(name, None)
-    return work, env, [a.replace("{url}", url) for a in case.args]
-
-
-def _check(
-    case: Case, done: Done, simulator: Simulator, work: Path, before: dict[str, str]
-) -> None:
-    assert done.returncode == case.status, done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    assert case.message in done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr  # one clear line
-    assert lines[0].startswith("sogen-soap"), lines[0]  # says who is speaking
-    assert done.stdout == ""
-    assert simulator.requests_seen == 0  # nothing sent
-    after = _digest(work)
-    assert {k: v for k, v in after.items() if k in before} == before  # inputs untouched
-    if case.hidden:
-        assert case.hidden not in done.stderr + done.stdout
-    assert TEST_PAN not in done.stderr.replace(f"--card {TEST_PAN}", "")
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_a_mistake_ends_in_one_clear_line_and_nothing_is_sent(
-    case: Case, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The whole table through ``main()`` in this process (where mutants are seen)."""
-    work, env, args = _prepare(case, tmp_path, simulator.url)
-    before = _digest(work)
-    done = run_in_process(*args, env=env, monkeypatch=monkeypatch, stdin=case.stdin, cwd=work)
-    _check(case, done, simulator, work, before)
-
 
 REAL_PROCESS = {"no expiry column", "latin-1", "secret key on the command line",
                 "prompt without a terminal", "unknown command", "missing flag"}  # fmt: skip
@@ -224,14 +30,14 @@ def test_a_mistake_through_the_real_console_script(
 ) -> None:
     """A sample of the table through the installed ``sogen-soap`` script: the same
     line and status from the entry point a middleware job runs."""
-    work, env, args = _prepare(case, tmp_path, simulator.url)
-    before = _digest(work)
+    work, env, args = prepare(case, tmp_path, simulator.url)
+    before = digest(work)
     completed = subprocess.run(
         [SCRIPT, *args], env=env, cwd=work, input=case.stdin, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
     done = Done(completed.returncode, completed.stdout, completed.stderr)
-    _check(case, done, simulator, work, before)
+    check(case, done, simulator, work, before)
 
 
 def test_version(tmp_path: Path) -> None:
