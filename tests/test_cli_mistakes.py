@@ -49,8 +49,9 @@ def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:
     write_batch(tmp_path / "slow.csv", 300)
     with Simulator(latency=0.05) as sim:
         process = subprocess.Popen(
-            [SCRIPT, "enrol", "slow.csv", "--concurrency", "2"], env=merchant_env(tmp_path, sim.url),
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [SCRIPT, "enrol", "slow.csv", "--concurrency", "2"],
+            env=merchant_env(tmp_path, sim.url), cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(1.5)
         process.send_signal(signal.SIGINT)
