@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from cli_cases import CASES, Case, check, digest, prepare
 from cli_support import SCRIPT, Done, clean_env, merchant_env, read_results, run, write_batch
 from hostile import HostileServer, read_request
 
-from sogen_soap.simulator import Simulator
+from sogen_soap.simulator import FaultProfile, Simulator
 
 REAL_PROCESS = {"no expiry column", "latin-1", "secret key on the command line",
                 "prompt without a terminal", "unknown command", "missing flag"}  # fmt: skip
@@ -45,6 +46,13 @@ def test_version(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.startswith("sogen-soap 0.")
 
 
+def _wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the command never got there"
+        time.sleep(0.01)
+
+
 def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:
     write_batch(tmp_path / "slow.csv", 300)
     with Simulator(latency=0.05) as sim:
@@ -53,7 +61,7 @@ def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:
             env=merchant_env(tmp_path, sim.url), cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(1.5)
+        _wait_until(lambda: sim.requests_seen >= 1)  # in the batch: 300 rows take 7.5 s
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
@@ -66,10 +74,13 @@ def test_two_runs_of_one_file_at_once_enrol_each_card_once(tmp_path: Path) -> No
     with Simulator(str(tmp_path / "store.sqlite3"), latency=0.002) as sim:
         env = merchant_env(tmp_path, sim.url)
         command = [SCRIPT, "enrol", "big.csv", "--json", "--concurrency", "4"]
+        # the first run's answers are held after 50 rows until the second has run
+        sim.app.faults = FaultProfile({"delay": 1.0}, sequence=[None] * 50, delay=1.0)
         first = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(0.8)  # the first holds the journal by now
+        _wait_until(lambda: sim.requests_seen >= 1)  # it took the journal's lock before sending
         second = run(*command[1:], env=env, cwd=tmp_path)
+        sim.app.faults = FaultProfile()
         out, err = first.communicate(timeout=120)
         assert second.returncode == 2
         assert "another sogen-soap enrol is running" in second.stderr
