@@ -501,3 +501,56 @@ def test_enrol_spread_over_two_worker_processes_in_process(
     assert all(r["payment_mean_id"] for r in rows[:9])
     assert simulator.store.count_cards() == 9
     assert _summary(done)["sent"] == "9"
+
+
+def test_json_lines_in_keep_their_name_and_non_ascii_text_out(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = {"wallet": "café-1", "card": TEST_PAN, "expiry": "203012"}
+    (tmp_path / "in.jsonl").write_text("\ufeff" + json.dumps(record) + "\n", encoding="utf-8")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.jsonl", "--quiet", "--json")
+    assert done.returncode == 0, done.stderr
+    assert 0 <= json.loads(done.stdout)["seconds"] < 60
+    text = (tmp_path / "in.results.jsonl").read_text(encoding="utf-8")
+    assert '"wallet": "café-1"' in text  # as written, not \\u00e9
+    again = _enrol(
+        simulator.url, tmp_path, monkeypatch, "in.jsonl", "--quiet", "--output", "r.JSONL"
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "r.JSONL").read_text())["outcome"] == "ok"
+
+
+def test_results_that_cannot_be_put_in_place_leave_no_temporary_file(tmp_path: Path) -> None:
+    from sogen_soap.cli.enrol import write_results
+    from sogen_soap.cli.journal import Journal
+
+    journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
+    journal.finish(journal.key(2, "w"), 2, "w", None, "invalid", message="bad")
+    target = tmp_path / "out.csv"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    with pytest.raises(IsADirectoryError):  # a folder (full) where the file should go
+        write_results(journal, target)
+    journal.close()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv.")]
+
+
+def test_every_bad_row_is_reported_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sogen_soap.cli.enrol import check_rows, default_paths
+    from sogen_soap.cli.inputs import check_file
+
+    path = tmp_path / "in.csv"
+    path.write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\nw,1,203012\n\nw,{TEST_PAN},1\n")
+    assert check_rows(path, check_file(path)) == (3, 2)
+    assert capsys.readouterr().err.splitlines() == [
+        "line 3: card: a clear card number must be 12 to 19 digits (got 1)",
+        "line 5: expiry: must be YYYYMM with a month from 01 to 12 (or empty for a card "
+        "without expiry) (got '1')",
+    ]
+    for name, results in [("a.csv", "a.results.csv"), ("b.JSONL", "b.results.jsonl"),
+                          ("c.ndjson", "c.results.jsonl"), ("d.txt", "d.results.csv")]:  # fmt: skip
+        journal, out = default_paths(tmp_path / name)
+        assert (journal.name, out.name) == (f"{name[0]}.journal.sqlite3", results)
+        assert journal.parent == out.parent == tmp_path

@@ -299,7 +299,7 @@ def enrol(
     *,
     concurrency: int,
     progress: Progress,
-    processes: int = 1,
+    processes: int,
     client_options: dict[str, object] | None = None,
 ) -> BatchSummary:
     """Send every row not done yet, ``concurrency`` at a time; rows stream through.
@@ -322,7 +322,7 @@ def enrol(
             state, first = journal.seen(key, card_key, row.line)
             if state in FINAL_STATES:
                 summary.skipped += 1
-                progress.skip(state or "")
+                progress.skip(str(state))
                 continue
             if isinstance(row, BadRow):
                 batch.finish(row, key, "invalid", message=row.message)
@@ -338,7 +338,7 @@ def enrol(
         dispatcher.close()
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
-    summary.recovered += batch.recovered
+    summary.recovered = batch.recovered
     summary.counts = Counter(progress.counts)
     return summary
 
@@ -351,7 +351,7 @@ def write_results(journal: Journal, path: Path) -> None:
     carriage return gets a leading ``'``, so a spreadsheet shows it as text
     instead of running it as a formula.
     """
-    lines = path.suffix.lower() in (".jsonl", ".ndjson")
+    lines = path.suffix.lower() == ".jsonl"  # what --output and default_paths allow
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
