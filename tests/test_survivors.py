@@ -144,3 +144,22 @@ def test_a_token_card_number_is_masked_in_wire_logs(
     assert token not in text and "SECRETVALUE" not in text
     assert mask_pan(token) in text
     assert "pt-1" not in text  # the payment token is hidden too
+
+
+# ---- extra fields are handed out read-only, nested lists included
+
+
+def test_unmodeled_fields_are_frozen_all_the_way_down() -> None:
+    from types import MappingProxyType
+
+    from sogen_soap.parsing import freeze, unmodeled
+
+    frozen = freeze({"a": [1, {"b": [2, 3]}], "c": "x"})
+    assert isinstance(frozen, MappingProxyType)
+    assert frozen == {"a": (1, {"b": (2, 3)}), "c": "x"}
+    inner = frozen["a"][1]
+    assert isinstance(inner, MappingProxyType) and inner["b"] == (2, 3)
+    with pytest.raises(TypeError):
+        frozen["c"] = "y"  # type: ignore[index]
+    extra = unmodeled({"known": "1", "pspData": ["p", "q"]}, frozenset({"known"}))
+    assert dict(extra) == {"pspData": ("p", "q")}
