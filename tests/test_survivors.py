@@ -163,3 +163,19 @@ def test_unmodeled_fields_are_frozen_all_the_way_down() -> None:
         frozen["c"] = "y"  # type: ignore[index]
     extra = unmodeled({"known": "1", "pspData": ["p", "q"]}, frozenset({"known"}))
     assert dict(extra) == {"pspData": ("p", "q")}
+
+
+# ---- masking at its boundaries
+
+
+def test_masking_and_redaction_at_their_boundaries() -> None:
+    assert mask_pan("123456789") == "#########"  # too short to show any of it
+    assert mask_pan("1234567890") == "1234####90"
+    assert redact_text("n 12345678901 n") == "n 12345678901 n"  # 11 digits: not a card
+    assert redact_text("n 123456789012 n") == "n 1234######12 n"
+    assert redact_text("4111-1111 1111-1111!") == "4111##########11!"
+    assert redact_text("x" + "1" * 20 + "x") == "x" + "1" * 20 + "x"  # 20 digits: not a card
+    seal, longer = "ab" * 32, "cd" * 64
+    assert redact_text(f"seal={seal};") == "seal=[seal];"
+    assert redact_text(f"seal={longer};") == "seal=[seal];"  # a 512-bit digest: one seal
+    assert redact_text("a" * 63) == "a" * 63 and redact_text("a" * 65) == "a" * 65
