@@ -491,9 +491,11 @@ def test_enrol_spread_over_two_worker_processes_in_process(
     """The dispatcher's chunks to worker processes, driven from this process."""
     lines = [f"w{i},{fake_pan(i, 0)},203012" for i in range(9)] + ["w9,12,203012"]
     (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
-    done = _enrol(
-        simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet",
-        "--processes", "2", "--concurrency", "5",
+    # no change of folder here: the worker processes start in this one (mutation
+    # testing's workers find their settings from it)
+    done = run_in_process(
+        "enrol", str(tmp_path / "in.csv"), "--quiet", "--processes", "2", "--concurrency", "5",
+        env=merchant_env(tmp_path, simulator.url), monkeypatch=monkeypatch,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     rows = read_results(tmp_path / "in.results.csv")
