@@ -1,0 +1,78 @@
+"""Field rules word for word: what a caller reads when a value is refused, and
+that a secret or an over-long value is never echoed back."""
+
+from __future__ import annotations
+
+import pytest
+
+from sogen_soap.errors import InvalidFieldError
+from sogen_soap.validation import FIELD_RULES, check_field, snake_case
+
+
+def _refusal(field: str, value: object, parameter: str | None = None) -> str:
+    with pytest.raises(InvalidFieldError) as caught:
+        check_field(field, value, parameter)
+    assert caught.value.field == field
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("merchantId", "123", "merchant_id (merchantId): must be 15 digits (got '123')"),
+        ("merchantId", "a" * 64, f"merchant_id (merchantId): must be 15 digits (got '{'a' * 64}')"),
+        ("merchantId", "a" * 65, "merchant_id (merchantId): must be 15 digits"),  # not echoed
+        ("keyVersion", 0, "key_version (keyVersion): must be a whole number from 1 (got '0')"),
+        ("keyVersion", True, "key_version (keyVersion): must be text, not bool"),
+        ("keyVersion", 1.5, "key_version (keyVersion): must be text, not float"),
+        ("merchantWalletId", None, "merchant_wallet_id (merchantWalletId): must be text, not NoneType"),
+        ("merchantWalletId", "", "merchant_wallet_id (merchantWalletId): must not be empty"),
+        ("merchantWalletId", "w" * 22,
+         "merchant_wallet_id (merchantWalletId): must be at most 21 characters (got 22)"),
+        ("paymentMeanAlias", "a\x01b",
+         "payment_mean_alias (paymentMeanAlias): contains a control character that XML cannot carry"),
+        ("paymentMeanAlias", "a\ufffe",
+         "payment_mean_alias (paymentMeanAlias): contains a control character that XML cannot carry"),
+        ("sealAlgorithm", "MD5",
+         "seal_algorithm (sealAlgorithm): must be one of HMAC-SHA-256, HMAC-SHA-512, SHA-256 (got 'MD5')"),
+        ("paymentMeanBrandSelectionStatus", "X",
+         "payment_mean_brand_selection_status (paymentMeanBrandSelectionStatus): must be one of "
+         "'', APPLIED_DEFAULT, APPLIED_HOLDER, NOT_APPLICABLE (got 'X')"),
+        ("paymentToken", "t" * 256, "payment_token (paymentToken): must be at most 255 characters (got 256)"),
+        ("paymentMeanBrand", "UNKNOWN", "payment_mean_brand (paymentMeanBrand): must be one of 1EUROCOM"),
+    ],
+)  # fmt: skip
+def test_a_refused_value_is_named_with_its_rule(field: str, value: object, message: str) -> None:
+    assert _refusal(field, value).startswith(message)
+    if "must be one of" not in message:
+        assert _refusal(field, value) == message
+
+
+def test_a_secret_is_never_echoed() -> None:
+    assert FIELD_RULES["paymentToken"].secret
+    text = _refusal("paymentToken", "s3cr3t\x02en")
+    assert "s3cr3t" not in text and text.endswith("cannot carry")
+    assert "s3cr3t" not in _refusal("paymentToken", "s3cr3t" * 50)
+    with pytest.raises(InvalidFieldError) as caught:
+        check_field("paymentMeanBrand", "secret-brand?")
+    assert "'secret-brand?'" in str(caught.value)  # not secret: shown to help
+
+
+def test_what_is_accepted_is_sent_as_text() -> None:
+    assert check_field("keyVersion", 3) == "3"
+    assert check_field("merchantWalletId", "w" * 21) == "w" * 21
+    assert check_field("paymentMeanAlias", "tab\there") == "tab\there"
+    assert check_field("paymentMeanBrandSelectionStatus", "") == ""
+    assert check_field("cardExpiryDate", "") == ""
+    assert check_field("paymentMeanBrand", "VISA") == "VISA"
+
+
+def test_the_parameter_is_named_as_the_caller_wrote_it() -> None:
+    assert _refusal("cardExpiryDate", "2030-12", "--expiry").startswith(
+        "--expiry (cardExpiryDate): must be YYYYMM"
+    )
+    assert _refusal("merchantWalletId", "", "merchantWalletId") == (
+        "merchantWalletId: must not be empty"
+    )
+    assert snake_case("cardExpiryDate") == "card_expiry_date"
+    assert snake_case("merchantId") == "merchant_id"
