@@ -1,0 +1,141 @@
+"""A client's options: each refusal word for word, and each accepted option seen on
+the wire (the request bodies the simulator received) or in what the client says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import (
+    ConfigurationError,
+    InvalidFieldError,
+    OutcomeUnknown,
+    RetryPolicy,
+    WalletClient,
+)
+from sogen_soap.simulator import FaultProfile, Simulator
+
+TIMEOUT_RULE = "timeout must be a positive number of seconds or a (connect, read) pair"
+
+
+def _client(url: str, **options: object) -> WalletClient:
+    return WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=url,
+        retry=RetryPolicy(attempts=3, base_delay=0.001), **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_an_unknown_option_is_named() -> None:
+    with pytest.raises(TypeError) as caught:
+        _client("test", colour="blue", size=3)
+    assert str(caught.value) == "unexpected option colour, size"
+
+
+@pytest.mark.parametrize(
+    "timeout", [0, -1, "5", True, math.nan, math.inf, (1, 2, 3), (), (1, 0), (1, "2"), None]
+)
+def test_a_timeout_that_is_not_a_positive_time_is_refused(timeout: object) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _client("test", timeout=timeout)
+    assert str(caught.value) == TIMEOUT_RULE
+
+
+@pytest.mark.parametrize("value", [1023, 0, True, "4096", 2048.0])
+def test_a_size_cap_below_a_kilobyte_or_not_whole_is_refused(value: object) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _client("test", max_response_bytes=value)
+    assert str(caught.value) == "max_response_bytes must be a whole number of at least 1024"
+
+
+def test_the_smallest_size_cap_and_a_timeout_pair_are_accepted(simulator: Simulator) -> None:
+    with _client(simulator.url, max_response_bytes=1024, timeout=(1, 2)) as client:
+        assert client.get_wallet_data("w").response_code == "25"
+
+
+def test_a_transport_that_does_not_exist_is_named() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _client("test", transport="xml")
+    assert str(caught.value) == "transport must be one of soap, json, not 'xml'"
+
+
+def test_interface_versions_are_sent_as_configured(
+    simulator: Simulator, received: list[bytes]
+) -> None:
+    with _client(
+        simulator.url, interface_version="WR_WS_2.51",
+        interface_versions={"getWalletData": "WR_WS_2.58"},
+    ) as client:  # fmt: skip
+        client.add_card("w", TEST_PAN, "203012")
+        client.get_wallet_data("w")
+    assert b"interfaceVersion>WR_WS_2.51<" in received[0]
+    assert b"interfaceVersion>WR_WS_2.58<" in received[1]
+
+
+def test_interface_versions_for_no_operation_or_badly_written_are_refused() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _client("test", interface_versions={"addCrd": "WR_WS_2.55", "signof": "WR_WS_2.55"})
+    assert str(caught.value) == "interface_versions names no wallet operation: addCrd, signof"
+    with pytest.raises(InvalidFieldError) as field_error:
+        _client("test", interface_version="2.55")
+    assert field_error.value.parameter == "interface_version"
+
+
+def test_the_seal_algorithm_and_intermediary_are_sent(
+    simulator: Simulator, received: list[bytes]
+) -> None:
+    with _client(
+        simulator.url, seal_algorithm="HMAC-SHA-512", intermediate_service_provider_id="isp-7"
+    ) as client:
+        result = client.add_card("w", TEST_PAN, "203012")
+    assert result.ok and result.seal_verified  # the answer sealed the same way, checked
+    assert b"sealAlgorithm>HMAC-SHA-512<" in received[0]
+    assert b"intermediateServiceProviderId>isp-7<" in received[0]
+    seal = received[0].split(b"seal>")[1].split(b"<")[0]
+    assert len(seal) == 128  # a SHA-512 digest in hex
+
+
+def test_retries_are_counted_and_the_repr_shows_no_secret(simulator: Simulator) -> None:
+    simulator.app.faults = FaultProfile(sequence=["code_99", "code_99", None])
+    with _client(simulator.url) as client:
+        assert client.retries_made == 0
+        assert client.get_wallet_data("w").response_code == "25"
+        assert client.retries_made == 2
+        assert repr(client) == (
+            f"WalletClient(merchant_id={MERCHANT.merchant_id!r}, key_version=1, "
+            f"endpoint={simulator.url!r})"
+        )
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("commit_drop", "dropped"), ("delay", "timeout"), ("soap_fault", None), ("http_503", None)],
+)
+def test_a_lost_change_says_what_was_asked_without_the_card(fault: str, reason: str | None) -> None:
+    with Simulator(faults=FaultProfile(sequence=[fault], delay=1.0)) as sim:
+        with _client(sim.url, timeout=0.5) as client:
+            if reason is None and fault == "soap_fault":  # an answer: a result with the fault
+                assert client.add_card("w", TEST_PAN, "203012").fault is not None
+                return
+            with pytest.raises(OutcomeUnknown) as caught:
+                client.add_card("w", TEST_PAN, "203012", payment_mean_alias="a")
+    error = caught.value
+    assert error.reason == (reason or "http_status")
+    assert error.attempted == {
+        "merchantWalletId": "w", "cardExpiryDate": "203012", "paymentMeanAlias": "a",
+        "maskedPan": "4100##########00",
+    }  # fmt: skip
+    assert TEST_PAN not in str(error)
+    assert str(error).endswith("; the request was sent, so its outcome is unknown")
+
+
+def test_a_lost_payment_mean_change_names_the_payment_mean() -> None:
+    with Simulator(faults=FaultProfile(sequence=[None, "commit_drop"])) as sim:
+        with _client(sim.url) as client:
+            mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+            assert mean is not None
+            with pytest.raises(OutcomeUnknown) as caught:
+                client.delete_payment_mean("w", mean)
+    assert caught.value.attempted == {"merchantWalletId": "w", "paymentMeanId": mean}
+    assert caught.value.operation == "deletePaymentMean"
