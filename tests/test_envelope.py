@@ -1,0 +1,94 @@
+"""Reading SOAP replies strictly and showing them safely, word for word.
+
+Pure-function tests: the bytes are written here by hand, as a hostile or an
+unusual server could send them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from sogen_soap.envelope import parse_reply, parse_xml_safely, redacted_xml
+from sogen_soap.errors import ResponseError
+
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _envelope(body: str) -> bytes:
+    return (
+        f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body>{body}</soap:Body></soap:Envelope>'.encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
+         "the response declares a DTD or entities (the shape of an XXE or entity expansion "
+         "attack); refused"),
+        (b'<x><!ENTITY a "b"></x>',
+         "the response declares a DTD or entities (the shape of an XXE or entity expansion "
+         "attack); refused"),
+        ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><x/>'.encode(
+            "utf-16"), "the response declares a DTD; refused"),
+        (b"<x><y></x>", "the response is not well-formed XML"),
+        (b"", "the response is not well-formed XML"),
+        (b"<x/>", "the response is not a SOAP 1.1 envelope"),
+        (b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>',
+         "the response is not a SOAP 1.1 envelope"),
+        (_envelope(""), "the response has an empty SOAP body"),
+        (_envelope("<!-- only a comment -->"), "the response has an empty SOAP body"),
+        (f'<soap:Envelope xmlns:soap="{ENV}"/>'.encode(), "the response has an empty SOAP body"),
+    ],
+)  # fmt: skip
+def test_replies_that_are_not_usable_are_named(content: bytes, message: str) -> None:
+    with pytest.raises(ResponseError) as caught:
+        parse_reply(content)
+    assert str(caught.value) == message
+
+
+def test_the_output_is_read_with_or_without_an_output_element() -> None:
+    wrapped = parse_reply(
+        _envelope("<!-- c --><ns:addCardResponse xmlns:ns='urn:x'><ns:output>"
+                  "<ns:walletResponseCode>00</ns:walletResponseCode></ns:output>"
+                  "</ns:addCardResponse>")
+    )  # fmt: skip
+    bare = parse_reply(
+        _envelope("<addCardResponse><walletResponseCode>00</walletResponseCode>"
+                  "<paymentMeanId>3</paymentMeanId></addCardResponse>")
+    )  # fmt: skip
+    assert wrapped.fault is None and wrapped.output == {"walletResponseCode": "00"}
+    assert bare.output == {"walletResponseCode": "00", "paymentMeanId": "3"}
+
+
+def test_a_fault_is_read_with_its_text_masked() -> None:
+    reply = parse_reply(
+        _envelope("<soap:Fault><faultcode> soap:Client </faultcode>"
+                  "<faultstring> bad card 4111 1111 1111 1111 </faultstring></soap:Fault>")
+    )  # fmt: skip
+    assert reply.output is None and reply.fault is not None
+    assert (reply.fault.code, reply.fault.message) == ("soap:Client", "bad card 4111##########11")
+    bare = parse_reply(_envelope("<soap:Fault/>"))
+    assert bare.fault is not None and (bare.fault.code, bare.fault.message) == ("soap:Server", "")
+
+
+def test_comments_and_processing_instructions_are_dropped() -> None:
+    root = parse_xml_safely(b"<x><!-- note --><?pi data?><y>1</y></x>")
+    assert [child.tag for child in root] == ["y"]
+
+
+def test_debug_logs_show_no_card_seal_or_token_and_change_nothing() -> None:
+    root = etree.fromstring(
+        b"<r><cardNumber>4100000000000000</cardNumber><seal>abcd</seal>"
+        b"<paymentToken>tok</paymentToken><seal/><note>card 4111111111111111</note>"
+        b"<cardNumber><inner>x</inner></cardNumber></r>"
+    )
+    before = etree.tostring(root)
+    shown = redacted_xml(root)
+    assert shown == (
+        "<r><cardNumber>4100##########00</cardNumber><seal>[hidden]</seal>"
+        "<paymentToken>[hidden]</paymentToken><seal/><note>card 4111##########11</note>"
+        "<cardNumber><inner>x</inner></cardNumber></r>"
+    )
+    assert etree.tostring(root) == before  # the message itself is untouched
