@@ -1,0 +1,233 @@
+"""Kept-alive connections, sync and async: reused while the server keeps them,
+replaced when it has closed them, and a request never sent twice unless it is
+an idempotent read that the server provably never got.
+
+The server here is written in the test (loopback, raw sockets); the senders are
+the package's, driven directly with their own deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from hostile import read_request
+
+from sogen_soap import ConnectionDropped, ConnectionFailed
+from sogen_soap.endpoints import parse_url
+from sogen_soap.transport import AsyncSender, Deadline, HTTPAnswer, SyncSender
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+
+# A connection's script: (connection number, socket, requests seen so far) -> None
+Script = Callable[[int, socket.socket, list[bytes]], None]
+
+
+class Server:
+    """Counts connections and requests; each connection runs ``script``."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/services/v2/wallet"
+
+    def __enter__(self) -> Server:
+        self.threads.append(threading.Thread(target=self._accept, daemon=True))
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            thread = threading.Thread(
+                target=self._serve, args=(self.connections, conn), daemon=True
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def _serve(self, number: int, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(5)
+            self.script(number, conn, self.requests)
+
+
+def answer_each(conn: socket.socket, requests: list[bytes], answer: bytes) -> None:
+    while request := read_request(conn):
+        requests.append(request)
+        conn.sendall(answer)
+
+
+def keep_alive(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    answer_each(conn, requests, OK)
+
+
+def close_each(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    answer_each(conn, requests, CLOSE)
+
+
+def one_then_hang_up(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    """The first connection answers once, then closes when the next request arrives."""
+    requests.append(read_request(conn))
+    conn.sendall(OK)
+    if number == 1 or number == 3:
+        read_request(conn)  # read it whole, answer nothing: the peer closes
+        return
+    answer_each(conn, requests, OK)
+
+
+def one_then_idle_close(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    """Odd connections answer once, then close while idle (as servers do after a while)."""
+    requests.append(read_request(conn))
+    conn.sendall(OK)
+    if number % 2 == 0:
+        answer_each(conn, requests, OK)
+
+
+def _send(sender: SyncSender, method: str = "POST") -> HTTPAnswer:
+    return sender.request(
+        "op", method, "/services/v2/wallet", {"X-Test": "1"}, b"body", Deadline(3)
+    )
+
+
+async def _send_async(sender: AsyncSender, method: str = "POST") -> HTTPAnswer:
+    return await sender.request(
+        "op", method, "/services/v2/wallet", {"X-Test": "1"}, b"body", Deadline(3)
+    )
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    with Server(request.param) as running:
+        yield running
+
+
+@pytest.mark.parametrize(("server", "connections"), [(keep_alive, 1), (close_each, 3)],
+                         indirect=["server"])  # fmt: skip
+def test_a_connection_is_reused_while_the_server_keeps_it(server: Server, connections: int) -> None:
+    sender = SyncSender(parse_url(server.url))
+    answers = [_send(sender) for _ in range(3)]
+    sender.close()
+    assert [(a.status, a.reason, a.body) for a in answers] == [(200, "OK", b"ok")] * 3
+    assert answers[0].headers["content-length"] == "2"
+    assert server.connections == connections and len(server.requests) == 3
+
+    async def three() -> list[HTTPAnswer]:
+        sender = AsyncSender(parse_url(server.url))
+        try:
+            return [await _send_async(sender) for _ in range(3)]
+        finally:
+            await sender.aclose()
+
+    assert [a.body for a in asyncio.run(three())] == [b"ok"] * 3
+    assert server.connections == 2 * connections
+
+
+@pytest.mark.parametrize("server", [one_then_idle_close], indirect=True)
+def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -> None:
+    sender = SyncSender(parse_url(server.url))
+    assert _send(sender).body == b"ok"
+    _wait_for_close()
+    assert _send(sender).body == b"ok"  # not an error: the request went on a new one
+    sender.close()
+    assert server.connections == 2 and len(server.requests) == 2
+
+    async def two() -> None:
+        sender = AsyncSender(parse_url(server.url))
+        assert (await _send_async(sender)).body == b"ok"
+        await asyncio.sleep(0.2)
+        assert (await _send_async(sender)).body == b"ok"
+        await sender.aclose()
+
+    asyncio.run(two())
+    assert server.connections == 4 and len(server.requests) == 4
+
+
+def _wait_for_close() -> None:
+    threading.Event().wait(0.2)  # the server's close reaches this side
+
+
+@pytest.mark.parametrize("server", [one_then_hang_up], indirect=True)
+def test_a_post_lost_on_a_reused_connection_is_not_sent_again(server: Server) -> None:
+    sender = SyncSender(parse_url(server.url))
+    _send(sender)
+    with pytest.raises(ConnectionDropped) as caught:
+        _send(sender)  # the server read it whole: it may have acted on it
+    assert str(caught.value) == (
+        "op: the connection closed without an answer (http://127.0.0.1:"
+        f"{parse_url(server.url).port}/services/v2/wallet)"
+    )
+    sender.close()
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("server", [one_then_hang_up], indirect=True)
+def test_a_get_lost_on_a_reused_connection_is_sent_once_more(server: Server) -> None:
+    sender = SyncSender(parse_url(server.url))
+    _send(sender, "GET")
+    assert _send(sender, "GET").body == b"ok"  # a read nobody answered: safe to send again
+    sender.close()
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("server", [one_then_hang_up], indirect=True)
+def test_the_async_sender_follows_the_same_rule(server: Server) -> None:
+    async def run() -> tuple[type[BaseException] | None, bytes]:
+        sender = AsyncSender(parse_url(server.url))
+        await _send_async(sender)
+        try:
+            await _send_async(sender)
+            lost: type[BaseException] | None = None
+        except ConnectionDropped as error:
+            lost = type(error)
+        await _send_async(sender)
+        body = (await _send_async(sender, "GET")).body
+        await sender.aclose()
+        return lost, body
+
+    lost, body = asyncio.run(run())
+    assert lost is ConnectionDropped and body == b"ok"
+
+
+@pytest.mark.parametrize("server", [keep_alive], indirect=True)
+def test_what_a_request_carries(server: Server) -> None:
+    sender = SyncSender(parse_url(server.url))
+    _send(sender)
+    sender.close()
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /services/v2/wallet HTTP/1.1"
+    assert b"X-Test: 1" in lines and b"Content-Length: 4" in lines
+    assert b"Accept-Encoding: identity" in lines
+    assert body == b"body"
+
+
+def test_no_time_left_means_nothing_is_sent() -> None:
+    sender = SyncSender(parse_url("http://127.0.0.1:9/services/v2/wallet"))
+    with pytest.raises(ConnectionFailed) as caught:
+        sender.request("op", "POST", "/", {}, b"", Deadline(-1))
+    assert str(caught.value) == (
+        "op: could not connect to http://127.0.0.1:9/services/v2/wallet: no time left to connect"
+    )
