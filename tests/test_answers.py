@@ -1,0 +1,180 @@
+"""What the client makes of each kind of answer, word for word: HTTP errors with
+and without a SOAP or JSON answer, unsealed and wrongly sealed answers, answers
+without a code, and a wallet list under a name the client does not know.
+
+A server written here sends each answer as given; seals are built by hand
+(hmac/hashlib) by the rule the vendor publishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from conftest import MERCHANT
+from hostile import HostileServer
+
+from sogen_soap import (
+    GetWalletDataResult,
+    HTTPStatusError,
+    ResponseError,
+    RetryPolicy,
+    SealVerificationError,
+    WalletClient,
+)
+
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _seal(values: list[str]) -> str:
+    return hmac.new(
+        MERCHANT.secret_key.encode(), "".join(values).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _envelope(fields: str) -> bytes:
+    return (
+        f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body><ns:getWalletDataResponse '
+        f'xmlns:ns="urn:x"><ns:output>{fields}</ns:output></ns:getWalletDataResponse>'
+        "</soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def _answer(status: str, body: bytes, content_type: str = "text/xml") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+@pytest.fixture
+def answering() -> Iterator[list[bytes]]:
+    """Put the answer to send in the list; the server sends the last one put there."""
+    answers: list[bytes] = []
+
+    def behaviour(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(answers[-1])
+
+    with HostileServer(behaviour) as server:
+        answers.append(server.url.encode())  # the first item: where the server listens
+        yield answers
+
+
+def _read(answers: list[bytes], answer: bytes, transport: str = "soap") -> GetWalletDataResult:
+    url = answers[0].decode()
+    answers.append(answer)
+    with WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=url,
+        retry=RetryPolicy(attempts=1), timeout=2, transport=transport,
+    ) as client:  # fmt: skip
+        return client.get_wallet_data("w")
+
+
+def _endpoint(answers: list[bytes], transport: str = "soap") -> str:
+    url = answers[0].decode()
+    return url.replace("/services/", "/rs-services/") if transport == "json" else url
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        (_answer("200 OK", b"busy"), ResponseError, "getWalletData: the response is not XML"),
+        (_answer("200 OK", b"<x"), ResponseError,
+         "getWalletData: the response is not well-formed XML"),
+        (_answer("200 OK", _envelope("<code>00</code>")), ResponseError,
+         "getWalletData: the response carries no walletResponseCode"),
+        (_answer("200 OK", _envelope("<walletResponseCode>00</walletResponseCode>")),
+         SealVerificationError,
+         "getWalletData: the response seal is missing (code 00); the response was not used. "
+         "Check the secret key and key version, or the path to the service."),
+        (_answer("200 OK", _envelope("<walletResponseCode>25</walletResponseCode>"
+                                     f"<seal>{'0' * 64}</seal><walletCreationDateTime>x"
+                                     "</walletCreationDateTime>")),
+         SealVerificationError,
+         "getWalletData: the response seal is wrong (code 25); the response was not used. "
+         "Check the secret key and key version, or the path to the service."),
+    ],
+)  # fmt: skip
+def test_answers_that_cannot_be_used_are_named(
+    answering: list[bytes], answer: bytes, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as caught:
+        _read(answering, answer)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "transport"),
+    [
+        ("500 Internal Server Error", b"<html>oops</html>", "soap"),
+        ("404 Not Found", b"<html><body>no</body></html>", "soap"),
+        ("503 Service Unavailable", _envelope("<walletResponseCode>00</walletResponseCode>"), "soap"),
+        ("502 Bad Gateway", b"<html>oops</html>", "json"),
+        ("500 Internal Server Error", b"{broken", "json"),
+        ("500 Internal Server Error", b'{"walletResponseCode":"00"}', "json"),
+    ],
+)  # fmt: skip
+def test_an_http_error_without_a_usable_answer_names_its_status(
+    answering: list[bytes], status: str, body: bytes, transport: str
+) -> None:
+    with pytest.raises(HTTPStatusError) as caught:
+        _read(answering, _answer(status, body), transport)
+    kind = "JSON" if transport == "json" else "SOAP"
+    assert str(caught.value) == (
+        f"getWalletData: HTTP {status} from {_endpoint(answering, transport)} "
+        f"without a {kind} answer"
+    )
+    assert caught.value.status_code == int(status[:3])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"<html>busy</html>", "getWalletData: the response is not JSON"),
+     (b"{broken", "getWalletData: the response is not JSON"),
+     (b'{"walletResponseCode":0}',
+      "getWalletData: the response gives walletResponseCode as a int, not text")],
+)  # fmt: skip
+def test_json_answers_that_cannot_be_used_are_named(
+    answering: list[bytes], body: bytes, message: str
+) -> None:
+    with pytest.raises(ResponseError) as caught:
+        _read(answering, _answer("200 OK", body, "application/json"), "json")
+    assert str(caught.value) == message
+
+
+def test_a_fault_is_a_result_whatever_the_status(answering: list[bytes]) -> None:
+    fault = (
+        f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body><soap:Fault><faultcode>soap:Client'
+        "</faultcode><faultstring>bad</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+    ).encode()
+    for status in ("500 Internal Server Error", "200 OK"):
+        result = _read(answering, _answer(status, fault))
+        assert result.fault is not None and result.fault.code == "soap:Client"
+        assert result.seal_verified is False
+
+
+def test_an_unsealed_refusal_without_data_is_shown_as_unverified(answering: list[bytes]) -> None:
+    result = _read(
+        answering, _answer("200 OK", _envelope("<walletResponseCode>25</walletResponseCode>"))
+    )
+    assert result.response_code == "25" and result.seal_verified is False
+
+
+def test_a_wallet_list_under_an_unknown_name_is_never_an_empty_wallet(
+    answering: list[bytes],
+) -> None:
+    # sealed by hand: names sorted ignoring case -> cards (its fields sorted), walletResponseCode
+    seal = _seal(["4100##########00", "1", "00"])
+    body = _envelope(
+        "<walletResponseCode>00</walletResponseCode><cards><paymentMeanId>1</paymentMeanId>"
+        f"<maskedPan>4100##########00</maskedPan></cards><seal>{seal}</seal>"
+    )
+    with pytest.raises(ResponseError) as caught:
+        _read(answering, _answer("200 OK", body))
+    assert str(caught.value) == (
+        "getWalletData: no walletPaymentMeanDataList, but cards, which the client cannot read "
+        "as the wallet's payment means; not read"
+    )
