@@ -115,3 +115,19 @@ def test_verify_uses_a_constant_time_comparison(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(hmac, "compare_digest", spy)
     verify_seal({"a": "1"}, "00", KEY)
     assert len(calls) == 1
+
+
+def test_booleans_are_written_as_java_writes_them() -> None:
+    assert seal_string({"a": True, "b": False, "c": [True, {"d": False}]}) == "truefalsetruefalse"
+
+
+def test_names_differing_only_in_case_keep_a_fixed_order() -> None:
+    # ignoring case first (the Java SDK's order), then the exact spelling
+    assert seal_string({"ab": "3", "aB": "2", "Ab": "1", "B": "4", "a": "0"}) == "01234"
+
+
+def test_a_seal_with_surrounding_whitespace_is_still_checked() -> None:
+    fields = {"merchantId": "m", "walletResponseCode": "00"}
+    seal = hmac.new(KEY.encode(), b"m00", hashlib.sha256).hexdigest()
+    assert verify_seal(fields, f"  {seal}\n", KEY)
+    assert not verify_seal(fields, f"{seal}é", KEY)  # not hex, not ASCII: refused, no error
