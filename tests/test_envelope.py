@@ -92,3 +92,17 @@ def test_debug_logs_show_no_card_seal_or_token_and_change_nothing() -> None:
         "<cardNumber><inner>x</inner></cardNumber></r>"
     )
     assert etree.tostring(root) == before  # the message itself is untouched
+
+
+def test_fields_are_read_the_same_way_on_both_sides() -> None:
+    from sogen_soap.xmlfields import element_values
+
+    root = etree.fromstring(
+        b'<o xmlns:ns="urn:x" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b"<ns:a>1</ns:a><!-- c --><b/><c xsi:nil='true'/><d xsi:nil='1'/><e xsi:nil='false'>5</e>"
+        b"<l>x</l><l>y</l><l>z</l><n><k>v</k><k>w</k></n><one>  spaced  </one></o>"
+    )
+    assert element_values(root) == {
+        "a": "1", "b": "", "c": None, "d": None, "e": "5", "l": ["x", "y", "z"],
+        "n": {"k": ["v", "w"]}, "one": "  spaced  ",
+    }  # fmt: skip
