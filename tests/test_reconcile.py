@@ -19,7 +19,13 @@ from cli_support import merchant_env, run_in_process
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 from hostile import HostileServer, forwarding_gateway
 
-from sogen_soap import AsyncWalletClient, ConnectionFailed, OutcomeUnknown, WalletClient
+from sogen_soap import (
+    AsyncWalletClient,
+    ConnectionFailed,
+    OutcomeUnknown,
+    RetryPolicy,
+    WalletClient,
+)
 from sogen_soap.cli.journal import Journal
 from sogen_soap.redact import mask_pan
 from sogen_soap.simulator import FaultProfile, Simulator
@@ -245,3 +251,68 @@ def test_a_recovered_card_whose_id_cannot_be_told_apart_stays_unknown_with_the_n
         "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
         "could not be read or told apart; run again, or see: sogen-soap wallet --wallet w"
     )
+
+
+# ------------------------------------------------------------ what an unresolved re-send says
+
+TAIL = (
+    "; whether card 4100##########00 is in wallet w is unknown. Run the same add-card again "
+    "(a 94 means it is there) or look: sogen-soap wallet --wallet w"
+)
+
+
+@pytest.mark.parametrize(
+    ("faults", "why"),
+    [
+        (("commit_drop", "code_77"), "sending again answered 'Unknown response code 77'"),
+        (("commit_drop", "code_99", "code_99"), "sending again kept being answered 99"),
+        (("commit_drop", "drop", "drop"),
+         "sending again failed (OutcomeUnknown: addCard: the connection closed without an answer"),
+    ],
+)  # fmt: skip
+def test_an_unresolved_re_send_says_why_and_what_to_do(faults: tuple[str, ...], why: str) -> None:
+    with Simulator(faults=FaultProfile(sequence=faults)) as sim:
+        with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
+            with pytest.raises(OutcomeUnknown) as caught:
+                client.add_card("w", TEST_PAN, "203012", reconcile=True)
+    text = str(caught.value)
+    assert text.startswith(f"addCard: the answer was lost and {why}")
+    assert text.endswith(TAIL)
+    assert caught.value.reason == "unresolved" and caught.value.operation == "addCard"
+    assert caught.value.attempted["maskedPan"] == "4100##########00"
+
+
+@pytest.mark.parametrize(
+    ("neighbour_expiry", "neighbour_alias", "alias", "found"),
+    [
+        ("203012", "b", "a", True),  # the alias tells them apart
+        ("203112", None, None, True),  # the expiry tells them apart
+        ("203012", None, None, False),  # nothing does: no id, never a guess
+        ("203012", "b", None, False),  # no alias sent: the other card's alias proves nothing
+    ],
+)
+def test_after_a_94_the_id_is_given_only_for_a_card_told_apart(
+    neighbour_expiry: str, neighbour_alias: str | None, alias: str | None, found: bool
+) -> None:
+    with Simulator() as sim:
+        with _client(sim.url) as client:
+            assert client.add_card("w", NEIGHBOUR, neighbour_expiry,
+                                   payment_mean_alias=neighbour_alias).ok  # fmt: skip
+            mine = client.add_card("w", TEST_PAN, "203012", payment_mean_alias=alias)
+            result = client.add_card(
+                "w", TEST_PAN, "203012", payment_mean_alias=alias, reconcile=True,
+                after_lost_answer=True,
+            )  # fmt: skip
+    assert result.recovered and result.duplicate
+    assert result.payment_mean_id == (mine.payment_mean_id if found else None)
+
+
+def test_a_94_whose_wallet_cannot_be_read_is_recovered_without_an_id() -> None:
+    with Simulator() as sim:
+        with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+            sim.app.faults = FaultProfile(sequence=[None, "drop"])  # the re-send, then the read
+            result = client.add_card("w", TEST_PAN, "203012", reconcile=True,
+                                     after_lost_answer=True)  # fmt: skip
+    assert result.recovered and result.payment_mean_id is None
+    assert result.masked_pan == "4100##########00"
