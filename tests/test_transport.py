@@ -538,3 +538,28 @@ def test_a_session_answer_past_the_cap_stops_reading() -> None:
     with HostileServer(MODES["endless_until_close"]) as server:
         with pytest.raises(ResponseTooLarge):
             _session_read(server.url, timeout=5, max_response_bytes=65536)
+
+
+def test_a_callers_own_stack_reports_an_untrusted_certificate_as_a_tls_error(
+    https: Simulator,
+) -> None:
+    for reader in (_session_read, _httpx_read):
+        with pytest.raises(TLSError) as caught:
+            reader(https.url, timeout=2)
+        assert str(caught.value).startswith(f"getWalletData: TLS failure talking to {https.url}")
+    assert https.requests_seen == 0
+
+
+def test_a_callers_own_stack_behind_a_closed_proxy_sends_nothing(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    with requests.Session() as session:
+        session.verify = str(pki.ca_cert)
+        with (
+            _client(https.url, session=session, proxy=proxy, timeout=2) as client,
+            pytest.raises(ConnectionFailed) as caught,
+        ):
+            client.get_wallet_data("w")
+    assert str(caught.value) == f"getWalletData: could not connect to {https.url}: ProxyError"
+    assert https.requests_seen == 0
