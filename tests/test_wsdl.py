@@ -244,3 +244,35 @@ def test_the_precompiled_request_escapes_text_as_zeep_does(alias: str) -> None:
         etree.fromstring(build_sealed_request(*args, through_zeep=True))
     )
     assert any(e.text == alias for e in etree.fromstring(fast).iter())
+
+
+def test_layouts_of_an_unwrapped_or_complex_request_are_read_as_they_are() -> None:
+    """A WSDL whose addCard carries its fields directly (no wrapper, no soapAction)
+    and whose getWalletData has a complex field (rendered by zeep, not precompiled)."""
+    from sogen_soap.envelope import build_sealed_request, operation_shape
+    from sogen_soap.wsdl_cache import soap_binding
+
+    location = Path(__file__).parent / "data" / "flat" / "Wallet.wsdl"
+    binding = soap_binding(load_document(str(location)))
+    add = operation_shape(binding, "addCard")
+    assert (add.wrapper, add.wrapper_qname, add.soap_action) == (None, None, "")
+    assert add.body_qname == "{urn:sips:cn:contract:office:wallet:v2}addCard"
+    assert add.layout is not None and add.layout[0][0] == "paymentToken"
+    assert {"cardNumber", "cardExpiryDate", "merchantWalletId", "seal"} <= add.required
+    assert "paymentToken" in add.fields and "paymentToken" not in add.required
+    read = operation_shape(binding, "getWalletData")
+    assert read.wrapper == "input" and read.soap_action == "urn:getWalletData"
+    assert read.layout is None and "filter" in read.fields  # not all simple: through zeep
+    with pytest.raises(ConfigurationError) as caught:
+        operation_shape(binding, "nope")
+    assert str(caught.value) == "the WSDL has no operation 'nope'"
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=location)
+    fields = {"merchantId": MERCHANT.merchant_id, "interfaceVersion": "WR_WS_2.55",
+              "keyVersion": 1, "merchantWalletId": "w", "cardNumber": "4100000000000000",
+              "cardExpiryDate": ""}  # fmt: skip
+    args = (client._zeep, client._service, add, fields, MERCHANT.secret_key, "HMAC-SHA-256")
+    fast = etree.fromstring(build_sealed_request(*args))
+    by_zeep = etree.fromstring(build_sealed_request(*args, through_zeep=True))
+    assert _shape_of(fast) == _shape_of(by_zeep)
+    body = fast.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    assert body is not None and [etree.QName(c).localname for c in body] == ["addCard"]
