@@ -563,3 +563,24 @@ def test_a_callers_own_stack_behind_a_closed_proxy_sends_nothing(
             client.get_wallet_data("w")
     assert str(caught.value) == f"getWalletData: could not connect to {https.url}: ProxyError"
     assert https.requests_seen == 0
+
+
+def test_a_callers_session_gets_the_body_decoded_if_the_server_compresses_anyway() -> None:
+    import gzip
+
+    from sogen_soap.transport import Deadline, LegacySyncSender
+
+    packed = gzip.compress(b"<answer/>" * 100)
+
+    def compressing(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(packed), packed)
+        )
+
+    with HostileServer(compressing) as server, requests.Session() as session:
+        sender = LegacySyncSender(session, parse_url(server.url))
+        answer = sender.request("op", "POST", "/services/v2/wallet", {}, b"x", Deadline(3))
+        head = server.bodies[0].split(b"\r\n\r\n")[0].lower()
+    assert answer.body == b"<answer/>" * 100
+    assert b"accept-encoding: identity" in head  # it asked for none
