@@ -556,3 +556,20 @@ def test_every_bad_row_is_reported_before_anything_is_sent(
         journal, out = default_paths(tmp_path / name)
         assert (journal.name, out.name) == (f"{name[0]}.journal.sqlite3", results)
         assert journal.parent == out.parent == tmp_path
+
+
+def test_a_row_the_wsdl_cannot_carry_is_failed_and_named(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetched WSDL without paymentMeanAlias: a row with an alias is not sent."""
+    wsdl = Path(__file__).parent / "data" / "noalias" / "Wallet.wsdl"
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry,alias\nw1,{TEST_PAN},203012,mine\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--wsdl", str(wsdl))
+    assert done.returncode == 5, done.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["outcome"] == "failed"
+    assert row["message"] == (
+        "ConfigurationError: the WSDL's addCard request has no field paymentMeanAlias; "
+        "is it the wallet service WSDL?"
+    )
+    assert simulator.requests_seen == 0
