@@ -861,13 +861,9 @@ class LegacySyncSender:
 
 def _arriving(response: requests.Response) -> Iterable[bytes]:
     """The body as it arrives, so the deadline is checked between reads: urllib3's
-    ``read1`` returns what one read gives, where ``iter_content`` waits for a whole
-    chunk (a server dripping a byte at a time would hold it for as long as it likes)."""
-    read1 = getattr(response.raw, "read1", None)
-    if read1 is None:  # urllib3 before 2.1: whole chunks only  # pragma: no cover
-        yield from response.iter_content(_READ_SIZE)
-        return
-    while chunk := read1(_READ_SIZE, decode_content=True):
+    ``read1`` (2.1+) returns what one read gives, where ``iter_content`` waits for a
+    whole chunk (a server dripping a byte at a time would hold it as long as it likes)."""
+    while chunk := response.raw.read1(_READ_SIZE, decode_content=True):
         yield chunk
 
 

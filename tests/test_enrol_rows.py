@@ -573,3 +573,16 @@ def test_a_row_the_wsdl_cannot_carry_is_failed_and_named(
         "is it the wallet service WSDL?"
     )
     assert simulator.requests_seen == 0
+
+
+def test_a_file_longer_than_the_queue_goes_through_in_order(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one worker at most two rows are queued; the rest wait their turn."""
+    lines = [f"w{i},{fake_pan(i, 0)},203012" for i in range(7)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--concurrency", "1")
+    assert done.returncode == 0, done.stderr
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [(r["wallet"], r["outcome"]) for r in rows] == [(f"w{i}", "ok") for i in range(7)]
+    assert simulator.store.count_cards() == 7
