@@ -102,6 +102,18 @@ def test_keys_are_an_hmac_under_the_salt_and_the_secret_and_no_card_is_stored(
     ).hexdigest()
     assert key == expected
     assert len(bytes.fromhex(salt)) == 32
+    # a card's key is the same HMAC over line 0 and a "card" tag: apart from every row key
+    card = hmac.new(
+        bytes.fromhex(salt) + pepper,
+        f"0\x1fcard\x1fw1\x1f{TEST_PAN}\x1f203012".encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    reopened = Journal(path, SECRET)
+    assert reopened.card_key("w1", TEST_PAN, "203012") == card
+    reopened.close()
+    with sqlite3.connect(path) as db:
+        (updated_at,) = db.execute("SELECT updated_at FROM row").fetchone()
+    assert updated_at.endswith("+00:00")  # when, in UTC, whatever this machine's zone
     for name in os.listdir(tmp_path):
         assert TEST_PAN.encode() not in (tmp_path / name).read_bytes(), name
     other = Journal(tmp_path / "other.sqlite3", SECRET)  # a new salt: other keys
@@ -118,7 +130,7 @@ def test_each_run_sees_its_own_rows_in_input_order_page_after_page(tmp_path: Pat
     assert journal.run == 1
     for line in range(1203, 1, -1):  # written out of order, more than two pages
         key = journal.key(line, "w")
-        assert journal.seen(key) == (None, None)
+        assert journal.seen(key, None, line) == (None, None)
         journal.finish(key, line, "w", None, "invalid", message=f"bad {line}")
     rows = list(journal.rows())
     assert [r.line for r in rows] == list(range(2, 1204))
@@ -128,7 +140,7 @@ def test_each_run_sees_its_own_rows_in_input_order_page_after_page(tmp_path: Pat
     journal = Journal(path, SECRET)
     assert journal.run == 2
     assert list(journal.rows()) == []  # nothing of this run yet
-    assert journal.seen(journal.key(5, "w")) == ("invalid", None)  # now part of run 2
+    assert journal.seen(journal.key(5, "w"), None, 5) == ("invalid", None)  # now part of run 2
     assert [r.line for r in journal.rows()] == [5]
     journal.close()
 

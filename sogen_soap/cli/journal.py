@@ -54,6 +54,39 @@ CREATE INDEX IF NOT EXISTS row_run_line ON row (run, line);
 _CARD_INDEX: Final = "CREATE INDEX IF NOT EXISTS row_card ON row (card_key, run, line)"
 
 
+# Every statement, in one place (SQL reads the same in any letter case).
+_TABLES: Final = "SELECT name FROM sqlite_master"
+_WAL: Final = "PRAGMA journal_mode=WAL"
+# NORMAL survives a killed process (what the journal is for); only a power cut
+# may lose the last commits.
+_SYNCHRONOUS: Final = "PRAGMA synchronous=NORMAL"
+_ROW_COLUMNS: Final = "PRAGMA table_info(row)"
+_ADD_CARD_KEY: Final = "ALTER TABLE row ADD COLUMN card_key TEXT"
+_NEW_SALT: Final = "INSERT OR IGNORE INTO meta VALUES ('salt', ?)"
+_SALT: Final = "SELECT value FROM meta WHERE key = 'salt'"
+_FIRST_RUN: Final = "INSERT OR IGNORE INTO meta VALUES ('run', '0')"
+_NEXT_RUN: Final = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'run'"
+_RUN: Final = "SELECT value FROM meta WHERE key = 'run'"
+_STATE: Final = "SELECT state FROM row WHERE key = ?"
+_SEEN: Final = "UPDATE row SET run = ?, card_key = coalesce(?, card_key) WHERE key = ?"
+_FIRST_REPEAT: Final = "SELECT min(line) FROM row WHERE card_key = ? AND run = ? AND line < ?"
+_CLAIM: Final = (
+    "INSERT INTO row (key, line, wallet, masked_pan, state, attempts, updated_at, run, card_key) "
+    "VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "state = 'sending', attempts = row.attempts + 1, updated_at = excluded.updated_at, "
+    "run = excluded.run, card_key = excluded.card_key"
+)
+_FINISH: Final = (
+    "INSERT INTO row (key, line, wallet, masked_pan, state, code, payment_mean_id, message, "
+    "updated_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "state=excluded.state, code=excluded.code, payment_mean_id=excluded.payment_mean_id, "
+    "message=excluded.message, updated_at=excluded.updated_at, run=excluded.run"
+)
+_PAGE: Final = (
+    "SELECT line, wallet, masked_pan, state, code, payment_mean_id, message, attempts "
+    "FROM row WHERE run = ? AND line > ? ORDER BY line LIMIT 500"
+)
+
 _OWN_TABLES: Final = frozenset(
     {"meta", "row", "row_run_line", "row_card", "sqlite_autoindex_meta_1", "sqlite_autoindex_row_1"}
 )
@@ -122,29 +155,27 @@ class Journal:
             ) from None
 
     def _open(self, secret: str) -> None:
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        tables = {row[0] for row in self._db.execute(_TABLES)}
         if tables - _OWN_TABLES:
             raise sqlite3.DatabaseError(
                 f"it holds tables {', '.join(sorted(tables - _OWN_TABLES))}"
             )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL survives a killed process (what the journal is for); only a
-        # power cut may lose the last commits.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_WAL)
+        self._db.execute(_SYNCHRONOUS)
         self._db.executescript(_SCHEMA)
-        columns = {info[1] for info in self._db.execute("PRAGMA table_info(row)")}
+        columns = {info[1] for info in self._db.execute(_ROW_COLUMNS)}
         if "card_key" not in columns:  # a journal written by an earlier version
-            self._db.execute("ALTER TABLE row ADD COLUMN card_key TEXT")
+            self._db.execute(_ADD_CARD_KEY)
         self._db.execute(_CARD_INDEX)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
-        (salt,) = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        self._db.execute(_NEW_SALT, (secrets.token_hex(32),))
+        (salt,) = self._db.execute(_SALT).fetchone()
         pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
         self._key = bytes.fromhex(salt) + pepper
         # Each run marks the rows it saw, so results cover exactly the current
         # input even if an earlier run read a different version of the file.
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('run', '0')")
-        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'run'")
-        (run,) = self._db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        self._db.execute(_FIRST_RUN)
+        self._db.execute(_NEXT_RUN)
+        (run,) = self._db.execute(_RUN).fetchone()
         self.run = int(run)
 
     def close(self) -> None:
@@ -156,24 +187,16 @@ class Journal:
         message = "\x1f".join([str(line), *fields]).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def seen(
-        self, key: str, card_key: str | None = None, line: int = 0
-    ) -> tuple[str | None, int | None]:
+    def seen(self, key: str, card_key: str | None, line: int) -> tuple[str | None, int | None]:
         """Mark the row as part of this run: (its state so far, the first earlier
         line of this run holding the same card, if any)."""
         with self._lock:
-            found = self._db.execute("SELECT state FROM row WHERE key = ?", (key,)).fetchone()
+            found = self._db.execute(_STATE, (key,)).fetchone()
             if found is not None:
-                self._db.execute(
-                    "UPDATE row SET run = ?, card_key = coalesce(?, card_key) WHERE key = ?",
-                    (self.run, card_key, key),
-                )
+                self._db.execute(_SEEN, (self.run, card_key, key))
             first = None
             if card_key is not None:
-                (first,) = self._db.execute(
-                    "SELECT min(line) FROM row WHERE card_key = ? AND run = ? AND line < ?",
-                    (card_key, self.run, line),
-                ).fetchone()
+                (first,) = self._db.execute(_FIRST_REPEAT, (card_key, self.run, line)).fetchone()
         return (None if found is None else str(found[0])), first
 
     def card_key(self, wallet: str, card: str, expiry: str) -> str:
@@ -188,14 +211,7 @@ class Journal:
         """
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
-            self._db.execute(
-                "INSERT INTO row (key, line, wallet, masked_pan, state, attempts, updated_at, "
-                "run, card_key) VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?) ON CONFLICT (key) "
-                "DO UPDATE SET state = 'sending', attempts = row.attempts + 1, "
-                "updated_at = excluded.updated_at, run = excluded.run, "
-                "card_key = excluded.card_key",
-                (key, line, wallet, masked_pan, now, self.run, card_key),
-            )
+            self._db.execute(_CLAIM, (key, line, wallet, masked_pan, now, self.run, card_key))
 
     def finish(
         self,
@@ -212,11 +228,7 @@ class Journal:
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             self._db.execute(
-                "INSERT INTO row (key, line, wallet, masked_pan, state, code, payment_mean_id, "
-                "message, updated_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET state=excluded.state, code=excluded.code, "
-                "payment_mean_id=excluded.payment_mean_id, message=excluded.message, "
-                "updated_at=excluded.updated_at, run=excluded.run",
+                _FINISH,
                 (
                     key,
                     line,
@@ -233,14 +245,10 @@ class Journal:
 
     def rows(self) -> Iterator[JournalRow]:
         """This run's rows in input order, read a page at a time (memory stays flat)."""
-        last = -1
+        last = 0  # lines count from 1
         while True:
             with self._lock:
-                page = self._db.execute(
-                    "SELECT line, wallet, masked_pan, state, code, payment_mean_id, message, "
-                    "attempts FROM row WHERE run = ? AND line > ? ORDER BY line LIMIT 500",
-                    (self.run, last),
-                ).fetchall()
+                page = self._db.execute(_PAGE, (self.run, last)).fetchall()
             if not page:
                 return
             for row in page:
