@@ -607,3 +607,22 @@ def test_a_bad_row_edited_between_runs_is_reported_as_it_now_is(
     (row,) = read_results(tmp_path / "in.results.csv")
     assert row["wallet"] == shown[0] and row["message"].startswith(shown[1])
     assert after.rsplit(",", 1)[1] in row["message"] or shown[1].startswith("card")
+
+
+def test_results_are_written_in_their_own_folder_not_the_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written beside the target and renamed into place: a results file on another
+    filesystem than the temporary folder is still replaced atomically."""
+    import tempfile
+
+    from sogen_soap.cli.enrol import write_results
+    from sogen_soap.cli.journal import Journal
+
+    journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
+    journal.finish(journal.key(2, "w"), 2, "w", None, "invalid", message="bad")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    write_results(journal, tmp_path / "out.csv")
+    journal.close()
+    assert read_results(tmp_path / "out.csv")[0]["message"] == "bad"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite3", "out.csv"]

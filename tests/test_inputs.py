@@ -225,3 +225,26 @@ def test_a_bad_row_says_why_without_its_card(tmp_path: Path) -> None:
     assert all(TEST_PAN not in m for m in messages)
     assert bad[0].raw == ("", TEST_PAN)  # kept out of the repr, used only for the row's key
     assert TEST_PAN not in repr(bad[0])
+
+
+def test_quoted_cells_keep_their_line_breaks_and_lone_empty_cells_are_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        b"wallet,card,expiry,alias\r\n"
+        b'w1,4100000000000000,203012,"two\r\nlines"\r\n'
+        b'""\r\n'
+        b"w2,4100000000000000,203012,\r\n"
+    )
+    rows = list(read_rows(path, check_file(path)))
+    assert [(r.line, r.wallet) for r in rows] == [(3, "w1"), (5, "w2")]
+    assert isinstance(rows[0], Row) and rows[0].alias == "two\r\nlines"
+
+
+def test_values_too_long_are_named_by_their_column(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(f"wallet,card,expiry\n{'w' * 22},{TEST_PAN},203012\n")
+    (row,) = read_rows(path, check_file(path))
+    assert isinstance(row, BadRow)
+    assert row.message == "wallet: must be at most 21 characters (got 22)"

@@ -272,10 +272,10 @@ class _Dispatcher:
             done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()
-        if self.processes <= 1:
+        if self.processes <= 1:  # pragma: no mutate
             self.pending.add(self.pool.submit(self.batch.send, row, key, resumed))
         else:
-            self._chunk_up(row, key, resumed)
+            self._chunk_up(row, key, resumed)  # pragma: no mutate
 
     # What follows runs only with worker processes.  It is tested
     # (test_enrol_rows.py, test_enrol.py), but mutation testing cannot start

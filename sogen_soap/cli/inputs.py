@@ -249,14 +249,13 @@ def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
     Messages name the column (``expiry``), as the file does.
     """
     for line, record in _records(path, form):
-        wallet = record.get("wallet", "").strip()
-        card = record.get("card", "").strip()
+        wallet = record["wallet"].strip()  # required columns: checked for the whole file
+        card = record["card"].strip()
         masked = mask_pan(card) if card else None
+        empty = "wallet" if not wallet else "card" if not card else None
         try:
-            if not wallet:
-                raise InvalidFieldError("merchantWalletId", "wallet", "missing")
-            if not card:
-                raise InvalidFieldError("cardNumber", "card", "missing")
+            if empty is not None:
+                raise InvalidFieldError(empty, empty, "missing")
             pan_type = record.get("pan_type", "").strip() or None
             alias = record.get("alias", "").strip() or None
             brand = record.get("brand", "").strip() or None
