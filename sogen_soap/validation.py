@@ -169,7 +169,9 @@ def holds_card_number(text: str, *, strict: bool) -> bool:
     return False
 
 
-def check_card_number(card_number: object, pan_type: str | None) -> str:
+def check_card_number(
+    card_number: object, pan_type: str | None, parameter: str = "card_number"
+) -> str:
     """Check a card number against the format its ``panType`` implies.
 
     A clear PAN (no panType, or ``PAN``) is N19: 12 to 19 digits; spaces and
@@ -178,7 +180,7 @@ def check_card_number(card_number: object, pan_type: str | None) -> str:
     itself never appears in an error.  The Luhn check is deliberately not
     applied: the vendor's own test cards (4100000000000000) fail it.
     """
-    param = "card_number"
+    param = parameter
     if not isinstance(card_number, str):
         raise InvalidFieldError("cardNumber", param, "must be text")
     if pan_type is None or pan_type in CLEAR_PAN_TYPES:

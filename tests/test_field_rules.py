@@ -76,3 +76,40 @@ def test_the_parameter_is_named_as_the_caller_wrote_it() -> None:
     )
     assert snake_case("cardExpiryDate") == "card_expiry_date"
     assert snake_case("merchantId") == "merchant_id"
+
+
+@pytest.mark.parametrize(
+    ("card", "pan_type", "message"),
+    [
+        ("41000000000", None, "a clear card number must be 12 to 19 digits (got 11)"),
+        ("4" * 20, "PAN", "a clear card number must be 12 to 19 digits (got 20)"),
+        ("4100 0000 0000 000x", None, "a clear card number must contain digits only"),
+        ("\uff14" * 16, None, "a clear card number must contain digits only"),  # full-width 4s
+        (4100000000000000, None, "must be text"),
+        ("", "TOKEN_PAN", "must not be empty"),
+        ("t" * 129, "TOKEN_PAN", "a TOKEN_PAN value must be at most 128 characters (got 129)"),
+        ("tok\x00en", "CSE", "contains a control character that XML cannot carry"),
+    ],
+)  # fmt: skip
+def test_a_card_number_is_checked_by_its_pan_type_and_never_echoed(
+    card: object, pan_type: str | None, message: str
+) -> None:
+    from sogen_soap.validation import check_card_number
+
+    with pytest.raises(InvalidFieldError) as caught:
+        check_card_number(card, pan_type)
+    assert str(caught.value) == f"card_number (cardNumber): {message}"
+    with pytest.raises(InvalidFieldError) as named:
+        check_card_number(card, pan_type, "card")
+    assert str(named.value) == f"card (cardNumber): {message}"
+    if isinstance(card, str) and len(card) > 3:
+        assert card not in str(caught.value)
+
+
+def test_a_card_number_is_sent_without_its_spacing_and_a_token_as_it_is() -> None:
+    from sogen_soap.validation import check_card_number
+
+    assert check_card_number("4100 0000-0000 0000", None) == "4100000000000000"
+    assert check_card_number("4100000000000000", "PAN") == "4100000000000000"
+    assert check_card_number(" tok-1 ", "TOKEN_PAN") == " tok-1 "
+    assert check_card_number("t" * 128, "TOKEN_PAN") == "t" * 128

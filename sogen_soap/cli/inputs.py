@@ -263,7 +263,7 @@ def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
                 line=line,
                 wallet=check_field("merchantWalletId", wallet, "wallet"),
                 pan_type=None if pan_type is None else check_field("panType", pan_type, "pan_type"),
-                card=_card(card, pan_type),
+                card=check_card_number(card, pan_type, "card"),
                 expiry=check_field("cardExpiryDate", record.get("expiry", "").strip(), "expiry"),
                 alias=None if alias is None else check_field("paymentMeanAlias", alias, "alias"),
                 brand=None if brand is None else check_field("paymentMeanBrand", brand, "brand"),
@@ -271,10 +271,3 @@ def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
         except InvalidFieldError as exc:
             message = f"{exc.parameter}: {exc.rule}"
             yield BadRow(line, wallet or None, masked, message, raw=(wallet, card))
-
-
-def _card(card: str, pan_type: str | None) -> str:
-    try:
-        return check_card_number(card, pan_type)
-    except InvalidFieldError as exc:
-        raise InvalidFieldError("cardNumber", "card", exc.rule) from None
