@@ -271,7 +271,8 @@ def _tls_or_not_sent(operation: str, endpoint: Endpoint, error: BaseException) -
         )
     if isinstance(error, (TimeoutError, socket.timeout)):
         return _not_sent(operation, endpoint, "timed out")
-    return _not_sent(operation, endpoint, getattr(error, "strerror", None) or str(error))
+    number = getattr(error, "errno", None)  # the OS's words, as sync and async both see them
+    return _not_sent(operation, endpoint, os.strerror(number) if number else str(error))
 
 
 def _request_head(endpoint: Endpoint, method: str, target: str) -> bytes:
@@ -782,8 +783,8 @@ class LegacySyncSender:
         session: requests.Session,
         endpoint: Endpoint,
         *,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        connect_timeout: float = 5.0,
+        max_response_bytes: int,
+        connect_timeout: float,
     ) -> None:
         if session.verify is False:
             raise ConfigurationError(

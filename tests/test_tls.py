@@ -106,8 +106,12 @@ def test_a_session_given_by_the_caller_is_used(https: Simulator, pki: ThrowawayP
 def test_a_session_without_verification_is_refused(https: Simulator) -> None:
     session = requests.Session()
     session.verify = False
-    with pytest.raises(ConfigurationError, match="verification"):
+    with pytest.raises(ConfigurationError) as caught:
         _client(https.url, session=session)
+    assert str(caught.value) == (
+        "the session given has TLS verification switched off; sogen-soap does not send "
+        "card data without it (use ca_bundle= for a private CA)"
+    )
 
 
 def test_a_missing_certificate_file_is_a_configuration_error(

@@ -29,6 +29,7 @@ from sogen_soap import (
     ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
+    ResponseError,
     ResponseTimeout,
     ResponseTooLarge,
     RetryPolicy,
@@ -445,13 +446,48 @@ def test_each_failure_after_sending_has_its_own_exception_and_words(mode: str, r
     assert server.requests >= 1
 
 
+REFUSED = {
+    "sync": "Connection refused",
+    "async": "Connection refused",  # the text of the OS's error
+    "session": "connection refused",
+    "httpx": "ConnectError",
+}
+
+
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_a_refused_connection_is_a_failure_before_sending(reader: str) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/services/v2/wallet"
     with pytest.raises(ConnectionFailed) as caught:
         READERS[reader](url, timeout=SHORT)
     assert str(caught.value).startswith(f"getWalletData: could not connect to {url}: ")
+    assert str(caught.value).endswith(REFUSED[reader]), str(caught.value)
     assert caught.value.endpoint == url
+
+
+def _sized(size: int) -> Callable[[socket.socket, bytes, threading.Event], None]:
+    def answer(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (size, b"x" * size))
+
+    return answer
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_the_size_cap_holds_at_its_exact_boundary_for_every_stack(reader: str) -> None:
+    with HostileServer(_sized(2048)) as server:
+        url = server.url
+        with pytest.raises(ResponseError) as fits:  # read whole: then found not to be XML
+            READERS[reader](url, timeout=2, max_response_bytes=2048)
+    assert str(fits.value) == "getWalletData: the response is not XML"
+    with HostileServer(_sized(2049)) as server:
+        url = server.url
+        with pytest.raises(ResponseTooLarge):
+            READERS[reader](url, timeout=2, max_response_bytes=2048)
+
+
+def test_a_proxy_url_with_a_bad_port_is_named_as_the_proxy() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Proxy.from_url("http://proxy.corp.example:99999")
+    assert str(caught.value).startswith("proxy URL")
 
 
 @pytest.mark.parametrize("reader", ["sync", "async"])
@@ -579,7 +615,9 @@ def test_a_callers_session_gets_the_body_decoded_if_the_server_compresses_anyway
         )
 
     with HostileServer(compressing) as server, requests.Session() as session:
-        sender = LegacySyncSender(session, parse_url(server.url))
+        sender = LegacySyncSender(
+            session, parse_url(server.url), max_response_bytes=65536, connect_timeout=2
+        )
         answer = sender.request("op", "POST", "/services/v2/wallet", {}, b"x", Deadline(3))
         head = server.bodies[0].split(b"\r\n\r\n")[0].lower()
     assert answer.body == b"<answer/>" * 100
