@@ -75,6 +75,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """A wallet of a thousand cards answers in well under 1 MB."""
 USER_AGENT: Final = f"sogen-soap/{__version__}"
 _READ_SIZE: Final = 65536
+_SHORTEST_WAIT: Final = 0.001
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ class Deadline:
 
     def expired(self) -> bool:
         return self.remaining() <= 0
+
+    def left(self) -> float:
+        """What is left to wait, never zero (a zero timeout means "don't wait" to some
+        APIs and "wait forever" to others; the read that follows reports the end)."""
+        return max(self.remaining(), _SHORTEST_WAIT)
 
 
 @dataclass(frozen=True)
@@ -505,7 +511,7 @@ class SyncSender(_Sender):
             if self._proxy is not None:
                 self._tunnel(sock, operation, deadline)
             if self._tls is not None:
-                sock.settimeout(max(deadline.remaining(), 0.001))
+                sock.settimeout(deadline.left())
                 sock = self._tls.wrap_socket(sock, server_hostname=endpoint.host)
         except TransportError:
             sock.close()
@@ -517,12 +523,11 @@ class SyncSender(_Sender):
 
     def _tunnel(self, sock: socket.socket, operation: str, deadline: Deadline) -> None:
         assert self._proxy is not None
-        sock.settimeout(max(deadline.remaining(), 0.001))
-        sock.sendall(_connect_message(self.endpoint, self._proxy))
+        sock.sendall(_connect_message(self.endpoint, self._proxy))  # the connect's timeout holds
         parser = ResponseParser(0, method="CONNECT")
         while not parser.done:
-            sock.settimeout(max(deadline.remaining(), 0.001))
-            self._feed_tunnel(parser, sock.recv(4096), operation)
+            sock.settimeout(deadline.left())
+            self._feed_tunnel(parser, sock.recv(_READ_SIZE), operation)
 
     def request(
         self,
@@ -633,7 +638,7 @@ class AsyncSender(_Sender):
         try:
             return await asyncio.wait_for(
                 self._exchange(operation, method, data, state, deadline),
-                timeout=max(deadline.remaining(), 0.001),
+                timeout=deadline.left(),
             )
         except asyncio.TimeoutError:
             if state["sent"]:
@@ -702,16 +707,20 @@ class AsyncSender(_Sender):
                         ssl=self._tls,
                         server_hostname=endpoint.host if self._tls else None,
                     ),
-                    timeout=min(self._connect_timeout, max(deadline.remaining(), 0.001)),
+                    timeout=min(self._connect_timeout, deadline.left()),
                 )
             else:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(address_host, address_port),
-                    timeout=min(self._connect_timeout, max(deadline.remaining(), 0.001)),
+                    timeout=min(self._connect_timeout, deadline.left()),
                 )
-                await self._tunnel(reader, writer, operation)
-                assert self._tls is not None
-                await writer.start_tls(self._tls, server_hostname=endpoint.host)  # type: ignore[attr-defined]
+                try:
+                    await self._tunnel(reader, writer, operation)
+                    assert self._tls is not None
+                    await writer.start_tls(self._tls, server_hostname=endpoint.host)  # type: ignore[attr-defined]
+                except BaseException:  # refused, broken, timed out, cancelled: not left open
+                    writer.close()
+                    raise
         except TransportError:
             raise
         except asyncio.TimeoutError:
@@ -731,7 +740,7 @@ class AsyncSender(_Sender):
         await writer.drain()
         parser = ResponseParser(0, method="CONNECT")
         while not parser.done:
-            self._feed_tunnel(parser, await reader.read(4096), operation)
+            self._feed_tunnel(parser, await reader.read(_READ_SIZE), operation)
 
     async def _read(
         self,
@@ -812,7 +821,7 @@ class LegacySyncSender:
         import urllib3
 
         url = self.endpoint.with_target(target).url
-        left = max(deadline.remaining(), 0.001)
+        left = deadline.left()
         try:
             response = self._session.request(
                 method,
@@ -921,7 +930,7 @@ class LegacyAsyncSender:
                 await response.aclose()
 
         try:
-            return await asyncio.wait_for(exchange(), timeout=max(deadline.remaining(), 0.001))
+            return await asyncio.wait_for(exchange(), timeout=deadline.left())
         except asyncio.TimeoutError:
             raise _lost(operation, self.endpoint, TimeoutError()) from None
         except AnswerTooLarge as exc:

@@ -92,7 +92,7 @@ async def test_cancelling_a_slow_call_leaves_no_unclosed_connection() -> None:
             del client, task
             gc.collect()
         unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
-        assert unclosed == []
+        assert unclosed == [], [str(w.message) for w in unclosed]
 
 
 async def test_async_with_closes_the_kept_alive_connections(simulator: Simulator) -> None:

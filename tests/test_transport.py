@@ -622,3 +622,25 @@ def test_a_callers_session_gets_the_body_decoded_if_the_server_compresses_anyway
         head = server.bodies[0].split(b"\r\n\r\n")[0].lower()
     assert answer.body == b"<answer/>" * 100
     assert b"accept-encoding: identity" in head  # it asked for none
+
+
+def test_a_refused_tunnel_leaves_no_connection_open_in_the_async_client(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    import gc
+    import warnings
+
+    refusal = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    with TunnelProxy(refusal) as proxy:
+
+        async def main() -> None:
+            async with _async_tls_client(https, pki, proxy=proxy.url) as client:
+                with pytest.raises(ConnectionFailed):
+                    await client.get_wallet_data("w")
+
+        gc.collect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asyncio.run(main())
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
