@@ -178,3 +178,9 @@ def test_a_wallet_list_under_an_unknown_name_is_never_an_empty_wallet(
         "getWalletData: no walletPaymentMeanDataList, but cards, which the client cannot read "
         "as the wallet's payment means; not read"
     )
+
+
+def test_a_json_answer_may_start_with_white_space(answering: list[bytes]) -> None:
+    body = b'\n  {"walletResponseCode":"25","seal":"%s"}' % _seal(["25"]).encode()
+    result = _read(answering, _answer("200 OK", body, "application/json"), "json")
+    assert result.response_code == "25" and result.seal_verified

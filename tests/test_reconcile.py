@@ -292,8 +292,10 @@ def test_an_unresolved_re_send_says_why_and_what_to_do(faults: tuple[str, ...], 
     ],
 )
 def test_after_a_94_the_id_is_given_only_for_a_card_told_apart(
-    neighbour_expiry: str, neighbour_alias: str | None, alias: str | None, found: bool
-) -> None:
+    neighbour_expiry: str, neighbour_alias: str | None, alias: str | None, found: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level("INFO", logger="sogen_soap")
     with Simulator() as sim:
         with _client(sim.url) as client:
             assert client.add_card("w", NEIGHBOUR, neighbour_expiry,
@@ -305,6 +307,11 @@ def test_after_a_94_the_id_is_given_only_for_a_card_told_apart(
             )  # fmt: skip
     assert result.recovered and result.duplicate
     assert result.payment_mean_id == (mine.payment_mean_id if found else None)
+    told = [r.getMessage() for r in caplog.records if "settled by sending again" in r.getMessage()]
+    assert told == [
+        "addCard w: lost answer settled by sending again (94: card 4100##########00 is in "
+        f"the wallet{'' if found else '; its id is not known'})"
+    ]
 
 
 def test_a_94_whose_wallet_cannot_be_read_is_recovered_without_an_id() -> None:
