@@ -184,3 +184,56 @@ def test_a_json_answer_may_start_with_white_space(answering: list[bytes]) -> Non
     body = b'\n  {"walletResponseCode":"25","seal":"%s"}' % _seal(["25"]).encode()
     result = _read(answering, _answer("200 OK", body, "application/json"), "json")
     assert result.response_code == "25" and result.seal_verified
+
+
+def _client_for(answers: list[bytes], answer: bytes, **options: object) -> WalletClient:
+    answers.append(answer)
+    return WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=answers[0].decode(), retry=RetryPolicy(attempts=1), timeout=2,
+        **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_fields_the_client_does_not_know_are_kept_on_every_result(answering: list[bytes]) -> None:
+    # sealed by hand: names sorted ignoring case, containers expanded with their fields sorted
+    mean_seal = _seal(["x", "4100##########00", "1", "00"])
+    mean = _envelope(
+        "<walletResponseCode>00</walletResponseCode><newTopField>x</newTopField>"
+        "<walletPaymentMeanData><paymentMeanId>1</paymentMeanId>"
+        f"<maskedPan>4100##########00</maskedPan></walletPaymentMeanData><seal>{mean_seal}</seal>"
+    )
+    with _client_for(answering, _answer("200 OK", mean)) as client:
+        result = client.get_payment_mean_data("w", "1")
+    assert result.seal_verified and dict(result.extra) == {"newTopField": "x"}
+    assert result.payment_mean is not None and result.payment_mean.payment_mean_id == "1"
+
+    when = "2026-11-29T10:00:00+01:00"
+    action = _envelope(
+        f"<walletResponseCode>00</walletResponseCode><walletActionDateTime>{when}"
+        f"</walletActionDateTime><traceId>t1</traceId><seal>{_seal(['t1', when, '00'])}</seal>"
+    )
+    with _client_for(answering, _answer("200 OK", action)) as client:
+        deleted = client.delete_payment_mean("w", "1")
+    assert deleted.seal_verified and dict(deleted.extra) == {"traceId": "t1"}
+    assert deleted.wallet_action_datetime is not None
+    assert deleted.wallet_action_datetime.isoformat() == when
+
+
+def test_a_temporary_refusal_is_retried_while_the_deadline_leaves_room(
+    answering: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 99 is sent again after a short wait, within a one-second deadline, and says so."""
+    caplog.set_level("INFO", logger="sogen_soap")
+    busy = _envelope(f"<walletResponseCode>99</walletResponseCode><seal>{_seal(['99'])}</seal>")
+    retry = RetryPolicy(attempts=2, base_delay=0.01, jitter=False)
+    answering.append(_answer("200 OK", busy))
+    with WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=answering[0].decode(), retry=retry, timeout=1,
+    ) as client:  # fmt: skip
+        assert client.get_wallet_data("w").response_code == "99"
+        assert client.retries_made == 1
+    assert [r.getMessage() for r in caplog.records if "retry" in r.getMessage()] == [
+        "getWalletData: code 99, retry 1 in 0.01 s"
+    ]
