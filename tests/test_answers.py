@@ -237,3 +237,31 @@ def test_a_temporary_refusal_is_retried_while_the_deadline_leaves_room(
     assert [r.getMessage() for r in caplog.records if "retry" in r.getMessage()] == [
         "getWalletData: code 99, retry 1 in 0.01 s"
     ]
+
+
+def test_wallet_lists_read_or_refused_by_name(answering: list[bytes]) -> None:
+    text_list = _envelope(
+        "<walletResponseCode>00</walletResponseCode><walletPaymentMeanDataList>text"
+        f"</walletPaymentMeanDataList><seal>{_seal(['text', '00'])}</seal>"
+    )
+    with pytest.raises(ResponseError) as caught:
+        _read(answering, _answer("200 OK", text_list))
+    assert str(caught.value) == (
+        "getWalletData: walletPaymentMeanDataList holds text where a list was expected; not read"
+    )
+    two_unknown = _envelope(
+        "<walletResponseCode>00</walletResponseCode><cards><n>1</n></cards><decks><n>2</n>"
+        f"</decks><seal>{_seal(['1', '2', '00'])}</seal>"
+    )
+    with pytest.raises(ResponseError) as caught:
+        _read(answering, _answer("200 OK", two_unknown))
+    assert "no walletPaymentMeanDataList, but cards, decks, which" in str(caught.value)
+    with_items = _envelope(
+        "<walletResponseCode>00</walletResponseCode><pspInfo><a>1</a></pspInfo>"
+        "<walletPaymentMeanDataList><walletPaymentMeanData><paymentMeanId>1</paymentMeanId>"
+        "<maskedPan>4100##########00</maskedPan></walletPaymentMeanData>"
+        f"</walletPaymentMeanDataList><seal>{_seal(['1', '4100##########00', '1', '00'])}</seal>"
+    )
+    wallet = _read(answering, _answer("200 OK", with_items))
+    assert wallet.seal_verified and [m.payment_mean_id for m in wallet.payment_means] == ["1"]
+    assert dict(wallet.extra) == {"pspInfo": {"a": "1"}}
