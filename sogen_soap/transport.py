@@ -913,7 +913,7 @@ class LegacyAsyncSender:
             request = self._client.build_request(
                 method, url, content=body, headers={"User-Agent": USER_AGENT, **headers}
             )
-            response = await self._client.send(request, stream=True)
+            response = await self._client.send(request, stream=True, follow_redirects=False)
             try:
                 data = bytearray()
                 async for chunk in response.aiter_raw():

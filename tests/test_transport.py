@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from sogen_soap import (
     ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
+    HTTPStatusError,
     ResponseError,
     ResponseTimeout,
     ResponseTooLarge,
@@ -644,3 +646,33 @@ def test_a_refused_tunnel_leaves_no_connection_open_in_the_async_client(
             asyncio.run(main())
             gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_no_stack_follows_a_redirect(reader: str) -> None:
+    """Not even a caller's own session or client set to follow them: card data goes to
+    the one endpoint configured."""
+    with HostileServer(_answer_and_close) as elsewhere:
+        target = elsewhere.url
+
+        def redirect(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+            conn.sendall(
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n"
+                % target.encode()
+            )
+
+        with HostileServer(redirect) as server:
+            url = server.url
+            with pytest.raises(HTTPStatusError) as caught:
+                READERS[reader](url, timeout=2)
+        assert elsewhere.requests == 0
+    assert caught.value.status_code == 307
+
+
+def test_a_tls_failure_says_what_failed(https: Simulator) -> None:
+    for reader in (_sync_read, _async_read):
+        with pytest.raises(TLSError) as caught:
+            reader(https.url, timeout=2)
+        text = str(caught.value)
+        assert re.search(r": CERTIFICATE_VERIFY_FAILED: \S+", text), text
+        assert caught.value.operation == "getWalletData" and caught.value.endpoint == https.url
