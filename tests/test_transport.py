@@ -418,7 +418,7 @@ def _session_read(url: str, **options: object) -> None:
 def _httpx_read(url: str, **options: object) -> None:
     async def main() -> None:
         async with (
-            httpx.AsyncClient() as http,
+            httpx.AsyncClient(follow_redirects=True) as http,  # set to follow: not followed
             _async_client(url, http_client=http, **options) as client,
         ):
             await client.get_wallet_data("w")
