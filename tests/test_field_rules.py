@@ -113,3 +113,10 @@ def test_a_card_number_is_sent_without_its_spacing_and_a_token_as_it_is() -> Non
     assert check_card_number("4100000000000000", "PAN") == "4100000000000000"
     assert check_card_number(" tok-1 ", "TOKEN_PAN") == " tok-1 "
     assert check_card_number("t" * 128, "TOKEN_PAN") == "t" * 128
+
+
+def test_clear_card_numbers_of_12_and_19_digits_are_accepted() -> None:
+    from sogen_soap.validation import check_card_number
+
+    assert check_card_number("4" * 12, None) == "4" * 12
+    assert check_card_number("4" * 19, None) == "4" * 19

@@ -131,3 +131,16 @@ def test_a_seal_with_surrounding_whitespace_is_still_checked() -> None:
     seal = hmac.new(KEY.encode(), b"m00", hashlib.sha256).hexdigest()
     assert verify_seal(fields, f"  {seal}\n", KEY)
     assert not verify_seal(fields, f"{seal}é", KEY)  # not hex, not ASCII: refused, no error
+
+
+def test_names_are_ordered_as_javas_case_insensitive_order_even_with_underscores() -> None:
+    # Java compares lower-cased characters: "_" (0x5f) sorts before "b" (0x62), not after "B"
+    assert seal_string({"aB": "2", "a_b": "1"}) == "12"
+
+
+def test_a_nested_container_is_sorted_the_same_way() -> None:
+    assert seal_string({"outer": {"B": "2", "a": "1"}}) == "12"
+
+
+def test_a_seal_that_cannot_even_be_encoded_is_refused_not_raised() -> None:
+    assert not verify_seal({"a": "1"}, "\ud800" * 64, KEY)
