@@ -70,8 +70,9 @@ def test_a_wallet_id_or_alias_holding_a_card_is_refused_without_echoing_it() -> 
     with pytest.raises(InvalidFieldError) as caught:
         check_field("merchantWalletId", "w4111-1111-1111-1111")
     assert caught.value.field == "merchantWalletId"
-    assert caught.value.rule.startswith(
-        "looks like it holds a card number (digits passing the Luhn check)"
+    assert caught.value.rule == (
+        "looks like it holds a card number (digits passing the Luhn check); a wallet id "
+        "must carry no cardholder data"
     )
     assert "4111" not in str(caught.value)
     with pytest.raises(InvalidFieldError) as caught:
