@@ -12,7 +12,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SERVICE_PATH: Final = "/services/v2/wallet"
 
@@ -109,22 +112,27 @@ MODES: Final[dict[str, Behaviour]] = {
 }
 
 
-class HostileServer:
-    """``url`` answers every request with ``behaviour``; ``requests`` counts them."""
+class LoopbackServer:
+    """A server on loopback: accepts in a thread, serves each connection in its own.
 
-    def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
-        self.behaviour = behaviour
+    Subclasses say what a connection gets (``serve``); ``connections`` counts them.
+    Every loop ends when the fixture stops it.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.listener = socket.create_server((host, 0))
         self.listener.settimeout(0.1)
         self.stop = threading.Event()
-        self.requests = 0
-        self.bodies: list[bytes] = []
+        self.connections = 0
         self._threads: list[threading.Thread] = []
         self._accepting = threading.Thread(target=self._accept, daemon=True)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{SERVICE_PATH}"
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _accept(self) -> None:
         while not self.stop.is_set():
@@ -132,24 +140,18 @@ class HostileServer:
                 conn, _ = self.listener.accept()
             except OSError:
                 continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.connections += 1
+            thread = threading.Thread(
+                target=self._serve, args=(self.connections, conn), daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            try:
-                request = read_request(conn)
-                if not request:
-                    return
-                self.requests += 1
-                self.bodies.append(request)
-                self.behaviour(conn, request, self.stop)
-            except OSError:
-                return  # the client gave up: that is the point
+    def _serve(self, number: int, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client gave up: that is the point
+            self.serve(number, conn)
 
-    def __enter__(self) -> HostileServer:
+    def __enter__(self) -> Self:
         self._accepting.start()
         return self
 
@@ -159,6 +161,29 @@ class HostileServer:
         self.listener.close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+class HostileServer(LoopbackServer):
+    """``url`` answers every request with ``behaviour``; ``requests`` counts them."""
+
+    def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.behaviour = behaviour
+        self.requests = 0
+        self.bodies: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}{SERVICE_PATH}"
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        request = read_request(conn)
+        if not request:
+            return
+        self.requests += 1
+        self.bodies.append(request)
+        self.behaviour(conn, request, self.stop)
 
 
 def rss_bytes() -> int:

@@ -9,13 +9,12 @@ the package's, driven directly with their own deadline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from hostile import read_request
+from hostile import LoopbackServer, read_request
 
 from sogen_soap import ConnectionDropped, ConnectionFailed
 from sogen_soap.endpoints import parse_url
@@ -28,50 +27,21 @@ CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
 Script = Callable[[int, socket.socket, list[bytes]], None]
 
 
-class Server:
+class Server(LoopbackServer):
     """Counts connections and requests; each connection runs ``script``."""
 
     def __init__(self, script: Script) -> None:
+        super().__init__()
         self.script = script
-        self.connections = 0
         self.requests: list[bytes] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/services/v2/wallet"
+        return f"{self.base}/services/v2/wallet"
 
-    def __enter__(self) -> Server:
-        self.threads.append(threading.Thread(target=self._accept, daemon=True))
-        self.threads[0].start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            thread = threading.Thread(
-                target=self._serve, args=(self.connections, conn), daemon=True
-            )
-            thread.start()
-            self.threads.append(thread)
-
-    def _serve(self, number: int, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.settimeout(5)
-            self.script(number, conn, self.requests)
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        self.script(number, conn, self.requests)
 
 
 def answer_each(conn: socket.socket, requests: list[bytes], answer: bytes) -> None:

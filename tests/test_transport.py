@@ -23,7 +23,7 @@ import httpx
 import pytest
 import requests
 from conftest import MERCHANT, TEST_PAN
-from hostile import MODES, HostileServer, read_request
+from hostile import MODES, HostileServer, LoopbackServer, read_request
 
 from sogen_soap import (
     AsyncWalletClient,
@@ -187,7 +187,7 @@ def test_the_ca_bundle_variables_are_read_in_order(
 # ------------------------------------------------------------------ a CONNECT proxy
 
 
-class TunnelProxy:
+class TunnelProxy(LoopbackServer):
     """A CONNECT proxy on loopback: records each CONNECT head, then answers as told.
 
     ``answer`` is what it says to CONNECT: ``None`` opens the tunnel (200 and
@@ -196,56 +196,31 @@ class TunnelProxy:
     """
 
     def __init__(self, answer: bytes | None = None, *, silent: bool = False) -> None:
+        super().__init__()
         self.answer = answer
         self.silent = silent
         self.heads: list[bytes] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        return self.base
 
-    def __enter__(self) -> TunnelProxy:
-        self._threads.append(threading.Thread(target=self._accept, daemon=True))
-        self._threads[0].start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            head = read_request(conn)
-            self.heads.append(head)
-            if self.silent:
-                self.stop.wait(30)
-                return
-            if self.answer is not None:
-                with contextlib.suppress(OSError):
-                    conn.sendall(self.answer)
-                return
-            target = head.split(b" ")[1].decode()
-            host, _, port = target.rpartition(":")
-            with socket.create_connection((host, int(port)), timeout=5) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self._relay(conn, upstream)
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        head = read_request(conn)
+        self.heads.append(head)
+        if self.silent:
+            self.stop.wait(30)
+            return
+        if self.answer is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(self.answer)
+            return
+        target = head.split(b" ")[1].decode()
+        host, _, port = target.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=5) as upstream:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self._relay(conn, upstream)
 
     def _relay(self, a: socket.socket, b: socket.socket) -> None:
         def pump(src: socket.socket, dst: socket.socket) -> None:
