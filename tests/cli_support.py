@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import MERCHANT
 
+from sogen_soap.cli.journal import Journal
+from sogen_soap.redact import mask_pan
 from sogen_soap.simulator.cards import test_card_number
 
 SCRIPT = str(Path(sys.executable).with_name("sogen-soap"))
@@ -92,6 +94,15 @@ def run_in_process(
         except SystemExit as exit_:  # argparse's usage errors
             status = int(exit_.code or 0)
     return Done(status, out.getvalue(), err.getvalue())
+
+
+def left_mid_send(
+    journal: Journal, line: int, wallet: str, card: str, expiry: str = "203012"
+) -> None:
+    """What a run killed mid-send leaves: the row claimed (``sending``) as enrol
+    claims it, its answer never recorded."""
+    key = journal.key(line, wallet, card, expiry)
+    journal.claim(key, line, wallet, mask_pan(card), journal.card_key(wallet, card, expiry))
 
 
 def fake_pan(wallet_no: int, k: int) -> str:

@@ -15,7 +15,7 @@ import hmac
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run_in_process
+from cli_support import left_mid_send, merchant_env, run_in_process
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 from hostile import HostileServer, forwarding_gateway
 
@@ -103,8 +103,7 @@ def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(
         journal = Journal(journal_path, MERCHANT.secret_key)
         journal.finish(journal.key(2, "w", NEIGHBOUR, "203012"), 2, "w", mask_pan(NEIGHBOUR), "ok",
                        "00", "1", "Successful operation")  # fmt: skip
-        journal.claim(journal.key(3, "w", TEST_PAN, "203012"), 3, "w", mask_pan(TEST_PAN),
-                      journal.card_key("w", TEST_PAN, "203012"))  # fmt: skip
+        left_mid_send(journal, 3, "w", TEST_PAN)
         journal.close()
         done = run_in_process(
             "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
@@ -235,8 +234,7 @@ def test_a_recovered_card_whose_id_cannot_be_told_apart_stays_unknown_with_the_n
             assert client.add_card("w", NEIGHBOUR, "203012").ok
             assert client.add_card("w", TEST_PAN, "203012").ok  # it arrived, then the crash
         journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
-        journal.claim(journal.key(2, "w", TEST_PAN, "203012"), 2, "w", mask_pan(TEST_PAN),
-                      journal.card_key("w", TEST_PAN, "203012"))  # fmt: skip
+        left_mid_send(journal, 2, "w", TEST_PAN)
         journal.close()
         done = run_in_process(
             "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),

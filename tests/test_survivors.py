@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run_in_process
+from cli_support import left_mid_send, merchant_env, run_in_process
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
 from hostile import HostileServer
 
@@ -105,9 +105,7 @@ def test_a_row_caught_mid_send_whose_card_arrived_is_ok_with_its_id_not_duplicat
         with _client(sim.url) as client:  # the request reached the service...
             assert client.add_card("w", TEST_PAN, "203012").payment_mean_id == "1"
         journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
-        key = journal.key(2, "w", TEST_PAN, "203012")
-        card_key = journal.card_key("w", TEST_PAN, "203012")
-        journal.claim(key, 2, "w", mask_pan(TEST_PAN), card_key)  # ...and the process died
+        left_mid_send(journal, 2, "w", TEST_PAN)  # ...and the process died
         journal.close()
         done = run_in_process(
             "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
