@@ -136,12 +136,6 @@ def operation_shape(binding: Any, name: str) -> OperationShape:
     )
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 _SPECIAL: Final = re.compile(r"[&<>\r]")
 
 
@@ -226,7 +220,8 @@ def build_sealed_request(
     rendered, so nothing is read back; through zeep (a WSDL with complex
     request fields) the seal is computed over what zeep serialized.
     """
-    values = {name: _text(value) for name, value in fields.items() if value is not None}
+    # Every value was checked as text or a whole number (never a bool) before this.
+    values = {name: str(value) for name, value in fields.items() if value is not None}
     unknown = sorted(set(values) - shape.fields)
     if "seal" not in shape.fields:
         unknown.append("seal")

@@ -663,6 +663,9 @@ class AsyncSender(_Sender):
                     await writer.drain()
                 except OSError as exc:
                     writer.close()
+                    refusal = reader.exception()  # a TLS alert can overtake the write
+                    if refusal is not None and _refused_by_tls(refusal):
+                        raise _tls_or_not_sent(operation, self.endpoint, refusal) from None
                     if reused:
                         state["sent"] = False
                         continue
@@ -697,40 +700,61 @@ class AsyncSender(_Sender):
         except (OSError, UnicodeError) as exc:
             raise _not_sent(operation, endpoint, f"cannot resolve {host}: {exc}") from None
         _check_addresses(endpoint, infos, self._proxy is not None)
-        address_host, address_port = str(infos[0][4][0]), int(infos[0][4][1])
+        last: BaseException = asyncio.TimeoutError()
+        for info in infos:  # each address in turn, as the sync sender does
+            if deadline.expired():
+                break
+            try:
+                reader, writer = await self._open(str(info[4][0]), int(info[4][1]), deadline)
+            except (ssl.SSLError, ssl.CertificateError) as exc:  # the peer was reached
+                raise _tls_or_not_sent(operation, endpoint, exc) from None
+            except (OSError, asyncio.TimeoutError) as exc:  # not reached there: the next one
+                last = exc
+                continue
+            if self._proxy is not None:
+                await self._through_proxy(reader, writer, operation)
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return reader, writer
+        if isinstance(last, asyncio.TimeoutError):
+            raise _not_sent(operation, endpoint, "timed out")
+        raise _tls_or_not_sent(operation, endpoint, last)
+
+    async def _open(
+        self, host: str, port: int, deadline: Deadline
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to one address; TLS too, unless a proxy's tunnel comes first."""
+        import asyncio
+
+        direct_tls = self._tls if self._proxy is None else None
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=direct_tls,
+                server_hostname=self.endpoint.host if direct_tls else None,
+            ),
+            timeout=min(self._connect_timeout, deadline.left()),
+        )
+
+    async def _through_proxy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, operation: str
+    ) -> None:
+        """The tunnel, then TLS inside it; a failure leaves no connection open."""
         try:
-            if self._proxy is None:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(
-                        address_host,
-                        address_port,
-                        ssl=self._tls,
-                        server_hostname=endpoint.host if self._tls else None,
-                    ),
-                    timeout=min(self._connect_timeout, deadline.left()),
-                )
-            else:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(address_host, address_port),
-                    timeout=min(self._connect_timeout, deadline.left()),
-                )
-                try:
-                    await self._tunnel(reader, writer, operation)
-                    assert self._tls is not None
-                    await writer.start_tls(self._tls, server_hostname=endpoint.host)  # type: ignore[attr-defined]
-                except BaseException:  # refused, broken, timed out, cancelled: not left open
-                    writer.close()
-                    raise
+            await self._tunnel(reader, writer, operation)
+            assert self._tls is not None
+            await writer.start_tls(self._tls, server_hostname=self.endpoint.host)  # type: ignore[attr-defined]
         except TransportError:
+            writer.close()
             raise
-        except asyncio.TimeoutError:
-            raise _not_sent(operation, endpoint, "timed out") from None
         except OSError as exc:
-            raise _tls_or_not_sent(operation, endpoint, exc) from None
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return reader, writer
+            writer.close()
+            raise _tls_or_not_sent(operation, self.endpoint, exc) from None
+        except BaseException:  # timed out or cancelled: not left open
+            writer.close()
+            raise
 
     async def _tunnel(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, operation: str

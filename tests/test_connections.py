@@ -12,11 +12,12 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hostile import LoopbackServer, read_request
 
-from sogen_soap import ConnectionDropped, ConnectionFailed
+from sogen_soap import ConnectionDropped, ConnectionFailed, ResponseTimeout
 from sogen_soap.endpoints import parse_url
 from sogen_soap.transport import AsyncSender, Deadline, HTTPAnswer, SyncSender
 
@@ -201,3 +202,101 @@ def test_no_time_left_means_nothing_is_sent() -> None:
     assert str(caught.value) == (
         "op: could not connect to http://127.0.0.1:9/services/v2/wallet: no time left to connect"
     )
+
+
+def _answer_once_then_hang_up(both: threading.Barrier) -> Script:
+    """Each connection answers its first request once two connections are open,
+    then reads the next request whole and closes without answering."""
+
+    def script(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(read_request(conn))
+        both.wait()
+        conn.sendall(OK)
+        read_request(conn)
+
+    return script
+
+
+def test_a_get_that_finds_every_kept_connection_closed_gives_up_after_two() -> None:
+    with Server(_answer_once_then_hang_up(threading.Barrier(2, timeout=5))) as server:
+        sender = SyncSender(parse_url(server.url))
+        with ThreadPoolExecutor(2) as pool:  # two connections, both kept
+            assert [a.body for a in pool.map(lambda _: _send(sender, "GET"), range(2))] == [
+                b"ok",
+                b"ok",
+            ]
+        with pytest.raises(ConnectionFailed) as caught:
+            _send(sender, "GET")
+        sender.close()
+        assert server.connections == 2  # no third connection: two tries, no more
+        assert str(caught.value) == (
+            f"op: could not connect to {server.url}: the connection kept closing"
+        )
+
+
+def test_the_async_sender_gives_up_after_two_closed_connections_too() -> None:
+    async def run(url: str) -> BaseException:
+        sender = AsyncSender(parse_url(url))
+        answers = await asyncio.gather(_send_async(sender, "GET"), _send_async(sender, "GET"))
+        assert [a.body for a in answers] == [b"ok", b"ok"]
+        try:
+            await _send_async(sender, "GET")
+        except ConnectionFailed as error:
+            return error
+        finally:
+            await sender.aclose()
+        raise AssertionError("the third GET was answered")
+
+    with Server(_answer_once_then_hang_up(threading.Barrier(2, timeout=5))) as server:
+        error = asyncio.run(run(server.url))
+        assert server.connections == 2
+        assert str(error) == f"op: could not connect to {server.url}: the connection kept closing"
+
+
+# More than the loopback buffers of both ends hold: the send itself has to wait.
+BIG = b"x" * (32 * 1024 * 1024)
+
+
+def _never_reading(release: threading.Event) -> Script:
+    def script(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+        release.wait(10)
+
+    return script
+
+
+def _reading_late(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    threading.Event().wait(0.3)  # the client's send is blocked by now
+    requests.append(read_request(conn))
+    conn.sendall(OK)
+
+
+def test_a_server_that_never_reads_cannot_hold_a_send_past_its_deadline() -> None:
+    release = threading.Event()
+    with Server(_never_reading(release)) as server:
+        sender = SyncSender(parse_url(server.url))
+        with pytest.raises(ResponseTimeout) as caught:
+            sender.request("op", "POST", "/services/v2/wallet", {}, BIG, Deadline(0.5))
+
+        async def run() -> BaseException:
+            sender = AsyncSender(parse_url(server.url))
+            try:
+                await sender.request("op", "POST", "/services/v2/wallet", {}, BIG, Deadline(0.5))
+            except ResponseTimeout as error:
+                return error
+            finally:
+                await sender.aclose()
+            raise AssertionError("sent in full to a server that reads nothing")
+
+        async_error = asyncio.run(run())
+        release.set()
+        expected = f"op: no complete answer from {server.url} within the timeout"
+        assert str(caught.value) == expected and str(async_error) == expected
+
+
+def test_a_send_that_had_to_wait_is_sent_whole() -> None:
+    with Server(_reading_late) as server:
+        sender = SyncSender(parse_url(server.url))
+        answer = sender.request("op", "POST", "/services/v2/wallet", {}, BIG, Deadline(10))
+        sender.close()
+        assert answer.body == b"ok"
+        assert server.requests[0].endswith(b"\r\n\r\n" + BIG)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 
 import pytest
@@ -74,6 +75,30 @@ def test_a_safe_failure_then_success_succeeds_after_one_retry(fault: str) -> Non
         assert sim.requests_seen == 2
 
 
+def test_each_answer_and_each_retry_is_logged_with_the_card_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    steady = RetryPolicy(attempts=3, base_delay=0.001, jitter=False)
+    with _scripted("code_99", None, "drop") as sim, _client(sim.url, retry=steady) as client:
+        caplog.set_level(logging.DEBUG, logger="sogen_soap")
+        assert client.add_card("w", TEST_PAN, "203012").ok
+        assert client.get_wallet_data("w").ok
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "sogen_soap"]
+    assert lines == [
+        ("INFO", "addCard: code 99, retry 1 in 0.00 s"),
+        ("DEBUG", f"addCard {sim.url} -> 00 (wallet w, card 4100##########00)"),
+        ("INFO", "getWalletData: ConnectionDropped, retry 1 in 0.00 s"),
+        ("DEBUG", f"getWalletData {sim.url} -> 00 (wallet w)"),
+    ]
+
+
+def test_a_code_99_is_returned_when_the_wait_before_a_retry_would_pass_the_deadline() -> None:
+    slow = RetryPolicy(attempts=3, base_delay=5, jitter=False)  # the call has 1.5 s in all
+    with _scripted("code_99") as sim, _client(sim.url, retry=slow) as client:
+        assert client.add_card("w", TEST_PAN, "203012").response_code == "99"
+        assert client.retries_made == 0 and sim.requests_seen == 1
+
+
 def test_gateway_errors_are_retried_at_most_the_policy_attempts() -> None:
     with (
         Simulator(faults=FaultProfile({"http_503": 1.0})) as sim,
@@ -112,6 +137,7 @@ def test_a_lost_answer_to_a_change_is_an_unknown_outcome_never_retried(
         with pytest.raises(OutcomeUnknown) as caught:
             client.add_card("w", TEST_PAN, "203012")
         assert caught.value.reason == reason
+        assert (caught.value.operation, caught.value.endpoint) == ("addCard", sim.url)
         assert caught.value.attempted["maskedPan"] == "4100##########00"
         assert TEST_PAN not in str(caught.value) + repr(caught.value.attempted)
         assert sim.requests_seen == 1 and client.retries_made == 0

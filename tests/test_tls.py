@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import select
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN
+from hostile import LoopbackServer, read_request
 
 from sogen_soap import (
+    AsyncWalletClient,
     ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
@@ -18,7 +24,10 @@ from sogen_soap import (
     TLSError,
     WalletClient,
 )
+from sogen_soap.retry import RetryPolicy
 from sogen_soap.simulator import Simulator, ThrowawayPKI, make_test_pki
+
+ONCE = RetryPolicy(attempts=1)
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +141,130 @@ def test_the_proxy_option_is_used(https: Simulator, pki: ThrowawayPKI) -> None:
     ):
         client.add_card("w", TEST_PAN, "203012")
     assert https.requests_seen == 0
+
+
+# ------------------------------------------------------------------ what TLS failures are called
+
+
+def _read_wallet(url: str, asynchronous: bool, **options: object) -> object:
+    """One getWalletData (never retried: a failure is seen as it is), sync or async."""
+    options = {"retry": ONCE, "timeout": (2, 3), **options}
+    if not asynchronous:
+        with WalletClient(
+            MERCHANT.merchant_id,
+            MERCHANT.secret_key,
+            1,
+            environment=url,
+            **options,  # type: ignore[arg-type]
+        ) as client:
+            return client.get_wallet_data("w")
+
+    async def main() -> object:
+        async with AsyncWalletClient(
+            MERCHANT.merchant_id,
+            MERCHANT.secret_key,
+            1,
+            environment=url,
+            **options,  # type: ignore[arg-type]
+        ) as client:
+            return await client.get_wallet_data("w")
+
+    return asyncio.run(main())
+
+
+SENDERS = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+@SENDERS
+def test_the_certificate_must_name_the_host_the_url_names(
+    tmp_path: Path, asynchronous: bool
+) -> None:
+    named = make_test_pki(tmp_path, server_names=["localhost"])  # not 127.0.0.1
+    with Simulator(tls=named.server()) as sim:
+        by_name = sim.url.replace("127.0.0.1", "localhost")
+        answer = _read_wallet(by_name, asynchronous, ca_bundle=named.ca_cert)
+        assert answer.seal_verified  # type: ignore[attr-defined]
+        with pytest.raises(TLSError) as caught:
+            _read_wallet(sim.url, asynchronous, ca_bundle=named.ca_cert)
+        assert sim.requests_seen == 1
+    assert str(caught.value) == (
+        f"getWalletData: TLS failure talking to {sim.url}: CERTIFICATE_VERIFY_FAILED: "
+        "IP address mismatch, certificate is not valid for '127.0.0.1'."
+    )
+
+
+class TLSScriptServer(LoopbackServer):
+    """A TLS server written here, to fail in one exact way after the handshake."""
+
+    def __init__(self, context: ssl.SSLContext, after: str) -> None:
+        super().__init__()
+        self.context = context
+        self.after = after
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return self.base.replace("http:", "https:") + "/services/v2/wallet"
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        tls = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except ssl.SSLError:  # the client certificate was refused: the alert is sent
+            # Hold the connection until the client leaves, so it reads the alert
+            # rather than a reset (closing on its unread request would send one).
+            _hold(tls)
+            return
+        if read_request(tls):
+            self.requests += 1
+        if self.after == "garbage":  # raw bytes where a TLS record should be
+            os.write(tls.fileno(), b"HTTP/1.1 200 OK\r\n\r\nnot a TLS record at all")
+            _hold(tls)
+
+
+def _hold(tls: ssl.SSLSocket) -> None:
+    """Read raw bytes until the client leaves (or 5 s pass): closing on bytes it
+    sent and nobody read would reset the connection before it reads what came."""
+    while select.select([tls], [], [], 5)[0] and os.read(tls.fileno(), 65536):
+        pass
+
+
+def _server_context(pki: ThrowawayPKI, require_client_cert: bool) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(pki.ca_cert)
+    return context
+
+
+@SENDERS
+def test_a_client_certificate_refused_after_the_handshake_is_a_tls_error(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    """TLS 1.3: the refusal arrives as an alert on the first read, after the request
+    left; the server never read it, so this is a TLS error (nothing was done), not
+    an outcome unknown."""
+    with TLSScriptServer(_server_context(pki, True), "alert") as server:
+        with pytest.raises(TLSError) as caught:
+            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
+        assert server.requests == 0
+        assert str(caught.value) == (
+            f"getWalletData: TLS failure talking to {server.url}: TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        )
+
+
+@SENDERS
+def test_a_tls_stream_broken_after_the_request_was_read_is_a_dropped_connection(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    """Any other TLS error on the answer comes after the server read the request:
+    what it did is unknown, so it is not reported as a TLS failure (nothing done)."""
+    with TLSScriptServer(_server_context(pki, False), "garbage") as server:
+        with pytest.raises(ConnectionDropped) as caught:
+            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
+        assert server.requests == 1
+        assert str(caught.value) == (
+            f"getWalletData: the connection to {server.url} broke before the answer was complete"
+        )

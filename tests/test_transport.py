@@ -16,6 +16,7 @@ import contextlib
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -439,6 +440,40 @@ def test_a_refused_connection_is_a_failure_before_sending(reader: str) -> None:
     assert str(caught.value).startswith(f"getWalletData: could not connect to {url}: ")
     assert str(caught.value).endswith(REFUSED[reader]), str(caught.value)
     assert caught.value.endpoint == url
+
+
+@contextlib.contextmanager
+def _never_accepting() -> Iterator[str]:
+    """A listener whose queue is full: the kernel drops further SYNs, so a connect
+    waits (as to a host that is down) and no byte can be sent."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        queued = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(address)
+            queued.append(filler)
+        try:
+            yield f"http://127.0.0.1:{address[1]}/services/v2/wallet"
+        finally:
+            for filler in queued:
+                filler.close()
+
+
+@pytest.mark.parametrize(("reader", "why"), [("sync", "timed out"), ("async", "timed out"),
+                                             ("session", "ConnectTimeout")])  # fmt: skip
+def test_a_connect_that_hangs_ends_at_the_connect_timeout(reader: str, why: str) -> None:
+    with _never_accepting() as url:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed) as caught:
+            READERS[reader](url, timeout=(0.3, 10))
+        took = time.monotonic() - started
+    assert str(caught.value) == f"getWalletData: could not connect to {url}: {why}"
+    assert took < 5, took  # the connect's 0.3 s, not the call's 10.3 s
 
 
 def _sized(size: int) -> Callable[[socket.socket, bytes, threading.Event], None]:

@@ -107,7 +107,25 @@ def test_ipv6_loopback_is_accepted() -> None:
             assert c.add_card("w", TEST_PAN, "203012").ok
 
 
-def test_localhost_resolving_elsewhere_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def _add_one(url: str, asynchronous: bool) -> object:
+    options: dict[str, Any] = {"environment": url, "timeout": (1, 2)}
+    if not asynchronous:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options) as client:
+            return client.add_card("w", TEST_PAN, "203012")
+
+    async def main() -> object:
+        async with AsyncWalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options
+        ) as client:
+            return await client.add_card("w", TEST_PAN, "203012")
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_localhost_resolving_elsewhere_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
     """/etc/hosts could point localhost at another machine: plain http still refuses."""
     connects: list[Any] = []
     real_connect = socket.socket.connect
@@ -121,14 +139,30 @@ def test_localhost_resolving_elsewhere_sends_nothing(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
-    with (
-        WalletClient(
-            MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment="http://localhost:1/x"
-        ) as client,
-        pytest.raises(ConfigurationError, match="non-loopback"),
-    ):
-        client.add_card("w", TEST_PAN, "203012")
+    with pytest.raises(ConfigurationError) as caught:
+        _add_one("http://localhost:1/x", asynchronous)
+    assert str(caught.value) == "refusing plain http: localhost resolves to a non-loopback address"
     assert connects == []
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_each_address_a_name_resolves_to_is_tried_in_turn(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
+    """``localhost`` is often ::1 first and the service may listen on 127.0.0.1 only:
+    an address that refuses is not the end of the call (nothing listens on 127.0.0.2)."""
+    port = int(simulator.url.split(":")[2].split("/")[0])
+    tried: list[Any] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        tried.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                for address in ("127.0.0.2", "127.0.0.1")]  # fmt: skip
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    url = simulator.url.replace("127.0.0.1", "localhost")
+    assert _add_one(url, asynchronous).ok  # type: ignore[attr-defined]
+    assert tried == ["localhost"] and simulator.store.count_cards() == 1
 
 
 def test_the_endpoint_shown_is_the_one_connected_to() -> None:

@@ -223,7 +223,7 @@ def test_a_one_shot_command_does_not_import_zeep_or_requests() -> None:
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("alias", ["Tom & Jerry", "<b>card</b>", "a>b", "plain"])
+@pytest.mark.parametrize("alias", ["Tom & Jerry", "<b>card</b>", "a>b", "line\rbreak", "plain"])
 def test_the_precompiled_request_escapes_text_as_zeep_does(alias: str) -> None:
     from sogen_soap.envelope import build_sealed_request
 
@@ -276,3 +276,79 @@ def test_layouts_of_an_unwrapped_or_complex_request_are_read_as_they_are() -> No
     assert _shape_of(fast) == _shape_of(by_zeep)
     body = fast.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
     assert body is not None and [etree.QName(c).localname for c in body] == ["addCard"]
+
+
+def _edited_wsdl(folder: Path, old: str, new: str) -> Path:
+    """A copy of the bundled WSDL whose schema has ``old`` replaced by ``new``."""
+    wsdl = Path(bundled_wsdl_path())
+    schema = wsdl.with_name(XSD_FILE).read_text(encoding="utf-8")
+    assert schema.count(old) >= 1
+    (folder / XSD_FILE).write_text(schema.replace(old, new, 1), encoding="utf-8")
+    (folder / wsdl.name).write_text(wsdl.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder / wsdl.name
+
+
+GET_WALLET = """<xs:complexType name="getWalletDataRequest">
+    <xs:all>"""
+SEAL_ELEMENT = '<xs:element name="seal" type="tns:sealType"/>'
+# getWalletData's seal: the last seal element before getPaymentMeanDataRequest
+GET_WALLET_SEAL = (
+    SEAL_ELEMENT
+    + """
+      <xs:element name="sealAlgorithm" type="tns:sealAlgorithmType" minOccurs="0"/>
+      <xs:element name="intermediateServiceProviderId" """
+    + """type="tns:intermediateServiceProviderIdType" minOccurs="0"/>
+      <xs:element name="merchantWalletId" type="tns:merchantWalletIdType"/>
+    </xs:all>
+  </xs:complexType>
+
+  <xs:complexType name="getPaymentMeanDataRequest">"""
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (GET_WALLET_SEAL, GET_WALLET_SEAL.replace(SEAL_ELEMENT, ""),
+         "the WSDL's getWalletData request has no field seal; is it the wallet service WSDL?"),
+        (GET_WALLET, GET_WALLET + '\n      <xs:element name="channel" type="xs:string"/>',
+         "the WSDL's getWalletData request requires channel, which this client does not send"),
+    ],
+    ids=["no seal", "a required field unknown here"],
+)  # fmt: skip
+def test_a_wsdl_whose_request_this_client_cannot_fill_is_refused_before_sending(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    wsdl = _edited_wsdl(tmp_path, old, new)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/services/v2/wallet"  # nobody there
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=wsdl,
+                          environment=url) as client:  # fmt: skip
+            with pytest.raises(ConfigurationError) as caught:
+                client.get_wallet_data("w")
+    assert str(caught.value) == message
+
+
+def test_a_request_built_by_zeep_is_sealed_with_the_algorithm_asked_for() -> None:
+    """The zeep path (a request with a complex field): its seal is HMAC-SHA-512 over
+    the values in the vendor's order, recomputed here by hand."""
+    import hashlib
+    import hmac
+
+    from sogen_soap.envelope import build_sealed_request, operation_shape
+    from sogen_soap.wsdl_cache import soap_binding
+
+    location = Path(__file__).parent / "data" / "flat" / "Wallet.wsdl"
+    read = operation_shape(soap_binding(load_document(str(location))), "getWalletData")
+    assert read.layout is None
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=location)
+    fields = {"merchantId": MERCHANT.merchant_id, "interfaceVersion": "WR_WS_2.55",
+              "keyVersion": 1, "sealAlgorithm": "HMAC-SHA-512",
+              "merchantWalletId": "w"}  # fmt: skip
+    args = (client._zeep, client._service, read, fields, MERCHANT.secret_key, "HMAC-SHA-512")
+    sent = etree.fromstring(build_sealed_request(*args))
+    seal = next(e.text for e in sent.iter() if etree.QName(e).localname == "seal")
+    # interfaceVersion, merchantId, merchantWalletId (keyVersion, sealAlgorithm excluded)
+    data = ("WR_WS_2.55" + MERCHANT.merchant_id + "w").encode()
+    assert seal == hmac.new(MERCHANT.secret_key.encode(), data, hashlib.sha512).hexdigest()

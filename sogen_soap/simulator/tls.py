@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -98,8 +99,24 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def make_test_pki(folder: Path, *, ca_name: str = "sogen-soap test CA") -> ThrowawayPKI:
-    """A CA, a server certificate and a client certificate, as PEM files in ``folder``."""
+def _subject_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def make_test_pki(
+    folder: Path,
+    *,
+    ca_name: str = "sogen-soap test CA",
+    server_names: Sequence[str] = ("localhost", "127.0.0.1"),
+) -> ThrowawayPKI:
+    """A CA, a server certificate and a client certificate, as PEM files in ``folder``.
+
+    ``server_names`` (host names and IP addresses) are what the server certificate
+    covers: leave one out to see a client refuse a host its certificate does not name.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _issue(ca_name, _name(ca_name), ca_key, ca_key, ca=True)
@@ -110,7 +127,7 @@ def make_test_pki(folder: Path, *, ca_name: str = "sogen-soap test CA") -> Throw
         ca_key,
         server_key,
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
-        names=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        names=[_subject_name(name) for name in server_names],
     )
     client_key = ec.generate_private_key(ec.SECP256R1())
     client = _issue(
