@@ -128,6 +128,20 @@ def test_an_http_error_without_a_usable_answer_names_its_status(
         f"without a {kind} answer"
     )
     assert caught.value.status_code == int(status[:3])
+    assert (caught.value.operation, caught.value.endpoint) == (
+        "getWalletData",
+        _endpoint(answering, transport),
+    )
+
+
+def test_an_http_error_without_a_reason_phrase_is_named_by_its_status(
+    answering: list[bytes],
+) -> None:
+    with pytest.raises(HTTPStatusError) as caught:
+        _read(answering, b"HTTP/1.1 502\r\nContent-Length: 4\r\n\r\nbusy")
+    assert str(caught.value) == (
+        f"getWalletData: HTTP 502 from {_endpoint(answering)} without a SOAP answer"
+    )
 
 
 @pytest.mark.parametrize(
@@ -265,3 +279,48 @@ def test_wallet_lists_read_or_refused_by_name(answering: list[bytes]) -> None:
     wallet = _read(answering, _answer("200 OK", with_items))
     assert wallet.seal_verified and [m.payment_mean_id for m in wallet.payment_means] == ["1"]
     assert dict(wallet.extra) == {"pspInfo": {"a": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [("<walletResponseCode></walletResponseCode>",
+      "getWalletData: the response carries no walletResponseCode"),
+     ("<walletResponseCode>00</walletResponseCode><seal></seal>",
+      "getWalletData: the response seal is missing (code 00); the response was not used. "
+      "Check the secret key and key version, or the path to the service.")],
+    ids=["empty code", "empty seal"],
+)  # fmt: skip
+def test_an_empty_code_or_seal_is_no_code_or_seal(
+    answering: list[bytes], fields: str, message: str
+) -> None:
+    with pytest.raises(ResponseError) as caught:
+        _read(answering, _answer("200 OK", _envelope(fields)))
+    assert str(caught.value) == message
+
+
+def test_a_refusal_names_the_field_at_fault_and_xml_may_start_with_white_space(
+    answering: list[bytes],
+) -> None:
+    # sealed by hand: errorFieldName, walletResponseCode
+    body = _envelope(
+        "<walletResponseCode>12</walletResponseCode><errorFieldName>merchantWalletId"
+        f"</errorFieldName><seal>{_seal(['merchantWalletId', '12'])}</seal>"
+    )
+    result = _read(answering, _answer("200 OK", b"\r\n  " + body))
+    assert result.seal_verified and result.response_code == "12"
+    assert result.error_field_name == "merchantWalletId"
+
+
+def test_an_added_card_keeps_the_fields_the_client_does_not_know(answering: list[bytes]) -> None:
+    when = "2026-11-29T10:00:00+01:00"
+    # sealed by hand: maskedPan, newField, paymentMeanId, walletActionDateTime, code
+    seal = _seal(["4100##########00", "n", "3", when, "00"])
+    body = _envelope(
+        f"<walletResponseCode>00</walletResponseCode><walletActionDateTime>{when}"
+        "</walletActionDateTime><paymentMeanId>3</paymentMeanId><maskedPan>4100##########00"
+        f"</maskedPan><newField>n</newField><seal>{seal}</seal>"
+    )
+    with _client_for(answering, _answer("200 OK", body)) as client:
+        result = client.add_card("w", "4100000000000000", "203012")
+    assert result.ok and result.seal_verified and result.payment_mean_id == "3"
+    assert dict(result.extra) == {"newField": "n"}

@@ -139,3 +139,12 @@ def test_a_lost_payment_mean_change_names_the_payment_mean() -> None:
                 client.delete_payment_mean("w", mean)
     assert caught.value.attempted == {"merchantWalletId": "w", "paymentMeanId": mean}
     assert caught.value.operation == "deletePaymentMean"
+
+
+def test_add_card_names_every_option_it_does_not_know_and_sends_nothing(
+    simulator: Simulator,
+) -> None:
+    with _client(simulator.url) as client, pytest.raises(TypeError) as caught:
+        client.add_card("w", TEST_PAN, "203012", pan_typ="PAN", alias="x")  # type: ignore[call-arg]
+    assert str(caught.value) == "add_card() got unexpected keyword alias, pan_typ"
+    assert simulator.requests_seen == 0

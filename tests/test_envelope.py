@@ -106,3 +106,21 @@ def test_fields_are_read_the_same_way_on_both_sides() -> None:
         "a": "1", "b": "", "c": None, "d": None, "e": "5", "l": ["x", "y", "z"],
         "n": {"k": ["v", "w"]}, "one": "  spaced  ",
     }  # fmt: skip
+
+
+def test_a_document_type_alone_is_refused_before_parsing() -> None:
+    with pytest.raises(ResponseError) as caught:
+        parse_xml_safely(b"<!DOCTYPE x><x/>")
+    assert str(caught.value) == (
+        "the response declares a DTD or entities (the shape of an XXE or entity expansion "
+        "attack); refused"
+    )
+
+
+def test_nesting_deeper_than_the_parser_limit_is_refused() -> None:
+    """libxml2's safe limits stay on (no ``huge_tree``): 256 levels are read, 257 are not,
+    so a hostile answer cannot make the parse deep (the service nests four levels)."""
+    assert parse_xml_safely(b"<a>" * 256 + b"</a>" * 256).tag == "a"
+    with pytest.raises(ResponseError) as caught:
+        parse_xml_safely(b"<a>" * 257 + b"</a>" * 257)
+    assert str(caught.value) == "the response is not well-formed XML"

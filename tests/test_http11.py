@@ -136,6 +136,12 @@ def test_a_refused_connect_is_read_with_its_body() -> None:
     assert parser.done and parser.status == 407
 
 
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_a_one_byte_body_is_read(bytewise: bool) -> None:
+    parser = _parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", bytewise=bytewise)
+    assert parser.done and parser.body == b"x"
+
+
 def test_an_empty_body_is_complete_at_once() -> None:
     parser = _parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     assert parser.done and parser.body == b""
@@ -233,8 +239,13 @@ def test_the_head_cap_holds_whether_or_not_the_head_ends() -> None:
     with pytest.raises(AnswerTooLarge) as caught:
         _parse(endless)
     assert str(caught.value) == f"the answer's headers exceed {MAX_HEAD_BYTES} bytes"
-    with pytest.raises(AnswerTooLarge):
+    with pytest.raises(AnswerTooLarge) as caught:
         _parse(endless + b"\r\n\r\n")  # complete, but too long all the same
+    assert str(caught.value) == f"the answer's headers exceed {MAX_HEAD_BYTES} bytes"
     at_limit = b"HTTP/1.1 200 OK\r\nX-Long: "
     at_limit += b"a" * (MAX_HEAD_BYTES - len(at_limit)) + b"\r\n\r\n"
     assert not _parse(at_limit).done  # exactly the cap: read, the body follows
+    # byte by byte, the cap is passed before the blank line is complete: the same
+    assert _parse(at_limit, bytewise=True).status == 200
+    with pytest.raises(AnswerTooLarge):
+        _parse(at_limit.replace(b": a", b": aa"), bytewise=True)  # one byte over

@@ -133,6 +133,7 @@ def test_an_unsealed_answer_never_turns_a_lost_call_into_a_success(faults: tuple
         with pytest.raises(OutcomeUnknown) as caught:
             client.add_card("w", TEST_PAN, "203012", reconcile=True)
     assert caught.value.reason == "unresolved"
+    assert (caught.value.operation, caught.value.endpoint) == ("addCard", sim.url)
     assert TEST_PAN not in str(caught.value)
 
 
