@@ -171,10 +171,21 @@ def environment_proxy(endpoint: Endpoint, environ: Mapping[str, str] | None = No
     if not url or endpoint.loopback:
         return None
     for entry in proxies.get("no", "").replace(" ", "").split(","):
-        name = entry.lower().lstrip(".").split(":", 1)[0] if not entry.startswith("[") else entry
+        name = _no_proxy_host(entry)
         if entry == "*" or (name and (endpoint.host == name or endpoint.host.endswith("." + name))):
             return None
     return url
+
+
+def _no_proxy_host(entry: str) -> str:
+    """The host a ``NO_PROXY`` entry names: ``.example.com``, ``example.com:443``,
+    ``[2001:db8::1]:443`` and a bare ``2001:db8::1`` (its colons are not a port)."""
+    entry = entry.lower()
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    if entry.count(":") > 1:
+        return entry
+    return entry.lstrip(".").partition(":")[0]
 
 
 def ssl_context(

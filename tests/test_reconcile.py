@@ -281,6 +281,15 @@ def test_an_unresolved_re_send_says_why_and_what_to_do(faults: tuple[str, ...], 
     assert caught.value.attempted["maskedPan"] == "4100##########00"
 
 
+def test_a_99_to_the_re_send_is_followed_by_one_more_re_send() -> None:
+    """Lost, then "try later": the second re-send settles it (the card went in with it)."""
+    with Simulator(faults=FaultProfile(sequence=("drop", "code_99"))) as sim:
+        with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
+            result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert result.ok and result.recovered and result.seal_verified
+        assert sim.requests_seen == 3 and sim.store.count_cards() == 1
+
+
 @pytest.mark.parametrize(
     ("neighbour_expiry", "neighbour_alias", "alias", "found"),
     [

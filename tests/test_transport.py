@@ -157,6 +157,23 @@ def test_the_environment_proxy_follows_the_usual_variables(
 
 
 @pytest.mark.parametrize(
+    ("no_proxy", "expected"),
+    [("[2001:db8::1]", None), ("[2001:DB8::1]:8443", None), ("2001:db8::1", None),
+     ("2001:db8::2", "http://p:1"), ("[2001:db8::2]", "http://p:1"), ("2001", "http://p:1")],
+)  # fmt: skip
+def test_no_proxy_names_an_ipv6_service_with_or_without_brackets(
+    no_proxy: str, expected: str | None
+) -> None:
+    service = parse_url("https://[2001:db8::1]:8443/services/v2/wallet")
+    environ = {"HTTPS_PROXY": "http://p:1", "NO_PROXY": no_proxy}
+    assert environment_proxy(service, environ) == expected
+
+
+def test_a_variable_that_only_looks_like_a_proxy_variable_is_not_read() -> None:
+    assert environment_proxy(SERVICE, {"HTTPS_PROXI": "http://typo:1"}) is None
+
+
+@pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8080/services/v2/wallet", "https://127.0.0.1:8443/x"]
 )
 def test_loopback_and_plain_http_never_go_through_a_proxy(url: str) -> None:

@@ -14,6 +14,7 @@ from lxml import etree
 
 from sogen_soap import WalletClient
 from sogen_soap.errors import ConfigurationError, InvalidFieldError
+from sogen_soap.simulator import Simulator
 from sogen_soap.validation import FIELD_RULES, check_field
 from sogen_soap.wsdl_cache import XSD_FILE, bundled_wsdl_path, load_document
 
@@ -352,3 +353,15 @@ def test_a_request_built_by_zeep_is_sealed_with_the_algorithm_asked_for() -> Non
     # interfaceVersion, merchantId, merchantWalletId (keyVersion, sealAlgorithm excluded)
     data = ("WR_WS_2.55" + MERCHANT.merchant_id + "w").encode()
     assert seal == hmac.new(MERCHANT.secret_key.encode(), data, hashlib.sha512).hexdigest()
+
+
+def test_a_request_zeep_has_to_build_reaches_the_service_sealed(simulator: Simulator) -> None:
+    """The flat WSDL's getWalletData has a complex field: built by zeep, not precompiled,
+    and still read and sealed as the service expects."""
+    location = Path(__file__).parent / "data" / "flat" / "Wallet.wsdl"
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=location,
+                      environment=simulator.url) as client:  # fmt: skip
+        assert client._shape("getWalletData").layout is None
+        result = client.get_wallet_data("w")
+    assert (result.response_code, result.seal_verified) == ("25", True)
+    assert simulator.requests_seen == 1
