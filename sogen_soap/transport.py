@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._version import __version__
 from .endpoints import Endpoint, is_loopback, parse_url
@@ -869,12 +869,14 @@ class LegacySyncSender:
                 verify=self._session.verify,
             )
         except requests.exceptions.SSLError as exc:
-            raise _tls_or_not_sent(operation, self.endpoint, ssl.SSLError(str(exc))) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError) as exc:
+            raise _not_connected(operation, self.endpoint, exc) from None
+        except requests.exceptions.ConnectTimeout:
+            raise _not_sent(operation, self.endpoint, "timed out") from None
+        except requests.exceptions.ProxyError as exc:
             raise _not_sent(operation, self.endpoint, type(exc).__name__) from None
         except requests.exceptions.ConnectionError as exc:
             if "NewConnectionError" in repr(exc) or "NameResolution" in repr(exc):
-                raise _not_sent(operation, self.endpoint, "connection refused") from None
+                raise _not_connected(operation, self.endpoint, exc) from None
             raise _lost(operation, self.endpoint, exc) from None
         except requests.exceptions.Timeout as exc:
             raise _lost(operation, self.endpoint, TimeoutError()) from exc
@@ -902,6 +904,43 @@ class LegacySyncSender:
             return HTTPAnswer(
                 response.status_code, response.reason or "", headers_read, bytes(body_read)
             )
+
+
+_Wrapped = TypeVar("_Wrapped", bound=BaseException)
+
+
+def _wrapped(error: BaseException, kind: type[_Wrapped], numbered: bool = False) -> _Wrapped | None:
+    """The error of ``kind`` (with an ``errno`` if ``numbered``) a caller's stack wrapped
+    (requests in urllib3's, httpx in httpcore's), so its failure is told in the same
+    words as the built-in sender's."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, kind) and (not numbered or getattr(current, "errno", None)):
+            return current
+        seen.add(id(current))
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        pending.extend(
+            item
+            for item in (*linked, *current.args)
+            if isinstance(item, BaseException) and id(item) not in seen
+        )
+    return None
+
+
+def _not_connected(operation: str, endpoint: Endpoint, error: BaseException) -> TransportError:
+    """A caller's stack could not connect: in the words the built-in senders use."""
+    tls = _wrapped(error, ssl.SSLError)
+    if tls is not None:
+        return _tls_or_not_sent(operation, endpoint, tls)
+    unresolved = _wrapped(error, socket.gaierror)
+    if unresolved is not None:
+        return _not_sent(operation, endpoint, f"cannot resolve {endpoint.host}: {unresolved}")
+    refused = _wrapped(error, OSError, numbered=True)
+    if refused is not None and refused.errno:
+        return _not_sent(operation, endpoint, os.strerror(refused.errno))
+    return _not_sent(operation, endpoint, type(error).__name__)
 
 
 def _arriving(response: requests.Response) -> Iterable[bytes]:
@@ -970,10 +1009,9 @@ class LegacyAsyncSender:
             raise _lost(operation, self.endpoint, TimeoutError()) from None
         except AnswerTooLarge as exc:
             raise _lost(operation, self.endpoint, exc) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
-            cause: Any = exc.__cause__ or exc.__context__
-            if isinstance(cause, ssl.SSLError) or "CERTIFICATE" in str(exc).upper():
-                raise _tls_or_not_sent(operation, self.endpoint, ssl.SSLError(str(exc))) from None
-            raise _not_sent(operation, self.endpoint, type(exc).__name__) from None
+        except httpx.ConnectTimeout:
+            raise _not_sent(operation, self.endpoint, "timed out") from None
+        except (httpx.ConnectError, httpx.ProxyError) as exc:
+            raise _not_connected(operation, self.endpoint, exc) from None
         except httpx.HTTPError as exc:
             raise _lost(operation, self.endpoint, exc) from None

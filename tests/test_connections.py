@@ -212,7 +212,7 @@ def _answer_once_then_hang_up(both: threading.Barrier) -> Script:
         requests.append(read_request(conn))
         both.wait()
         conn.sendall(OK)
-        read_request(conn)
+        requests.append(read_request(conn))
 
     return script
 
@@ -229,6 +229,7 @@ def test_a_get_that_finds_every_kept_connection_closed_gives_up_after_two() -> N
             _send(sender, "GET")
         sender.close()
         assert server.connections == 2  # no third connection: two tries, no more
+        assert len(server.requests) == 4  # each kept connection was tried once
         assert str(caught.value) == (
             f"op: could not connect to {server.url}: the connection kept closing"
         )
@@ -249,7 +250,7 @@ def test_the_async_sender_gives_up_after_two_closed_connections_too() -> None:
 
     with Server(_answer_once_then_hang_up(threading.Barrier(2, timeout=5))) as server:
         error = asyncio.run(run(server.url))
-        assert server.connections == 2
+        assert server.connections == 2 and len(server.requests) == 4
         assert str(error) == f"op: could not connect to {server.url}: the connection kept closing"
 
 
@@ -300,3 +301,55 @@ def test_a_send_that_had_to_wait_is_sent_whole() -> None:
         sender.close()
         assert answer.body == b"ok"
         assert server.requests[0].endswith(b"\r\n\r\n" + BIG)
+
+
+def _hang_up_on_each(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    requests.append(read_request(conn))  # read whole, never answered
+
+
+def test_a_get_lost_on_a_new_connection_is_not_sent_again() -> None:
+    """Only a kept connection closed while idle excuses a silent hang-up: on a new
+    one the server had the request, so a lost answer is reported, not hidden."""
+    with Server(_hang_up_on_each) as server:
+        sender = SyncSender(parse_url(server.url))
+        with pytest.raises(ConnectionDropped):
+            _send(sender, "GET")
+
+        async def run() -> None:
+            sender = AsyncSender(parse_url(server.url))
+            try:
+                await _send_async(sender, "GET")
+            finally:
+                await sender.aclose()
+
+        with pytest.raises(ConnectionDropped):
+            asyncio.run(run())
+        assert server.connections == 2 and len(server.requests) == 2
+
+
+def _stray_bytes_when_idle(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+    requests.append(read_request(conn))
+    conn.sendall(OK)
+    if number % 2:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")  # unasked, after the answer: never read as one
+    answer_each(conn, requests, OK)
+
+
+def test_a_kept_connection_with_unasked_bytes_is_not_reused() -> None:
+    with Server(_stray_bytes_when_idle) as server:
+        sender = SyncSender(parse_url(server.url))
+        assert _send(sender).body == b"ok"
+        _wait_for_close()  # the stray bytes have arrived
+        assert _send(sender).body == b"ok"
+        sender.close()
+
+        async def run() -> list[bytes]:
+            sender = AsyncSender(parse_url(server.url))
+            bodies = [(await _send_async(sender)).body]
+            await asyncio.sleep(0.2)
+            bodies.append((await _send_async(sender)).body)
+            await sender.aclose()
+            return bodies
+
+        assert asyncio.run(run()) == [b"ok", b"ok"]
+        assert server.connections == 4

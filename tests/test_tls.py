@@ -268,3 +268,24 @@ def test_a_tls_stream_broken_after_the_request_was_read_is_a_dropped_connection(
         assert str(caught.value) == (
             f"getWalletData: the connection to {server.url} broke before the answer was complete"
         )
+
+
+class SilentServer(LoopbackServer):
+    """Accepts the connection and never says a word: a TLS handshake that never ends."""
+
+    @property
+    def url(self) -> str:
+        return self.base.replace("http:", "https:") + "/services/v2/wallet"
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        self.stop.wait(10)
+
+
+@SENDERS
+def test_a_handshake_that_never_ends_is_a_failure_before_sending(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    with SilentServer() as server:
+        with pytest.raises(ConnectionFailed) as caught:
+            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert, timeout=(0.5, 0.5))
+        assert str(caught.value) == f"getWalletData: could not connect to {server.url}: timed out"

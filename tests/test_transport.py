@@ -385,7 +385,23 @@ NAMED = {
     "huge_length": (ResponseTooLarge, TOO_LARGE),
     "endless_chunked": (ResponseTooLarge, TOO_LARGE),
     "garbage_status": (ConnectionDropped, "getWalletData: "),
+    "cut_body": (ConnectionDropped, "getWalletData: "),
+    "stall_body": (ResponseTimeout, TIMED_OUT),
 }  # fmt: skip
+
+
+def _cut_body(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """900 bytes announced, 10 sent, then the connection closes."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 900\r\n\r\n<abcdefghi")
+
+
+def _stall_body(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """900 bytes announced, 10 sent, then nothing more, the connection kept open."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 900\r\n\r\n<abcdefghi")
+    stop.wait(30)
+
+
+BEHAVIOURS = {**MODES, "cut_body": _cut_body, "stall_body": _stall_body}
 
 Factory = Callable[[str], object]
 
@@ -426,7 +442,7 @@ READERS = {"sync": _sync_read, "async": _async_read, "session": _session_read, "
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_each_failure_after_sending_has_its_own_exception_and_words(mode: str, reader: str) -> None:
     kind, text = NAMED[mode]
-    with HostileServer(MODES[mode]) as server:
+    with HostileServer(BEHAVIOURS[mode]) as server:
         url = server.url
         with pytest.raises(TransportError) as caught:
             READERS[reader](url, timeout=SHORT, max_response_bytes=65536)
@@ -441,12 +457,28 @@ def test_each_failure_after_sending_has_its_own_exception_and_words(mode: str, r
     assert server.requests >= 1
 
 
-REFUSED = {
-    "sync": "Connection refused",
-    "async": "Connection refused",  # the text of the OS's error
-    "session": "connection refused",
-    "httpx": "ConnectError",
-}
+def _status(line: bytes) -> Callable[[socket.socket, bytes, threading.Event], None]:
+    def answer(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(line + b"\r\nContent-Type: text/html\r\nContent-Length: 4\r\n\r\nbusy")
+
+    return answer
+
+
+@pytest.mark.parametrize(("line", "named"), [(b"HTTP/1.1 503 Service Unavailable",
+                                              "HTTP 503 Service Unavailable"),
+                                             (b"HTTP/1.1 502", "HTTP 502")])  # fmt: skip
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_every_stack_names_an_http_error_by_its_status_line(
+    reader: str, line: bytes, named: str
+) -> None:
+    with HostileServer(_status(line)) as server:
+        url = server.url
+        with pytest.raises(HTTPStatusError) as caught:
+            READERS[reader](url, timeout=2)
+    assert str(caught.value) == f"getWalletData: {named} from {url} without a SOAP answer"
+
+
+REFUSED = dict.fromkeys(READERS, "Connection refused")  # the OS's words, whatever the stack
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
@@ -482,7 +514,7 @@ def _never_accepting() -> Iterator[str]:
 
 
 @pytest.mark.parametrize(("reader", "why"), [("sync", "timed out"), ("async", "timed out"),
-                                             ("session", "ConnectTimeout")])  # fmt: skip
+                                             ("session", "timed out")])  # fmt: skip
 def test_a_connect_that_hangs_ends_at_the_connect_timeout(reader: str, why: str) -> None:
     with _never_accepting() as url:
         started = time.monotonic()
@@ -519,7 +551,7 @@ def test_a_proxy_url_with_a_bad_port_is_named_as_the_proxy() -> None:
     assert str(caught.value).startswith("proxy URL")
 
 
-@pytest.mark.parametrize("reader", ["sync", "async"])
+@pytest.mark.parametrize("reader", sorted(READERS))
 def test_a_name_that_does_not_resolve_is_a_failure_before_sending(
     reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -608,10 +640,13 @@ def test_a_session_answer_past_the_cap_stops_reading() -> None:
 def test_a_callers_own_stack_reports_an_untrusted_certificate_as_a_tls_error(
     https: Simulator,
 ) -> None:
-    for reader in (_session_read, _httpx_read):
+    for reader in (_sync_read, _async_read, _session_read, _httpx_read):
         with pytest.raises(TLSError) as caught:
             reader(https.url, timeout=2)
-        assert str(caught.value).startswith(f"getWalletData: TLS failure talking to {https.url}")
+        assert str(caught.value) == (  # the same words whichever stack sent it
+            f"getWalletData: TLS failure talking to {https.url}: "
+            "CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate"
+        )
     assert https.requests_seen == 0
 
 
