@@ -289,7 +289,8 @@ def _tls_or_not_sent(operation: str, endpoint: Endpoint, error: BaseException) -
     if isinstance(error, (TimeoutError, socket.timeout)):
         return _not_sent(operation, endpoint, "timed out")
     number = getattr(error, "errno", None)  # the OS's words, as sync and async both see them
-    return _not_sent(operation, endpoint, os.strerror(number) if number else str(error))
+    words = os.strerror(number) if number else str(error)
+    return _not_sent(operation, endpoint, words or "the connection closed")  # asyncio's bare reset
 
 
 def _request_head(endpoint: Endpoint, method: str, target: str) -> bytes:

@@ -340,6 +340,49 @@ def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
     assert https.requests_seen == 0
 
 
+class TunnelThenClose(LoopbackServer):
+    """Answers CONNECT with 200, reads the client's first TLS bytes, then closes its
+    side cleanly (no reset: everything the client sent was read)."""
+
+    @property
+    def url(self) -> str:
+        return self.base
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        conn.recv(65536)  # the ClientHello
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
+
+
+def test_a_tunnel_closed_before_the_handshake_is_a_failure_before_anything_was_sent(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    """The proxy says the tunnel is up, then closes it: the TLS handshake with the
+    service never happened (sync reads it as TLS, asyncio as a bare reset)."""
+    with TunnelThenClose() as proxy:
+        with _tls_client(https, pki, proxy=proxy.url) as client:
+            with pytest.raises(TLSError) as sync_error:
+                client.add_card("w", TEST_PAN, "203012")
+
+        async def main() -> None:
+            async with _async_tls_client(https, pki, proxy=proxy.url) as client:
+                await client.add_card("w", TEST_PAN, "203012")
+
+        with pytest.raises(ConnectionFailed) as async_error:
+            asyncio.run(main())
+    assert str(sync_error.value) == (
+        f"addCard: TLS failure talking to {https.url}: UNEXPECTED_EOF_WHILE_READING"
+    )
+    assert str(async_error.value) == (
+        f"addCard: could not connect to {https.url}: the connection closed"
+    )
+    assert https.requests_seen == 0
+
+
 def test_a_silent_proxy_cannot_hold_a_call_past_its_deadline(
     https: Simulator, pki: ThrowawayPKI
 ) -> None:
