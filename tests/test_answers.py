@@ -149,7 +149,10 @@ def test_an_http_error_without_a_reason_phrase_is_named_by_its_status(
     [(b"<html>busy</html>", "getWalletData: the response is not JSON"),
      (b"{broken", "getWalletData: the response is not JSON"),
      (b'{"walletResponseCode":0}',
-      "getWalletData: the response gives walletResponseCode as a int, not text")],
+      "getWalletData: the response gives walletResponseCode as a int, not text"),
+     (b'{"walletResponseCode":"00"}',
+      "getWalletData: the response seal is missing (code 00); the response was not used. "
+      "Check the secret key and key version, or the path to the service.")],
 )  # fmt: skip
 def test_json_answers_that_cannot_be_used_are_named(
     answering: list[bytes], body: bytes, message: str

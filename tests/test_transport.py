@@ -159,12 +159,15 @@ def test_the_environment_proxy_follows_the_usual_variables(
 @pytest.mark.parametrize(
     ("no_proxy", "expected"),
     [("[2001:db8::1]", None), ("[2001:DB8::1]:8443", None), ("2001:db8::1", None),
-     ("2001:db8::2", "http://p:1"), ("[2001:db8::2]", "http://p:1"), ("2001", "http://p:1")],
+     ("2001:db8::2", "http://p:1"), ("[2001:db8::2]", "http://p:1"), ("2001", "http://p:1"),
+     ("1::2", "http://p:1")],
 )  # fmt: skip
 def test_no_proxy_names_an_ipv6_service_with_or_without_brackets(
     no_proxy: str, expected: str | None
 ) -> None:
     service = parse_url("https://[2001:db8::1]:8443/services/v2/wallet")
+    two_colons = parse_url("https://[1::2]/services/v2/wallet")
+    assert environment_proxy(two_colons, {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "1::2"}) is None
     environ = {"HTTPS_PROXY": "http://p:1", "NO_PROXY": no_proxy}
     assert environment_proxy(service, environ) == expected
 
@@ -356,6 +359,29 @@ class TunnelThenClose(LoopbackServer):
         conn.shutdown(socket.SHUT_WR)
         while conn.recv(65536):
             pass
+
+
+def test_through_a_tunnel_the_certificate_must_still_name_the_host(tmp_path: Path) -> None:
+    """The TLS inside the tunnel checks the service's name: a certificate for
+    ``localhost`` only is refused for ``127.0.0.1``, sync and async alike."""
+    named = make_test_pki(tmp_path, server_names=["localhost"])
+    with Simulator(tls=named.server()) as sim, TunnelProxy() as proxy:
+        with _tls_client(sim, named, proxy=proxy.url) as client:
+            with pytest.raises(TLSError) as sync_error:
+                client.get_wallet_data("w")
+
+        async def main() -> None:
+            async with _async_tls_client(sim, named, proxy=proxy.url) as client:
+                await client.get_wallet_data("w")
+
+        with pytest.raises(TLSError) as async_error:
+            asyncio.run(main())
+        assert len(proxy.heads) == 2 and sim.requests_seen == 0
+    for error in (sync_error.value, async_error.value):
+        assert str(error) == (
+            f"getWalletData: TLS failure talking to {sim.url}: CERTIFICATE_VERIFY_FAILED: "
+            "IP address mismatch, certificate is not valid for '127.0.0.1'."
+        )
 
 
 def test_a_tunnel_closed_before_the_handshake_is_a_failure_before_anything_was_sent(
