@@ -162,7 +162,10 @@ def test_json_answers_that_cannot_be_used_are_named(
     assert str(caught.value) == message
 
 
-def test_a_fault_is_a_result_whatever_the_status(answering: list[bytes]) -> None:
+def test_a_fault_is_a_result_whatever_the_status(
+    answering: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="sogen_soap")
     fault = (
         f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body><soap:Fault><faultcode>soap:Client'
         "</faultcode><faultstring>bad</faultstring></soap:Fault></soap:Body></soap:Envelope>"
@@ -171,6 +174,9 @@ def test_a_fault_is_a_result_whatever_the_status(answering: list[bytes]) -> None
         result = _read(answering, _answer(status, fault))
         assert result.fault is not None and result.fault.code == "soap:Client"
         assert result.seal_verified is False
+    assert [r.getMessage() for r in caplog.records if r.name == "sogen_soap"] == [
+        f"getWalletData {_endpoint(answering)} -> soap:Client (wallet w)"
+    ] * 2
 
 
 def test_an_unsealed_refusal_without_data_is_shown_as_unverified(answering: list[bytes]) -> None:
