@@ -582,13 +582,27 @@ def _never_accepting() -> Iterator[str]:
                 filler.close()
 
 
-@pytest.mark.parametrize(("reader", "why"), [("sync", "timed out"), ("async", "timed out"),
-                                             ("session", "timed out")])  # fmt: skip
-def test_a_connect_that_hangs_ends_at_the_connect_timeout(reader: str, why: str) -> None:
+def _httpx_quick_read(url: str, **options: object) -> None:
+    """A caller's httpx client whose own connect timeout is short."""
+
+    async def main() -> None:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(10, connect=0.3)) as http,
+            _async_client(url, http_client=http, **options) as client,
+        ):
+            await client.get_wallet_data("w")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("reader", ["sync", "async", "session", "httpx"])
+def test_a_connect_that_hangs_ends_at_the_connect_timeout(reader: str) -> None:
+    read = _httpx_quick_read if reader == "httpx" else READERS[reader]
+    why = "timed out"
     with _never_accepting() as url:
         started = time.monotonic()
         with pytest.raises(ConnectionFailed) as caught:
-            READERS[reader](url, timeout=(0.3, 10))
+            read(url, timeout=(0.3, 10))
         took = time.monotonic() - started
     assert str(caught.value) == f"getWalletData: could not connect to {url}: {why}"
     assert took < 5, took  # the connect's 0.3 s, not the call's 10.3 s
