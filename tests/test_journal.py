@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -174,10 +175,14 @@ def test_each_claim_counts_an_attempt_and_an_outcome_replaces_the_last(tmp_path:
     journal.finish(key, 2, "w", "4100##########00", "unknown", None, None, "lost")
     journal.close()
     journal = Journal(path, SECRET)
+    assert journal.path == path
     journal.seen(key, card, 2)
     journal.claim(key, 2, "w", "4100##########00", card)
     (row,) = journal.rows()
     assert (row.state, row.attempts, row.message) == ("sending", 2, "lost")
+    with sqlite3.connect(path) as db:  # when, in UTC to the millisecond
+        (stamp,) = db.execute("SELECT updated_at FROM row").fetchone()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp), stamp
     journal.finish(key, 2, "w", "4100##########00", "ok", "94", "5", "recovered")
     (row,) = journal.rows()
     assert row == JournalRow(2, "w", "4100##########00", "ok", "94", "5", "recovered", 2)

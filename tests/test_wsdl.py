@@ -312,10 +312,14 @@ GET_WALLET_SEAL = (
     [
         (GET_WALLET_SEAL, GET_WALLET_SEAL.replace(SEAL_ELEMENT, ""),
          "the WSDL's getWalletData request has no field seal; is it the wallet service WSDL?"),
+        (GET_WALLET_SEAL, GET_WALLET_SEAL.replace(SEAL_ELEMENT, "").replace(
+            '<xs:element name="merchantWalletId" type="tns:merchantWalletIdType"/>', ""),
+         "the WSDL's getWalletData request has no field merchantWalletId, seal; "
+         "is it the wallet service WSDL?"),
         (GET_WALLET, GET_WALLET + '\n      <xs:element name="channel" type="xs:string"/>',
          "the WSDL's getWalletData request requires channel, which this client does not send"),
     ],
-    ids=["no seal", "a required field unknown here"],
+    ids=["no seal", "no wallet id and no seal", "a required field unknown here"],
 )  # fmt: skip
 def test_a_wsdl_whose_request_this_client_cannot_fill_is_refused_before_sending(
     tmp_path: Path, old: str, new: str, message: str

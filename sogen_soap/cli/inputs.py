@@ -115,7 +115,7 @@ def _check_bytes(path: Path) -> None:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _delimiter(header: str, path: Path) -> str:
+def _delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
@@ -156,7 +156,7 @@ def check_file(path: Path) -> FileFormat:
         header = handle.readline()
     if not header.strip():
         raise InputError(f"{path} is empty; expected a header row and rows ({_HELP})")
-    delimiter = _delimiter(header, path)
+    delimiter = _delimiter(header)
     _check_csv(path, delimiter)
     return FileFormat(json_lines=False, delimiter=delimiter)
 
