@@ -113,3 +113,10 @@ def test_debug_logs_show_no_card_seal_or_token() -> None:
         "merchantWalletId": "café", "note": "card 4111##########11",
     }  # fmt: skip
     assert "café" in shown  # kept readable, not \\u00e9
+
+
+def test_the_other_base_drops_the_whole_query_however_many_question_marks() -> None:
+    soap = parse_url("http://127.0.0.1:8080/services/v2/wallet/?a=1?b=2")
+    rest = parse_url("http://127.0.0.1:8080/rs-services/v2/wallet?a=1?b=2")
+    assert json_base(soap).url == "http://127.0.0.1:8080/rs-services/v2/wallet"
+    assert soap_base(rest).url == "http://127.0.0.1:8080/services/v2/wallet"
