@@ -293,6 +293,12 @@ def _tls_or_not_sent(operation: str, endpoint: Endpoint, error: BaseException) -
     return _not_sent(operation, endpoint, words or "the connection closed")  # asyncio's bare reset
 
 
+def _unresolved(
+    operation: str, endpoint: Endpoint, host: str, error: BaseException
+) -> TransportError:
+    return _not_sent(operation, endpoint, f"cannot resolve {host}: {error}")
+
+
 def _request_head(endpoint: Endpoint, method: str, target: str) -> bytes:
     return (
         f"{method} {target} HTTP/1.1\r\nHost: {endpoint.netloc}\r\n"
@@ -498,7 +504,7 @@ class SyncSender(_Sender):
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise _not_sent(operation, endpoint, f"cannot resolve {host}: {exc}") from None
+            raise _unresolved(operation, endpoint, host, exc) from None
         _check_addresses(endpoint, infos, self._proxy is not None)
         sock: socket.socket | None = None
         last: BaseException | None = None
@@ -710,7 +716,7 @@ class AsyncSender(_Sender):
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise _not_sent(operation, endpoint, f"cannot resolve {host}: {exc}") from None
+            raise _unresolved(operation, endpoint, host, exc) from None
         _check_addresses(endpoint, infos, self._proxy is not None)
         last: BaseException = asyncio.TimeoutError()
         for info in infos:  # each address in turn, as the sync sender does
@@ -758,14 +764,10 @@ class AsyncSender(_Sender):
             await self._tunnel(reader, writer, operation)
             assert self._tls is not None
             await writer.start_tls(self._tls, server_hostname=self.endpoint.host)  # type: ignore[attr-defined]
-        except TransportError:
+        except BaseException as exc:  # refused, broken, cancelled: not left open
             writer.close()
-            raise
-        except OSError as exc:
-            writer.close()
-            raise _tls_or_not_sent(operation, self.endpoint, exc) from None
-        except BaseException:  # timed out or cancelled: not left open
-            writer.close()
+            if isinstance(exc, OSError):
+                raise _tls_or_not_sent(operation, self.endpoint, exc) from None
             raise
 
     async def _tunnel(
@@ -937,10 +939,10 @@ def _not_connected(operation: str, endpoint: Endpoint, error: BaseException) -> 
         return _tls_or_not_sent(operation, endpoint, tls)
     unresolved = _wrapped(error, socket.gaierror)
     if unresolved is not None:
-        return _not_sent(operation, endpoint, f"cannot resolve {endpoint.host}: {unresolved}")
+        return _unresolved(operation, endpoint, endpoint.host, unresolved)
     refused = _wrapped(error, OSError, numbered=True)
-    if refused is not None and refused.errno:
-        return _not_sent(operation, endpoint, os.strerror(refused.errno))
+    if refused is not None:
+        return _tls_or_not_sent(operation, endpoint, refused)
     return _not_sent(operation, endpoint, type(error).__name__)
 
 
