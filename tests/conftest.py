@@ -107,3 +107,23 @@ def input_fields(body: bytes) -> dict[str, str]:
     inputs = [e for e in root.iter() if etree.QName(e).localname == "input"]
     assert len(inputs) == 1
     return {etree.QName(e).localname: e.text or "" for e in inputs[0]}
+
+
+def read_wallet(url: str, *, asynchronous: bool = False, **options: Any) -> Any:
+    """One getWalletData to ``url``, sync or async, never retried (a failure is seen
+    as it is); ``options`` go to the client."""
+    import asyncio
+
+    from sogen_soap import AsyncWalletClient
+
+    options = {"retry": RetryPolicy(attempts=1), **options}
+    merchant = (MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version)
+    if not asynchronous:
+        with WalletClient(*merchant, environment=url, **options) as client:
+            return client.get_wallet_data("w")
+
+    async def main() -> Any:
+        async with AsyncWalletClient(*merchant, environment=url, **options) as client:
+            return await client.get_wallet_data("w")
+
+    return asyncio.run(main())

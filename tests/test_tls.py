@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from conftest import FAST_RETRY, MERCHANT, TEST_PAN
+from conftest import FAST_RETRY, MERCHANT, TEST_PAN, read_wallet
 from hostile import LoopbackServer, read_request
 
 from sogen_soap import (
-    AsyncWalletClient,
     ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
@@ -24,10 +23,7 @@ from sogen_soap import (
     TLSError,
     WalletClient,
 )
-from sogen_soap.retry import RetryPolicy
 from sogen_soap.simulator import Simulator, ThrowawayPKI, make_test_pki
-
-ONCE = RetryPolicy(attempts=1)
 
 
 @pytest.fixture(scope="module")
@@ -146,30 +142,8 @@ def test_the_proxy_option_is_used(https: Simulator, pki: ThrowawayPKI) -> None:
 # ------------------------------------------------------------------ what TLS failures are called
 
 
-def _read_wallet(url: str, asynchronous: bool, **options: object) -> object:
-    """One getWalletData (never retried: a failure is seen as it is), sync or async."""
-    options = {"retry": ONCE, "timeout": (2, 3), **options}
-    if not asynchronous:
-        with WalletClient(
-            MERCHANT.merchant_id,
-            MERCHANT.secret_key,
-            1,
-            environment=url,
-            **options,  # type: ignore[arg-type]
-        ) as client:
-            return client.get_wallet_data("w")
-
-    async def main() -> object:
-        async with AsyncWalletClient(
-            MERCHANT.merchant_id,
-            MERCHANT.secret_key,
-            1,
-            environment=url,
-            **options,  # type: ignore[arg-type]
-        ) as client:
-            return await client.get_wallet_data("w")
-
-    return asyncio.run(main())
+def _read_wallet(url: str, asynchronous: bool, **options: object) -> Any:
+    return read_wallet(url, asynchronous=asynchronous, **{"timeout": (2, 3), **options})
 
 
 SENDERS = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -183,7 +157,7 @@ def test_the_certificate_must_name_the_host_the_url_names(
     with Simulator(tls=named.server()) as sim:
         by_name = sim.url.replace("127.0.0.1", "localhost")
         answer = _read_wallet(by_name, asynchronous, ca_bundle=named.ca_cert)
-        assert answer.seal_verified  # type: ignore[attr-defined]
+        assert answer.seal_verified
         with pytest.raises(TLSError) as caught:
             _read_wallet(sim.url, asynchronous, ca_bundle=named.ca_cert)
         assert sim.requests_seen == 1
@@ -193,7 +167,15 @@ def test_the_certificate_must_name_the_host_the_url_names(
     )
 
 
-class TLSScriptServer(LoopbackServer):
+class HTTPSServer(LoopbackServer):
+    """A server written here, reached as the wallet service over https."""
+
+    @property
+    def url(self) -> str:
+        return self.base.replace("http:", "https:") + "/services/v2/wallet"
+
+
+class TLSScriptServer(HTTPSServer):
     """A TLS server written here, to fail in one exact way after the handshake."""
 
     def __init__(self, context: ssl.SSLContext, after: str) -> None:
@@ -201,10 +183,6 @@ class TLSScriptServer(LoopbackServer):
         self.context = context
         self.after = after
         self.requests = 0
-
-    @property
-    def url(self) -> str:
-        return self.base.replace("http:", "https:") + "/services/v2/wallet"
 
     def serve(self, number: int, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -239,43 +217,43 @@ def _server_context(pki: ThrowawayPKI, require_client_cert: bool) -> ssl.SSLCont
     return context
 
 
-@SENDERS
-def test_a_client_certificate_refused_after_the_handshake_is_a_tls_error(
-    pki: ThrowawayPKI, asynchronous: bool
-) -> None:
-    """TLS 1.3: the refusal arrives as an alert on the first read, after the request
-    left; the server never read it, so this is a TLS error (nothing was done), not
-    an outcome unknown."""
-    with TLSScriptServer(_server_context(pki, True), "alert") as server:
-        with pytest.raises(TLSError) as caught:
-            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
-        assert server.requests == 0
-        assert str(caught.value) == (
-            f"getWalletData: TLS failure talking to {server.url}: TLSV13_ALERT_CERTIFICATE_REQUIRED"
-        )
+AFTER_HANDSHAKE = [
+    # TLS 1.3: a refused client certificate arrives as an alert on the first read,
+    # after the request left; the server never read it, so this is a TLS error
+    # (nothing was done), not an outcome unknown.
+    pytest.param(True, "alert", TLSError, 0,
+                 "TLS failure talking to {url}: TLSV13_ALERT_CERTIFICATE_REQUIRED",
+                 id="certificate refused"),
+    # Any other TLS error on the answer comes after the server read the request:
+    # what it did is unknown, so it is not reported as a TLS failure (nothing done).
+    pytest.param(False, "garbage", ConnectionDropped, 1,
+                 "the connection to {url} broke before the answer was complete",
+                 id="stream broken"),
+]  # fmt: skip
 
 
 @SENDERS
-def test_a_tls_stream_broken_after_the_request_was_read_is_a_dropped_connection(
-    pki: ThrowawayPKI, asynchronous: bool
+@pytest.mark.parametrize(
+    ("client_cert", "after", "kind", "requests_read", "words"), AFTER_HANDSHAKE
+)
+def test_a_tls_failure_after_the_handshake_says_whether_the_request_was_read(
+    pki: ThrowawayPKI,
+    asynchronous: bool,
+    client_cert: bool,
+    after: str,
+    kind: type[Exception],
+    requests_read: int,
+    words: str,
 ) -> None:
-    """Any other TLS error on the answer comes after the server read the request:
-    what it did is unknown, so it is not reported as a TLS failure (nothing done)."""
-    with TLSScriptServer(_server_context(pki, False), "garbage") as server:
-        with pytest.raises(ConnectionDropped) as caught:
+    with TLSScriptServer(_server_context(pki, client_cert), after) as server:
+        with pytest.raises(kind) as caught:
             _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
-        assert server.requests == 1
-        assert str(caught.value) == (
-            f"getWalletData: the connection to {server.url} broke before the answer was complete"
-        )
+        assert server.requests == requests_read
+        assert str(caught.value) == "getWalletData: " + words.format(url=server.url)
 
 
-class SilentServer(LoopbackServer):
+class SilentServer(HTTPSServer):
     """Accepts the connection and never says a word: a TLS handshake that never ends."""
-
-    @property
-    def url(self) -> str:
-        return self.base.replace("http:", "https:") + "/services/v2/wallet"
 
     def serve(self, number: int, conn: socket.socket) -> None:
         self.stop.wait(10)

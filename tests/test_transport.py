@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import re
 import socket
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
-from conftest import MERCHANT, TEST_PAN
+from conftest import MERCHANT, TEST_PAN, read_wallet
 from hostile import MODES, HostileServer, LoopbackServer, read_request
 
 from sogen_soap import (
@@ -271,6 +272,23 @@ def _async_tls_client(sim: Simulator, pki: ThrowawayPKI, **options: object) -> A
     )  # fmt: skip
 
 
+def _fail_sync_and_async(
+    sim: Simulator, pki: ThrowawayPKI, proxy: str, failures: tuple[type[Exception], ...]
+) -> tuple[Exception, Exception]:
+    """One addCard through ``proxy`` by each client; ``failures`` are the exceptions
+    expected of the sync and the async one."""
+    with _tls_client(sim, pki, proxy=proxy) as client, pytest.raises(failures[0]) as sync:
+        client.add_card("w", TEST_PAN, "203012")
+
+    async def main() -> None:
+        async with _async_tls_client(sim, pki, proxy=proxy) as client:
+            await client.add_card("w", TEST_PAN, "203012")
+
+    with pytest.raises(failures[-1]) as asynchronous:
+        asyncio.run(main())
+    return sync.value, asynchronous.value
+
+
 def _expected_connect(sim: Simulator, authorization: str | None) -> bytes:
     port = parse_url(sim.url).port
     auth = f"Proxy-Authorization: {authorization}\r\n" if authorization else ""
@@ -327,17 +345,8 @@ def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
 ) -> None:
     """Nothing reached the service: ConnectionFailed even for a change (safe to retry)."""
     with TunnelProxy(answer) as proxy:
-        with _tls_client(https, pki, proxy=proxy.url) as client:
-            with pytest.raises(ConnectionFailed) as sync_error:
-                client.add_card("w", TEST_PAN, "203012")
-
-        async def main() -> None:
-            async with _async_tls_client(https, pki, proxy=proxy.url) as client:
-                await client.add_card("w", TEST_PAN, "203012")
-
-        with pytest.raises(ConnectionFailed) as async_error:
-            asyncio.run(main())
-    for error in (sync_error.value, async_error.value):
+        errors = _fail_sync_and_async(https, pki, proxy.url, (ConnectionFailed,))
+    for error in errors:
         assert str(error) == f"addCard: could not connect to {https.url}: {why}"
         assert error.operation == "addCard" and error.endpoint == https.url
     assert https.requests_seen == 0
@@ -366,20 +375,11 @@ def test_through_a_tunnel_the_certificate_must_still_name_the_host(tmp_path: Pat
     ``localhost`` only is refused for ``127.0.0.1``, sync and async alike."""
     named = make_test_pki(tmp_path, server_names=["localhost"])
     with Simulator(tls=named.server()) as sim, TunnelProxy() as proxy:
-        with _tls_client(sim, named, proxy=proxy.url) as client:
-            with pytest.raises(TLSError) as sync_error:
-                client.get_wallet_data("w")
-
-        async def main() -> None:
-            async with _async_tls_client(sim, named, proxy=proxy.url) as client:
-                await client.get_wallet_data("w")
-
-        with pytest.raises(TLSError) as async_error:
-            asyncio.run(main())
+        errors = _fail_sync_and_async(sim, named, proxy.url, (TLSError,))
         assert len(proxy.heads) == 2 and sim.requests_seen == 0
-    for error in (sync_error.value, async_error.value):
+    for error in errors:
         assert str(error) == (
-            f"getWalletData: TLS failure talking to {sim.url}: CERTIFICATE_VERIFY_FAILED: "
+            f"addCard: TLS failure talking to {sim.url}: CERTIFICATE_VERIFY_FAILED: "
             "IP address mismatch, certificate is not valid for '127.0.0.1'."
         )
 
@@ -390,22 +390,13 @@ def test_a_tunnel_closed_before_the_handshake_is_a_failure_before_anything_was_s
     """The proxy says the tunnel is up, then closes it: the TLS handshake with the
     service never happened (sync reads it as TLS, asyncio as a bare reset)."""
     with TunnelThenClose() as proxy:
-        with _tls_client(https, pki, proxy=proxy.url) as client:
-            with pytest.raises(TLSError) as sync_error:
-                client.add_card("w", TEST_PAN, "203012")
-
-        async def main() -> None:
-            async with _async_tls_client(https, pki, proxy=proxy.url) as client:
-                await client.add_card("w", TEST_PAN, "203012")
-
-        with pytest.raises(ConnectionFailed) as async_error:
-            asyncio.run(main())
-    assert str(sync_error.value) == (
+        sync_error, async_error = _fail_sync_and_async(
+            https, pki, proxy.url, (TLSError, ConnectionFailed)
+        )
+    assert str(sync_error) == (
         f"addCard: TLS failure talking to {https.url}: UNEXPECTED_EOF_WHILE_READING"
     )
-    assert str(async_error.value) == (
-        f"addCard: could not connect to {https.url}: the connection closed"
-    )
+    assert str(async_error) == (f"addCard: could not connect to {https.url}: the connection closed")
     assert https.requests_seen == 0
 
 
@@ -475,17 +466,8 @@ BEHAVIOURS = {**MODES, "cut_body": _cut_body, "stall_body": _stall_body}
 Factory = Callable[[str], object]
 
 
-def _sync_read(url: str, **options: object) -> None:
-    with _client(url, **options) as client:
-        client.get_wallet_data("w")
-
-
-def _async_read(url: str, **options: object) -> None:
-    async def main() -> None:
-        async with _async_client(url, **options) as client:
-            await client.get_wallet_data("w")
-
-    asyncio.run(main())
+_sync_read = read_wallet
+_async_read = functools.partial(read_wallet, asynchronous=True)
 
 
 def _session_read(url: str, **options: object) -> None:
