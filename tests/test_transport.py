@@ -590,6 +590,20 @@ def test_a_connect_that_hangs_ends_at_the_connect_timeout(reader: str) -> None:
     assert took < 5, took  # the connect's 0.3 s, not the call's 10.3 s
 
 
+@pytest.mark.parametrize("reader", ["sync", "async"])
+def test_addresses_left_untried_when_the_deadline_is_spent_are_a_failure_before_sending(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first address takes the whole call's time; the second is never tried."""
+    with _never_accepting() as url:
+        port = parse_url(url).port
+        twice = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))] * 2
+        monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: twice)
+        with pytest.raises(ConnectionFailed) as caught:
+            READERS[reader](url, timeout=(0.3, 1e-6))
+    assert str(caught.value) == f"getWalletData: could not connect to {url}: timed out"
+
+
 def _sized(size: int) -> Callable[[socket.socket, bytes, threading.Event], None]:
     def answer(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (size, b"x" * size))
