@@ -25,6 +25,8 @@ from .errors import (
     SogenSoapError,
     TLSError,
     TransportError,
+    UnreadableOutcome,
+    UnverifiedOutcome,
     WalletResponseError,
 )
 
@@ -111,6 +113,8 @@ __all__ = [
     "SogenSoapError",
     "TLSError",
     "TransportError",
+    "UnreadableOutcome",
+    "UnverifiedOutcome",
     "UpdatePaymentMeanResult",
     "WalletActionResult",
     "WalletClient",

@@ -42,6 +42,9 @@ from .errors import (
     ResponseTooLarge,
     SealVerificationError,
     SogenSoapError,
+    TransportError,
+    UnreadableOutcome,
+    UnverifiedOutcome,
 )
 from .json_codec import JSON_HEADERS, json_base, redacted_json, soap_base
 from .json_codec import build_request as build_json_request
@@ -199,6 +202,9 @@ def deadline_seconds(timeout: Timeout) -> float:
     return float(sum(timeout)) if isinstance(timeout, tuple) else float(timeout)
 
 
+_WALLET_READS: Final = 3
+"""Reads of the wallet, after a reconciling 94, to learn the card's id."""
+
 # A failure of a change after its request may have left: the outcome is unknown.
 _LOST: Final = (ResponseTimeout, ConnectionDropped, ResponseTooLarge)
 _LOST_REASONS: Final = {
@@ -206,13 +212,24 @@ _LOST_REASONS: Final = {
     ConnectionDropped: "dropped",
     ResponseTooLarge: "too_large",
     HTTPStatusError: "http_status",
+    SealVerificationError: "unverified",
+    ResponseError: "unreadable",
 }
 
 
 def _answer_lost(error: SogenSoapError) -> bool:
+    """Whether a change may have been made although no usable answer says so.
+
+    Anything after the request left counts: a lost or cut answer, a 5xx, and
+    an answer that came but cannot be read or trusted (the service may have
+    stored the card and then sent something broken)."""
     if isinstance(error, HTTPStatusError):
         return error.status_code >= 500
-    return isinstance(error, _LOST)
+    return isinstance(error, (*_LOST, ResponseError))
+
+
+def _reason(error: SogenSoapError) -> str:
+    return next((r for kind, r in _LOST_REASONS.items() if isinstance(error, kind)), "dropped")
 
 
 # -------------------------------------------------------------------- results
@@ -623,15 +640,7 @@ class WalletCore:
                 delay = self._retry_delay(operation, attempt, type(outcome).__name__, deadline)
                 if delay is not None:
                     return delay
-            if operation not in READ_ONLY_OPERATIONS and _answer_lost(outcome):
-                raise OutcomeUnknown(
-                    f"{outcome}; the request was sent, so its outcome is unknown",
-                    reason=_LOST_REASONS.get(type(outcome), "dropped"),
-                    attempted=_attempted(plan.fields),
-                    operation=operation,
-                    endpoint=self._endpoint,
-                ) from None
-            raise outcome
+            raise self._final(plan, outcome)
         temporary = outcome.fault is None and outcome.output.get("walletResponseCode") == "99"
         if temporary and not last:
             delay = self._retry_delay(operation, attempt, "code 99", deadline)
@@ -649,6 +658,65 @@ class WalletCore:
                 f", card {mask_pan(str(card))}" if card else "",
             )
         return outcome
+
+    def _final(self, plan: Plan[Any], error: SogenSoapError) -> SogenSoapError:
+        """What to raise for a failure no retry will mend: for a change whose
+        request may have left, ``OutcomeUnknown``."""
+        if plan.operation in READ_ONLY_OPERATIONS or not _answer_lost(error):
+            return error
+        kind = (
+            UnverifiedOutcome
+            if isinstance(error, SealVerificationError)
+            else UnreadableOutcome
+            if isinstance(error, ResponseError) and not isinstance(error, TransportError)
+            else OutcomeUnknown
+        )
+        return kind(
+            f"{error}; the request was sent, so its outcome is unknown",
+            reason=_reason(error),
+            attempted=_attempted(plan.fields),
+            operation=plan.operation,
+            endpoint=self._endpoint,
+        )
+
+    def _read_answer(
+        self, operation: str, status: int, reason: str, content: bytes
+    ) -> Answer | SogenSoapError:
+        """An HTTP answer read and checked, or the package's exception for it.
+
+        Whatever reading it raises (a lone surrogate, nesting past Python's
+        limit, a bug of ours) is an answer that came and cannot be read: the
+        package's ``ResponseError``, never a foreign exception, so a change
+        is reported as an unknown outcome and reconciled."""
+        try:
+            return self._interpret(operation, status, reason, content)
+        except SogenSoapError as error:
+            return error
+        except Exception as exc:
+            return ResponseError(
+                f"{operation}: the answer could not be read ({type(exc).__name__})"
+            )
+
+    def _broken_exchange(self, operation: str, exc: Exception) -> ConnectionDropped:
+        """A sender failed in a way it does not name: the request may have left."""
+        return ConnectionDropped(
+            f"{operation}: the exchange with {self._endpoint} failed ({type(exc).__name__}) "
+            "after the request may have left",
+            operation=operation,
+            endpoint=self._endpoint,
+        )
+
+    def _result(self, plan: Plan[R], answer: Answer) -> R:
+        """The typed result of a checked answer; a failure to type it is the package's."""
+        try:
+            return plan.convert(answer)
+        except SogenSoapError as error:
+            raise self._final(plan, error) from None
+        except Exception as exc:
+            unreadable = ResponseError(
+                f"{plan.operation}: the answer could not be read ({type(exc).__name__})"
+            )
+            raise self._final(plan, unreadable) from None
 
     def _retry_delay(
         self, operation: str, attempt: int, why: str, deadline: Deadline | None = None
@@ -672,74 +740,129 @@ class WalletCore:
         Written once for both clients: it yields each plan to run and is sent
         its result, or has the exception thrown in.
 
-        The rule: after a lost answer, send the same request again and trust
-        only the service's own duplicate check on the full card number.  A
-        sealed 00 (the first never arrived) or a sealed 94 (it did) both mean
-        the card is in the wallet: ``recovered``.  A masked PAN never decides
-        anything (two cards of a wallet can share first 4, last 2 and expiry);
-        after a 94 the wallet is read only to learn the card's id, and only an
-        unambiguous match gives one.  Anything unsealed, or a re-send that is
-        lost too (twice), leaves the outcome unknown: ``OutcomeUnknown``.
+        The rule: after a lost answer (a timeout, a cut or unreadable answer,
+        a 5xx, or a SOAP fault, which a service may send after it stored the
+        card), send the same request again and trust only the service's own
+        duplicate check on the full card number.  A sealed 00 (the first
+        never arrived) or a sealed 94 (it did, or the card was there before)
+        both mean the card is in the wallet; ``_identified`` says which
+        payment mean it is, never by guessing.  Anything unsealed, or a
+        re-send that is lost too (twice), leaves the outcome unknown:
+        ``OutcomeUnknown``.
         """
         if not after_lost_answer:
             try:
-                return (yield plan)  # type: ignore[no-any-return]
+                first: AddCardResult = yield plan
             except OutcomeUnknown:
                 if not reconcile:
                     raise
-        cause: SogenSoapError | None = None
+            else:
+                if first.fault is None:
+                    return first
+                if not reconcile:
+                    raise self._unresolved(plan, None, first, sent_again=False)
+        cause: SogenSoapError | AddCardResult | None = None
         for _ in range(2):
             try:
                 result: AddCardResult = yield plan
             except (OutcomeUnknown, ConnectionFailed) as again:
                 cause = again
                 continue
-            except SogenSoapError as broken:  # an unsealed or unreadable answer
+            except SogenSoapError as broken:  # an answer no reading can trust
                 raise self._unresolved(plan, broken) from None
-            if result.fault is None and result.seal_verified and result.response_code == "00":
+            if result.fault is not None:
+                cause = result
+                continue
+            if result.seal_verified and result.response_code == "00":
                 return replace(result, recovered=True)
-            if result.fault is None and result.seal_verified and result.duplicate:
-                return (yield from self._recovered_duplicate(plan, result))
+            if result.seal_verified and result.duplicate:
+                return (yield from self._identified(plan, result))
             if result.temporary:
                 cause = None
                 continue
             raise self._unresolved(plan, None, result)
+        if isinstance(cause, AddCardResult):
+            raise self._unresolved(plan, None, cause)
         raise self._unresolved(plan, cause)
 
-    def _recovered_duplicate(
+    def _identified(
         self, plan: Plan[AddCardResult], result: AddCardResult
     ) -> Generator[Plan[Any], Any, AddCardResult]:
-        """A sealed 94 to the re-send: the card is in; read the wallet for its id."""
+        """A sealed 94 to the re-send: the card is in the wallet.  Which payment mean is it?
+
+        The service keeps one payment mean per card number in a wallet, shown
+        masked as ``mask_pan`` of that number.  So when the wallet, read (sealed)
+        after the 94, holds exactly one payment mean with this card's mask, that
+        one is this card, whatever its expiry or alias.  With two or more (two
+        cards can share first 4, last 2 and length) or none, no id is given:
+        expiry and alias do not tell cards apart (an earlier enrolment or
+        another row may have set either), so nothing is guessed.
+
+        When that one payment mean holds another expiry (or another alias, where
+        both have one), this request did not store it: the card was there
+        before, and the answer is the duplicate (94) it is, with the card's id.
+        """
         masked = mask_pan(str(plan.fields["cardNumber"]))
         expiry = str(plan.fields["cardExpiryDate"])
         alias = plan.fields.get("paymentMeanAlias")
-        payment_mean_id: str | None = None
-        try:
-            wallet: GetWalletDataResult = yield self.plan_get_wallet_data(
-                str(plan.fields["merchantWalletId"])
+        wallet_id = plan.fields["merchantWalletId"]
+        wallet: GetWalletDataResult | None = None
+        for _ in range(_WALLET_READS):  # a read: safe to try again
+            try:
+                wallet = yield self.plan_get_wallet_data(str(wallet_id))
+                break
+            except SogenSoapError:
+                continue
+        same = [] if wallet is None else [m for m in wallet.payment_means if m.masked_pan == masked]
+        settled = replace(result, masked_pan=result.masked_pan or masked)
+        if wallet is None or not wallet.ok:
+            why = "the wallet could not be read to learn its payment mean id"
+        elif len(same) != 1:
+            why = (
+                f"its payment mean id cannot be told: {len(same)} payment means of the "
+                f"wallet show {masked}"
             )
-        except SogenSoapError:
-            wallet = GetWalletDataResult(response_code=None)
-        matches = [
-            mean
-            for mean in wallet.payment_means
-            if mean.masked_pan == masked
-            and (mean.pan_expiry_date or "") == expiry
-            and (alias is None or mean.payment_mean_alias in (None, alias))
-        ]
-        if wallet.ok and len(matches) == 1:
-            payment_mean_id = matches[0].payment_mean_id
+        else:
+            mean = same[0]
+            stored_alias = mean.payment_mean_alias
+            earlier = (mean.pan_expiry_date or "") != expiry or (
+                alias is not None and stored_alias is not None and stored_alias != alias
+            )
+            if earlier:
+                log.info(
+                    "addCard %s: lost answer settled by sending again (94: card %s was in the "
+                    "wallet before, as payment mean %s)",
+                    wallet_id,
+                    masked,
+                    mean.payment_mean_id,
+                )
+                return replace(
+                    settled,
+                    payment_mean_id=mean.payment_mean_id,
+                    reconciliation=(
+                        f"the card was in the wallet before this request, stored with expiry "
+                        f"{mean.pan_expiry_date or 'none'} as payment mean {mean.payment_mean_id}"
+                    ),
+                )
+            log.info(
+                "addCard %s: lost answer settled by sending again (94: card %s is in the "
+                "wallet, payment mean %s)",
+                wallet_id,
+                masked,
+                mean.payment_mean_id,
+            )
+            return replace(settled, recovered=True, payment_mean_id=mean.payment_mean_id)
         log.info(
-            "addCard %s: lost answer settled by sending again (94: card %s is in the wallet%s)",
-            plan.fields["merchantWalletId"],
+            "addCard %s: lost answer settled by sending again (94: card %s is in the wallet); %s",
+            wallet_id,
             masked,
-            "" if payment_mean_id else "; its id is not known",
+            why,
         )
         return replace(
-            result,
+            settled,
             recovered=True,
-            payment_mean_id=payment_mean_id,
-            masked_pan=result.masked_pan or masked,
+            payment_mean_id=None,
+            reconciliation=f"recovered after a lost answer; {why}",
         )
 
     def _unresolved(
@@ -747,9 +870,22 @@ class WalletCore:
         plan: Plan[AddCardResult],
         cause: SogenSoapError | None,
         result: AddCardResult | None = None,
+        *,
+        sent_again: bool = True,
     ) -> OutcomeUnknown:
         wallet_id = plan.fields["merchantWalletId"]
         masked = mask_pan(str(plan.fields["cardNumber"]))
+        if not sent_again and result is not None:
+            return OutcomeUnknown(
+                f"addCard: the service answered {result.message!r}, which it may send after "
+                f"storing the card: whether card {masked} is in wallet {wallet_id} is unknown. "
+                "Send it again with reconcile=True (a 94 means it is there), or run "
+                f"sogen-soap wallet --wallet {wallet_id}",
+                reason="fault",
+                attempted=_attempted(plan.fields),
+                operation="addCard",
+                endpoint=self._endpoint,
+            )
         if result is not None:
             why = f"sending again answered {result.message!r}"
         elif cause is not None:

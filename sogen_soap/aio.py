@@ -59,6 +59,7 @@ class AsyncWalletClient(WalletCore):
         if not isinstance(max_connections, int) or max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
         super().__init__(merchant_id, secret_key, key_version, **options)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sender: AsyncSender | LegacyAsyncSender
         if http_client is not None:
             self._sender = LegacyAsyncSender(
@@ -78,6 +79,9 @@ class AsyncWalletClient(WalletCore):
 
     async def aclose(self) -> None:
         """Close the connections (an ``http_client`` passed in stays the caller's)."""
+        loop_gone = self._loop is not None and self._loop.is_closed()
+        if loop_gone and isinstance(self._sender, AsyncSender):  # its connections went with it
+            self._sender.forget()
         await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncWalletClient:
@@ -159,21 +163,50 @@ class AsyncWalletClient(WalletCore):
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
 
+    def _check_loop(self) -> None:
+        """Refuse, before anything is sent, a call from an event loop this client
+        does not belong to.
+
+        Connections and the limit on them belong to the loop they were made
+        in.  Once that loop is closed (``asyncio.run`` twice, a test's loop),
+        the client moves to the new one; while it is still open, a call from
+        another loop is refused, since both would share those connections.
+        A caller's ``http_client`` cannot be moved: it stays with its first loop.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._loop is not None:
+            if not (self._loop.is_closed() and isinstance(self._sender, AsyncSender)):
+                raise ConfigurationError(
+                    "this AsyncWalletClient belongs to another event loop"
+                    + ("" if self._loop.is_closed() else ", still open")
+                    + "; nothing was sent. Make one client per event loop"
+                )
+            self._sender.forget()
+        self._loop = loop
+
     async def _run(self, plan: Plan[R]) -> R:
+        self._check_loop()
         body, headers = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
         while True:
-            outcome: Any
+            outcome: Answer | SogenSoapError
             try:
                 answer = await self._sender.request(
                     plan.operation, "POST", self._target(plan.operation), headers, body, deadline
                 )
-                outcome = self._interpret(plan.operation, answer.status, answer.reason, answer.body)
             except SogenSoapError as error:
                 outcome = error
+            except Exception as exc:
+                outcome = self._broken_exchange(plan.operation, exc)
+            else:
+                outcome = self._read_answer(
+                    plan.operation, answer.status, answer.reason, answer.body
+                )
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
-                return plan.convert(step)
+                return self._result(plan, step)
             await asyncio.sleep(step)
             attempt += 1

@@ -197,16 +197,21 @@ class WalletClient(WalletCore):
         deadline = self._new_deadline()
         attempt = 1
         while True:
-            outcome: Any
+            outcome: Answer | SogenSoapError
             try:
                 answer = self._sender.request(
                     plan.operation, "POST", self._target(plan.operation), headers, body, deadline
                 )
-                outcome = self._interpret(plan.operation, answer.status, answer.reason, answer.body)
             except SogenSoapError as error:
                 outcome = error
+            except Exception as exc:
+                outcome = self._broken_exchange(plan.operation, exc)
+            else:
+                outcome = self._read_answer(
+                    plan.operation, answer.status, answer.reason, answer.body
+                )
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
-                return plan.convert(step)
+                return self._result(plan, step)
             time.sleep(step)
             attempt += 1

@@ -28,6 +28,8 @@ __all__ = [
     "SogenSoapError",
     "TLSError",
     "TransportError",
+    "UnreadableOutcome",
+    "UnverifiedOutcome",
     "WalletResponseError",
 ]
 
@@ -88,7 +90,10 @@ class OutcomeUnknown(TransportError):
     the change may or may not have been made.  ``attempted`` says what was
     asked, masked (wallet id, masked PAN, expiry, payment mean id, alias);
     ``reason`` is ``"timeout"``, ``"dropped"``, ``"http_status"`` (a 5xx
-    without a SOAP answer), ``"too_large"`` or ``"unresolved"``.  For an
+    without a SOAP answer), ``"too_large"``, ``"unreadable"`` or
+    ``"unverified"`` (an answer came that cannot be read or trusted: see
+    ``UnreadableOutcome``), ``"fault"`` (a SOAP fault to ``addCard``, which a
+    service may send after storing the card) or ``"unresolved"``.  For an
     enrolment, ``add_card(..., reconcile=True)`` settles it by sending again;
     for the other changes, read the wallet to see what it holds.
     """
@@ -135,6 +140,19 @@ class ResponseTooLarge(TransportError, ResponseError):
 
 class SealVerificationError(ResponseError):
     """A response's seal is missing or wrong where it had to be right."""
+
+
+class UnreadableOutcome(OutcomeUnknown, ResponseError):
+    """A change's answer came but cannot be read (not XML or JSON, a DTD, a
+    lone surrogate, ...): the change may have been made.
+
+    Both what happened (``ResponseError``) and what it means
+    (``OutcomeUnknown``), so code catching either sees it.
+    """
+
+
+class UnverifiedOutcome(UnreadableOutcome, SealVerificationError):
+    """A change's answer came with a missing or wrong seal: the change may have been made."""
 
 
 class WalletResponseError(SogenSoapError):

@@ -20,6 +20,7 @@ _MAX_CHUNK_LINE: Final = 4096
 _STATUS_LINE: Final = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 _TOKEN: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS: Final = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() takes '²' too
 
 
 class HTTPProtocolError(Exception):
@@ -56,6 +57,12 @@ class ResponseParser:
     @property
     def body(self) -> bytes:
         return bytes(self._body)
+
+    @property
+    def leftover(self) -> bool:
+        """Whether bytes came after the complete answer (nothing may follow a
+        proxy's answer to CONNECT before the TLS handshake)."""
+        return self.done and bool(self._buffer)
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes read from the connection."""
@@ -211,7 +218,7 @@ class ResponseParser:
         if length_text is None:
             self._state = "until_close"
             return
-        if not length_text.isdigit():
+        if not _DIGITS.fullmatch(length_text):
             raise HTTPProtocolError("the answer's Content-Length is not a number")
         length = int(length_text)
         if length > self._max_body:

@@ -177,7 +177,12 @@ class AddCardResult(WalletActionResult):
     payment_mean_id: str | None = None
     masked_pan: str | None = None
     recovered: bool = False
-    """The answer was lost; reading the wallet back showed the card enrolled."""
+    """The answer was lost; sending again got the service's sealed word that the
+    card is in the wallet (00, or 94 for a card stored as this request asked)."""
+    reconciliation: str | None = None
+    """After a lost answer, what the service's sealed word could not settle, in
+    words: why ``payment_mean_id`` is not known, or that the card was in the
+    wallet before this request (then ``duplicate``, with the card's id)."""
 
     @property
     def ok(self) -> bool:
@@ -186,6 +191,8 @@ class AddCardResult(WalletActionResult):
     @property
     def message(self) -> str:
         text = super().message
+        if self.reconciliation:
+            return f"{text} ({self.reconciliation})"
         return f"{text} (recovered after a lost answer)" if self.recovered else text
 
 

@@ -76,6 +76,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 USER_AGENT: Final = f"sogen-soap/{__version__}"
 _READ_SIZE: Final = 65536
 _SHORTEST_WAIT: Final = 0.001
+_AFTER_CONNECT: Final = "the proxy sent bytes after accepting the tunnel, before TLS began"
 
 
 @dataclass(frozen=True)
@@ -447,6 +448,8 @@ class _Sender:
                 self.endpoint,
                 f"the proxy refused the tunnel (HTTP {parser.status} {parser.reason})",
             )
+        if parser.leftover:  # read inside TLS, they would pass for the service's answer
+            raise _not_sent(operation, self.endpoint, _AFTER_CONNECT)
 
 
 class SyncSender(_Sender):
@@ -589,7 +592,7 @@ class SyncSender(_Sender):
                     parser.feed(chunk)
                 else:
                     parser.feed_eof()
-        except (OSError, HTTPProtocolError, AnswerTooLarge) as exc:
+        except Exception as exc:  # whatever broke, the request had left: a lost answer
             connection.close()
             if method == "GET" and connection.reused and not parser.got_bytes:
                 raise _Stale from None
@@ -604,6 +607,12 @@ class SyncSender(_Sender):
 
 
 # ------------------------------------------------------------------ async
+
+
+def _nothing_buffered(reader: asyncio.StreamReader, operation: str, endpoint: Endpoint) -> None:
+    """Refuse a tunnel the proxy sent unasked bytes into (nothing was sent yet)."""
+    if reader._buffer:  # type: ignore[attr-defined]
+        raise _not_sent(operation, endpoint, _AFTER_CONNECT)
 
 
 class AsyncSender(_Sender):
@@ -630,6 +639,11 @@ class AsyncSender(_Sender):
         self._max_connections = max_connections
         self._gate: asyncio.Semaphore | None = None
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def forget(self) -> None:
+        """Drop what belonged to an event loop now closed: its connections, its gate."""
+        self._idle = []
+        self._gate = None
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -762,8 +776,12 @@ class AsyncSender(_Sender):
         """The tunnel, then TLS inside it; a failure leaves no connection open."""
         try:
             await self._tunnel(reader, writer, operation)
+            _nothing_buffered(reader, operation, self.endpoint)
             assert self._tls is not None
             await writer.start_tls(self._tls, server_hostname=self.endpoint.host)  # type: ignore[attr-defined]
+            # Plain bytes that came before the switch stay in the reader's buffer,
+            # where they would be read as the service's (TLS-protected) answer.
+            _nothing_buffered(reader, operation, self.endpoint)
         except BaseException as exc:  # refused, broken, cancelled: not left open
             writer.close()
             if isinstance(exc, OSError):
@@ -796,7 +814,7 @@ class AsyncSender(_Sender):
                     parser.feed(chunk)
                 else:
                     parser.feed_eof()
-        except (OSError, HTTPProtocolError, AnswerTooLarge) as exc:
+        except Exception as exc:  # whatever broke, the request had left: a lost answer
             writer.close()
             if method == "GET" and reused and not parser.got_bytes:
                 raise _Stale from None
@@ -878,12 +896,14 @@ class LegacySyncSender:
         except requests.exceptions.ProxyError as exc:
             raise _not_sent(operation, self.endpoint, type(exc).__name__) from None
         except requests.exceptions.ConnectionError as exc:
-            if "NewConnectionError" in repr(exc) or "NameResolution" in repr(exc):
+            # Decided by the kind of failure urllib3 reports (raised only while
+            # connecting), never by the text, which may quote the server.
+            if _wrapped(exc, urllib3.exceptions.NewConnectionError) is not None:
                 raise _not_connected(operation, self.endpoint, exc) from None
             raise _lost(operation, self.endpoint, exc) from None
         except requests.exceptions.Timeout as exc:
             raise _lost(operation, self.endpoint, TimeoutError()) from exc
-        except requests.RequestException as exc:
+        except Exception as exc:  # whatever else broke, the request may have left
             raise _lost(operation, self.endpoint, exc) from None
         with response:
             body_read = bytearray()
@@ -903,6 +923,8 @@ class LegacySyncSender:
                 ) or isinstance(cause, urllib3.exceptions.TimeoutError)
                 lost = TimeoutError() if timed_out else exc
                 raise _lost(operation, self.endpoint, lost) from None
+            except Exception as exc:  # a foreign failure while reading: the request had left
+                raise _lost(operation, self.endpoint, exc) from None
             headers_read = {k.lower(): v for k, v in response.headers.items()}
             return HTTPAnswer(
                 response.status_code, response.reason or "", headers_read, bytes(body_read)
@@ -1016,5 +1038,5 @@ class LegacyAsyncSender:
             raise _not_sent(operation, self.endpoint, "timed out") from None
         except (httpx.ConnectError, httpx.ProxyError) as exc:
             raise _not_connected(operation, self.endpoint, exc) from None
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx's or anything else after the request may have left
             raise _lost(operation, self.endpoint, exc) from None

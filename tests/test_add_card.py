@@ -231,9 +231,21 @@ def _faulty(kind: str) -> Simulator:
     return Simulator(faults=FaultProfile({kind: 1.0}))
 
 
-def test_a_soap_fault_becomes_a_result() -> None:
+def test_a_soap_fault_to_add_card_is_an_unknown_outcome() -> None:
+    """A service may fault after it stored the card: never read as "not stored"."""
     with _faulty("soap_fault") as sim, _client(sim) as client:
-        result = client.add_card("wallet-1", TEST_PAN, "203012")
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.add_card("wallet-1", TEST_PAN, "203012")
+    assert caught.value.reason == "fault" and caught.value.operation == "addCard"
+    assert str(caught.value).startswith(
+        "addCard: the service answered 'SOAP fault soap:Server: "
+    )
+    assert "whether card 4100##########00 is in wallet wallet-1 is unknown" in str(caught.value)
+
+
+def test_a_soap_fault_to_another_operation_becomes_a_result() -> None:
+    with _faulty("soap_fault") as sim, _client(sim) as client:
+        result = client.delete_payment_mean("wallet-1", "1")
     assert not result.ok and result.response_code is None
     assert result.fault is not None
     assert result.fault.code == "soap:Server"
@@ -244,24 +256,27 @@ def test_a_soap_fault_becomes_a_result() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "error", "match"),
+    ("kind", "error", "match", "reason"),
     [
-        pytest.param("wrong_seal", SealVerificationError, "seal is wrong", id="altered-seal"),
-        pytest.param("no_seal", SealVerificationError, "seal is missing", id="unsealed-success"),
-        pytest.param("garbage", ResponseError, "not XML", id="not-xml"),
+        pytest.param("wrong_seal", SealVerificationError, "seal is wrong", "unverified",
+                     id="altered-seal"),
+        pytest.param("no_seal", SealVerificationError, "seal is missing", "unverified",
+                     id="unsealed-success"),
+        pytest.param("garbage", ResponseError, "not XML", "unreadable", id="not-xml"),
         # a gateway's 5xx page to a change: it may have forwarded the request
-        pytest.param("http_503", OutcomeUnknown, "HTTP 503", id="http-503-page"),
-        pytest.param("doctype", ResponseError, "DTD", id="dtd-and-entities"),
+        pytest.param("http_503", OutcomeUnknown, "HTTP 503", "http_status", id="http-503-page"),
+        pytest.param("doctype", ResponseError, "DTD", "unreadable", id="dtd-and-entities"),
     ],
-)
+)  # fmt: skip
 def test_a_misbehaving_service_raises_the_package_own_error(
-    kind: str, error: type[Exception], match: str
+    kind: str, error: type[Exception], match: str, reason: str
 ) -> None:
     with _faulty(kind) as sim, _client(sim) as client, pytest.raises(error, match=match) as caught:
         client.add_card("wallet-1", TEST_PAN, "203012")
     assert not isinstance(caught.value, requests.RequestException)
-    if isinstance(caught.value, OutcomeUnknown):
-        assert caught.value.reason == "http_status"
+    # an answer to a change that cannot be used: the card may be stored all the same
+    assert isinstance(caught.value, OutcomeUnknown)
+    assert caught.value.reason == reason
 
 
 def test_a_refusal_without_a_seal_is_returned_marked_unverified() -> None:

@@ -158,11 +158,14 @@ async def test_failure_modes_raise_the_same_errors_as_the_sync_client(
     assert TEST_PAN not in str(caught.value)
 
 
-async def test_a_soap_fault_is_a_result() -> None:
+async def test_a_soap_fault_is_a_result_but_to_add_card_an_unknown_outcome() -> None:
     with Simulator(faults=FaultProfile({"soap_fault": 1.0})) as sim:
         async with _client(sim.url) as client:
-            result = await client.add_card("w", TEST_PAN, "203012")
+            result = await client.sign_off("w")
+            with pytest.raises(OutcomeUnknown) as caught:
+                await client.add_card("w", TEST_PAN, "203012")
     assert result.fault is not None and not result.ok
+    assert caught.value.reason == "fault"
 
 
 async def test_a_temporary_problem_is_retried() -> None:

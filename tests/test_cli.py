@@ -58,9 +58,22 @@ def test_bad_input_exits_2_and_nothing_is_sent(env: dict[str, str], simulator: S
 
 def test_a_soap_fault_exits_4(tmp_path: Path) -> None:
     with Simulator(faults=FaultProfile({"soap_fault": 1.0})) as sim:
-        done = run(*ADD, "--json", env=merchant_env(tmp_path, sim.url))
+        done = run("sign-off", "--wallet", "demo-1", "--json", env=merchant_env(tmp_path, sim.url))
     assert done.returncode == 4
     assert json.loads(done.stdout)["fault"]["code"] == "soap:Server"
+
+
+def test_soap_faults_to_add_card_every_time_leave_it_unknown_exit_5(tmp_path: Path) -> None:
+    """A fault may come after the card was stored: sent again, and faulted again, it is
+    an unknown outcome, never "not stored"."""
+    with Simulator(faults=FaultProfile({"soap_fault": 1.0})) as sim:
+        done = run(*ADD, "--json", env=merchant_env(tmp_path, sim.url))
+        assert sim.requests_seen == 3  # the call, then two re-sends
+    assert done.returncode == 5 and done.stdout == ""
+    assert done.stderr.startswith(
+        "sogen-soap: addCard: the answer was lost and sending again answered "
+        "'SOAP fault soap:Server: "
+    )
 
 
 def test_an_unreachable_service_exits_5(tmp_path: Path) -> None:
@@ -72,11 +85,17 @@ def test_an_unreachable_service_exits_5(tmp_path: Path) -> None:
     assert "could not connect" in done.stderr
 
 
-def test_an_untrusted_answer_exits_6(tmp_path: Path) -> None:
+def test_an_untrusted_answer_exits_6_and_to_add_card_5(tmp_path: Path) -> None:
     with Simulator(faults=FaultProfile({"wrong_seal": 1.0})) as sim:
-        done = run(*ADD, env=merchant_env(tmp_path, sim.url))
-    assert done.returncode == 6
-    assert "seal" in done.stderr
+        sim.store.add_card(MERCHANT.merchant_id, "demo-1", TEST_PAN, "203012", None, None, "x")
+        read = run("wallet", "--wallet", "demo-1", env=merchant_env(tmp_path, sim.url))
+        change = run(*ADD[:2], "demo-2", *ADD[3:], env=merchant_env(tmp_path, sim.url))
+    assert read.returncode == 6
+    assert "seal is wrong" in read.stderr
+    # to a change, an answer that cannot be trusted leaves its outcome unknown
+    assert change.returncode == 5
+    assert change.stderr.startswith("sogen-soap: addCard: the answer was lost and sending again")
+    assert "whether card 4100##########00 is in wallet demo-2 is unknown" in change.stderr
 
 
 def test_the_card_can_come_from_stdin(env: dict[str, str], simulator: Simulator) -> None:

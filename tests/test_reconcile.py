@@ -101,8 +101,9 @@ def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(
             assert client.add_card("w", NEIGHBOUR, "203012").ok
         # the state a SIGKILL leaves: row 1 done, row 2 marked sending, never arrived
         journal = Journal(journal_path, MERCHANT.secret_key)
-        journal.finish(journal.key(2, "w", NEIGHBOUR, "203012"), 2, "w", mask_pan(NEIGHBOUR), "ok",
-                       "00", "1", "Successful operation")  # fmt: skip
+        done_before = journal.identity("w", NEIGHBOUR, "203012", None, None, None).key
+        journal.claim(done_before, 2, "w", mask_pan(NEIGHBOUR))
+        journal.finish(done_before, "ok", "00", "1", "Successful operation")
         left_mid_send(journal, 3, "w", TEST_PAN)
         journal.close()
         done = run_in_process(
@@ -122,19 +123,31 @@ def test_enrol_resumed_after_a_crash_mid_send_enrols_the_lookalike_card(
 @pytest.mark.parametrize(
     "faults",
     [
-        ("drop", "no_seal"),  # lost; the re-send's 00 comes unsealed
-        ("commit_drop", "no_seal"),  # stored; the re-send's 94 comes unsealed
-        ("commit_drop", "wrong_seal"),
-        ("drop", "tampered"),
+        ("drop", "no_seal", "no_seal"),  # lost; the re-send's 00, then 94, come unsealed
+        ("commit_drop", "no_seal", "no_seal"),  # stored; the re-sends' 94s come unsealed
+        ("commit_drop", "wrong_seal", "wrong_seal"),
+        ("drop", "tampered", "wrong_seal"),  # (a 94 has no data field to tamper with)
     ],
 )
-def test_an_unsealed_answer_never_turns_a_lost_call_into_a_success(faults: tuple[str, str]) -> None:
+def test_an_unsealed_answer_never_turns_a_lost_call_into_a_success(faults: tuple[str, ...]) -> None:
     with Simulator(faults=FaultProfile(sequence=faults)) as sim, _client(sim.url) as client:
         with pytest.raises(OutcomeUnknown) as caught:
             client.add_card("w", TEST_PAN, "203012", reconcile=True)
     assert caught.value.reason == "unresolved"
     assert (caught.value.operation, caught.value.endpoint) == ("addCard", sim.url)
     assert TEST_PAN not in str(caught.value)
+
+
+@pytest.mark.parametrize("unsealed", ["no_seal", "wrong_seal", "tampered"])
+def test_an_unsealed_answer_to_the_re_send_is_lost_too_and_the_next_sealed_94_settles_it(
+    unsealed: str,
+) -> None:
+    with Simulator(faults=FaultProfile(sequence=("drop", unsealed))) as sim:
+        with _client(sim.url) as client:
+            result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+        assert sim.store.count_cards() == 1 and sim.requests_seen == 4  # 3 sends, 1 read
+    assert result.ok and result.recovered and result.seal_verified
+    assert (result.response_code, result.payment_mean_id) == ("94", "1")
 
 
 def test_an_unsealed_94_to_a_plain_call_is_returned_marked_unverified() -> None:
@@ -223,11 +236,12 @@ def test_a_recovered_result_rests_on_an_answer_sealed_with_the_merchant_key() ->
     assert f"<ns:seal>{expected}</ns:seal>" in answer
 
 
-def test_a_recovered_card_whose_id_cannot_be_told_apart_stays_unknown_with_the_next_step(
+def test_a_recovered_card_whose_id_cannot_be_told_apart_is_settled_in_wallet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sealed 94 proves the card is in, but two cards of the wallet look alike
-    (same mask, same expiry): the row is not ``ok`` without its id."""
+    (same mask): the row is settled on this run, ``in-wallet``, without an id and
+    with the reason, never ``unknown`` on every later run."""
     cards = tmp_path / "cards.csv"
     cards.write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
     with Simulator() as sim:
@@ -237,18 +251,21 @@ def test_a_recovered_card_whose_id_cannot_be_told_apart_stays_unknown_with_the_n
         journal = Journal(tmp_path / "cards.journal.sqlite3", MERCHANT.secret_key)
         left_mid_send(journal, 2, "w", TEST_PAN)
         journal.close()
-        done = run_in_process(
-            "enrol", str(cards), "--quiet", env=merchant_env(tmp_path, sim.url),
-            monkeypatch=monkeypatch,
-        )  # fmt: skip
-        assert sim.store.count_cards() == 2
-    assert done.returncode == 5, done.stderr  # run again, or look
+        env = merchant_env(tmp_path, sim.url)
+        done = run_in_process("enrol", str(cards), "--quiet", env=env, monkeypatch=monkeypatch)
+        seen = sim.requests_seen
+        again = run_in_process("enrol", str(cards), "--quiet", env=env, monkeypatch=monkeypatch)
+        assert sim.store.count_cards() == 2 and sim.requests_seen == seen  # settled
+    assert (done.returncode, again.returncode) == (0, 0), done.stderr
+    assert done.stdout.startswith(
+        "1 rows: 1 in-wallet; sent 1, skipped 0 already done, recovered 1"
+    )
     with (tmp_path / "cards.results.csv").open() as handle:
         [row] = list(csv.DictReader(handle))
-    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("unknown", "94", "")
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("in-wallet", "94", "")
     assert row["message"] == (
-        "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
-        "could not be read or told apart; run again, or see: sogen-soap wallet --wallet w"
+        "Duplicated wallet / payment mean (recovered after a lost answer; its payment mean id "
+        "cannot be told: 2 payment means of the wallet show 4100##########00)"
     )
 
 
@@ -290,44 +307,112 @@ def test_a_99_to_the_re_send_is_followed_by_one_more_re_send() -> None:
         assert sim.requests_seen == 3 and sim.store.count_cards() == 1
 
 
+OTHER_MASK = "5100000000000000"  # in the wallet too, but nothing like TEST_PAN's mask
+
+
 @pytest.mark.parametrize(
-    ("neighbour_expiry", "neighbour_alias", "alias", "found"),
+    ("neighbour", "neighbour_expiry", "neighbour_alias", "alias"),
     [
-        ("203012", "b", "a", True),  # the alias tells them apart
-        ("203112", None, None, True),  # the expiry tells them apart
-        ("203012", None, None, False),  # nothing does: no id, never a guess
-        ("203012", "b", None, False),  # no alias sent: the other card's alias proves nothing
+        (NEIGHBOUR, "203012", "b", "a"),  # another alias: still a card with the same mask
+        (NEIGHBOUR, "203112", None, None),  # another expiry: likewise
+        (NEIGHBOUR, "203012", None, None),
+        (NEIGHBOUR, "203012", "b", None),
+        (OTHER_MASK, "203012", None, None),  # the only card with this mask: this card
+        (OTHER_MASK, "203012", "a", "a"),
     ],
 )
-def test_after_a_94_the_id_is_given_only_for_a_card_told_apart(
-    neighbour_expiry: str, neighbour_alias: str | None, alias: str | None, found: bool,
+def test_after_a_94_the_id_is_given_only_for_the_one_payment_mean_with_the_card_s_mask(
+    neighbour: str, neighbour_expiry: str, neighbour_alias: str | None, alias: str | None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     caplog.set_level("INFO", logger="sogen_soap")
+    found = neighbour == OTHER_MASK
     with Simulator() as sim:
         with _client(sim.url) as client:
-            assert client.add_card("w", NEIGHBOUR, neighbour_expiry,
+            assert client.add_card("w", neighbour, neighbour_expiry,
                                    payment_mean_alias=neighbour_alias).ok  # fmt: skip
             mine = client.add_card("w", TEST_PAN, "203012", payment_mean_alias=alias)
             result = client.add_card(
                 "w", TEST_PAN, "203012", payment_mean_alias=alias, reconcile=True,
                 after_lost_answer=True,
             )  # fmt: skip
-    assert result.recovered and result.duplicate
+    assert result.recovered and result.duplicate and result.ok
     assert result.payment_mean_id == (mine.payment_mean_id if found else None)
     told = [r.getMessage() for r in caplog.records if "settled by sending again" in r.getMessage()]
-    assert told == [
-        "addCard w: lost answer settled by sending again (94: card 4100##########00 is in "
-        f"the wallet{'' if found else '; its id is not known'})"
-    ]
+    if found:
+        assert told == [
+            "addCard w: lost answer settled by sending again (94: card 4100##########00 is in "
+            f"the wallet, payment mean {mine.payment_mean_id})"
+        ]
+        assert result.message == "Duplicated wallet / payment mean (recovered after a lost answer)"
+    else:
+        why = (
+            "its payment mean id cannot be told: 2 payment means of the wallet show "
+            "4100##########00"
+        )
+        assert told == [
+            "addCard w: lost answer settled by sending again (94: card 4100##########00 is in "
+            f"the wallet); {why}"
+        ]
+        assert result.message == (
+            f"Duplicated wallet / payment mean (recovered after a lost answer; {why})"
+        )
+
+
+def test_a_card_stored_with_another_expiry_is_never_given_a_lookalike_s_id() -> None:
+    """The wallet holds card A (203012, id 1) and card B with A's mask (203101, id 2).
+    A row for A with B's expiry loses its answer: it is never reported with id 2."""
+    with Simulator() as sim:
+        with _client(sim.url) as client:
+            assert client.add_card("w", TEST_PAN, "203012").payment_mean_id == "1"
+            assert client.add_card("w", NEIGHBOUR, "203101").payment_mean_id == "2"
+            sim.app.faults = FaultProfile(sequence=["commit_drop"])  # sent, answer lost
+            result = client.add_card("w", TEST_PAN, "203101", reconcile=True)
+    assert result.response_code == "94" and result.payment_mean_id is None
+    assert result.recovered and "2 payment means of the wallet show" in result.message
+
+
+@pytest.mark.parametrize(("stored_alias", "alias"), [(None, None), ("old", "new")])
+def test_the_only_lookalike_stored_otherwise_was_there_before_a_duplicate_with_its_id(
+    stored_alias: str | None, alias: str | None
+) -> None:
+    with Simulator() as sim:
+        with _client(sim.url) as client:
+            stored_expiry = "203012" if alias else "203101"
+            assert client.add_card("w", TEST_PAN, stored_expiry,
+                                   payment_mean_alias=stored_alias).ok  # fmt: skip
+            result = client.add_card("w", TEST_PAN, "203012", payment_mean_alias=alias,
+                                     reconcile=True, after_lost_answer=True)  # fmt: skip
+    assert result.duplicate and not result.recovered and not result.ok
+    assert result.payment_mean_id == "1" and result.seal_verified
+    assert result.message == (
+        "Duplicated wallet / payment mean (the card was in the wallet before this request, "
+        f"stored with expiry {stored_expiry} as payment mean 1)"
+    )
 
 
 def test_a_94_whose_wallet_cannot_be_read_is_recovered_without_an_id() -> None:
     with Simulator() as sim:
         with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
             assert client.add_card("w", TEST_PAN, "203012").ok
-            sim.app.faults = FaultProfile(sequence=[None, "drop"])  # the re-send, then the read
+            # the re-send, then three reads of the wallet, all lost
+            sim.app.faults = FaultProfile(sequence=[None, "drop", "drop", "drop"])
             result = client.add_card("w", TEST_PAN, "203012", reconcile=True,
                                      after_lost_answer=True)  # fmt: skip
+            assert sim.requests_seen == 1 + 4
     assert result.recovered and result.payment_mean_id is None
     assert result.masked_pan == "4100##########00"
+    assert result.message == (
+        "Duplicated wallet / payment mean (recovered after a lost answer; the wallet could not "
+        "be read to learn its payment mean id)"
+    )
+
+
+def test_a_94_whose_wallet_read_is_lost_once_is_read_again_for_the_id() -> None:
+    with Simulator() as sim:
+        with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+            sim.app.faults = FaultProfile(sequence=[None, "drop", "wrong_seal"])
+            result = client.add_card("w", TEST_PAN, "203012", reconcile=True,
+                                     after_lost_answer=True)  # fmt: skip
+    assert result.recovered and result.payment_mean_id == "1"

@@ -217,10 +217,13 @@ class TunnelProxy(LoopbackServer):
     as is and the connection closed.
     """
 
-    def __init__(self, answer: bytes | None = None, *, silent: bool = False) -> None:
+    def __init__(
+        self, answer: bytes | None = None, *, silent: bool = False, after: bytes = b""
+    ) -> None:
         super().__init__()
         self.answer = answer
         self.silent = silent
+        self.after = after  # sent right behind its 200, as if from inside the tunnel
         self.heads: list[bytes] = []
 
     @property
@@ -241,7 +244,7 @@ class TunnelProxy(LoopbackServer):
         target = head.split(b" ")[1].decode()
         host, _, port = target.rpartition(":")
         with socket.create_connection((host, int(port)), timeout=5) as upstream:
-            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" + self.after)
             self._relay(conn, upstream)
 
     def _relay(self, a: socket.socket, b: socket.socket) -> None:
@@ -349,6 +352,28 @@ def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
     for error in errors:
         assert str(error) == f"addCard: could not connect to {https.url}: {why}"
         assert error.operation == "addCard" and error.endpoint == https.url
+    assert https.requests_seen == 0
+
+
+FORGED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\n<a/>\n"
+)
+
+
+def test_bytes_a_proxy_sends_after_its_200_and_before_tls_are_refused_sync_and_async(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    """Bytes behind the proxy's 200 would be read, from inside TLS, as the service's
+    answer (and push the real answers onto later calls): refused before anything
+    is sent, by both clients, every time."""
+    with TunnelProxy(after=FORGED) as proxy:
+        for _ in range(5):
+            errors = _fail_sync_and_async(https, pki, proxy.url, (ConnectionFailed,))
+            for error in errors:
+                assert str(error) == (
+                    f"addCard: could not connect to {https.url}: the proxy sent bytes after "
+                    "accepting the tunnel, before TLS began"
+                )
     assert https.requests_seen == 0
 
 

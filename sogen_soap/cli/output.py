@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REFUSED",
+    "EXIT_TERMINATED",
     "EXIT_TRANSPORT",
     "EXIT_UNTRUSTED",
     "exit_status",
@@ -33,7 +34,8 @@ EXIT_FAULT: Final = 4  # the service answered with a SOAP fault
 EXIT_TRANSPORT: Final = 5  # no usable answer: connection, timeout, TLS, HTTP error
 EXIT_UNTRUSTED: Final = 6  # an answer came but is not trusted (seal, not XML)
 EXIT_INTERNAL: Final = 1  # a bug in sogen-soap: one line, no traceback; please report
-EXIT_INTERRUPTED: Final = 130  # Ctrl-C; a batch resumes when run again
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C (SIGINT); a batch resumes when run again
+EXIT_TERMINATED: Final = 143  # SIGTERM; a batch resumes when run again
 
 _MEAN_COLUMNS: Final = (
     ("id", "payment_mean_id"),
@@ -81,7 +83,7 @@ def print_result(result: WalletResult, *, as_json: bool, out: TextIO | None = No
         ("response", f"{code} {result.message}"),
     ]
     skip = {"response_code", "fault", "operation", "ok", "message", "payment_means", "payment_mean"}
-    skip |= {"extra"} | ({"recovered"} if not data.get("recovered") else set())
+    skip |= {"extra"} | {name for name in ("recovered", "reconciliation") if not data.get(name)}
     rows += [(name.replace("_", " "), value) for name, value in data.items() if name not in skip]
     rows += [  # fields the client does not type, as the service sent them
         (f"{name} (extra)", value if isinstance(value, str) else json.dumps(value))
