@@ -97,12 +97,17 @@ def run_in_process(
 
 
 def left_mid_send(
-    journal: Journal, line: int, wallet: str, card: str, expiry: str = "203012"
+    journal: Journal,
+    line: int,
+    wallet: str,
+    card: str,
+    expiry: str = "203012",
+    alias: str | None = None,
 ) -> None:
     """What a run killed mid-send leaves: the row claimed (``sending``) as enrol
     claims it, its answer never recorded."""
-    key = journal.key(line, wallet, card, expiry)
-    journal.claim(key, line, wallet, mask_pan(card), journal.card_key(wallet, card, expiry))
+    identity = journal.identity(wallet, card, expiry, alias, None, None)
+    journal.claim(identity.key, line, wallet, mask_pan(card))
 
 
 def fake_pan(wallet_no: int, k: int) -> str:

@@ -65,7 +65,7 @@ def test_ctrl_c_says_the_run_can_be_resumed(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    assert "interrupted; run the same command again to resume" in err
+    assert "interrupted by SIGINT; run the same command again to resume" in err
     assert "Traceback" not in err
 
 

@@ -11,6 +11,7 @@ process (kills, signals, two runs at once) is in ``test_enrol.py`` and
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import stat
@@ -34,7 +35,8 @@ MIXED = (
     f"w3,{OTHER_PAN},203012,\n"  # line 7: ok
 )
 SUMMARY = re.compile(
-    r"^(?P<rows>\d+) rows: (?P<parts>[^;]+); sent (?P<sent>\d+), skipped (?P<skipped>\d+) "
+    r"^(?P<rows>\d+) rows: (?P<parts>[^;]+)(?:; (?P<earlier>\d+) earlier rows not in this file)?"
+    r"; sent (?P<sent>\d+), skipped (?P<skipped>\d+) "
     r"already done, recovered (?P<recovered>\d+), retries (?P<retries>\d+) "
     r"in \d+\.\d s \(\d+ rows/s\)$"
 )
@@ -110,7 +112,8 @@ def test_a_second_run_of_a_finished_batch_sends_nothing_and_says_so(
     again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--json")
     assert again.returncode == 2
     summary = json.loads(again.stdout)
-    assert summary["rows"] == 6 and summary["sent"] == 0 and summary["skipped"] == 6
+    # the three enrolled rows come from the journal; the others are checked again, not sent
+    assert summary["rows"] == 6 and summary["sent"] == 0 and summary["skipped"] == 3
     assert summary["counts"] == {"ok": 3, "invalid": 2, "duplicate": 1}
     assert summary["bad_rows"] == 2 and summary["recovered"] == 0 and summary["retries"] == 0
     assert summary["results"] == "in.results.csv"
@@ -308,9 +311,10 @@ def test_an_explicitly_empty_expiry_cell_stays_legal(
 def test_a_worker_process_builds_its_client_from_the_options_and_sends_its_chunk(
     simulator: Simulator,
 ) -> None:
-    """What each ``--processes`` worker runs, called here so its code is seen."""
-    from sogen_soap.cli import enrol
-    from sogen_soap.cli.inputs import Row
+    """What each ``--processes`` worker is: a process reading the options, then chunks
+    of rows, on standard input, and writing each chunk's outcomes, in order."""
+    import subprocess
+    import sys
 
     options: dict[str, object] = {
         "merchant_id": MERCHANT.merchant_id,
@@ -318,33 +322,34 @@ def test_a_worker_process_builds_its_client_from_the_options_and_sends_its_chunk
         "secret_key": MERCHANT.secret_key,
         "environment": simulator.url,
         "wsdl": None,
-        "timeout": 5.0,
+        "timeout": [5.0, 10.0],
         "ca_bundle": None,
         "client_cert": None,
         "proxy": None,
         "transport": "soap",
     }
-    enrol._start_worker(options, 3)
-    try:
-        assert "secret_key" in options  # the caller's options are left as they were
-        client, pool = enrol._worker["client"], enrol._worker["pool"]
-        assert isinstance(client, WalletClient) and client.merchant_id == MERCHANT.merchant_id
-        assert pool._max_workers == 3  # type: ignore[attr-defined]
-        rows = [
-            (Row(2, "w1", TEST_PAN, "203012"), False),
-            (Row(3, "w2", OTHER_PAN, "203012"), False),
-            (Row(4, "w1", TEST_PAN, "203012"), True),  # resumed: settled by sending again
-        ]
-        outcomes = enrol._send_chunk(rows)
-    finally:
-        enrol._worker["pool"].shutdown()  # type: ignore[attr-defined]
-        enrol._worker["client"].close()  # type: ignore[attr-defined]
-        enrol._worker.clear()
-    assert [o.state for o in outcomes] == ["ok", "ok", "ok"]
-    assert [o.code for o in outcomes] == ["00", "00", "94"]
-    assert outcomes[2].recovered and not outcomes[0].recovered
-    assert outcomes[0].payment_mean_id == _store_id(simulator, "w1", TEST_PAN)
-    assert outcomes[2].payment_mean_id == outcomes[0].payment_mean_id
+    row = {"alias": None, "brand": None, "pan_type": None, "expiry": "203012"}
+    chunks = [
+        [{**row, "line": 2, "wallet": "w1", "card": TEST_PAN, "resumed": False},
+         {**row, "line": 3, "wallet": "w2", "card": OTHER_PAN, "resumed": False}],
+        # resumed: settled by sending again
+        [{**row, "line": 4, "wallet": "w1", "card": TEST_PAN, "resumed": True}],
+    ]  # fmt: skip
+    hello = {"options": options, "threads": 3, "parent": os.getpid()}
+    lines = [json.dumps(hello)] + [json.dumps({"rows": chunk}) for chunk in chunks]
+    worker = subprocess.run(
+        [sys.executable, "-m", "sogen_soap.cli.worker"], input="\n".join(lines) + "\n",
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (worker.returncode, worker.stderr) == (0, "")
+    first, second = (json.loads(line)["outcomes"] for line in worker.stdout.splitlines())
+    outcomes = first + second
+    assert [o["state"] for o in outcomes] == ["ok", "ok", "ok"]
+    assert [o["code"] for o in outcomes] == ["00", "00", "94"]
+    assert outcomes[2]["recovered"] and not outcomes[0]["recovered"]
+    assert outcomes[0]["payment_mean_id"] == _store_id(simulator, "w1", TEST_PAN)
+    assert outcomes[2]["payment_mean_id"] == outcomes[0]["payment_mean_id"]
+    assert MERCHANT.secret_key not in worker.stdout
 
 
 def test_the_summary_line_word_for_word() -> None:
@@ -382,9 +387,14 @@ def test_a_row_edited_between_runs_is_sent_again_not_skipped(
     assert first.returncode == 0
     (tmp_path / "in.csv").write_text(f"wallet,card,expiry\n{edited}\n")
     again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
-    assert (_summary(again)["sent"], _summary(again)["skipped"]) == ("1", "0")
-    (row,) = read_results(tmp_path / "in.results.csv")
-    assert row["wallet"] == edited.split(",")[0]
+    summary = _summary(again)
+    assert (summary["sent"], summary["skipped"], summary["earlier"]) == ("1", "0", "1")
+    row, earlier = read_results(tmp_path / "in.results.csv")
+    assert (row["line"], row["wallet"]) == ("2", edited.split(",")[0])
+    # the row it replaced was done: its outcome and id are kept, after this input's rows
+    assert (earlier["line"], earlier["wallet"], earlier["outcome"]) == ("", "w1", "ok")
+    assert earlier["payment_mean_id"] == "1"
+    assert earlier["message"] == "not in this file (an earlier run's row): Successful operation"
 
 
 def test_identical_bad_rows_are_each_reported_and_an_edited_one_again(
@@ -397,7 +407,7 @@ def test_identical_bad_rows_are_each_reported_and_an_edited_one_again(
     assert _summary(done)["parts"] == "2 invalid"
     (tmp_path / "in.csv").write_text("wallet,card,expiry\nw1,123,203012\nw1,1234,203012\n")
     again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
-    assert _summary(again)["skipped"] == "1"  # line 3 changed: checked and reported anew
+    assert _summary(again)["skipped"] == "0"  # bad rows are checked and reported anew
     rows = read_results(tmp_path / "in.results.csv")
     assert rows[1]["message"] == "card: a clear card number must be 12 to 19 digits (got 4)"
 
@@ -472,17 +482,26 @@ def test_what_a_row_carries_goes_on_the_wire(
         assert element in body, element
 
 
-def test_a_soap_fault_leaves_the_row_failed_with_the_fault_code(
+def test_soap_faults_leave_the_row_unknown_then_the_next_run_settles_it(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A service may fault after it stored the card: the row is never "failed" (sent
+    again blindly), it is unknown until a sealed answer settles it."""
     (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
-    simulator.app.faults.fail_next("addCard", "soap_fault", times=5)
+    simulator.app.faults.fail_next("addCard", "soap_fault", times=3)
     done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
     assert done.returncode == 5
     (row,) = read_results(tmp_path / "in.results.csv")
-    assert (row["outcome"], row["code"]) == ("failed", "soap:Server")
-    assert row["message"].startswith("SOAP fault soap:Server")
-    assert row["message"].endswith("Fault injected by the simulator")
+    assert (row["outcome"], row["code"]) == ("unknown", "")
+    assert row["message"].startswith(
+        "OutcomeUnknown: addCard: the answer was lost and sending again answered "
+        "'SOAP fault soap:Server: "
+    )
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert again.returncode == 0, again.stderr
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("ok", "00", "1")
+    assert row["message"] == "Successful operation (recovered after a lost answer)"
 
 
 def test_enrol_spread_over_two_worker_processes_in_process(
@@ -527,7 +546,7 @@ def test_results_that_cannot_be_put_in_place_leave_no_temporary_file(tmp_path: P
     from sogen_soap.cli.journal import Journal
 
     journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
-    journal.finish(journal.key(2, "w"), 2, "w", None, "invalid", message="bad")
+    journal.note_line(2, None, state="invalid", message="bad", wallet="w")
     target = tmp_path / "out.csv"
     target.mkdir()
     (target / "keep").write_text("x")
@@ -620,7 +639,7 @@ def test_results_are_written_in_their_own_folder_not_the_temporary_one(
     from sogen_soap.cli.journal import Journal
 
     journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
-    journal.finish(journal.key(2, "w"), 2, "w", None, "invalid", message="bad")
+    journal.note_line(2, None, state="invalid", message="bad", wallet="w")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     write_results(journal, tmp_path / "out.csv")
     journal.close()

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PAN
+from conftest import OTHER_PAN, TEST_PAN
 
 from sogen_soap.cli.journal import Journal, JournalError, JournalRow
 
@@ -69,20 +69,51 @@ def test_a_database_of_something_else_is_refused_and_left_as_it_was(tmp_path: Pa
     Journal(tmp_path / "other.sqlite3", SECRET).close()  # the lock was let go
 
 
-def test_a_journal_of_an_earlier_version_gains_the_card_column(tmp_path: Path) -> None:
+def _hmac(salt: str, secret: str, *fields: str) -> str:
+    """A journal key computed here by hand: HMAC-SHA-256 under salt + pepper."""
+    pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
+    return hmac.new(
+        bytes.fromhex(salt) + pepper, "\x1f".join(fields).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _salt(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        (salt,) = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+    return str(salt)
+
+
+def test_a_journal_of_sogen_soap_0_x_is_read_for_the_rows_it_holds(tmp_path: Path) -> None:
+    """Rows keyed by line number in the old table are found while they stay where
+    they were, so an upgrade mid-batch sends nothing twice."""
     path = tmp_path / "old.sqlite3"
+    salt = "ab" * 32
+    old_key = _hmac(salt, SECRET, "2", "w", TEST_PAN, "203012")
     with sqlite3.connect(path) as db:
         db.executescript(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
             "CREATE TABLE row (key TEXT PRIMARY KEY, line INTEGER NOT NULL, wallet TEXT, "
             "masked_pan TEXT, expiry TEXT, state TEXT NOT NULL, code TEXT, payment_mean_id TEXT,"
             " message TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,"
-            " run INTEGER NOT NULL DEFAULT 0);"
+            " run INTEGER NOT NULL DEFAULT 0, card_key TEXT);"
+        )
+        db.execute("INSERT INTO meta VALUES ('salt', ?), ('run', '3')", (salt,))
+        db.execute(
+            "INSERT INTO row VALUES (?, 2, 'w', '4100##########00', NULL, 'ok', '00', '7', "
+            "'Successful operation', 1, 'then', 3, NULL)",
+            (old_key,),
         )
     journal = Journal(path, SECRET)
-    card = journal.card_key("w", TEST_PAN, "203012")
-    journal.claim(journal.key(2, "w"), 2, "w", "4100##########00", card)
-    assert journal.seen(journal.key(3, "w"), card, 3) == (None, 2)
+    assert journal.run == 4
+    legacy = ("w", TEST_PAN, "203012", "4100##########00")
+    here = journal.identity("w", TEST_PAN, "203012", None, None, None)
+    moved = journal.identity("w", OTHER_PAN, "203012", None, None, None)
+    assert journal.state(here, 2, legacy) == "ok"  # the same row on the same line
+    assert journal.state(moved, 3, ("w", OTHER_PAN, "203012", "5100##########00")) is None
+    journal.note_line(2, here)
+    assert list(journal.rows()) == [
+        JournalRow(2, "w", "4100##########00", "ok", "00", "7", "Successful operation", 1)
+    ]
     journal.close()
 
 
@@ -91,37 +122,35 @@ def test_keys_are_an_hmac_under_the_salt_and_the_secret_and_no_card_is_stored(
 ) -> None:
     path = tmp_path / "j.sqlite3"
     journal = Journal(path, SECRET)
-    key = journal.key(7, "w1", TEST_PAN, "203012")
-    journal.claim(key, 7, "w1", "4100##########00", journal.card_key("w1", TEST_PAN, "203012"))
-    journal.finish(key, 7, "w1", "4100##########00", "ok", "00", "3", "Successful operation")
+    identity = journal.identity("w1", TEST_PAN, "203012", "a", None, "PAN")
+    journal.claim(identity.key, 7, "w1", "4100##########00")
+    journal.finish(identity.key, "ok", "00", "3", "Successful operation")
     journal.close()
-    with sqlite3.connect(path) as db:
-        (salt,) = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-    pepper = hmac.new(SECRET.encode(), b"sogen-soap journal", hashlib.sha256).digest()
-    expected = hmac.new(
-        bytes.fromhex(salt) + pepper, f"7\x1fw1\x1f{TEST_PAN}\x1f203012".encode(), hashlib.sha256
-    ).hexdigest()
-    assert key == expected
+    salt = _salt(path)
     assert len(bytes.fromhex(salt)) == 32
-    # a card's key is the same HMAC over line 0 and a "card" tag: apart from every row key
-    card = hmac.new(
-        bytes.fromhex(salt) + pepper,
-        f"0\x1fcard\x1fw1\x1f{TEST_PAN}\x1f203012".encode(),
-        hashlib.sha256,
-    ).hexdigest()
+    # what the row is: every field, tagged; not where it stands (line 0)
+    assert identity.key == _hmac(
+        salt, SECRET, "0", "row", "w1", TEST_PAN, "203012", "alias=a", "pan_type=PAN"
+    )
+    assert identity.group == _hmac(salt, SECRET, "0", "card-in-wallet", "w1", TEST_PAN)
+    assert identity.card_key == _hmac(salt, SECRET, "0", "card", "w1", TEST_PAN, "203012")
     reopened = Journal(path, SECRET)
-    assert reopened.card_key("w1", TEST_PAN, "203012") == card
+    assert reopened.identity("w1", TEST_PAN, "203012", "a", None, "PAN") == identity
+    # another alias or brand is another row; the card in the wallet is the same card
+    other = reopened.identity("w1", TEST_PAN, "203012", "b", None, "PAN")
+    assert other.key != identity.key and other.group == identity.group
+    assert reopened.identity("w1", TEST_PAN, "203012", None, "a", "PAN").key != identity.key
     reopened.close()
     with sqlite3.connect(path) as db:
-        (updated_at,) = db.execute("SELECT updated_at FROM row").fetchone()
+        (updated_at,) = db.execute("SELECT updated_at FROM entry").fetchone()
     assert updated_at.endswith("+00:00")  # when, in UTC, whatever this machine's zone
     for name in os.listdir(tmp_path):
         assert TEST_PAN.encode() not in (tmp_path / name).read_bytes(), name
-    other = Journal(tmp_path / "other.sqlite3", SECRET)  # a new salt: other keys
-    assert other.key(7, "w1", TEST_PAN, "203012") != key
-    other.close()
+    other_file = Journal(tmp_path / "other.sqlite3", SECRET)  # a new salt: other keys
+    assert other_file.identity("w1", TEST_PAN, "203012", "a", None, "PAN") != identity
+    other_file.close()
     again = Journal(path, "another secret")  # the same salt, another secret: other keys
-    assert again.key(7, "w1", TEST_PAN, "203012") != key
+    assert again.identity("w1", TEST_PAN, "203012", "a", None, "PAN") != identity
     again.close()
 
 
@@ -130,9 +159,7 @@ def test_each_run_sees_its_own_rows_in_input_order_page_after_page(tmp_path: Pat
     journal = Journal(path, SECRET)
     assert journal.run == 1
     for line in range(1203, 1, -1):  # written out of order, more than two pages
-        key = journal.key(line, "w")
-        assert journal.seen(key, None, line) == (None, None)
-        journal.finish(key, line, "w", None, "invalid", message=f"bad {line}")
+        journal.note_line(line, None, state="invalid", message=f"bad {line}", wallet="w")
     rows = list(journal.rows())
     assert [r.line for r in rows] == list(range(2, 1204))
     assert rows[0] == JournalRow(2, "w", None, "invalid", None, None, "bad 2", 0)
@@ -141,49 +168,86 @@ def test_each_run_sees_its_own_rows_in_input_order_page_after_page(tmp_path: Pat
     journal = Journal(path, SECRET)
     assert journal.run == 2
     assert list(journal.rows()) == []  # nothing of this run yet
-    assert journal.seen(journal.key(5, "w"), None, 5) == ("invalid", None)  # now part of run 2
+    journal.note_line(5, None, state="invalid", message="bad 5", wallet="w")
     assert [r.line for r in journal.rows()] == [5]
+    journal.close()
+
+
+def test_rows_of_earlier_runs_not_in_this_input_follow_this_input_s_rows(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path, SECRET)
+    kept, dropped = (journal.identity("w", pan, "203012", None, None, None)
+                     for pan in (TEST_PAN, OTHER_PAN))  # fmt: skip
+    for line, identity, masked, pmid in ((2, kept, "4100##########00", "1"),
+                                         (3, dropped, "5100##########00", "2")):  # fmt: skip
+        journal.note_line(line, identity)
+        journal.claim(identity.key, line, "w", masked)
+        journal.finish(identity.key, "ok", "00", pmid, "Successful operation")
+    journal.close()
+    journal = Journal(path, SECRET)  # the file now holds only the first card, on line 5
+    assert journal.state(kept, 5, ("w", TEST_PAN, "203012", "4100##########00")) == "ok"
+    journal.note_line(5, kept)
+    assert list(journal.rows()) == [
+        JournalRow(5, "w", "4100##########00", "ok", "00", "1", "Successful operation", 1),
+        JournalRow(None, "w", "5100##########00", "ok", "00", "2", "Successful operation", 1),
+    ]
     journal.close()
 
 
 def test_a_repeat_is_found_only_earlier_in_the_same_run(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = Journal(path, SECRET)
-    card = journal.card_key("w", TEST_PAN, "203012")
-    assert card == journal.card_key("w", TEST_PAN, "203012")
-    assert card not in {
-        journal.card_key("w2", TEST_PAN, "203012"),
-        journal.card_key("w", TEST_PAN, "203112"),
-    }
-    assert journal.seen(journal.key(4, "a"), card, 4) == (None, None)
-    journal.claim(journal.key(4, "a"), 4, "w", "4100##########00", card)
-    assert journal.seen(journal.key(9, "b"), card, 9) == (None, 4)
-    assert journal.seen(journal.key(2, "c"), card, 2) == (None, None)  # only earlier lines
+    row = journal.identity("w", TEST_PAN, "203012", "a", None, None)
+    alias = journal.identity("w", TEST_PAN, "203012", "b", None, None)
+    expiry = journal.identity("w", TEST_PAN, "203112", "a", None, None)
+    elsewhere = journal.identity("w2", TEST_PAN, "203012", "a", None, None)
+    journal.note_line(4, row)
+    assert (journal.same_row(row, 9), journal.same_card(row, 9)) == (4, 4)
+    assert (journal.same_row(alias, 9), journal.same_card(alias, 9)) == (None, 4)
+    assert (journal.same_row(expiry, 9), journal.same_card(expiry, 9)) == (None, None)
+    assert journal.same_card(elsewhere, 9) is None
+    assert journal.same_row(row, 2) is None  # only earlier lines
     journal.close()
-    journal = Journal(path, SECRET)  # a new run: the earlier run's row is not a repeat
-    assert journal.seen(journal.key(9, "b"), card, 9) == (None, None)
-    assert journal.seen(journal.key(4, "a"), card, 4) == ("sending", None)
-    assert journal.seen(journal.key(9, "b"), card, 9) == (None, 4)
+    journal = Journal(path, SECRET)  # a new run: the earlier run's line is not a repeat
+    assert (journal.same_row(row, 9), journal.same_card(row, 9)) == (None, None)
     journal.close()
 
 
 def test_each_claim_counts_an_attempt_and_an_outcome_replaces_the_last(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = Journal(path, SECRET)
-    key, card = journal.key(2, "w"), journal.card_key("w", TEST_PAN, "203012")
-    journal.claim(key, 2, "w", "4100##########00", card)
-    journal.finish(key, 2, "w", "4100##########00", "unknown", None, None, "lost")
+    identity = journal.identity("w", TEST_PAN, "203012", None, None, None)
+    legacy = ("w", TEST_PAN, "203012", "4100##########00")
+    journal.note_line(2, identity)
+    journal.claim(identity.key, 2, "w", "4100##########00")
+    journal.finish(identity.key, "unknown", None, None, "lost")
     journal.close()
     journal = Journal(path, SECRET)
     assert journal.path == path
-    journal.seen(key, card, 2)
-    journal.claim(key, 2, "w", "4100##########00", card)
+    assert journal.state(identity, 2, legacy) == "unknown"
+    journal.note_line(2, identity)
+    journal.claim(identity.key, 2, "w", "4100##########00")
     (row,) = journal.rows()
     assert (row.state, row.attempts, row.message) == ("sending", 2, "lost")
     with sqlite3.connect(path) as db:  # when, in UTC to the millisecond
-        (stamp,) = db.execute("SELECT updated_at FROM row").fetchone()
+        (stamp,) = db.execute("SELECT updated_at FROM entry").fetchone()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp), stamp
-    journal.finish(key, 2, "w", "4100##########00", "ok", "94", "5", "recovered")
+    journal.finish(identity.key, "ok", "94", "5", "recovered")
     (row,) = journal.rows()
     assert row == JournalRow(2, "w", "4100##########00", "ok", "94", "5", "recovered", 2)
+    journal.close()
+
+
+def test_after_close_nothing_is_written_and_nothing_raises(tmp_path: Path) -> None:
+    """An answer that arrives after the run stopped leaves its row in flight."""
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path, SECRET)
+    identity = journal.identity("w", TEST_PAN, "203012", None, None, None)
+    journal.note_line(2, identity)
+    journal.claim(identity.key, 2, "w", "4100##########00")
+    journal.close()
+    journal.finish(identity.key, "ok", "00", "1", "late")
+    journal.note_line(3, None, state="invalid")
+    journal = Journal(path, SECRET)
+    assert journal.state(identity, 2, ("w", TEST_PAN, "203012", "x")) == "sending"
     journal.close()

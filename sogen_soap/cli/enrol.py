@@ -2,37 +2,43 @@
 
 Every row is validated before anything is sent; bad rows are reported with
 their line number and never sent.  Good rows go out on worker threads
-sharing one client.  The journal records each outcome as it happens, so a run
-that is killed can simply be started again: rows done are skipped; rows caught
-in flight (or left unknown) are sent again under the reconcile rule, where
-the service's own duplicate check on the full card number decides (a sealed
-94 means the card is in: ``ok``, recovered); rows that certainly did not
-arrive (99, never connected) are sent again normally.  An exact repeat of an
-earlier row (same wallet, card and expiry) is ``duplicate`` and never sent,
-so one card has exactly one ``ok`` row, with its payment mean id.
+sharing one client (or worker processes, ``--processes``).  Rows naming the
+same card for the same wallet are sent one after the other, in file order,
+so the first row is the one that enrols.
+
+The journal records each outcome as it happens, so a run that is killed can
+simply be started again: rows done are skipped; rows caught in flight (or
+left unknown) are sent again under the reconcile rule, where the service's
+own duplicate check on the full card number decides (a sealed 94 means the
+card is in); rows that certainly did not arrive (99, never connected) are
+sent again normally.  An exact repeat of an earlier row (same wallet, card
+and expiry) is ``duplicate`` and never sent, so one card has exactly one
+``ok`` row.
+
+A stop asked for by a signal (SIGINT, SIGTERM) sends no new row, lets the
+rows on the wire get their answers (worker processes get a few seconds, then
+are ended), and leaves the journal exact: a row is marked in flight only once
+its request may have left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import queue
+import signal
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterable
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, Protocol
 
 from ..client import WalletClient
 from ..errors import (
@@ -43,15 +49,30 @@ from ..errors import (
     SogenSoapError,
     TransportError,
 )
+from ..redact import redact_text
 from ..results import AddCardResult
 from .inputs import BadRow, FileFormat, Row, read_rows
-from .journal import FINAL_STATES, IN_FLIGHT_STATES, Journal
+from .journal import FINAL_STATES, IN_FLIGHT_STATES, Identity, Journal
 from .progress import Progress
 
-__all__ = ["BatchSummary", "check_rows", "enrol", "write_results"]
+__all__ = [
+    "OUTCOMES",
+    "BatchSummary",
+    "Stop",
+    "WorkersGone",
+    "check_rows",
+    "enrol",
+    "write_results",
+]
 
 # A results cell starting with one of these is a formula to a spreadsheet.
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+OUTCOMES: Final = ("ok", "in-wallet", "duplicate", "refused", "invalid", "failed", "unknown")
+"""Every outcome a row can end with, in the summary's order (README: the batch contract)."""
+
+STOP_GRACE: Final = 3.0
+"""Seconds worker processes get, after a stop, to finish the rows on the wire."""
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -61,10 +82,6 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-NO_ID: Final = (
-    "the card is in the wallet (a sealed 94 to sending again), but its payment mean id "
-    "could not be read or told apart; run again, or see: sogen-soap wallet --wallet "
-)
 RESULT_FIELDS: Final = (
     "line",
     "wallet",
@@ -78,21 +95,26 @@ RESULT_FIELDS: Final = (
 
 @dataclass
 class BatchSummary:
+    """What a run did: ``counts`` per outcome of this input's rows (exactly the
+    results file's), ``earlier`` rows of earlier runs no longer in the input."""
+
     rows: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     skipped: int = 0
     recovered: int = 0
     retries: int = 0
+    earlier: int = 0
     seconds: float = 0.0
     results_path: Path | None = None
+    stopped: int | None = None  # the signal that stopped the run
 
     def line(self) -> str:
-        order = ("ok", "duplicate", "refused", "invalid", "failed", "unknown")
-        parts = ", ".join(f"{self.counts[k]} {k}" for k in order if self.counts[k])
+        parts = ", ".join(f"{self.counts[k]} {k}" for k in OUTCOMES if self.counts[k])
         rate = self.sent / self.seconds if self.seconds else 0.0
+        earlier = f"; {self.earlier} earlier rows not in this file" if self.earlier else ""
         return (
-            f"{self.rows} rows: {parts or 'nothing to do'}; sent {self.sent}, "
+            f"{self.rows} rows: {parts or 'nothing to do'}{earlier}; sent {self.sent}, "
             f"skipped {self.skipped} already done, recovered {self.recovered}, "
             f"retries {self.retries} "
             f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
@@ -101,11 +123,13 @@ class BatchSummary:
 
 def _outcome(result: AddCardResult) -> str:
     if result.ok:
-        # an ok row always names its card: a recovery without an id is read again
-        return "ok" if result.payment_mean_id else "unknown"
+        # the service said, sealed, that the card is in; without an id: in-wallet
+        return "ok" if result.payment_mean_id else "in-wallet"
     if result.duplicate:
         return "duplicate"
-    if result.temporary or result.fault is not None:
+    if result.fault is not None:
+        return "unknown"  # a fault may come after storing (reconcile raises first)
+    if result.temporary:
         return "failed"  # tried again on the next run
     return "refused"
 
@@ -125,49 +149,6 @@ def _failure_state(exc: SogenSoapError, resumed: bool) -> str:
     return "failed"
 
 
-class _Batch:
-    def __init__(self, client: WalletClient, journal: Journal, progress: Progress) -> None:
-        self.client = client
-        self.journal = journal
-        self.progress = progress
-        self.recovered = 0
-        self._lock = threading.Lock()
-
-    def key(self, row: Row | BadRow) -> str:
-        if isinstance(row, Row):
-            return self.journal.key(row.line, row.wallet, row.card, row.expiry)
-        return self.journal.key(row.line, *row.raw, row.message)
-
-    def finish(
-        self,
-        row: Row | BadRow,
-        key: str,
-        state: str,
-        code: str | None = None,
-        payment_mean_id: str | None = None,
-        message: str | None = None,
-    ) -> str:
-        """Record a row's outcome in the journal and on the progress line."""
-        self.journal.finish(
-            key, row.line, row.wallet, row.masked_pan, state, code, payment_mean_id, message
-        )
-        self.progress.add(state)
-        return state
-
-    def send(self, row: Row, key: str, resumed: bool) -> str:
-        """Send one row (already marked ``sending``); ``resumed``: an earlier
-        attempt of it lost its answer."""
-        return self.record(row, key, send_row(self.client, row, resumed))
-
-    def record(self, row: Row, key: str, outcome: Outcome) -> str:
-        if outcome.recovered:
-            with self._lock:
-                self.recovered += 1
-        return self.finish(
-            row, key, outcome.state, outcome.code, outcome.payment_mean_id, outcome.message
-        )
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What sending one row came to (crosses a process boundary: no card in it)."""
@@ -180,7 +161,7 @@ class Outcome:
 
 
 def send_row(client: WalletClient, row: Row, resumed: bool) -> Outcome:
-    """Send one row under the reconcile rule; never raises a package exception."""
+    """Send one row under the reconcile rule; never raises."""
     try:
         result = client.add_card(
             row.wallet,
@@ -194,118 +175,333 @@ def send_row(client: WalletClient, row: Row, resumed: bool) -> Outcome:
         )
     except SogenSoapError as exc:
         return Outcome(_failure_state(exc, resumed), message=f"{type(exc).__name__}: {exc}")
-    state = _outcome(result)
+    except Exception as exc:  # a bug of ours: the request may have left
+        return Outcome("unknown", message=redact_text(f"internal error ({type(exc).__name__})"))
     return Outcome(
-        state,
+        _outcome(result),
         result.fault.code if result.fault else result.response_code,
         result.payment_mean_id,
-        NO_ID + row.wallet if state == "unknown" else result.message,
-        result.recovered,
+        result.message,
+        result.recovered or result.reconciliation is not None,
     )
 
 
-# ------------------------------------------------------------------ worker processes
-
-_worker: dict[str, Any] = {}
+# ------------------------------------------------------------------ stopping
 
 
-def _start_worker(options: dict[str, object], threads: int) -> None:
-    """In each worker process: one client and a thread pool, made once."""
-    options = dict(options)
-    secret = str(options.pop("secret_key"))
-    merchant_id, key_version = str(options.pop("merchant_id")), int(str(options.pop("key_version")))
-    _worker["client"] = WalletClient(merchant_id, secret, key_version, **options)  # type: ignore[arg-type]
-    _worker["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enrol")
+class Stop:
+    """A stop asked for by a signal: the batch sends no new row once it is set.
 
-
-def _send_chunk(chunk: list[tuple[Row, bool]]) -> list[Outcome]:
-    client: WalletClient = _worker["client"]
-    pool: ThreadPoolExecutor = _worker["pool"]
-    return list(pool.map(lambda item: send_row(client, *item), chunk))
-
-
-def _process_pool(
-    processes: int, client_options: dict[str, object] | None, threads: int
-) -> ProcessPoolExecutor:  # pragma: no mutate block
-    """Worker processes, each with a client built from ``client_options``."""
-    import multiprocessing
-
-    start: Any = _start_worker
-    return ProcessPoolExecutor(
-        max_workers=processes,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=start,
-        initargs=(client_options, threads),
-    )
-
-
-class _Dispatcher:
-    """Where rows go: threads in this process, or chunks to worker processes.
-
-    Either way this process alone writes the journal: a row is marked
-    ``sending`` (committed) before any worker may send it.
+    ``install`` catches SIGINT and SIGTERM for the time of a run (the main
+    thread only); a second signal of either kind is left to its default.
     """
 
-    def __init__(
-        self,
-        batch: _Batch,
-        concurrency: int,
-        processes: int,
-        client_options: dict[str, object] | None,
-    ) -> None:
-        self.batch = batch
-        self.concurrency = concurrency
-        self.processes = processes
-        self.pending: set[Future[object]] = set()
-        self._chunk: list[tuple[Row, str, bool]] = []  # pragma: no mutate
-        self._chunk_size = max(1, concurrency // max(processes, 1))  # pragma: no mutate
-        self.pool: ThreadPoolExecutor | ProcessPoolExecutor
-        if processes > 1:  # pragma: no mutate
-            chunk = self._chunk_size  # pragma: no mutate
-            self.pool = _process_pool(processes, client_options, chunk)  # pragma: no mutate
-        else:
-            self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enrol")
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def submit(self, row: Row, key: str, resumed: bool) -> None:
-        limit = 2 * (self.processes if self.processes > 1 else self.concurrency)
-        if len(self.pending) >= limit:  # memory stays flat however long the file
-            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()
-        if self.processes <= 1:  # pragma: no mutate
-            self.pending.add(self.pool.submit(self.batch.send, row, key, resumed))
-        else:
-            self._chunk_up(row, key, resumed)  # pragma: no mutate
+    def request(self, signum: int) -> None:
+        self.signal = signum
+        self.event.set()
 
-    # What follows runs only with worker processes.  It is tested
-    # (test_enrol_rows.py, test_enrol.py), but mutation testing cannot start
-    # spawned processes from inside its runner, so it is left out of mutation
-    # (tests/mutation-equivalents.md).
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
 
-    def _chunk_up(self, row: Row, key: str, resumed: bool) -> None:  # pragma: no mutate block
-        self._chunk.append((row, key, resumed))
-        if len(self._chunk) >= self._chunk_size:
-            self.flush()
+    def _handle(self, signum: int, frame: object) -> None:
+        self.request(signum)
+        for other, previous in self._previous.items():  # a second one acts at once
+            signal.signal(other, previous)
 
-    def flush(self) -> None:  # pragma: no mutate block
-        if not self._chunk:
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
             return
-        chunk, self._chunk = self._chunk, []
-        future = self.pool.submit(_send_chunk, [(row, resumed) for row, _, resumed in chunk])
-        batch = self.batch
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
 
-        def record(done: Future[list[Outcome]]) -> None:
-            for (row, key, _), outcome in zip(chunk, done.result(), strict=True):
-                batch.record(row, key, outcome)
+    def uninstall(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
-        future.add_done_callback(record)
-        self.pending.add(future)  # type: ignore[arg-type]
 
-    def close(self) -> None:
-        self.flush()
-        for future in list(self.pending):
-            future.result()
-        self.pool.shutdown(wait=True)
+# ------------------------------------------------------------------ senders
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A row on its way: which entry it is, and what the journal said before."""
+
+    row: Row
+    identity: Identity
+    previous: str | None
+
+    @property
+    def resumed(self) -> bool:
+        return self.previous in IN_FLIGHT_STATES
+
+
+_Done = list[tuple[_Item, Outcome]]
+
+
+class _Sender(Protocol):
+    batch: int
+
+    def free(self) -> int: ...
+    def submit(self, items: list[_Item]) -> None: ...
+    def finish(self, stop: Stop) -> None: ...
+
+
+class _Threads:
+    """Rows on threads of this process, sharing one client; a thread records
+    its row's outcome in the journal as soon as it has it."""
+
+    batch = 1
+
+    def __init__(self, batch: _Batch, concurrency: int) -> None:
+        self._batch = batch
+        self._concurrency = concurrency
+        self._running = 0
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enrol")
+
+    def free(self) -> int:
+        return self._concurrency - self._running
+
+    def submit(self, items: list[_Item]) -> None:
+        for item in items:
+            self._running += 1
+            self._pool.submit(self._send, item)
+
+    def _send(self, item: _Item) -> None:
+        outcome = send_row(self._batch.client, item.row, item.resumed)  # never raises
+        try:
+            self._batch.record(item, outcome)
+        finally:
+            self._batch.done.put((None, [item], None))
+
+    def settled(self, count: int) -> None:
+        self._running -= count
+
+    def finish(self, stop: Stop) -> None:
+        """Rows on the wire get their answer (each within its call's deadline)."""
+        self._pool.shutdown(wait=True)
+
+
+class _Processes:
+    """Rows spread over worker processes (``python -m sogen_soap.cli.worker``).
+
+    Each worker takes one chunk at a time and sends its rows on its threads;
+    this process claims a chunk's rows just before handing it to an idle
+    worker, and records their outcomes when they come back.  Workers run in
+    their own session (a terminal's Ctrl-C reaches this process only) and end
+    when this process goes, however it goes.
+    """
+
+    def __init__(self, batch: _Batch, processes: int, threads: int, options: dict[str, object]):
+        self._batch = batch
+        self.batch = threads
+        self._idle: list[_Worker] = []
+        self._workers = [_Worker(options, threads, batch.done) for _ in range(processes)]
+        self._idle = list(self._workers)
+
+    def free(self) -> int:
+        return len(self._idle) * self.batch
+
+    def submit(self, items: list[_Item]) -> None:
+        worker = self._idle.pop()
+        worker.send(items)
+
+    def returned(self, worker: _Worker, alive: bool) -> None:
+        if alive:
+            self._idle.append(worker)
+        elif worker in self._workers:
+            self._workers.remove(worker)
+
+    @property
+    def gone(self) -> bool:
+        """Every worker process ended (killed from outside, or it could not start)."""
+        return not self._workers
+
+    def finish(self, stop: Stop) -> None:
+        """Close the workers: at once when the run is done; after a stop, once their
+        rows on the wire are answered, or ``STOP_GRACE`` seconds, whichever first."""
+        limit = time.monotonic() + STOP_GRACE
+        while any(w.items is not None for w in self._workers) and time.monotonic() < limit:
+            self._batch.settle(0.05)
+        busy = any(w.items is not None for w in self._workers)
+        for worker in list(self._workers):
+            worker.close(kill=busy)
+
+
+class _Worker:
+    """One worker process and the thread that reads its answers."""
+
+    def __init__(self, options: dict[str, object], threads: int, done: queue.Queue[Any]) -> None:
+        import subprocess
+
+        self.items: list[_Item] | None = None
+        self._done = done
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sogen_soap.cli.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C and a terminal's hang-up reach the batch alone
+            text=True,
+            encoding="utf-8",
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._in: IO[str] = self.process.stdin
+        hello = {"options": options, "threads": threads, "parent": os.getpid()}
+        self._in.write(json.dumps(hello) + "\n")  # the key goes over the pipe, never argv
+        self._in.flush()
+        self._reader = threading.Thread(
+            target=self._read, args=(self.process.stdout,), daemon=True, name="enrol-worker"
+        )
+        self._reader.start()
+
+    def send(self, items: list[_Item]) -> None:
+        self.items = items
+        rows = [{**_row_fields(item.row), "resumed": item.resumed} for item in items]
+        try:
+            self._in.write(json.dumps({"rows": rows}) + "\n")
+            self._in.flush()
+        except OSError:  # the worker is gone: what it was given stays in flight
+            pass
+
+    def _read(self, stream: IO[str]) -> None:
+        """Post each chunk's outcomes; at the end, what it was still sending (those
+        rows stay in flight: they may have left)."""
+        try:
+            for text in stream:
+                answer = json.loads(text)
+                items, self.items = self.items or [], None
+                outcomes = [Outcome(**o) for o in answer["outcomes"]]
+                self._done.put((self, items, outcomes))
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # a worker that broke its protocol is one that died
+        items, self.items = self.items or [], None
+        self._done.put((self, items, None))
+
+    def close(self, *, kill: bool) -> None:
+        import subprocess
+
+        if kill:
+            self.process.kill()
+        else:
+            with contextlib.suppress(OSError):  # already gone
+                self._in.close()
+        try:
+            self.process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=1.0)
+
+
+def _row_fields(row: Row) -> dict[str, object]:
+    return asdict(row)
+
+
+# ------------------------------------------------------------------ the run
+
+
+class _Batch:
+    """One run: which rows may go now (one row per card at a time, in file order),
+    and what came back."""
+
+    def __init__(
+        self, client: WalletClient, journal: Journal, progress: Progress, stop: Stop
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.progress = progress
+        self.stop = stop
+        self.recovered = 0
+        self.done: queue.Queue[Any] = queue.Queue()
+        self.sender: _Threads | _Processes
+        self._lock = threading.Lock()
+        self._ready: deque[_Item] = deque()
+        self._waiting: dict[str, deque[_Item]] = {}  # a card's later rows, behind its first
+        self.in_flight = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether rows may still be handed out: no stop, and someone to send them."""
+        gone = isinstance(self.sender, _Processes) and self.sender.gone
+        return not (self.stop.requested or gone)
+
+    @property
+    def queued(self) -> int:
+        return len(self._ready) + sum(len(q) for q in self._waiting.values())
+
+    def add(self, item: _Item) -> None:
+        behind = self._waiting.get(item.identity.group)
+        if behind is None:
+            self._waiting[item.identity.group] = deque()
+            self._ready.append(item)
+        else:
+            behind.append(item)
+
+    def pump(self) -> None:
+        """Hand rows to free senders, each claimed just before it may leave."""
+        while self._ready and self.running and self.sender.free() > 0:
+            chunk = [
+                self._ready.popleft() for _ in range(min(self.sender.batch, len(self._ready)))
+            ]
+            for item in chunk:
+                self.journal.claim(
+                    item.identity.key, item.row.line, item.row.wallet, item.row.masked_pan
+                )
+            self.in_flight += len(chunk)
+            self.sender.submit(chunk)
+
+    def record(self, item: _Item, outcome: Outcome) -> None:
+        if outcome.recovered:
+            with self._lock:
+                self.recovered += 1
+        self.journal.finish(
+            item.identity.key,
+            outcome.state,
+            outcome.code,
+            outcome.payment_mean_id,
+            outcome.message,
+        )
+        self.progress.add(outcome.state)
+
+    def settle(self, timeout: float) -> None:
+        """Take what came back within ``timeout``; free the next row of each card."""
+        try:
+            got = self.done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            worker, items, outcomes = got
+            if worker is None:  # a thread: it recorded its row itself
+                self.sender.settled(len(items))  # type: ignore[union-attr]
+            else:  # a worker process: its chunk's outcomes, or None if it died
+                for item, outcome in zip(items, outcomes or (), strict=False):
+                    self.record(item, outcome)
+                self.sender.returned(worker, alive=outcomes is not None)  # type: ignore[union-attr]
+            self.in_flight -= len(items)
+            for item in items:
+                self._release(item)
+            try:
+                got = self.done.get_nowait()
+            except queue.Empty:
+                return
+
+    def _release(self, item: _Item) -> None:
+        behind = self._waiting[item.identity.group]
+        if behind:
+            self._ready.append(behind.popleft())
+        else:
+            del self._waiting[item.identity.group]
+
+
+def _identity(journal: Journal, row: Row) -> Identity:
+    return journal.identity(row.wallet, row.card, row.expiry, row.alias, row.brand, row.pan_type)
 
 
 def enrol(
@@ -317,50 +513,122 @@ def enrol(
     progress: Progress,
     processes: int,
     client_options: dict[str, object] | None = None,
+    stop: Stop | None = None,
 ) -> BatchSummary:
     """Send every row not done yet, ``concurrency`` at a time; rows stream through.
 
     With ``processes`` > 1 the sending is spread over that many worker
     processes (each with ``concurrency / processes`` threads), built from
     ``client_options``; this process reads, checks and journals every row.
+    ``stop``, once requested, ends the run early with the journal exact
+    (``summary.stopped`` names the signal).
     """
+    stop = stop or Stop()
     started = time.monotonic()
-    batch = _Batch(client, journal, progress)
+    batch = _Batch(client, journal, progress, stop)
     summary = BatchSummary()
-    dispatcher = _Dispatcher(batch, concurrency, processes, client_options)  # pragma: no mutate
+    if processes > 1:
+        threads = max(1, concurrency // processes)
+        batch.sender = _Processes(batch, processes, threads, dict(client_options or {}))
+    else:
+        batch.sender = _Threads(batch, concurrency)
+    backlog = 4 * concurrency  # rows read ahead: memory stays flat however long the file
     try:
         for row in rows:
+            if stop.requested:
+                break
             summary.rows += 1
-            key = batch.key(row)
-            card_key = (
-                journal.card_key(row.wallet, row.card, row.expiry) if isinstance(row, Row) else None
-            )
-            state, first = journal.seen(key, card_key, row.line)
-            if state in FINAL_STATES:
+            if isinstance(row, BadRow):
+                journal.note_line(row.line, None, state="invalid", message=row.message,
+                                  wallet=row.wallet, masked_pan=row.masked_pan)  # fmt: skip
+                progress.add("invalid")
+                continue
+            identity = _identity(journal, row)
+            same = journal.same_row(identity, row.line)
+            if same is not None:  # the very same row again
+                journal.note_line(row.line, identity, state="duplicate",
+                                  message=f"repeats line {same}; not sent")  # fmt: skip
+                progress.add("duplicate")
+                continue
+            state = journal.state(identity, row.line, _legacy(row))
+            if state in FINAL_STATES:  # done by an earlier run, wherever it stood then
+                journal.note_line(row.line, identity)
                 summary.skipped += 1
                 progress.skip(str(state))
                 continue
-            if isinstance(row, BadRow):
-                batch.finish(row, key, "invalid", message=row.message)
+            same = journal.same_card(identity, row.line)
+            if same is not None:  # the same card and expiry again, other fields aside
+                journal.note_line(row.line, identity, state="duplicate",
+                                  message=f"repeats line {same}; not sent")  # fmt: skip
+                progress.add("duplicate")
                 continue
-            assert card_key is not None
-            if first is not None:
-                batch.finish(row, key, "duplicate", message=f"repeats line {first}; not sent")
-                continue
-            journal.claim(key, row.line, row.wallet, row.masked_pan, card_key)
-            dispatcher.submit(row, key, state in IN_FLIGHT_STATES)
+            journal.note_line(row.line, identity)
+            batch.add(_Item(row, identity, state))
             summary.sent += 1
+            batch.pump()
+            while batch.queued + batch.in_flight >= backlog and batch.running:
+                batch.settle(0.2)
+                batch.pump()
+        while (batch.queued or batch.in_flight) and batch.running:
+            batch.pump()
+            batch.settle(0.2)
     finally:
-        dispatcher.close()
+        _wind_down(batch, stop)
+    if isinstance(batch.sender, _Processes) and batch.sender.gone and not stop.requested:
+        raise WorkersGone(
+            "the worker processes ended before the batch was done; what they were "
+            "sending is settled by the next run"
+        )
+    summary.sent -= batch.queued  # read, but never handed out: the run stopped first
+    summary.stopped = stop.signal
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
     summary.recovered = batch.recovered
-    summary.counts = Counter(progress.counts)
+    if not stop.requested:  # a stopped run's rows are counted by the run that ends it
+        for result in journal.rows():
+            if result.line is None:
+                summary.earlier += 1
+            else:
+                summary.counts[result.state] += 1
     return summary
 
 
+class WorkersGone(SogenSoapError):
+    """Every worker process of ``--processes`` ended before the batch was done."""
+
+
+def _wind_down(batch: _Batch, stop: Stop) -> None:
+    """Let the rows on the wire end, then take their answers (a worker process
+    ended first leaves its rows in flight, settled by the next run)."""
+    batch.sender.finish(stop)
+    limit = time.monotonic() + 2.0
+    while batch.in_flight and time.monotonic() < limit:
+        batch.settle(0.05)
+
+
+def _legacy(row: Row) -> tuple[str, str, str, str]:
+    return row.wallet, row.card, row.expiry, row.masked_pan
+
+
+def results_of(journal: Journal) -> Iterator[dict[str, object]]:
+    """The results file's records: this input's rows in order, then earlier ones."""
+    for r in journal.rows():
+        yield {
+            "line": r.line,
+            "wallet": r.wallet,
+            "masked_pan": r.masked_pan,
+            "outcome": r.state,
+            "code": r.code,
+            "payment_mean_id": r.payment_mean_id,
+            "message": r.message
+            if r.line is not None
+            else f"not in this file (an earlier run's row): {r.message or r.state}",
+        }
+
+
 def write_results(journal: Journal, path: Path) -> None:
-    """This run's outcome of every row, in input order: CSV, or JSON Lines for ``.jsonl``.
+    """Every row's outcome: this input's rows in order, then the rows of earlier runs
+    no longer in the file (``line`` empty); CSV, or JSON Lines for ``.jsonl``.
 
     The file is private (0600: it names wallets) and written atomically.  In
     CSV, a cell that would start with ``=``, ``+``, ``-``, ``@``, a tab or a
@@ -374,16 +642,7 @@ def write_results(journal: Journal, path: Path) -> None:
             writer = csv.DictWriter(out, fieldnames=RESULT_FIELDS)
             if not lines:
                 writer.writeheader()
-            for r in journal.rows():
-                record = {
-                    "line": r.line,
-                    "wallet": r.wallet,
-                    "masked_pan": r.masked_pan,
-                    "outcome": r.state,
-                    "code": r.code,
-                    "payment_mean_id": r.payment_mean_id,
-                    "message": r.message,
-                }
+            for record in results_of(journal):
                 if lines:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from .output import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
+    EXIT_TERMINATED,
     EXIT_TRANSPORT,
     EXIT_UNTRUSTED,
     exit_status,
@@ -130,7 +132,7 @@ def _journal_path(args: argparse.Namespace, source: Path, default: Path) -> Path
 def _enrol(args: argparse.Namespace) -> int:
     # Imported here: the batch machinery (processes, SQLite) is not loaded by
     # one-shot commands, which a middleware script may run once per card.
-    from .enrol import check_rows, default_paths, enrol, write_results
+    from .enrol import Stop, check_rows, default_paths, enrol, write_results
     from .inputs import check_file, read_rows
     from .journal import Journal
 
@@ -146,6 +148,8 @@ def _enrol(args: argparse.Namespace) -> int:
         f"run the same command again to resume; what was done is kept in {journal_path}"
     )
     progress = Progress(total, enabled=None if not args.quiet else False)
+    stop = Stop()
+    stop.install()  # SIGINT and SIGTERM: no new row, the journal left exact
     try:
         with open_client(settings, workers=args.concurrency) as client:
             summary = enrol(
@@ -156,11 +160,22 @@ def _enrol(args: argparse.Namespace) -> int:
                 processes=args.processes,
                 client_options=client_options(settings, client.endpoint),
                 progress=progress,
+                stop=stop,
             )
         progress.close()
-        write_results(journal, results_path)
+        if summary.stopped is None:
+            write_results(journal, results_path)
     finally:
         journal.close()
+        stop.uninstall()
+    if summary.stopped is not None:
+        name = signal.Signals(summary.stopped).name
+        print(
+            f"sogen-soap: interrupted by {name}; {args.resume_hint} (rows sent so far: "
+            f"{summary.sent}, recovered {summary.recovered})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED if summary.stopped == signal.SIGINT else EXIT_TERMINATED
     summary.results_path = results_path
     if args.json:
         print(
@@ -172,6 +187,7 @@ def _enrol(args: argparse.Namespace) -> int:
                     "skipped": summary.skipped,
                     "recovered": summary.recovered,
                     "retries": summary.retries,
+                    "earlier": summary.earlier,
                     "bad_rows": bad,
                     "seconds": round(summary.seconds, 3),
                     "results": str(results_path),
@@ -229,8 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sogen-soap",
         description="Manage card wallets on the Sogenactif Office Server wallet SOAP service. "
-        "Exit status: 0 success (00), 2 bad input (nothing sent), 3 refused by the "
-        "service (94, 25, ...), 4 SOAP fault, 5 transport failure, 6 untrusted answer.",
+        "Exit status: 0 success (00), 1 internal error (a bug: please report it), 2 bad "
+        "input (nothing sent), 3 refused by the service (94, 25, ...), 4 SOAP fault, "
+        "5 transport failure or unknown outcome, 6 untrusted answer, 130 stopped by "
+        "Ctrl-C (SIGINT), 143 stopped by SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"sogen-soap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -302,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="enrol the cards of a CSV or JSON Lines file, restartably",
         description="Columns/keys: wallet, card, expiry, and optional alias, brand, pan_type "
         "(the vendor names merchantWalletId, cardNumber, cardExpiryDate, ... work too). "
-        "Every row is checked first; bad rows are reported by line number and never sent.",
+        "Every row is checked first; bad rows are reported by line number and never sent. "
+        "Outcomes: ok, in-wallet (enrolled, id not known), duplicate, refused, invalid, "
+        "failed, unknown. Exit status: 5 if any row failed or is unknown (run it again), "
+        "else 2 if any was invalid, else 3 if any was refused, else 0; 130/143 when "
+        "stopped by SIGINT/SIGTERM (run it again to resume).",
     )
     add_options(batch)
     batch.add_argument("file", metavar="FILE", help="input .csv (with a header row) or .jsonl")

@@ -262,6 +262,16 @@ class WalletStore:
             ).fetchone()
         return row is not None
 
+    def find_card(self, merchant_id: str, wallet_id: str, card_number: str) -> PaymentMean | None:
+        """This exact card's payment mean in the wallet (by fingerprint), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT payment_mean_id, masked_pan, expiry, alias, brand FROM payment_mean "
+                "WHERE merchant_id=? AND wallet_id=? AND card_fingerprint=?",
+                (merchant_id, wallet_id, self._fingerprint(card_number)),
+            ).fetchone()
+        return None if row is None else PaymentMean(str(row[0]), row[1], row[2], row[3], row[4])
+
     def count_cards(self) -> int:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM payment_mean").fetchone()

@@ -1,0 +1,169 @@
+"""Signals to a running batch, through the real console script.
+
+SIGTERM stops like SIGINT (journal exact, resume hint, documented status);
+Ctrl-C to the whole process group of a ``--processes`` run ends it within
+5 s in one line; a batch killed outright leaves no worker behind; and no row
+is left marked in flight unless its request may have left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cli_support import SCRIPT, merchant_env
+
+from sogen_soap.simulator import Simulator
+from sogen_soap.simulator.cards import test_card_number
+
+pytestmark = pytest.mark.slow
+
+
+def _write(path: Path, rows: int) -> None:
+    """One card per wallet, so a wallet names the row."""
+    lines = [f"w{i},{test_card_number(i, 0)},203012" for i in range(rows)]
+    path.write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
+
+
+def _received(sim: Simulator) -> set[str]:
+    """Record the wallet of every addCard the service receives (before it answers)."""
+    wallets: set[str] = set()
+    real = sim.app.handle
+
+    def recording(body: bytes) -> tuple[str, bytes, str]:
+        found = re.search(rb"<[^>]*merchantWalletId>([^<]+)<", body)
+        if found:
+            wallets.add(found.group(1).decode())
+        return real(body)
+
+    sim.app.handle = recording  # type: ignore[method-assign]
+    return wallets
+
+
+def _until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _entries(journal: Path) -> dict[str, str]:
+    """wallet -> state of every entry the journal holds."""
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+        return dict(db.execute("SELECT wallet, state FROM entry").fetchall())
+
+
+def _workers_of(parent: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            command = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"sogen_soap.cli.worker" in command:
+            found.append(int(name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is left
+
+
+def _start(tmp_path: Path, sim: Simulator, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SCRIPT, "enrol", "cards.csv", *args],
+        env=merchant_env(tmp_path, sim.url), cwd=tmp_path, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal would give it
+    )  # fmt: skip
+
+
+def test_sigterm_stops_like_sigint_and_a_rerun_finishes_the_batch(tmp_path: Path) -> None:
+    _write(tmp_path / "cards.csv", 200)
+    with Simulator(latency=0.05) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--concurrency", "4")
+        _until(lambda: len(received) >= 8)
+        batch.send_signal(signal.SIGTERM)
+        out, err = batch.communicate(timeout=30)
+        assert batch.returncode == 143, err
+        assert err.splitlines() == [
+            "sogen-soap: interrupted by SIGTERM; run the same command again to resume; what "
+            f"was done is kept in cards.journal.sqlite3 (rows sent so far: {_sent(err)}, "
+            "recovered 0)"
+        ]
+        assert out == "" and not (tmp_path / "cards.results.csv").exists()
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        # in flight only what may have left; every request answered was recorded
+        assert {w for w, s in entries.items() if s == "sending"} <= received
+        assert {w for w, s in entries.items() if s == "ok"} <= received
+        assert set(entries) <= received
+        again = subprocess.run(
+            [SCRIPT, "enrol", "cards.csv", "--json"], env=merchant_env(tmp_path, sim.url),
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert sim.store.count_cards() == 200
+    assert '"counts": {"ok": 200}' in again.stdout
+
+
+def _sent(err: str) -> str:
+    found = re.search(r"rows sent so far: (\d+)", err)
+    return found.group(1) if found else "?"
+
+
+def test_ctrl_c_to_the_process_group_of_worker_processes_ends_within_5_s_in_one_line(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "cards.csv", 60)
+    with Simulator(latency=6.0) as sim:  # answers held longer than the batch waits for
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
+        _until(lambda: len(received) >= 4)
+        workers = _workers_of(batch.pid)
+        assert len(workers) == 2
+        os.killpg(batch.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        asked = time.monotonic()
+        _, err = batch.communicate(timeout=30)
+        took = time.monotonic() - asked
+        assert took < 5.0, took
+        assert batch.returncode == 130, err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert err.startswith("sogen-soap: interrupted by SIGINT; run the same command again")
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        in_flight = {w for w, s in entries.items() if s == "sending"}
+        assert in_flight and in_flight <= received  # never a row whose request did not leave
+        # the rest got their answers in the wait, and nothing was handed out after Ctrl-C
+        assert set(entries.values()) <= {"ok", "sending"} and set(entries) <= received
+        _until(lambda: not any(_alive(pid) for pid in workers), 5.0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signal.Signals) -> None:
+    _write(tmp_path / "cards.csv", 60)
+    with Simulator(latency=6.0) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
+        _until(lambda: len(received) >= 4)
+        workers = _workers_of(batch.pid)
+        assert len(workers) == 2
+        batch.send_signal(sig)  # to the batch alone
+        batch.communicate(timeout=30)
+        ended = time.monotonic()
+        _until(lambda: not any(_alive(pid) for pid in workers), 5.0)
+        assert time.monotonic() - ended < 5.0
