@@ -270,3 +270,30 @@ def test_the_summary_counts_each_row_once_and_recovered_only_what_recovery_settl
     assert results[0]["message"] == (
         "Duplicated wallet / payment mean (recovered after a lost answer)"
     )
+
+
+def test_a_card_s_later_row_waits_for_a_later_run_when_its_first_is_not_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first row's answer is lost three times (unknown): the card's next row,
+    another expiry, must not go in its place; the next run settles the first."""
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw,{TEST_PAN},203012\nw,{TEST_PAN},203101\nv,{OTHER_PAN},203012\n"
+    )
+    with Simulator() as sim:
+        sim.app.faults.fail_next("addCard", "drop", times=3)  # nothing stored, nothing answered
+        first = _enrol(sim.url, tmp_path, monkeypatch, "in.csv", "--concurrency", "1")
+        rows = read_results(tmp_path / "in.results.csv")
+        assert [r["outcome"] for r in rows] == ["unknown", "failed", "ok"]
+        assert rows[1]["message"] == (
+            "not sent: line 2 is the same card and is not settled yet; sent after it on the "
+            "next run"
+        )
+        assert not sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+        again = _enrol(sim.url, tmp_path, monkeypatch, "in.csv", "--concurrency", "8")
+        stored = sim.store.find_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert (first.returncode, again.returncode) == (5, 0), again.stderr
+    assert [r["outcome"] for r in read_results(tmp_path / "in.results.csv")] == [
+        "ok", "duplicate", "ok"
+    ]
+    assert stored is not None and stored.expiry == "203012"  # the first row enrolled it

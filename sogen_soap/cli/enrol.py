@@ -71,6 +71,9 @@ _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 OUTCOMES: Final = ("ok", "in-wallet", "duplicate", "refused", "invalid", "failed", "unknown")
 """Every outcome a row can end with, in the summary's order (README: the batch contract)."""
 
+_SETTLED: Final = frozenset({"ok", "in-wallet", "duplicate", "refused"})
+"""Outcomes after which a card's next row may be sent: its fate is known."""
+
 STOP_GRACE: Final = 3.0
 """Seconds worker processes get, after a stop, to finish the rows on the wire."""
 
@@ -246,10 +249,15 @@ _Done = list[tuple[_Item, Outcome]]
 
 
 class _Sender(Protocol):
-    batch: int
+    batch: int  # rows handed out at once
+
+    @property
+    def gone(self) -> bool:
+        """Nobody is left to send: every worker process ended."""
 
     def free(self) -> int: ...
     def submit(self, items: list[_Item]) -> None: ...
+    def back(self, worker: _Worker | None, count: int, alive: bool) -> None: ...
     def finish(self, stop: Stop) -> None: ...
 
 
@@ -258,6 +266,7 @@ class _Threads:
     its row's outcome in the journal as soon as it has it."""
 
     batch = 1
+    gone = False
 
     def __init__(self, batch: _Batch, concurrency: int) -> None:
         self._batch = batch
@@ -278,9 +287,9 @@ class _Threads:
         try:
             self._batch.record(item, outcome)
         finally:
-            self._batch.done.put((None, [item], None))
+            self._batch.done.put((None, [item], [outcome]))
 
-    def settled(self, count: int) -> None:
+    def back(self, worker: _Worker | None, count: int, alive: bool) -> None:
         self._running -= count
 
     def finish(self, stop: Stop) -> None:
@@ -301,7 +310,6 @@ class _Processes:
     def __init__(self, batch: _Batch, processes: int, threads: int, options: dict[str, object]):
         self._batch = batch
         self.batch = threads
-        self._idle: list[_Worker] = []
         self._workers = [_Worker(options, threads, batch.done) for _ in range(processes)]
         self._idle = list(self._workers)
 
@@ -312,7 +320,8 @@ class _Processes:
         worker = self._idle.pop()
         worker.send(items)
 
-    def returned(self, worker: _Worker, alive: bool) -> None:
+    def back(self, worker: _Worker | None, count: int, alive: bool) -> None:
+        assert worker is not None
         if alive:
             self._idle.append(worker)
         elif worker in self._workers:
@@ -341,6 +350,7 @@ class _Worker:
         import subprocess
 
         self.items: list[_Item] | None = None
+        self._closing = False
         self._done = done
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sogen_soap.cli.worker"],
@@ -382,11 +392,13 @@ class _Worker:
         except (OSError, ValueError, TypeError, KeyError):
             pass  # a worker that broke its protocol is one that died
         items, self.items = self.items or [], None
-        self._done.put((self, items, None))
+        if items or not self._closing:  # it ended on its own: no more rows for it
+            self._done.put((self, items, None))
 
     def close(self, *, kill: bool) -> None:
         import subprocess
 
+        self._closing = True
         if kill:
             self.process.kill()
         else:
@@ -420,26 +432,32 @@ class _Batch:
         self.stop = stop
         self.recovered = 0
         self.done: queue.Queue[Any] = queue.Queue()
-        self.sender: _Threads | _Processes
+        self.sender: _Sender
         self._lock = threading.Lock()
         self._ready: deque[_Item] = deque()
         self._waiting: dict[str, deque[_Item]] = {}  # a card's later rows, behind its first
+        self._unsettled: dict[str, int] = {}  # cards whose row ended unsettled: its line
         self.in_flight = 0
+        self.sent = 0
 
     @property
     def running(self) -> bool:
         """Whether rows may still be handed out: no stop, and someone to send them."""
-        gone = isinstance(self.sender, _Processes) and self.sender.gone
-        return not (self.stop.requested or gone)
+        return not (self.stop.requested or self.sender.gone)
 
     @property
     def queued(self) -> int:
         return len(self._ready) + sum(len(q) for q in self._waiting.values())
 
     def add(self, item: _Item) -> None:
-        behind = self._waiting.get(item.identity.group)
+        """Queue a row: at once, or behind the row of the same card before it."""
+        group = item.identity.group
+        if group in self._unsettled:
+            self._hold(item, self._unsettled[group])
+            return
+        behind = self._waiting.get(group)
         if behind is None:
-            self._waiting[item.identity.group] = deque()
+            self._waiting[group] = deque()
             self._ready.append(item)
         else:
             behind.append(item)
@@ -455,6 +473,7 @@ class _Batch:
                     item.identity.key, item.row.line, item.row.wallet, item.row.masked_pan
                 )
             self.in_flight += len(chunk)
+            self.sent += len(chunk)
             self.sender.submit(chunk)
 
     def record(self, item: _Item, outcome: Outcome) -> None:
@@ -477,27 +496,46 @@ class _Batch:
         except queue.Empty:
             return
         while True:
+            # (None, [row], [outcome]) from a thread, which recorded its row itself;
+            # from a worker process, its chunk and their outcomes, or None if it died
             worker, items, outcomes = got
-            if worker is None:  # a thread: it recorded its row itself
-                self.sender.settled(len(items))  # type: ignore[union-attr]
-            else:  # a worker process: its chunk's outcomes, or None if it died
+            if worker is not None:
                 for item, outcome in zip(items, outcomes or (), strict=False):
                     self.record(item, outcome)
-                self.sender.returned(worker, alive=outcomes is not None)  # type: ignore[union-attr]
+            self.sender.back(worker, len(items), alive=worker is None or outcomes is not None)
             self.in_flight -= len(items)
-            for item in items:
-                self._release(item)
+            states = [o.state for o in outcomes] if outcomes is not None else [None] * len(items)
+            for item, state in zip(items, states, strict=True):
+                self._release(item, state in _SETTLED)
             try:
                 got = self.done.get_nowait()
             except queue.Empty:
                 return
 
-    def _release(self, item: _Item) -> None:
-        behind = self._waiting[item.identity.group]
-        if behind:
-            self._ready.append(behind.popleft())
-        else:
-            del self._waiting[item.identity.group]
+    def _release(self, item: _Item, settled: bool) -> None:
+        """The next row of the card may go once this one is settled.  If it is not
+        (failed, unknown, its worker gone), the card's later rows wait for a later
+        run: sent now, one of them could enrol the card in the first row's place."""
+        group = item.identity.group
+        behind = self._waiting.pop(group)
+        if settled:
+            if behind:
+                self._ready.append(behind.popleft())
+                self._waiting[group] = behind
+            return
+        self._unsettled[group] = item.row.line
+        for later in behind:
+            self._hold(later, item.row.line)
+
+    def _hold(self, item: _Item, first: int) -> None:
+        self.journal.note_line(
+            item.row.line,
+            item.identity,
+            state="failed",
+            message=f"not sent: line {first} is the same card and is not settled yet; "
+            "sent after it on the next run",
+        )
+        self.progress.add("failed")
 
 
 def _identity(journal: Journal, row: Row) -> Identity:
@@ -564,7 +602,6 @@ def enrol(
                 continue
             journal.note_line(row.line, identity)
             batch.add(_Item(row, identity, state))
-            summary.sent += 1
             batch.pump()
             while batch.queued + batch.in_flight >= backlog and batch.running:
                 batch.settle(0.2)
@@ -574,12 +611,12 @@ def enrol(
             batch.settle(0.2)
     finally:
         _wind_down(batch, stop)
-    if isinstance(batch.sender, _Processes) and batch.sender.gone and not stop.requested:
+    if batch.sender.gone and not stop.requested:
         raise WorkersGone(
             "the worker processes ended before the batch was done; what they were "
             "sending is settled by the next run"
         )
-    summary.sent -= batch.queued  # read, but never handed out: the run stopped first
+    summary.sent = batch.sent
     summary.stopped = stop.signal
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
