@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .redact import redact_text
+
 if TYPE_CHECKING:
     from .results import WalletResult
 
@@ -35,7 +37,14 @@ __all__ = [
 
 
 class SogenSoapError(Exception):
-    """Base of every exception the package raises."""
+    """Base of every exception the package raises.
+
+    Its text passes the package's one rule for cardholder data (``redact``):
+    whatever a message was built from, a card number shows masked.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class InvalidFieldError(SogenSoapError, ValueError):
@@ -44,7 +53,7 @@ class InvalidFieldError(SogenSoapError, ValueError):
     def __init__(self, field: str, parameter: str, rule: str) -> None:
         self.field = field
         self.parameter = parameter
-        self.rule = rule
+        self.rule = redact_text(rule)  # "(got '...')" may quote a card in the wrong field
         name = field if parameter == field else f"{parameter} ({field})"
         super().__init__(f"{name}: {rule}")
 

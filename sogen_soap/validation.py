@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Final
 
 from .errors import InvalidFieldError
+from .redact import card_number_runs
 from .seal import SEAL_ALGORITHMS
 
 __all__ = [
@@ -49,7 +50,6 @@ _REQUEST_BRANDS: Final = tuple(b for b in PAYMENT_MEAN_BRANDS if b != "UNKNOWN")
 # Characters XML 1.0 cannot carry; lxml would refuse them deep inside zeep.
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Digits, with single spaces or dashes between them: how people write card numbers.
-_DIGITS_SPACED: Final = re.compile(r"[0-9](?:[ -]?[0-9])+")
 
 
 @dataclass(frozen=True)
@@ -158,12 +158,12 @@ def holds_card_number(text: str, *, strict: bool) -> bool:
     """Whether ``text`` holds a card number, in any spacing (``4100 0000-0000 0000``).
 
     ``strict`` (aliases: free text that never needs a long number): any 12 to
-    19 digits in a row, spaces and dashes between them allowed.  Otherwise
+    19 digits in a row, with the separators ``redact`` knows (space, dot, dash,
+    underscore, slash) between them.  Otherwise
     (wallet ids, which may be long customer numbers): such digits only when
     they also pass the Luhn check every real card number passes.
     """
-    for match in _DIGITS_SPACED.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group(0))
+    for digits in card_number_runs(text):
         if len(digits) >= 12 and (strict or (len(digits) <= 19 and _luhn(digits))):
             return True
     return False

@@ -7,14 +7,23 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cli_support import SCRIPT, clean_env, merchant_env, run
+from cli_support import SCRIPT, clean_env, merchant_env
+from cli_support import run as run_script
 from conftest import MERCHANT, OTHER_PAN, TEST_PAN
 
 from sogen_soap.simulator import FaultProfile, Simulator
 
-ADD = ("add-card", "--wallet", "demo-1", "--card", TEST_PAN, "--expiry", "203012")
+ADD = ("add-card", "--wallet", "demo-1", "--card", "-", "--expiry", "203012")
+
+
+def run(*args: str, env: dict[str, str], stdin: str | None = None) -> Any:
+    """The console script; ``--card -`` is given the test card on standard input."""
+    if stdin is None and "-" in args:
+        stdin = TEST_PAN + "\n"
+    return run_script(*args, env=env, stdin=stdin)
 
 
 @pytest.fixture
@@ -50,7 +59,7 @@ def test_a_duplicate_exits_3_with_the_refusal(env: dict[str, str]) -> None:
 
 def test_bad_input_exits_2_and_nothing_is_sent(env: dict[str, str], simulator: Simulator) -> None:
     seen = simulator.requests_seen
-    done = run("add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "203013", env=env)
+    done = run("add-card", "--wallet", "w", "--card", "-", "--expiry", "203013", env=env)
     assert done.returncode == 2
     assert "--expiry: must be YYYYMM" in done.stderr
     assert simulator.requests_seen == seen
@@ -124,7 +133,9 @@ def test_every_operation_has_a_subcommand(env: dict[str, str]) -> None:
         return result
 
     call(*ADD)
-    call("add-card", "--wallet", "demo-1", "--card", OTHER_PAN, "--expiry", "203101")
+    done = run("add-card", "--wallet", "demo-1", "--card", "-", "--expiry", "203101", "--json",
+               env=env, stdin=OTHER_PAN)  # fmt: skip
+    assert done.returncode == 0, done.stderr
     wallet = call("wallet", "--wallet", "demo-1")
     assert [m["masked_pan"] for m in wallet["payment_means"]] == [  # type: ignore[attr-defined]
         "4100##########00",
@@ -198,7 +209,7 @@ def test_options_come_before_the_environment(env: dict[str, str]) -> None:
 
 def test_with_nothing_configured_the_embedded_simulator_answers(tmp_path: Path) -> None:
     env = clean_env(tmp_path)
-    first = run("add-card", "--wallet", "demo-1", "--card", TEST_PAN, "--expiry", "203012", env=env)
+    first = run("add-card", "--wallet", "demo-1", "--card", "-", "--expiry", "203012", env=env)
     assert first.returncode == 0, first.stderr
     assert "embedded simulator" in first.stderr
     assert len(first.stderr.strip().splitlines()) == 1

@@ -78,6 +78,11 @@ STOP_GRACE: Final = 3.0
 """Seconds worker processes get, after a stop, to finish the rows on the wire."""
 
 
+def _safe_text(value: object) -> object:
+    """A cell as the package writes text: any card number in it masked."""
+    return redact_text(value) if isinstance(value, str) else value
+
+
 def spreadsheet_safe(value: object) -> object:
     """A cell a spreadsheet shows as text: a leading ``'`` before a formula start."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -680,6 +685,7 @@ def write_results(journal: Journal, path: Path) -> None:
             if not lines:
                 writer.writeheader()
             for record in results_of(journal):
+                record = {k: _safe_text(v) for k, v in record.items()}
                 if lines:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 else:

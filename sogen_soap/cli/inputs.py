@@ -270,4 +270,5 @@ def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
             )
         except InvalidFieldError as exc:
             message = f"{exc.parameter}: {exc.rule}"
-            yield BadRow(line, wallet or None, masked, message, raw=(wallet, card))
+            shown = redact_text(wallet) or None  # a card number in the wallet column: masked
+            yield BadRow(line, shown, masked, message, raw=(wallet, card))

@@ -14,7 +14,9 @@ means the card is in), never read back by masked PAN.  Each run also records
 its *lines* (which entry each input line is, or why it is not sent), so the
 results follow the input as it is now.
 
-No card number is stored.  Keys are HMACs under a random salt *and* a value
+No card number is stored: every text column passes the package's rule for
+cardholder data (a card number typed into the wallet column is stored
+masked).  Keys are HMACs under a random salt *and* a value
 derived from the merchant's secret key, so the file alone cannot be
 brute-forced back to card numbers.
 """
@@ -33,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
+
+from ..redact import redact_text
 
 __all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalError", "JournalRow"]
 
@@ -308,12 +312,11 @@ class Journal:
         """Record which entry input ``line`` is in this run, or (``state``) what
         became of it without an entry: ``invalid``, or a repeat not sent."""
         key, card_key = (identity.key, identity.card_key) if identity else (None, None)
+        texts = [None if t is None else redact_text(t) for t in (message, wallet, masked_pan)]
         with self._lock:
             if self._closed:
                 return
-            self._db.execute(
-                _LINE, (self.run, line, key, card_key, state, message, wallet, masked_pan)
-            )
+            self._db.execute(_LINE, (self.run, line, key, card_key, state, *texts))
             if key is not None:  # its entry is part of this run's input, at this line
                 self._db.execute(_SEEN, (self.run, line, key))
 
@@ -322,6 +325,7 @@ class Journal:
     def claim(self, key: str, line: int, wallet: str, masked_pan: str) -> None:
         """Mark an entry ``sending`` (committed, one attempt more) just before its
         request may go out."""
+        wallet, masked_pan = redact_text(wallet), redact_text(masked_pan)
         self._write(_CLAIM, (key, wallet, masked_pan, _now(), self.run, line))
 
     def unclaim(self, key: str, previous: str | None) -> None:
@@ -337,6 +341,7 @@ class Journal:
         message: str | None = None,
     ) -> None:
         """Record a claimed entry's outcome."""
+        message = None if message is None else redact_text(message)
         self._write(_FINISH, (state, code, payment_mean_id, message, _now(), key))
 
     # ----------------------------------------------------------------- reading back

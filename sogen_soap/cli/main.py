@@ -23,8 +23,9 @@ from ..errors import (
     SogenSoapError,
     TransportError,
 )
+from ..redact import redact_text
 from ..results import WalletResult
-from ..validation import PAN_TYPES
+from ..validation import PAN_TYPES, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
 from .output import (
@@ -62,10 +63,20 @@ FLAGS: Final = {
 }
 
 
-def _card(value: str) -> str:
+def _card(value: str, pan_type: str | None) -> str:
     """``-`` reads the card number from stdin (a hidden prompt on a terminal), so it
-    never lands in shell history or a process list."""
+    never lands in shell history or a process list; a clear one on the command
+    line is refused, as the secret key is (an opaque token, ``--pan-type``, is not
+    a card number)."""
     if value != "-":
+        if pan_type in (None, "PAN") and holds_card_number(value, strict=True):
+            raise InvalidFieldError(
+                "cardNumber",
+                "card",
+                "a card number is not accepted on the command line, where ps and /proc "
+                "show it to every local user; pass --card - and give it on standard input "
+                "(a hidden prompt on a terminal; from a file: --card - < FILE)",
+            )
         return value
     if sys.stdin.isatty():
         import getpass
@@ -238,7 +249,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, saying a usage mistake in one line (exit 2), not a usage screen."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        # argparse quotes the values it refuses: a card number there is masked
+        self.exit(2, redact_text(f"{self.prog}: {message} (see {self.prog} --help)\n"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "enrol a card in a wallet (addCard)",
         lambda a: a.client.add_card(
             a.wallet,
-            _card(a.card),
+            _card(a.card, a.pan_type),
             a.expiry,
             pan_type=a.pan_type,
             payment_mean_alias=a.alias,

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
+from ..redact import redact_text
 from ..results import GetPaymentMeanDataResult, GetWalletDataResult, PaymentMean, WalletResult
 
 __all__ = [
@@ -75,7 +76,7 @@ def print_result(result: WalletResult, *, as_json: bool, out: TextIO | None = No
     stream = out or sys.stdout
     data: dict[str, Any] = result.as_dict()
     if as_json:
-        print(json.dumps(data, ensure_ascii=False), file=stream)
+        print(redact_text(json.dumps(data, ensure_ascii=False)), file=stream)
         return
     code = result.fault.code if result.fault else result.response_code
     rows: list[tuple[str, object]] = [
@@ -89,7 +90,7 @@ def print_result(result: WalletResult, *, as_json: bool, out: TextIO | None = No
         (f"{name} (extra)", value if isinstance(value, str) else json.dumps(value))
         for name, value in data.get("extra", {}).items()
     ]
-    print(table(["field", "value"], rows).split("\n", 1)[1], file=stream)
+    print(redact_text(table(["field", "value"], rows).split("\n", 1)[1]), file=stream)
     if isinstance(result, GetWalletDataResult) and result.ok:
         print(file=stream)
         print(
