@@ -123,8 +123,10 @@ def test_the_command_line_says_unknown_not_nothing_sent_and_the_batch_writes_res
     (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
     with _answering(head, body) as server:
         env = merchant_env(tmp_path, server.url)
-        one = run_in_process("add-card", "--wallet", "w", "--card", "-", "--expiry",
-                             "203012", env=env, monkeypatch=monkeypatch, stdin=TEST_PAN)  # fmt: skip
+        one = run_in_process(
+            "add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+            env=env, monkeypatch=monkeypatch, stdin=TEST_PAN,
+        )  # fmt: skip
         batch = run_in_process("enrol", "in.csv", "--quiet", env=env, monkeypatch=monkeypatch,
                                cwd=tmp_path)  # fmt: skip
     assert one.returncode == 5 and "is unknown" in one.stderr
