@@ -68,12 +68,6 @@ class WalletClient(WalletCore):
         super().__init__(merchant_id, secret_key, key_version, **options)
         self._sender: SyncSender | LegacySyncSender
         if session is not None:
-            self._sender = LegacySyncSender(
-                session,
-                self._address,
-                max_response_bytes=self._max_response_bytes,
-                connect_timeout=self._connect_timeout,
-            )
             if options.get("ca_bundle") is not None:
                 session.verify = str(options["ca_bundle"])
             cert = options.get("client_cert")
@@ -81,6 +75,12 @@ class WalletClient(WalletCore):
                 session.cert = cert if isinstance(cert, tuple) else str(cert)
             if options.get("proxy"):
                 session.proxies.update({"https": str(options["proxy"])})
+            self._sender = LegacySyncSender(  # refuses a session that does not verify
+                session,
+                self._address,
+                max_response_bytes=self._max_response_bytes,
+                connect_timeout=self._connect_timeout,
+            )
         else:
             self._sender = SyncSender(
                 self._address,

@@ -834,6 +834,78 @@ class AsyncSender(_Sender):
 # ------------------------------------------------------------------ callers' own stacks
 
 
+def _unverifying_context(context: object) -> bool:
+    return isinstance(context, ssl.SSLContext) and (
+        context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname
+    )
+
+
+def requests_refusal(session: requests.Session) -> str | None:
+    """Why a caller's ``requests.Session`` would not verify the service, or None.
+
+    Anything but ``verify=True`` or a CA bundle's path switches requests'
+    verification off (``0``, ``""`` and ``None`` as surely as ``False``); so does
+    an adapter whose pool was given a context that does not verify."""
+    verify = session.verify
+    if verify is not True and not (isinstance(verify, (str, os.PathLike)) and os.fspath(verify)):
+        return f"verify={verify!r}"
+    for prefix, adapter in session.adapters.items():
+        pool = getattr(getattr(adapter, "poolmanager", None), "connection_pool_kw", None) or {}
+        if (
+            _unverifying_context(pool.get("ssl_context"))
+            or pool.get("cert_reqs") in ("CERT_NONE", ssl.CERT_NONE)
+            or pool.get("assert_hostname") is False
+        ):
+            return f"its adapter for {prefix} does not check certificates"
+    return None
+
+
+def httpx_refusal(client: httpx.AsyncClient, url: str) -> str | None:
+    """Why a caller's ``httpx.AsyncClient`` would not verify ``url``'s server, or None.
+
+    Read from the transport the client would use for that URL (its SSL
+    context's ``verify_mode`` and ``check_hostname``); a transport whose TLS
+    settings cannot be read is refused too: nothing says it verifies."""
+    import httpx
+
+    transport = client._transport_for_url(httpx.URL(url))
+    context = getattr(getattr(transport, "_pool", None), "_ssl_context", None)
+    if not isinstance(context, ssl.SSLContext):
+        return f"its transport ({type(transport).__name__}) shows no TLS settings to check"
+    if _unverifying_context(context):
+        return "verify=False"
+    return None
+
+
+def _httpx_proxied(client: httpx.AsyncClient, url: str) -> bool:
+    import httpx
+
+    pool = getattr(client._transport_for_url(httpx.URL(url)), "_pool", None)
+    return type(pool).__name__.endswith("Proxy")
+
+
+def _refuse_unverifying(stack: str, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"the {stack} given does not verify TLS ({why}); sogen-soap does not send card "
+        "data without it (use ca_bundle= for a private CA)"
+    )
+
+
+def _no_proxy_for(endpoint: Endpoint) -> dict[str, str | None]:
+    """requests' proxy settings that send plain http to ``endpoint`` direct: every
+    key requests looks up for it, set to None (which drops it, whatever the
+    session or the environment say)."""
+    host = endpoint.host
+    return dict.fromkeys(("http", "all", f"http://{host}", f"all://{host}"))
+
+
+def _all_loopback(endpoint: Endpoint, infos: Iterable[Any], operation: str) -> None:
+    try:
+        _check_addresses(endpoint, infos, False)
+    except ConfigurationError as exc:
+        raise _not_sent(operation, endpoint, str(exc)) from None
+
+
 class LegacySyncSender:
     """A caller's own ``requests.Session``: slower, kept for compatibility.
 
@@ -851,11 +923,9 @@ class LegacySyncSender:
         max_response_bytes: int,
         connect_timeout: float,
     ) -> None:
-        if session.verify is False:
-            raise ConfigurationError(
-                "the session given has TLS verification switched off; sogen-soap does not send "
-                "card data without it (use ca_bundle= for a private CA)"
-            )
+        why = requests_refusal(session) if endpoint.scheme == "https" else None
+        if why is not None:
+            raise _refuse_unverifying("session", why)
         self.endpoint = endpoint
         self._session = session
         self._max = max_response_bytes
@@ -877,6 +947,20 @@ class LegacySyncSender:
         import urllib3
 
         url = self.endpoint.with_target(target).url
+        if self.endpoint.scheme == "https":
+            why = requests_refusal(self._session)  # again: a session can change after
+            if why is not None:
+                raise _refuse_unverifying("session", why)
+            proxies = None
+        else:  # plain http: loopback only, every address checked, never a proxy
+            try:
+                infos = socket.getaddrinfo(
+                    self.endpoint.host, self.endpoint.port, type=socket.SOCK_STREAM
+                )
+            except (OSError, UnicodeError) as exc:
+                raise _unresolved(operation, self.endpoint, self.endpoint.host, exc) from None
+            _all_loopback(self.endpoint, infos, operation)
+            proxies = _no_proxy_for(self.endpoint)
         left = deadline.left()
         try:
             response = self._session.request(
@@ -888,6 +972,7 @@ class LegacySyncSender:
                 allow_redirects=False,
                 stream=True,
                 verify=self._session.verify,
+                proxies=proxies,  # type: ignore[arg-type]  # a None drops the key (merge_setting)
             )
         except requests.exceptions.SSLError as exc:
             raise _not_connected(operation, self.endpoint, exc) from None
@@ -986,6 +1071,16 @@ class LegacyAsyncSender:
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if endpoint.scheme == "https":
+            why = httpx_refusal(client, endpoint.url)
+            if why is not None:
+                raise _refuse_unverifying("http_client", why)
+        elif _httpx_proxied(client, endpoint.url):
+            raise ConfigurationError(
+                "the http_client given sends plain http through a proxy (HTTP_PROXY or "
+                "its proxy= setting); make it with trust_env=False or mount no proxy for "
+                f"{endpoint.host}: a request to the simulator carries a card number in clear"
+            )
         self.endpoint = endpoint
         self._client = client
         self._max = max_response_bytes
@@ -1007,6 +1102,14 @@ class LegacyAsyncSender:
         import httpx
 
         url = self.endpoint.with_target(target).url
+        if self.endpoint.scheme == "http":  # loopback only, every address checked
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    self.endpoint.host, self.endpoint.port, type=socket.SOCK_STREAM
+                )
+            except (OSError, UnicodeError) as exc:
+                raise _unresolved(operation, self.endpoint, self.endpoint.host, exc) from None
+            _all_loopback(self.endpoint, infos, operation)
 
         async def exchange() -> HTTPAnswer:
             request = self._client.build_request(

@@ -108,15 +108,71 @@ def test_a_session_given_by_the_caller_is_used(https: Simulator, pki: ThrowawayP
     session.get(https.url + "?wsdl", timeout=5, verify=session.verify).raise_for_status()
 
 
-def test_a_session_without_verification_is_refused(https: Simulator) -> None:
+class _UnverifyingAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose pools were given a context that checks nothing."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        kwargs["ssl_context"] = context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _unverifying_session(how: str) -> requests.Session:
     session = requests.Session()
-    session.verify = False
+    if how == "adapter":
+        session.mount("https://", _UnverifyingAdapter())
+    else:
+        session.verify = {"False": False, "0": 0, "empty": "", "None": None}[how]  # type: ignore[assignment]
+    return session
+
+
+@pytest.mark.parametrize("how", ["False", "0", "empty", "None", "adapter"])
+def test_a_session_that_does_not_verify_is_refused_however_it_says_so(
+    how: str, https: Simulator
+) -> None:
+    session = _unverifying_session(how)
     with pytest.raises(ConfigurationError) as caught:
         _client(https.url, session=session)
-    assert str(caught.value) == (
-        "the session given has TLS verification switched off; sogen-soap does not send "
-        "card data without it (use ca_bundle= for a private CA)"
+    why = "its adapter for https:// does not check certificates" if how == "adapter" else (
+        f"verify={session.verify!r}"
     )
+    assert str(caught.value) == (
+        f"the session given does not verify TLS ({why}); sogen-soap does not send card data "
+        "without it (use ca_bundle= for a private CA)"
+    )
+    assert https.requests_seen == 0
+
+
+def test_a_session_switched_off_after_the_client_was_made_is_refused_before_sending(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    session = requests.Session()
+    with _client(https.url, session=session, ca_bundle=pki.ca_cert) as client:
+        session.verify = False
+        with pytest.raises(ConfigurationError, match=r"verify=False"):
+            client.add_card("w", TEST_PAN, "203012")
+    assert https.requests_seen == 0
+
+
+@pytest.mark.parametrize("verify", [False, "context"])
+def test_an_httpx_client_that_does_not_verify_is_refused(
+    verify: object, https: Simulator
+) -> None:
+    import httpx
+
+    from sogen_soap import AsyncWalletClient
+
+    if verify == "context":
+        verify = ssl.create_default_context()
+        verify.check_hostname = False  # type: ignore[attr-defined]
+    client = httpx.AsyncClient(verify=verify)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                          environment=https.url, http_client=client)  # fmt: skip
+    assert "the http_client given does not verify TLS (verify=False)" in str(caught.value)
+    assert https.requests_seen == 0
 
 
 def test_a_missing_certificate_file_is_a_configuration_error(
@@ -267,3 +323,49 @@ def test_a_handshake_that_never_ends_is_a_failure_before_sending(
         with pytest.raises(ConnectionFailed) as caught:
             _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert, timeout=(0.5, 0.5))
         assert str(caught.value) == f"getWalletData: could not connect to {server.url}: timed out"
+
+
+IMPOSTOR_PATHS = ["sync", "async", "sync mutual", "async mutual", "requests session", "httpx"]
+
+
+@pytest.mark.parametrize("path", IMPOSTOR_PATHS)
+def test_an_impostor_certificate_is_refused_on_every_path_and_receives_nothing(
+    path: str, pki: ThrowawayPKI, tmp_path: Path
+) -> None:
+    """The server holds a certificate of another CA for the very same name: every
+    way of sending refuses it in the handshake, mutual TLS included."""
+    import asyncio
+
+    import httpx
+
+    from sogen_soap import AsyncWalletClient
+
+    impostor = make_test_pki(tmp_path / "impostor")
+    mutual = "mutual" in path
+    options: dict[str, Any] = {"ca_bundle": pki.ca_cert, "timeout": 5}
+    if mutual:
+        options["client_cert"] = (str(pki.client_cert), str(pki.client_key))
+    with Simulator(tls=impostor.server(require_client_cert=mutual)) as sim:
+        with pytest.raises(TLSError) as caught:
+            if path.startswith("async") or path == "httpx":
+                http_client = (
+                    httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(pki.ca_cert)))
+                    if path == "httpx" else None
+                )  # fmt: skip
+
+                async def call() -> None:
+                    extra = {} if http_client is None else {"http_client": http_client}
+                    async with AsyncWalletClient(
+                        MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url,
+                        **options, **extra,
+                    ) as c:
+                        await c.add_card("w", TEST_PAN, "203012")
+
+                asyncio.run(call())
+            else:
+                session = requests.Session() if path == "requests session" else None
+                extra = {} if session is None else {"session": session}
+                with _client(sim.url, **options, **extra) as client:
+                    client.add_card("w", TEST_PAN, "203012")
+        assert sim.requests_seen == 0 and sim.store.count_cards() == 0
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -842,3 +843,81 @@ def test_a_tls_failure_says_what_failed(https: Simulator) -> None:
         text = str(caught.value)
         assert re.search(r": CERTIFICATE_VERIFY_FAILED: \S+", text), text
         assert caught.value.operation == "getWalletData" and caught.value.endpoint == https.url
+
+
+# ------------------------------------------------------------------ plain http: never a proxy
+
+
+def test_plain_http_to_loopback_never_goes_through_a_proxy_with_a_caller_s_session(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY set, a session trusting the environment: the addCard body (a card
+    number in clear) goes straight to the simulator, never to the proxy."""
+    def record(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+    with HostileServer(record) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.base)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        session = requests.Session()
+        session.proxies["all"] = proxy.base  # and the session's own setting too
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=simulator.url,
+                          session=session) as client:  # fmt: skip
+            assert client.add_card("w", TEST_PAN, "203012").ok
+        assert proxy.requests == 0
+
+
+def test_an_httpx_client_that_would_proxy_plain_http_is_refused(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(ConfigurationError, match="sends plain http through a proxy"):
+        AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                          environment=simulator.url, http_client=httpx.AsyncClient())  # fmt: skip
+    direct = httpx.AsyncClient(trust_env=False)
+    AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                      environment=simulator.url, http_client=direct)  # fmt: skip
+
+
+@pytest.mark.parametrize("stack", ["built-in", "session", "async", "httpx"])
+def test_plain_http_needs_every_address_of_the_name_on_loopback(
+    stack: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``localhost`` resolving first to loopback, then elsewhere: refused before any
+    connection, whichever stack sends (a connect could fall through to the other)."""
+    port = parse_url(simulator.url).port
+    real = socket.getaddrinfo
+
+    def two_addresses(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "localhost":
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", port)),
+            ]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    url = simulator.url.replace("127.0.0.1", "localhost")
+    seen = simulator.requests_seen
+    with pytest.raises((ConnectionFailed, ConfigurationError)) as caught:
+        if stack in ("async", "httpx"):
+            extra = {"http_client": httpx.AsyncClient(trust_env=False)} if stack == "httpx" else {}
+
+            async def call() -> None:
+                async with AsyncWalletClient(
+                    MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url, retry=ONCE,
+                    **extra,
+                ) as client:
+                    await client.add_card("w", TEST_PAN, "203012")
+
+            asyncio.run(call())
+        else:
+            extra = {"session": requests.Session()} if stack == "session" else {}
+            with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
+                              retry=ONCE, **extra) as client:  # fmt: skip
+                client.add_card("w", TEST_PAN, "203012")
+    assert "resolves to a non-loopback address" in str(caught.value)
+    assert simulator.requests_seen == seen
