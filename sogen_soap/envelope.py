@@ -24,7 +24,7 @@ from typing import Any, Final
 from lxml import etree
 
 from .errors import ConfigurationError, ResponseError
-from .redact import mask_pan, redact_text
+from .redact import mask_pan, printable, redact_text
 from .results import SoapFault
 from .seal import compute_seal
 from .xmlfields import element_values
@@ -122,12 +122,17 @@ def operation_shape(binding: Any, name: str) -> OperationShape:
         isinstance(element.type, AnySimpleType) and element.max_occurs == 1
         for _, element in elements
     )
+    soap_action = operation.soapaction or ""
+    if not soap_action.isprintable():  # it goes into every request's headers as it is
+        raise ConfigurationError(
+            f"the WSDL's {name} soapAction holds a control character; refused"
+        )
     return OperationShape(
         name=name,
         wrapper=wrapper,
         fields=names,
         required=required,
-        soap_action=operation.soapaction or "",
+        soap_action=soap_action,
         body_qname=operation.input.body.qname.text,
         wrapper_qname=body_elements[0][1].qname.text if wrapper else None,
         layout=tuple((field, element.qname.text) for field, element in elements)
@@ -314,7 +319,8 @@ def parse_reply(content: bytes) -> Reply:
     if first.tag == f"{{{SOAP_ENV_NS}}}Fault":
         code = (first.findtext("faultcode") or "").strip() or "soap:Server"
         text = (first.findtext("faultstring") or "").strip()
-        return Reply(output=None, fault=SoapFault(code, redact_text(text)), root=root)
+        fault = SoapFault(printable(code), printable(redact_text(text)))
+        return Reply(output=None, fault=fault, root=root)
     output = next(
         (c for c in first if isinstance(c.tag, str) and etree.QName(c).localname == "output"),
         first,

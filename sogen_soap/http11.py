@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .redact import printable
+
 __all__ = ["MAX_HEAD_BYTES", "AnswerTooLarge", "HTTPProtocolError", "ResponseParser"]
 
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -196,7 +198,8 @@ class ResponseParser:
         if 100 <= code < 200 and code != 101:
             return  # an interim answer (100 Continue): the real one follows
         self.status = code
-        self.reason = (status.group(3) or b"").decode("latin-1")
+        # a reason phrase is printed: no escape sequence of the server's reaches a terminal
+        self.reason = printable((status.group(3) or b"").decode("latin-1"))
         self.headers = headers
         connection = headers.get("connection", "").lower()
         self.keep_alive = "keep-alive" in connection if minor == b"0" else "close" not in connection

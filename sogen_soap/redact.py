@@ -13,6 +13,7 @@ __all__ = [
     "card_number_runs",
     "install_log_redaction",
     "mask_pan",
+    "printable",
     "redact_text",
 ]
 
@@ -50,6 +51,15 @@ def mask_pan(card_number: str) -> str:
     if len(card_number) < 10:
         return "#" * len(card_number)
     return card_number[:4] + "#" * (len(card_number) - 6) + card_number[-2:]
+
+
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from the other side, safe for a terminal: control characters (escape
+    sequences among them) become ``?``; line breaks and tabs stay."""
+    return _CONTROL.sub("?", text)
 
 
 def _digits(text: str) -> str:

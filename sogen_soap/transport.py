@@ -135,8 +135,10 @@ class Proxy:
         scheme, sep, rest = url.partition("://")
         if not sep:
             scheme, rest = "http", url
-        authority = rest.split("/", 1)[0]
-        credentials, at, hostport = authority.rpartition("@")
+        # The user info runs to the last "@" (a password may hold "/" or "@"): no
+        # part of it is ever read as the host, or quoted in a message.
+        credentials, at, after = rest.rpartition("@")
+        hostport = after.split("/", 1)[0]
         authorization = None
         if at:
             user, _, password = credentials.partition(":")
@@ -314,9 +316,9 @@ def _encode(head: bytes, headers: Mapping[str, str], body: bytes) -> bytes:
 
 def _connect_message(endpoint: Endpoint, proxy: Proxy) -> bytes:
     auth = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 literal
     return (
-        f"CONNECT {endpoint.host}:{endpoint.port} HTTP/1.1\r\n"
-        f"Host: {endpoint.host}:{endpoint.port}\r\n{auth}\r\n"
+        f"CONNECT {host}:{endpoint.port} HTTP/1.1\r\nHost: {host}:{endpoint.port}\r\n{auth}\r\n"
     ).encode("latin-1")
 
 

@@ -203,7 +203,22 @@ def _json_record(text: str, path: Path, number: int) -> Mapping[str, object]:
         raise InputError(f"{path}: line {number}: not JSON ({exc.msg})") from None
     if not isinstance(record, dict):
         raise InputError(f"{path}: line {number}: each line must be one JSON object")
+    for key, value in record.items():
+        for text in (key, value):
+            if isinstance(text, str) and not _encodable(text):
+                raise InputError(
+                    f"{path}: line {number}: {key!r} holds a lone surrogate (a \\ud800-style "
+                    "escape without its pair), which is not text; fix the line"
+                )
     return record
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_json_lines(path: Path) -> None:

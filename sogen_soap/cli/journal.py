@@ -144,13 +144,14 @@ def _exclusive(path: Path) -> Any:
     same file would send the same rows.  The lock is ``flock`` on the file
     (independent of SQLite's POSIX locks); where there is none, no lock.
     """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # never through a link
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = os.open(path, flags, 0o600)
     except OSError as exc:
         raise JournalError(f"cannot open the journal {path}: {exc.strerror}") from None
     handle = os.fdopen(descriptor, "rb")
-    with contextlib.suppress(OSError):  # not ours to change: the lock still holds
-        os.chmod(path, 0o600)
+    with contextlib.suppress(OSError, AttributeError):  # not ours to change; no fchmod
+        os.fchmod(descriptor, 0o600)  # this very file, not what a path might point to
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from .._version import __version__
 from ..errors import (
@@ -104,9 +104,20 @@ def _service_command(call: Call) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _not_a_link(path: Path, field: str, flag: str) -> None:
+    """Files the batch writes are never reached through a symbolic link: a link
+    planted there would have the journal (and its chmod) or the results land
+    wherever it points."""
+    if path.is_symlink():
+        raise InvalidFieldError(
+            field, flag, f"{path} is a symbolic link; give the file itself (not followed)"
+        )
+
+
 def _output_path(args: argparse.Namespace, source: Path, journal: Path, default: Path) -> Path:
     """The results file, checked before anything is sent."""
     path = Path(args.output) if args.output else default
+    _not_a_link(path, "output", "--output")
     if path.is_dir():
         raise InvalidFieldError("output", "--output", f"{path} is a folder; name a file in it")
     if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
@@ -128,6 +139,7 @@ def _output_path(args: argparse.Namespace, source: Path, journal: Path, default:
 
 def _journal_path(args: argparse.Namespace, source: Path, default: Path) -> Path:
     path = Path(args.journal) if args.journal else default
+    _not_a_link(path, "journal", "--journal")
     if path.is_dir():
         raise InvalidFieldError("journal", "--journal", f"{path} is a folder; name a file")
     if path.resolve() == source.resolve():
@@ -246,9 +258,28 @@ def _wsdl_fetch(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, saying a usage mistake in one line (exit 2), not a usage screen."""
+    """argparse, saying a usage mistake in one line (exit 2), not a usage screen.
+
+    No abbreviations (``--key`` is not ``--key-version``, ``--secret-ke`` not a
+    flag at all), and an argument it does not know is named, never echoed with
+    its value: a secret typed next to a misspelt flag stays off the screen.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        unknown = "unrecognized arguments: "
+        if message.startswith(unknown):
+            words = message[len(unknown) :].split(" ")
+            flags = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+            values = sum(not w.startswith("-") or "=" in w for w in words)
+            message = (
+                "unknown argument" + ("s " if len(flags) > 1 else " ") + " ".join(flags)
+                if flags
+                else "unexpected argument"
+            ) + (f" (and {values} value{'s' * (values > 1)}, not shown)" if values else "")
         # argparse quotes the values it refuses: a card number there is masked
         self.exit(2, redact_text(f"{self.prog}: {message} (see {self.prog} --help)\n"))
 
