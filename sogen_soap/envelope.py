@@ -287,12 +287,24 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+MAX_MARKUP: Final = 131072
+"""Tags and attributes an answer may hold (``<`` and ``=`` counted on the bytes,
+before parsing; a wallet of 2,000 cards holds about 90,000).  Parsed, each node
+costs far more than its bytes (4 MiB of ``<a/>`` took 34 times its size in
+memory), so this keeps memory bounded by the answer's size: at most about 8
+times it (``benchmarks/memory.py``)."""
+
+
 def parse_xml_safely(content: bytes) -> etree._Element:
-    """Parse with no DTD, no entities, no network.
+    """Parse with no DTD, no entities, no network, and at most ``MAX_MARKUP`` nodes.
 
     A DTD is refused before the parser even sees it: a SOAP answer never
     needs one, and it is how XXE and entity-expansion attacks arrive.
     """
+    if content.count(b"<") + content.count(b"=") > MAX_MARKUP:
+        raise ResponseError(
+            f"the response holds more than {MAX_MARKUP} tags and attributes; refused unparsed"
+        )
     if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
         raise ResponseError(
             "the response declares a DTD or entities (the shape of an XXE or entity "

@@ -118,7 +118,10 @@ def _value(name: str, value: object) -> object:
 
 
 def parse_reply(content: bytes) -> dict[str, object]:
-    """The answer's fields, as received; ``ResponseError`` if it is not one JSON object."""
+    """The answer's fields, as received; ``ResponseError`` if it is not one JSON object
+    (or more than 65,536 objects, arrays and values: bounded memory, as for XML)."""
+    if sum(content.count(mark) for mark in (b"{", b"[", b",")) > _MAX_NODES:
+        raise ResponseError(f"the response holds more than {_MAX_NODES} values; refused unparsed")
     try:
         data = json.loads(content.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except ResponseError:
@@ -131,6 +134,7 @@ def parse_reply(content: bytes) -> dict[str, object]:
 
 
 _HIDDEN: Final = {"seal": "[hidden]", "paymentToken": "[hidden]"}
+_MAX_NODES: Final = 65536  # objects, arrays and values: as envelope.MAX_MARKUP for XML
 
 
 def redacted_json(data: Mapping[str, object]) -> str:

@@ -299,3 +299,24 @@ def test_a_card_s_later_row_waits_for_a_later_run_when_its_first_is_not_settled(
         "ok", "duplicate", "ok"
     ]
     assert stored is not None and stored.expiry == "203012"  # the first row enrolled it
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_an_answer_of_more_nodes_than_any_wallet_holds_is_refused_unparsed(transport: str) -> None:
+    """Memory stays bounded by the answer's size: 140,000 tiny elements (or 70,000
+    JSON objects) are refused before parsing (benchmarks/memory.py has the figures)."""
+    if transport == "soap":
+        body = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><x>'
+                + b"<a/>" * 140_000 + b"</x></s:Body></s:Envelope>")  # fmt: skip
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml"
+        shown = "more than 131072 tags and attributes; refused unparsed"
+    else:
+        body = b'{"walletResponseCode":"00","x":[' + b"{}," * 70_000 + b"{}]}"
+        head = JSON_HEAD
+        shown = "more than 65536 values; refused unparsed"
+    with _answering(head, body) as server, _client(server.url, transport=transport) as client:
+        with pytest.raises(ResponseError, match=shown):
+            client.get_wallet_data("w")
+        with pytest.raises(OutcomeUnknown, match=shown) as caught:
+            client.add_card("w", TEST_PAN, "203012")
+    assert caught.value.reason == "unreadable"
