@@ -135,10 +135,8 @@ class Proxy:
         scheme, sep, rest = url.partition("://")
         if not sep:
             scheme, rest = "http", url
-        # The user info runs to the last "@" (a password may hold "/" or "@"): no
-        # part of it is ever read as the host, or quoted in a message.
-        credentials, at, after = rest.rpartition("@")
-        hostport = after.split("/", 1)[0]
+        authority = rest.split("/", 1)[0]  # RFC 3986: a "/" in a password is %2F
+        credentials, at, hostport = authority.rpartition("@")
         authorization = None
         if at:
             user, _, password = credentials.partition(":")
@@ -152,7 +150,17 @@ class Proxy:
             )
         # Reached in clear by design (the tunnel inside is TLS); read with the
         # same strict parser (as https, to get past the loopback-only http rule).
-        parsed = parse_url(f"https://{hostport}/", what="proxy")
+        try:
+            parsed = parse_url(f"https://{hostport}/", what="proxy")
+        except ConfigurationError:
+            if "@" not in rest:
+                raise
+            # What was read as the host may be part of a password (an unencoded "/"
+            # ends the authority early): nothing of the URL is quoted.
+            raise ConfigurationError(
+                "proxy URL: its host and port cannot be read (the URL is not shown: it "
+                "holds credentials; write / and @ in a password as %2F and %40)"
+            ) from None
         explicit_port = ":" in hostport.rsplit("]", 1)[-1]
         return cls(parsed.host, parsed.port if explicit_port else 80, authorization)
 

@@ -20,7 +20,9 @@ def _refusal(field: str, value: object, parameter: str | None = None) -> str:
     ("field", "value", "message"),
     [
         ("merchantId", "123", "merchant_id (merchantId): must be 15 digits (got '123')"),
-        ("merchantId", "a" * 64, f"merchant_id (merchantId): must be 15 digits (got '{'a' * 64}')"),
+        ("merchantId", "z" * 64, f"merchant_id (merchantId): must be 15 digits (got '{'z' * 64}')"),
+        # a value shaped like a seal (64 hex digits) is never shown, in any message
+        ("merchantId", "a" * 64, "merchant_id (merchantId): must be 15 digits (got '[seal]')"),
         ("merchantId", "a" * 65, "merchant_id (merchantId): must be 15 digits"),  # not echoed
         ("keyVersion", 0, "key_version (keyVersion): must be a whole number from 1 (got '0')"),
         ("keyVersion", True, "key_version (keyVersion): must be text, not bool"),

@@ -63,12 +63,18 @@ def test_no_part_of_a_proxy_s_credentials_is_ever_echoed(url: str) -> None:
     assert SECRET not in str(caught.value) and "pa/ss" not in str(caught.value)
 
 
-def test_a_proxy_password_may_hold_a_slash_or_an_at_sign() -> None:
+def test_a_proxy_password_holds_a_slash_or_an_at_sign_percent_encoded() -> None:
     import base64
 
-    proxy = Proxy.from_url("http://ops:p/a@ss@proxy.example:3128")
+    proxy = Proxy.from_url("http://ops:p%2Fa%40ss@proxy.example:3128")
     assert (proxy.host, proxy.port) == ("proxy.example", 3128)
     assert proxy.authorization == "Basic " + base64.b64encode(b"ops:p/a@ss").decode()
+    with pytest.raises(ConfigurationError) as caught:  # unencoded: refused, never quoted
+        Proxy.from_url("http://ops:p/a@ss@proxy.example:3128")
+    assert str(caught.value) == (
+        "proxy URL: its host and port cannot be read (the URL is not shown: it holds "
+        "credentials; write / and @ in a password as %2F and %40)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -269,7 +269,7 @@ def simulator_db_path() -> Path:
     import platformdirs
 
     folder = platformdirs.user_data_path("sogen-soap")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: it holds wallets
     return folder / "simulator.sqlite3"
 
 

@@ -16,6 +16,7 @@ than ``request_timeout`` seconds to deliver a request, is closed; past
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import selectors
 import socket
@@ -40,12 +41,13 @@ SERVICE_PATH: Final = "/services/v2/wallet"
 _MAX_HEAD: Final = 16 * 1024
 _MAX_BODY: Final = 1 << 20
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large"}
+_ACCEPT_BACKOFF: Final = 0.25  # seconds without accepting, at the open-file limit
 
 
 class _Connection:
     """One client connection and the bytes it has sent so far."""
 
-    __slots__ = ("address", "buffer", "last", "sock", "started")
+    __slots__ = ("address", "buffer", "handshaking", "last", "sock", "started")
 
     def __init__(self, sock: socket.socket, address: Any) -> None:
         self.sock = sock
@@ -53,6 +55,7 @@ class _Connection:
         self.buffer = bytearray()
         self.last = time.monotonic()
         self.started: float | None = None  # when the request now arriving began
+        self.handshaking = False  # TLS: the handshake is still under way
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -99,8 +102,8 @@ def _take_request(buffer: bytearray) -> _Request | None:
     if "transfer-encoding" in headers:
         raise _BadRequest(400)  # clients of this service send Content-Length
     length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
-        raise _BadRequest(400)
+    if not (length_text.isascii() and length_text.isdigit()) or len(length_text) > 12:
+        raise _BadRequest(400)  # str.isdigit() alone takes "²", which int() refuses
     length = int(length_text)
     if length > _MAX_BODY:
         raise _BadRequest(413)
@@ -148,6 +151,7 @@ class _Front:
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._stopping = threading.Event()
+        self._accept_again = 0.0  # when to watch the listener again (0: it is watched)
         self.open_connections = 0
 
     # ------------------------------------------------------------ the loop
@@ -172,6 +176,10 @@ class _Front:
             if time.monotonic() >= next_sweep:
                 self._sweep()
                 next_sweep = time.monotonic() + 0.25
+            if self._accept_again and time.monotonic() >= self._accept_again:
+                self._accept_again = 0.0
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.register(self.listener, selectors.EVENT_READ, None)
         for connection in list(self._parked.values()):
             self._unpark(connection)
             connection.close()
@@ -202,32 +210,57 @@ class _Front:
                 sock, address = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._pause_accepting()  # out of descriptors: wait, do not spin
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
             connection = _Connection(sock, address)
             with self._lock:
                 self.open_connections += 1
             if self.tls is not None:
-                # The handshake may wait on the peer: a worker does it, bounded.
-                self._pool.submit(self._handshake, connection)
-            else:
-                sock.setblocking(False)
-                self._park(connection)
+                # The handshake runs here, a step each time bytes come, never on a
+                # worker: a peer that drips it costs no thread, and the sweep ends
+                # it after request_timeout like a request that drips.
+                try:
+                    connection.sock = self.tls.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+                except (OSError, ValueError):
+                    self._closed(connection)
+                    continue
+                connection.handshaking = True
+                connection.started = time.monotonic()
+            self._park(connection)
             if len(self._parked) > self.max_connections:
                 self._shed()
 
-    def _handshake(self, connection: _Connection) -> None:
-        assert self.tls is not None
-        try:
-            connection.sock.settimeout(self.request_timeout)
-            connection.sock = self.tls.wrap_socket(connection.sock, server_side=True)
-            connection.sock.setblocking(False)
-        except (OSError, ValueError):
+    def _pause_accepting(self) -> None:
+        """At the open-file limit: stop watching the listener for a moment, and free
+        a descriptor by closing the longest-idle connection."""
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(self.listener)
+        self._accept_again = time.monotonic() + _ACCEPT_BACKOFF
+        idle = sorted(self._parked.values(), key=lambda c: c.last)[:1]
+        for connection in idle:
+            self._unpark(connection)
             self._closed(connection)
-            return
-        connection.last = time.monotonic()
-        self._give_back(connection)
+
+    def _handshake_step(self, connection: _Connection) -> bool:
+        """Advance a TLS handshake; True once done (False: wait for more, or closed)."""
+        assert isinstance(connection.sock, ssl.SSLSocket)
+        try:
+            connection.sock.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except (OSError, ValueError):
+            self._unpark(connection)
+            self._closed(connection)
+            return False
+        connection.handshaking = False
+        connection.started = None
+        return True
 
     def _park(self, connection: _Connection) -> None:
         try:
@@ -253,6 +286,8 @@ class _Front:
         self._wake()
 
     def _readable(self, connection: _Connection, *, read: bool = True) -> None:
+        if connection.handshaking and not self._handshake_step(connection):
+            return
         now = time.monotonic()
         if read:
             while True:
@@ -277,6 +312,10 @@ class _Front:
         except _BadRequest as bad:
             self._unpark(connection)
             self._pool.submit(self._refuse, connection, bad.status)
+            return
+        except Exception:  # whatever a request holds, it never stops the loop
+            self._unpark(connection)
+            self._pool.submit(self._refuse, connection, 400)
             return
         if request is None:
             return

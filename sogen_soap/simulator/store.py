@@ -1,13 +1,19 @@
 """The simulator's wallets, in SQLite (a file that survives restarts, or memory).
 
 No clear card number is ever written: a card is recognised by an HMAC of its
-number under a random salt kept in the store, and shown only masked.
+number, and shown only masked.  The HMAC's key is a random secret kept *beside*
+the store, in ``<store>.key`` (0600), never in it: from the store file alone, a
+card number cannot be found again by trying the few billion numbers that share
+its first six and last digits.  The store and its key are created private
+(0600).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -16,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["PaymentMean", "WalletStore", "mask_card"]
+__all__ = ["PaymentMean", "StoreError", "WalletStore", "mask_card"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,6 +49,17 @@ CREATE TABLE IF NOT EXISTS payment_mean (
 """
 
 
+def _has_cards(path: str) -> bool:
+    """Whether an existing store file holds cards (read-only; False if there is none)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM payment_mean LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
 def mask_card(card_number: str) -> str:
     """The vendor's mask: first 4 and last 2 clear, ``#`` between, same length."""
     if len(card_number) < 10:
@@ -67,6 +84,35 @@ def brand_of(card_number: str) -> str:
     return "CB"
 
 
+class StoreError(ValueError):
+    """The store cannot be used as it is (written by an earlier version, or its key
+    is missing); the message says how to start a fresh one."""
+
+
+def _private_file(path: str) -> None:
+    """Create ``path`` empty and 0600 if it does not exist (SQLite then opens it;
+    its -wal and -shm files take the same mode)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    os.close(os.open(path, flags, 0o600))
+
+
+def _store_key(path: str) -> bytes:
+    """The fingerprint key kept in ``<store>.key``, made (0600) on first use."""
+    key_path = f"{path}.key"
+    try:
+        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(key_path, "rb") as handle:
+            key = handle.read()
+        if len(key) != 32:
+            raise StoreError(f"{key_path} is not a sogen-soap simulator key") from None
+        return key
+    key = secrets.token_bytes(32)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+    return key
+
+
 @dataclass(frozen=True)
 class PaymentMean:
     payment_mean_id: str
@@ -89,8 +135,19 @@ class WalletStore:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.Lock()
+        memory = path == ":memory:"
+        if not memory:
+            had_cards = _has_cards(path)
+            key_missing = not os.path.exists(f"{path}.key")
+            if had_cards and key_missing:
+                raise StoreError(
+                    f"the simulator store {path} was written by an earlier sogen-soap, whose "
+                    "card fingerprints could be recovered from the file alone (or its key "
+                    f"file {path}.key is gone); delete {path} to start a fresh store"
+                )
+            _private_file(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        if path != ":memory:":
+        if not memory:
             self._db.execute("PRAGMA journal_mode=WAL")
             # Survives a killed simulator (every commit is in the WAL); only a
             # power cut may lose the last commits.  FULL would sync every
@@ -98,12 +155,8 @@ class WalletStore:
             # benchmark measures.
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-        if row is None:
-            salt = secrets.token_hex(32)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (salt,))
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-        self._salt = bytes.fromhex(row[0])
+        self._db.execute("DELETE FROM meta WHERE key = 'salt'")  # an earlier, empty store's
+        self._key = secrets.token_bytes(32) if memory else _store_key(path)
 
     def close(self) -> None:
         with self._lock:
@@ -128,7 +181,7 @@ class WalletStore:
             self._db.execute("COMMIT")
 
     def _fingerprint(self, card_number: str) -> str:
-        return hmac.new(self._salt, card_number.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._key, card_number.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def add_card(
         self,

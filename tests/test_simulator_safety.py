@@ -1,0 +1,166 @@
+"""The simulator is safe to leave running.
+
+Its store and data folder are private, its card fingerprints are keyed by a
+secret that is not in the store, a malformed request is answered 400 and
+never stops it, handshakes and request heads that drip cannot starve it, and
+at the open-file limit it backs off instead of spinning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import resource
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import WalletClient
+from sogen_soap.endpoints import parse_url
+from sogen_soap.simulator import Simulator, ThrowawayPKI, make_test_pki
+from sogen_soap.simulator.store import StoreError, WalletStore
+
+
+def _client(url: str, **options: object) -> WalletClient:
+    return WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
+                        timeout=5, **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_the_store_and_its_key_are_private_and_the_key_is_not_in_the_store(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "wallets.sqlite3"
+    with Simulator(str(db)) as sim, _client(sim.url) as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    key_file = Path(f"{db}.key")
+    for path in (db, key_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    key = key_file.read_bytes()
+    assert len(key) == 32
+    with sqlite3.connect(db) as connection:
+        (stored,) = connection.execute("SELECT card_fingerprint FROM payment_mean").fetchone()
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    assert stored == hmac.new(key, TEST_PAN.encode(), hashlib.sha256).hexdigest()  # by hand
+    store_bytes = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p != key_file)
+    assert key not in store_bytes and key.hex().encode() not in store_bytes
+    assert "salt" not in meta  # nothing in the store keys the fingerprints
+
+
+def test_a_store_of_an_earlier_version_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    db = tmp_path / "old.sqlite3"
+    store = WalletStore(str(db))
+    store.add_card(MERCHANT.merchant_id, "w", TEST_PAN, "203012", None, None, "now")
+    store.close()
+    Path(f"{db}.key").unlink()  # as an earlier version left it: no key beside the store
+    with pytest.raises(StoreError) as caught:
+        WalletStore(str(db))
+    assert f"delete {db} to start a fresh store" in str(caught.value)
+
+
+def test_the_embedded_simulator_s_data_folder_is_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sogen_soap.cli.config import simulator_db_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    path = simulator_db_path()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    endpoint = parse_url(url)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "length",
+    [b"\xb2", "\u00b2".encode(), b"-1", b"99999999999999999999", b"\xd9\xa3", b"0x10"],
+)
+def test_a_malformed_request_is_answered_400_and_the_simulator_keeps_answering(
+    length: bytes, simulator: Simulator
+) -> None:
+    answer = _raw(simulator.url, b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: " + length + b"\r\n\r\n")  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    with _client(simulator.url) as client:
+        assert client.get_wallet_data("w").response_code == "25"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayPKI:
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["heads", "handshakes"])
+def test_64_connections_dripping_never_stop_it_answering(
+    tls: bool, pki: ThrowawayPKI
+) -> None:
+    """64 connections each sending a byte every 0.2 s (a request head, or a TLS
+    ClientHello): calls beside them are answered as usual."""
+    with Simulator(tls=pki.server() if tls else None, request_timeout=10) as sim:
+        endpoint = parse_url(sim.url)
+        drips = [socket.create_connection((endpoint.host, endpoint.port)) for _ in range(64)]
+        start = b"\x16\x03\x01\x02\x00" if tls else b"POST /services/v2/wallet HTTP/1.1\r\n"
+        try:
+            options = {"ca_bundle": pki.ca_cert} if tls else {}
+            answered = 0
+            until = time.monotonic() + 3
+            with _client(sim.url, **options) as client:
+                for byte in range(15):
+                    for sock in drips:
+                        sock.send(start[byte % len(start) : byte % len(start) + 1])
+                    if client.get_wallet_data("w").response_code == "25":
+                        answered += 1
+                    time.sleep(0.2)
+                    if time.monotonic() > until:
+                        break
+            assert answered >= 10
+        finally:
+            for sock in drips:
+                sock.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path) -> None:
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sogen_soap.simulator", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=low_limit,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        endpoint = parse_url(url)
+        flood = [socket.create_connection((endpoint.host, endpoint.port)) for _ in range(80)]
+        time.sleep(0.5)
+        before = _cpu_seconds(process.pid)
+        time.sleep(2.0)
+        used = _cpu_seconds(process.pid) - before
+        assert used < 0.5, f"{used:.2f} s of CPU in 2 s at the open-file limit"
+        for sock in flood:
+            sock.close()
+        time.sleep(0.5)
+        with _client(url) as client:
+            assert client.get_wallet_data("w").response_code == "25"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
