@@ -369,3 +369,27 @@ def test_a_request_zeep_has_to_build_reaches_the_service_sealed(simulator: Simul
         result = client.get_wallet_data("w")
     assert (result.response_code, result.seal_verified) == ("25", True)
     assert simulator.requests_seen == 1
+
+
+def test_no_named_type_shares_its_name_with_a_global_element() -> None:
+    """The rule code generators need (wsimport, xjc, .NET's): a type and a global
+    element of one name become two classes of one name.  Checked here on the
+    bundled schema and the simulator's served one; ``tox -e interop-java``
+    runs wsimport itself."""
+    from lxml import etree
+
+    from sogen_soap.simulator import Simulator
+    from sogen_soap.wsdl_cache import bundled_wsdl_path
+
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    bundled = etree.parse(str(Path(bundled_wsdl_path()).with_name("WalletService.xsd")))
+    with Simulator() as sim:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{sim.url}?xsd=WalletService.xsd", timeout=5) as answer:  # noqa: S310
+            served = etree.fromstring(answer.read())
+    for schema in (bundled.getroot(), served):
+        types = {t.get("name") for t in schema.iter(f"{xs}complexType", f"{xs}simpleType")}
+        elements = {e.get("name") for e in schema.findall(f"{xs}element")}
+        assert types - {None} and elements
+        assert types & elements == set()

@@ -47,8 +47,8 @@ def test_the_same_wsdl_works_unchanged(tmp_path: Path) -> None:
 
 def test_an_added_optional_response_field_is_listed_and_harmless(tmp_path: Path) -> None:
     folder = _variant(tmp_path, xsd_edit=(
-        '<xs:complexType name="addCardResponse">\n    <xs:all>',
-        '<xs:complexType name="addCardResponse">\n    <xs:all>\n'
+        '<xs:complexType name="addCardOutput">\n    <xs:all>',
+        '<xs:complexType name="addCardOutput">\n    <xs:all>\n'
         '      <xs:element name="loyaltyPoints" type="xs:string" minOccurs="0"/>',
     ))  # fmt: skip
     status, out = _diff(folder, tmp_path)
