@@ -62,7 +62,7 @@ from .results import (
     WalletActionResult,
 )
 from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
-from .seal import DEFAULT_ALGORITHM, verify_seal
+from .seal import DEFAULT_ALGORITHM, verified_order
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, Proxy, environment_proxy
 from .validation import check_card_number, check_field
 from .wsdl_cache import bundled_shapes, load_document, soap_binding, zeep_settings
@@ -134,6 +134,7 @@ class Answer:
     output: Mapping[str, object]
     fault: SoapFault | None
     seal_verified: bool
+    seal_order: str | None = None
 
     def common(self) -> dict[str, Any]:
         return {
@@ -141,6 +142,7 @@ class Answer:
             "error_field_name": text_or_none(self.output.get("errorFieldName")),
             "fault": self.fault,
             "seal_verified": self.seal_verified,
+            "seal_order": self.seal_order,
         }
 
 
@@ -604,11 +606,12 @@ class WalletCore:
         if not isinstance(code, str) or not code:
             raise ResponseError(f"{operation}: the response carries no walletResponseCode")
         seal = output.get("seal")
-        verified = (
-            isinstance(seal, str)
-            and bool(seal)
-            and verify_seal(output, seal, self._secret.reveal(), self._seal_algorithm)
+        order = (
+            verified_order(output, seal, self._secret.reveal(), self._seal_algorithm)
+            if isinstance(seal, str) and seal
+            else None
         )
+        verified = order is not None
         carries_data = any(
             value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS
         )
@@ -618,7 +621,7 @@ class WalletCore:
                 f"{operation}: the response seal is {state} (code {code}); the response was "
                 "not used. Check the secret key and key version, or the path to the service."
             )
-        return Answer(output=output, fault=None, seal_verified=verified)
+        return Answer(output=output, fault=None, seal_verified=verified, seal_order=order)
 
     def _after_attempt(
         self,

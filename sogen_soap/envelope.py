@@ -319,6 +319,16 @@ def parse_xml_safely(content: bytes) -> etree._Element:
     return root
 
 
+def _qualified(code: str, element: etree._Element | None) -> str:
+    """``S:Server`` as ``{namespace}Server``, by the prefixes in scope where it was
+    written (no prefix, or one not in scope: the SOAP envelope's namespace, the
+    faultcode's usual one)."""
+    prefix, colon, local = code.rpartition(":")
+    scope = element.nsmap if element is not None else {}
+    namespace = scope.get(prefix) if colon else scope.get(None)
+    return f"{{{namespace or SOAP_ENV_NS}}}{printable(local)}"
+
+
 def parse_reply(content: bytes) -> Reply:
     """Read a SOAP 1.1 reply; raise ``ResponseError`` if it is not one."""
     root = parse_xml_safely(content)
@@ -329,9 +339,12 @@ def parse_reply(content: bytes) -> Reply:
     if first is None:
         raise ResponseError("the response has an empty SOAP body")
     if first.tag == f"{{{SOAP_ENV_NS}}}Fault":
+        code_element = first.find("faultcode")
         code = (first.findtext("faultcode") or "").strip() or "soap:Server"
         text = (first.findtext("faultstring") or "").strip()
-        fault = SoapFault(printable(code), printable(redact_text(text)))
+        fault = SoapFault(
+            printable(code), printable(redact_text(text)), _qualified(code, code_element)
+        )
         return Reply(output=None, fault=fault, root=root)
     output = next(
         (c for c in first if isinstance(c.tag, str) and etree.QName(c).localname == "output"),

@@ -18,6 +18,7 @@ from .errors import WalletResponseError
 __all__ = [
     "RESPONSE_CODES",
     "TEMPORARY_CODES",
+    "UNKNOWN_WALLET_CODES",
     "AddCardResult",
     "DeletePaymentMeanResult",
     "GetPaymentMeanDataResult",
@@ -43,6 +44,8 @@ RESPONSE_CODES: Final = {
     "94": "Duplicated wallet / payment mean",
     "99": "Temporary problem at the Sogenactif server level",
 }
+# "Unknown wallet": 01 in the vendor's data dictionary, 25 in Worldline's Java SDK.
+UNKNOWN_WALLET_CODES: Final = frozenset({"01", "25"})
 # Codes after which sending the same request again is safe and may succeed.
 TEMPORARY_CODES: Final = frozenset({"99"})
 
@@ -65,10 +68,16 @@ def _nothing() -> Mapping[str, object]:
 
 @dataclass(frozen=True)
 class SoapFault:
-    """A SOAP 1.1 fault, its text already redacted."""
+    """A SOAP 1.1 fault, its text already redacted.
+
+    ``code`` is the faultcode as written (``soap:Server``, ``S:Server``: the
+    prefix is the server's choice); ``qname`` the same as a qualified name,
+    ``{namespace}local``, to compare across servers.
+    """
 
     code: str
     message: str
+    qname: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -78,7 +87,10 @@ class WalletResult:
     ``response_code`` is the ``walletResponseCode`` as received (unknown codes
     are kept), or ``None`` when the service answered with a SOAP fault.
     ``seal_verified`` says whether the response's seal was present and right;
-    a successful result always has it true (the client raises otherwise).
+    a successful result always has it true (the client raises otherwise), and
+    ``seal_order`` says over which order of lists it was right.
+    ``unknown_wallet``: the service does not know the wallet (01 in the vendor's
+    data dictionary, 25 in its Java SDK; both mean it here).
     """
 
     operation: ClassVar[str] = ""
@@ -87,6 +99,10 @@ class WalletResult:
     error_field_name: str | None = None
     fault: SoapFault | None = None
     seal_verified: bool = False
+    seal_order: str | None = None
+    """Which way the verified seal was computed: ``"received"`` (lists in the order
+    they came) or ``"sorted"`` (lists of plain values sorted, as Worldline's Java
+    SDK seals them); None when the seal was not verified."""
     extra: Mapping[str, object] = field(default_factory=_nothing, compare=False)
     """Fields of the answer the client does not type, as received (read-only):
     text, a nested mapping, or a tuple for repeats.  Nothing sealed is dropped."""
@@ -98,6 +114,12 @@ class WalletResult:
     @property
     def duplicate(self) -> bool:
         return self.response_code == "94"
+
+    @property
+    def unknown_wallet(self) -> bool:
+        """The wallet named is unknown: 01 or 25 (on ``addCard`` a wallet is made,
+        so never there)."""
+        return self.operation != "addCard" and self.response_code in UNKNOWN_WALLET_CODES
 
     @property
     def temporary(self) -> bool:
