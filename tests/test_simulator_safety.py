@@ -164,3 +164,40 @@ def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _add_card_body() -> tuple[bytes, dict[str, str]]:
+    """A real addCard request, as the client builds and seals it."""
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1) as client:
+        return client._request(client.plan_add_card("w", TEST_PAN, "203012"))
+
+
+def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> None:
+    """Java's HTTP client in streaming mode sends bodies chunked."""
+    import requests
+
+    body, headers = _add_card_body()
+    pieces = [body[i : i + 97] for i in range(0, len(body), 97)]
+    answer = requests.post(simulator.url, data=iter(pieces), headers=headers, timeout=5)
+    assert answer.request.headers["Transfer-Encoding"] == "chunked"
+    assert answer.status_code == 200
+    assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answer.content
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"400"),  # two framings
+        (b"Transfer-Encoding: gzip, chunked\r\n", b"400"),
+        (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),  # not a hex size
+        (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
+    ],
+)
+def test_a_chunked_request_framed_wrong_or_too_large_is_refused(
+    framing: bytes, status: bytes, simulator: Simulator
+) -> None:
+    head = b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n" + framing
+    answer = _raw(simulator.url, head if framing.endswith(b"\r\n\r\n") or b"\r\n\r\n" in framing
+                  else head + b"\r\n")  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 " + status)

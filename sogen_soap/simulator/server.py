@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import re
 import selectors
 import socket
 import ssl
@@ -42,6 +43,8 @@ _MAX_HEAD: Final = 16 * 1024
 _MAX_BODY: Final = 1 << 20
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large"}
 _ACCEPT_BACKOFF: Final = 0.25  # seconds without accepting, at the open-file limit
+_MAX_CHUNK_LINE: Final = 4096
+_HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
 
 class _Connection:
@@ -100,7 +103,16 @@ def _take_request(buffer: bytearray) -> _Request | None:
             raise _BadRequest(400)
         headers[name.lower()] = value.strip()
     if "transfer-encoding" in headers:
-        raise _BadRequest(400)  # clients of this service send Content-Length
+        # Java's HTTP client streams bodies chunked.  Only "chunked" alone, and never
+        # beside a Content-Length (two framings of one body: request smuggling).
+        if headers["transfer-encoding"].lower() != "chunked" or "content-length" in headers:
+            raise _BadRequest(400)
+        taken = _chunked(buffer, end + 4)
+        if taken is None:
+            return None
+        body, consumed = taken
+        del buffer[:consumed]
+        return _Request(parts[0], parts[1], parts[2], headers, body)
     length_text = headers.get("content-length", "0")
     if not (length_text.isascii() and length_text.isdigit()) or len(length_text) > 12:
         raise _BadRequest(400)  # str.isdigit() alone takes "²", which int() refuses
@@ -112,6 +124,44 @@ def _take_request(buffer: bytearray) -> _Request | None:
     body = bytes(buffer[end + 4 : end + 4 + length])
     del buffer[: end + 4 + length]
     return _Request(parts[0], parts[1], parts[2], headers, body)
+
+
+def _chunked(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """A chunked body from ``buffer[start:]``: (body, where the request ends), or
+    None while it is still arriving.  Bounded like a Content-Length body (the
+    sweep bounds the time it may take)."""
+    body = bytearray()
+    position = start
+    while True:
+        end = buffer.find(b"\r\n", position)
+        if end < 0:
+            if len(buffer) - position > _MAX_CHUNK_LINE:
+                raise _BadRequest(400)
+            return None
+        size_text = bytes(buffer[position:end]).split(b";", 1)[0].strip()
+        if not _HEX.fullmatch(size_text):
+            raise _BadRequest(400)
+        size = int(size_text, 16)
+        position = end + 2
+        if size == 0:
+            break
+        if len(body) + size > _MAX_BODY:
+            raise _BadRequest(413)
+        if len(buffer) < position + size + 2:
+            return None
+        if buffer[position + size : position + size + 2] != b"\r\n":
+            raise _BadRequest(400)
+        body += buffer[position : position + size]
+        position += size + 2
+    while True:  # trailer lines, then the blank line that ends the request
+        end = buffer.find(b"\r\n", position)
+        if end < 0:
+            if len(buffer) - position > _MAX_CHUNK_LINE:
+                raise _BadRequest(400)
+            return None
+        line, position = buffer[position:end], end + 2
+        if not line:
+            return bytes(body), position
 
 
 class _Front:
