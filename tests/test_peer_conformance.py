@@ -119,3 +119,47 @@ def test_the_simulator_s_fault_has_the_same_qualified_name() -> None:
     with Simulator(faults=FaultProfile({"soap_fault": 1.0})) as sim, _client(sim.url) as client:
         result = client.sign_off("w")
     assert result.fault is not None and result.fault.qname == f"{{{ENV}}}Server"
+
+
+@pytest.mark.parametrize("newer", [False, True], ids=["fields", "newer-fields"])
+@pytest.mark.parametrize("shape", ["wrapped", "jaxb"])
+def test_every_answer_of_a_wallet_s_life_is_valid_against_the_schema_served(
+    shape: str, newer: bool
+) -> None:
+    """What a client generated from the simulator's ?wsdl reads: every answer, for
+    every list layout, validates against the XSD the simulator serves with it."""
+    import copy
+    import urllib.request
+
+    from lxml import etree
+
+    answers: list[bytes] = []
+    with Simulator(shape=shape, newer_fields=newer) as sim:
+        real = sim.app.handle
+
+        def recording(body: bytes) -> tuple[str, bytes, str]:
+            status, payload, kind = real(body)
+            answers.append(payload)
+            return status, payload, kind
+
+        sim.app.handle = recording  # type: ignore[method-assign]
+        with urllib.request.urlopen(f"{sim.url}?xsd=WalletService.xsd", timeout=5) as served:  # noqa: S310
+            schema = etree.XMLSchema(etree.fromstring(served.read()))
+        with _client(sim.url) as client:
+            assert client.get_wallet_data("w").unknown_wallet
+            first = client.add_card("w", "4100000000000000", "203012", payment_mean_alias="a")
+            client.add_card("w", "5100000000000000", "203101")
+            assert client.add_card("w", "4100000000000000", "203012").duplicate
+            wallet = client.get_wallet_data("w")
+            assert len(wallet.payment_means) == 2
+            assert client.get_payment_mean_data("w", first.payment_mean_id or "").ok
+            assert client.update_payment_mean("w", "1", "b").ok
+            assert client.delete_payment_mean("w", "2").ok
+            assert client.get_payment_mean_data("w", "2").unknown_wallet
+            assert client.sign_off("w").ok
+    assert len(answers) == 10
+    for payload in answers:
+        body = etree.fromstring(payload).find(f"{{{ENV}}}Body")
+        assert body is not None
+        answer = etree.ElementTree(copy.deepcopy(body[0]))
+        assert schema.validate(answer), (shape, newer, schema.error_log.last_error, payload)

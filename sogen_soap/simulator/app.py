@@ -173,6 +173,27 @@ the bundled WSDL) or ``jaxb`` (JAXB's default: the list element itself
 repeated, the fields directly inside; repeated text for lists of strings)."""
 
 
+def _jaxb_schema(xsd: bytes) -> bytes:
+    """The bundled schema, its lists laid out as the ``jaxb`` shape answers them:
+    the list element itself repeated (``walletPaymentMeanDataList`` holding a
+    payment mean's fields; ``paymentMeanCoBadgingBrandList`` holding a brand),
+    so a client generated from the served WSDL reads what it is sent."""
+    root = etree.fromstring(xsd)
+    types = {t.get("name"): t for t in root.iter(f"{XS}complexType")}
+    output = types["getWalletDataOutput"]
+    for group in output.findall(f"{XS}all"):  # a repeated element needs a sequence
+        group.tag = f"{XS}sequence"
+    repeated = {
+        (output, "walletPaymentMeanDataList"): "tns:walletPaymentMeanData",
+        (types["walletPaymentMeanData"], "paymentMeanCoBadgingBrandList"): "xs:string",
+    }
+    for (owner, name), kind in repeated.items():
+        element = next(e for e in owner.iter(f"{XS}element") if e.get("name") == name)
+        element.set("type", kind)
+        element.set("maxOccurs", "unbounded")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+
+
 def _mean_fields(mean: PaymentMean, shape: str, newer: bool) -> Fields:
     fields: Fields = {
         "paymentMeanId": mean.payment_mean_id,
@@ -225,7 +246,8 @@ class SimulatorApp:
         self._clock = clock or _paris_now
         self._wsdl_path = Path(bundled_wsdl_path())
         folder = self._wsdl_path.parent
-        self._xsd_bytes = (folder / XSD_FILE).read_bytes()
+        xsd = (folder / XSD_FILE).read_bytes()
+        self._xsd_by_shape = {"wrapped": xsd, "jaxb": _jaxb_schema(xsd)}  # what it answers
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
@@ -261,7 +283,7 @@ class SimulatorApp:
         if method == "GET" and query.lower() == "wsdl":
             return self._send(start_response, "200 OK", self._wsdl_for(environ))
         if method == "GET" and query == f"xsd={XSD_FILE}":
-            return self._send(start_response, "200 OK", self._xsd_bytes)
+            return self._send(start_response, "200 OK", self._xsd_by_shape[self.shape])
         if method != "POST":
             return self._send(
                 start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain"
