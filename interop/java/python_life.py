@@ -17,7 +17,8 @@ def main(url: str) -> int:
         assert again.duplicate and again.seal_verified, again
         wallet = client.get_wallet_data("py-wallet")
         assert wallet.ok and len(wallet.payment_means) == 2, wallet
-        assert [m.masked_pan for m in wallet.payment_means] == ["4100##########00", "5100##########00"]
+        shown = [m.masked_pan for m in wallet.payment_means]
+        assert shown == ["4100##########00", "5100##########00"], shown
         mean = client.get_payment_mean_data("py-wallet", first.payment_mean_id or "")
         assert mean.ok and mean.payment_mean and mean.payment_mean.payment_mean_alias == "py"
         assert client.update_payment_mean("py-wallet", first.payment_mean_id or "", "renamed").ok
