@@ -33,7 +33,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .aio import AsyncWalletClient
     from .client import DEFAULT_TIMEOUT, WalletClient
-    from .credentials import SecretKey
+    from .credentials import SecretKey, secret_key_from_file
     from .results import (
         RESPONSE_CODES,
         AddCardResult,
@@ -58,6 +58,7 @@ _LAZY = {
     "WalletClient": ".client",
     "DEFAULT_TIMEOUT": ".client",
     "SecretKey": ".credentials",
+    "secret_key_from_file": ".credentials",
     "RetryPolicy": ".retry",
     **dict.fromkeys(
         (
@@ -121,4 +122,5 @@ __all__ = [
     "WalletResponseError",
     "WalletResult",
     "__version__",
+    "secret_key_from_file",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..client import DEFAULT_TIMEOUT, WalletClient
-from ..credentials import SecretKey
+from ..credentials import SecretKey, secret_key_from_file
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
 from ..validation import check_field
@@ -166,6 +166,18 @@ def resolve_settings(
     key_version = pick(args.key_version, "SOGEN_KEY_VERSION", "key_version")
     key_file = pick(args.secret_key_file, "SOGEN_SECRET_KEY_FILE", "secret_key_file")
 
+    # Options override the environment, which overrides the config file (as for
+    # every setting); two sources on one layer would leave a silent choice.
+    for layer in (
+        {"--prompt-secret-key": args.prompt_secret_key, "--secret-key-file": args.secret_key_file},
+        {"SOGEN_SECRET_KEY": env.get("SOGEN_SECRET_KEY"),
+         "SOGEN_SECRET_KEY_FILE": env.get("SOGEN_SECRET_KEY_FILE")},
+    ):  # fmt: skip
+        given = [name for name, value in layer.items() if value]
+        if len(given) > 1:
+            raise ConfigurationError(
+                f"the secret key is given two ways ({' and '.join(given)}); keep one"
+            )
     secret: SecretKey | None = None
     if args.prompt_secret_key:
         if not sys.stdin.isatty():
@@ -248,20 +260,8 @@ def _transport(value: object) -> str:
 
 
 def _secret_from_file(path: str) -> SecretKey:
-    """The first line of a key file; the path given is never echoed (it may be a key
-    typed in the wrong place)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            first = handle.readline().strip()
-    except (OSError, ValueError):
-        raise ConfigurationError(
-            "--secret-key-file / SOGEN_SECRET_KEY_FILE: the file given cannot be read (not "
-            "shown here, in case a key was typed instead of a path); give the path of a file "
-            "whose first line is the secret key"
-        ) from None
-    if not first:
-        raise ConfigurationError("--secret-key-file / SOGEN_SECRET_KEY_FILE: the file is empty")
-    return SecretKey(first)
+    """The first line of a key file, BOM and line end removed (``credentials``)."""
+    return secret_key_from_file(path, "--secret-key-file / SOGEN_SECRET_KEY_FILE")
 
 
 def simulator_db_path() -> Path:

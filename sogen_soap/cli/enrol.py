@@ -116,6 +116,7 @@ class BatchSummary:
     seconds: float = 0.0
     results_path: Path | None = None
     stopped: int | None = None  # the signal that stopped the run
+    wrong_credentials: bool = False  # stopped: answers in a row said the key is wrong
 
     def line(self) -> str:
         parts = ", ".join(f"{self.counts[k]} {k}" for k in OUTCOMES if self.counts[k])
@@ -129,7 +130,16 @@ class BatchSummary:
         )
 
 
+CREDENTIAL_CODES: Final = frozenset({"34", "03"})
+"""Answers that mean the key, key version or merchant id is wrong: nothing was done,
+so such a row is ``failed`` (sent again once the credentials are fixed)."""
+DEFAULT_CREDENTIAL_FAILURES: Final = 5
+"""Answers in a row saying the credentials are wrong after which a batch stops."""
+
+
 def _outcome(result: AddCardResult) -> str:
+    if result.response_code in CREDENTIAL_CODES and result.fault is None:
+        return "failed"
     if result.ok:
         # the service said, sealed, that the card is in; without an id: in-wallet
         return "ok" if result.payment_mean_id else "in-wallet"
@@ -207,10 +217,15 @@ class Stop:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signal: int | None = None
+        self.credentials = False  # stopped because the credentials are wrong
         self._previous: dict[int, Any] = {}
 
     def request(self, signum: int) -> None:
         self.signal = signum
+        self.event.set()
+
+    def wrong_credentials(self) -> None:
+        self.credentials = True
         self.event.set()
 
     @property
@@ -442,6 +457,8 @@ class _Batch:
         self._ready: deque[_Item] = deque()
         self._waiting: dict[str, deque[_Item]] = {}  # a card's later rows, behind its first
         self._unsettled: dict[str, int] = {}  # cards whose row ended unsettled: its line
+        self.credential_failures = DEFAULT_CREDENTIAL_FAILURES
+        self._refusals = 0  # answers in a row saying the credentials are wrong
         self.in_flight = 0
         self.sent = 0
 
@@ -482,9 +499,14 @@ class _Batch:
             self.sender.submit(chunk)
 
     def record(self, item: _Item, outcome: Outcome) -> None:
-        if outcome.recovered:
-            with self._lock:
-                self.recovered += 1
+        with self._lock:
+            self.recovered += outcome.recovered
+            if outcome.code in CREDENTIAL_CODES:
+                self._refusals += 1
+                if self.credential_failures and self._refusals >= self.credential_failures:
+                    self.stop.wrong_credentials()  # nothing more is sent
+            elif outcome.code is not None:  # another answer: the credentials work
+                self._refusals = 0
         self.journal.finish(
             item.identity.key,
             outcome.state,
@@ -557,6 +579,7 @@ def enrol(
     processes: int,
     client_options: dict[str, object] | None = None,
     stop: Stop | None = None,
+    credential_failures: int = DEFAULT_CREDENTIAL_FAILURES,
 ) -> BatchSummary:
     """Send every row not done yet, ``concurrency`` at a time; rows stream through.
 
@@ -564,11 +587,14 @@ def enrol(
     processes (each with ``concurrency / processes`` threads), built from
     ``client_options``; this process reads, checks and journals every row.
     ``stop``, once requested, ends the run early with the journal exact
-    (``summary.stopped`` names the signal).
+    (``summary.stopped`` names the signal).  After ``credential_failures``
+    answers in a row saying the key, key version or merchant id is wrong (34,
+    03; 0: never), nothing more is sent (``summary.wrong_credentials``).
     """
     stop = stop or Stop()
     started = time.monotonic()
     batch = _Batch(client, journal, progress, stop)
+    batch.credential_failures = credential_failures
     summary = BatchSummary()
     if processes > 1:
         threads = max(1, concurrency // processes)
@@ -623,6 +649,7 @@ def enrol(
         )
     summary.sent = batch.sent
     summary.stopped = stop.signal
+    summary.wrong_credentials = stop.credentials
     summary.seconds = time.monotonic() - started
     summary.retries = client.retries_made
     summary.recovered = batch.recovered

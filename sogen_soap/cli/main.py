@@ -30,6 +30,7 @@ from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
 from .output import (
     EXIT_BAD_INPUT,
+    EXIT_CREDENTIALS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -44,6 +45,8 @@ from .progress import Progress
 
 __all__ = ["build_parser", "main"]
 
+DEFAULT_CREDENTIAL_FAILURES: Final = 5  # as enrol.DEFAULT_CREDENTIAL_FAILURES (not imported:
+# the batch machinery loads only for enrol)
 DEFAULT_CONCURRENCY: Final = 32
 """Requests in flight: a remote service answers in tens of ms, so many calls
 must overlap to use the machine (32 at 20 ms is about 1,500 rows/s)."""
@@ -184,13 +187,24 @@ def _enrol(args: argparse.Namespace) -> int:
                 client_options=client_options(settings, client.endpoint),
                 progress=progress,
                 stop=stop,
+                credential_failures=args.credential_failures,
             )
         progress.close()
-        if summary.stopped is None:
+        if summary.stopped is None and not summary.wrong_credentials:
             write_results(journal, results_path)
     finally:
         journal.close()
         stop.uninstall()
+    if summary.wrong_credentials:
+        print(
+            f"sogen-soap: stopped after {args.credential_failures} answers in a row saying the "
+            "credentials are wrong (34: the secret key or key version; 03: the merchant id); "
+            "check the key, the key version and the merchant id, and that the key file holds "
+            "no stray characters; nothing more was sent. Run the same command again once they "
+            f"are right: those rows are sent again ({journal_path} keeps what was done)",
+            file=sys.stderr,
+        )
+        return EXIT_CREDENTIALS
     if summary.stopped is not None:
         name = signal.Signals(summary.stopped).name
         print(
@@ -290,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage card wallets on the Sogenactif Office Server wallet SOAP service. "
         "Exit status: 0 success (00), 1 internal error (a bug: please report it), 2 bad "
         "input (nothing sent), 3 refused by the service (94, 25, ...), 4 SOAP fault, "
-        "5 transport failure or unknown outcome, 6 untrusted answer, 130 stopped by "
+        "5 transport failure or unknown outcome, 6 untrusted answer, 7 a batch stopped "
+        "because answers in a row said the credentials are wrong, 130 stopped by "
         "Ctrl-C (SIGINT), 143 stopped by SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"sogen-soap {__version__}")
@@ -366,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Every row is checked first; bad rows are reported by line number and never sent. "
         "Outcomes: ok, in-wallet (enrolled, id not known), duplicate, refused, invalid, "
         "failed, unknown. Exit status: 5 if any row failed or is unknown (run it again), "
-        "else 2 if any was invalid, else 3 if any was refused, else 0; 130/143 when "
-        "stopped by SIGINT/SIGTERM (run it again to resume).",
+        "else 2 if any was invalid, else 3 if any was refused, else 0; 7 when stopped by "
+        "wrong credentials, 130/143 by SIGINT/SIGTERM (run it again to resume).",
     )
     add_options(batch)
     batch.add_argument("file", metavar="FILE", help="input .csv (with a header row) or .jsonl")
@@ -386,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="spread the sending over this many processes (default 1; the journal stays "
         "in this one); worth it when the client's CPU, not the service, is the limit",
+    )
+    batch.add_argument(
+        "--credential-failures",
+        type=int,
+        default=DEFAULT_CREDENTIAL_FAILURES,
+        metavar="N",
+        help=f"stop after N answers in a row saying the key, key version or merchant id is "
+        f"wrong (34, 03), exit 7 (default {DEFAULT_CREDENTIAL_FAILURES}; 0: never stop)",
     )
     batch.add_argument("--journal", help="journal file (default: FILE.journal.sqlite3 beside it)")
     batch.add_argument("--output", help="result file, .csv or .jsonl (default: beside FILE)")
@@ -457,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return simulator_main(arguments[1:])
     args = build_parser().parse_args(arguments)
+    if getattr(args, "credential_failures", 0) < 0:
+        print("sogen-soap: --credential-failures must be 0 (never stop) or more", file=sys.stderr)
+        return EXIT_BAD_INPUT
     for flag in ("concurrency", "processes"):
         if getattr(args, flag, 1) < 1:
             print(f"sogen-soap: --{flag} must be at least 1", file=sys.stderr)

@@ -15,6 +15,7 @@ from ..results import GetPaymentMeanDataResult, GetWalletDataResult, PaymentMean
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "EXIT_CREDENTIALS",
     "EXIT_FAULT",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
@@ -37,6 +38,7 @@ EXIT_UNTRUSTED: Final = 6  # an answer came but is not trusted (seal, not XML)
 EXIT_INTERNAL: Final = 1  # a bug in sogen-soap: one line, no traceback; please report
 EXIT_INTERRUPTED: Final = 130  # Ctrl-C (SIGINT); a batch resumes when run again
 EXIT_TERMINATED: Final = 143  # SIGTERM; a batch resumes when run again
+EXIT_CREDENTIALS: Final = 7  # a batch stopped: answers in a row said the credentials are wrong
 
 _MEAN_COLUMNS: Final = (
     ("id", "payment_mean_id"),

@@ -1,0 +1,121 @@
+"""Wrong credentials stop a batch at once, and keys are read as people save them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import clean_env, read_results, run_in_process
+from conftest import MERCHANT
+
+from sogen_soap import ConfigurationError, WalletClient
+from sogen_soap.credentials import SecretKey, secret_key_from_env
+from sogen_soap.simulator import Simulator
+from sogen_soap.simulator.cards import test_card_number
+
+
+def _cards(path: Path, rows: int) -> None:
+    lines = [f"w{i},{test_card_number(i, 0)},203012" for i in range(rows)]
+    path.write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
+
+
+def _env(
+    tmp_path: Path, url: str, key: str, merchant: str = MERCHANT.merchant_id
+) -> dict[str, str]:
+    return clean_env(tmp_path, SOGEN_ENVIRONMENT=url, SOGEN_MERCHANT_ID=merchant,
+                     SOGEN_KEY_VERSION="1", SOGEN_SECRET_KEY=key)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("key", "merchant", "code"),
+    [("a wrong key", MERCHANT.merchant_id, "34"), (MERCHANT.secret_key, "011223344550000", "03")],
+)
+def test_a_batch_stops_at_the_first_answers_saying_the_credentials_are_wrong_then_resumes(
+    key: str, merchant: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cards(tmp_path / "in.csv", 400)
+    with Simulator() as sim:
+        wrong = run_in_process("enrol", "in.csv", "--quiet", "--concurrency", "4",
+                               env=_env(tmp_path, sim.url, key, merchant),
+                               monkeypatch=monkeypatch, cwd=tmp_path)  # fmt: skip
+        sent = sim.requests_seen
+        right = run_in_process("enrol", "in.csv", "--quiet", "--json",
+                               env=_env(tmp_path, sim.url, MERCHANT.secret_key),
+                               monkeypatch=monkeypatch, cwd=tmp_path)  # fmt: skip
+        assert sim.store.count_cards() == 400
+    assert wrong.returncode == 7, wrong.stderr
+    assert 5 <= sent <= 5 + 4  # five answers in a row, and what was already on the wire
+    [line] = wrong.stderr.splitlines()
+    assert line.startswith("sogen-soap: stopped after 5 answers in a row saying the credentials")
+    assert "check the key, the key version and the merchant id" in line
+    assert not (tmp_path / "in.results.csv").exists() or right.returncode == 0
+    assert right.returncode == 0, right.stderr
+    assert json.loads(right.stdout)["counts"] == {"ok": 400}  # the refused rows went again
+
+
+def test_a_batch_told_never_to_stop_records_every_refusal_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cards(tmp_path / "in.csv", 12)
+    with Simulator() as sim:
+        done = run_in_process("enrol", "in.csv", "--quiet", "--credential-failures", "0",
+                              env=_env(tmp_path, sim.url, "a wrong key"),
+                              monkeypatch=monkeypatch, cwd=tmp_path)  # fmt: skip
+        assert sim.requests_seen == 12
+    assert done.returncode == 5
+    rows = read_results(tmp_path / "in.results.csv")
+    assert {(r["outcome"], r["code"]) for r in rows} == {("failed", "34")}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(b"\xef\xbb\xbf", b"\r\n"), (b"  ", b" \n\n"), (b"", b"")],
+    ids=["notepad-bom-crlf", "spaces-and-lines", "bare"],
+)
+def test_a_key_file_is_read_as_people_save_it(
+    before: bytes, after: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    simulator: Simulator,
+) -> None:  # fmt: skip
+    (tmp_path / "key.txt").write_bytes(before + MERCHANT.secret_key.encode() + after)
+    env = clean_env(
+        tmp_path, SOGEN_ENVIRONMENT=simulator.url, SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+        SOGEN_KEY_VERSION="1", SOGEN_SECRET_KEY_FILE=str(tmp_path / "key.txt"),
+    )  # fmt: skip
+    done = run_in_process("wallet", "--wallet", "w", env=env, monkeypatch=monkeypatch)
+    assert done.returncode == 3 and "25" in done.stdout, done.stderr  # sealed right: 25, not 34
+    assert secret_key_from_env(env).reveal() == MERCHANT.secret_key
+
+
+@pytest.mark.parametrize("key", ["002001000000001_KEY1\n", "\ufeff002001000000001_KEY1", " k"])
+def test_a_key_given_in_python_with_a_bom_or_white_space_is_refused(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="white space, a line end or a byte-order mark"):
+        SecretKey(key)
+    with pytest.raises(ConfigurationError):
+        WalletClient(MERCHANT.merchant_id, key, 1)
+
+
+def test_two_secret_sources_at_once_are_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, simulator: Simulator
+) -> None:
+    (tmp_path / "key.txt").write_text(MERCHANT.secret_key)
+    env = clean_env(
+        tmp_path, SOGEN_ENVIRONMENT="simulator", SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+        SOGEN_KEY_VERSION="1", SOGEN_SECRET_KEY=MERCHANT.secret_key,
+        SOGEN_SECRET_KEY_FILE=str(tmp_path / "key.txt"),
+    )  # fmt: skip
+    done = run_in_process("wallet", "--wallet", "w", env=env, monkeypatch=monkeypatch)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "sogen-soap: the secret key is given two ways (SOGEN_SECRET_KEY and "
+        "SOGEN_SECRET_KEY_FILE); keep one\n"
+    )
+    with pytest.raises(ConfigurationError, match="both SOGEN_SECRET_KEY and SOGEN_SECRET_KEY_FILE"):
+        secret_key_from_env(env)
+    # a flag overrides the environment, as for every setting: not two sources on one layer
+    done = run_in_process(
+        "wallet", "--wallet", "w", "--secret-key-file", str(tmp_path / "key.txt"),
+        env={**env, "SOGEN_SECRET_KEY_FILE": "", "SOGEN_ENVIRONMENT": simulator.url},
+        monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
