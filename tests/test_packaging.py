@@ -33,6 +33,15 @@ def test_the_wheel_carries_the_wsdl_the_schema_and_py_typed(wheel: Path) -> None
         "sogen_soap/py.typed",
     } <= names
     assert not any(name.startswith("wsdl/") for name in names)
+    # the licence travels with the code, and the metadata says what it is
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
+               for n in names)  # fmt: skip
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    wanted = ["Framework :: Pytest", "Development Status :: 4 - Beta",
+              "Programming Language :: Python :: 3.10", "License :: OSI Approved :: MIT License"]
+    for classifier in wanted:
+        assert f"Classifier: {classifier}" in text
 
 
 def test_an_installed_wheel_loads_its_wsdl_from_outside_the_repo(
