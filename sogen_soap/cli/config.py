@@ -301,14 +301,23 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
     environment = settings.environment
     if environment is None:
         # Imported here: a command given an environment never loads the simulator.
+        import sqlite3
+
         from ..simulator import DEFAULT_MERCHANT, Merchant, Simulator
+        from ..simulator.store import StoreError
 
         merchant = Merchant(
             settings.merchant_id, settings.key_version, settings.secret_key.reveal()
         )
         merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT, merchant.merchant_id: merchant}
         db = simulator_db_path()
-        simulator = Simulator(str(db), merchants.values()).start()
+        try:
+            simulator = Simulator(str(db), merchants.values()).start()
+        except (sqlite3.Error, StoreError) as exc:
+            raise ConfigurationError(
+                f"the embedded simulator's store {db} cannot be used ({exc}); remove it and "
+                f"its key file ({db}.key) to start a fresh one"
+            ) from None
         environment = simulator.url
         print(
             f"sogen-soap: no environment configured; using the embedded simulator ({db})",

@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         # leading --options through a subcommand untouched).
         from ..simulator.__main__ import main as simulator_main
 
-        return simulator_main(arguments[1:])
+        return simulator_main(arguments[1:], prog="sogen-soap simulator")
     args = build_parser().parse_args(arguments)
     if getattr(args, "credential_failures", 0) < 0:
         print("sogen-soap: --credential-failures must be 0 (never stop) or more", file=sys.stderr)

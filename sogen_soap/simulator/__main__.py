@@ -8,14 +8,20 @@ would show them.
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
+import math
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from .app import DEFAULT_MERCHANT, LIST_SHAPES, Merchant
 from .faults import FAULT_KINDS, FaultProfile
 from .server import Simulator
+from .store import StoreError
 from .tls import ServerTLS, make_test_pki
 
 
@@ -35,15 +41,39 @@ def _merchant(spec: str) -> Merchant:
     return Merchant(merchant_id, int(version), lines[0].strip())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sogen_soap.simulator",
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake in one line under the command's own name (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {text!r}")
+    return int(text)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simulator") -> int:
+    parser = _Parser(
+        prog=prog,
         description="Serve a local Sogenactif Office Server wallet SOAP service.",
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
     parser.add_argument(
         "--db", default=":memory:", help="SQLite file for the wallets (default: in memory)"
     )
@@ -66,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for fault draws")
     parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds to wait before each answer"
+        "--latency", type=_seconds, default=0.0, help="seconds to wait before each answer"
     )
     parser.add_argument(
-        "--fault-delay", type=float, default=2.0, help="seconds the delay fault holds an answer"
-    )
+        "--fault-delay", type=_seconds, default=2.0,
+        help="seconds the delay fault holds an answer",
+    )  # fmt: skip
     parser.add_argument(
         "--shape",
         choices=LIST_SHAPES,
@@ -117,21 +148,62 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with Simulator(
-        args.db,
-        merchants.values(),
-        host=args.host,
-        port=args.port,
-        faults=faults,
-        latency=args.latency,
-        tls=server_tls,
-        shape=args.shape,
-        newer_fields=args.newer_fields,
-    ) as sim:
+    try:
+        simulator = Simulator(
+            args.db,
+            merchants.values(),
+            host=args.host,
+            port=args.port,
+            faults=faults,
+            latency=args.latency,
+            tls=server_tls,
+            shape=args.shape,
+            newer_fields=args.newer_fields,
+        )
+        sim = simulator.start()
+    except (OSError, sqlite3.Error, StoreError) as exc:
+        print(f"{prog}: {_cannot_start(args, exc)}", file=sys.stderr)
+        return 2
+    try:
+        if not _loopback(args.host):
+            print(
+                f"{prog}: warning: listening on {args.host}, beyond this machine's loopback"
+                + ("" if server_tls else ", in plain http")
+                + f"; it accepts the public demo merchant {DEFAULT_MERCHANT.merchant_id} and "
+                "its published key: anyone who can reach it can use it",
+                file=sys.stderr,
+            )
         print(sim.url, flush=True)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)
         stop.wait()
+    finally:
+        sim.stop()
     return 0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _cannot_start(args: argparse.Namespace, exc: BaseException) -> str:
+    """Why the simulator cannot start, in one line that leads to the fix."""
+    folder = Path(args.db).parent
+    if args.db != ":memory:" and not folder.is_dir():
+        return f"--db {args.db}: no such folder {folder}"
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return (
+            f"--db {args.db}: not a simulator store ({exc}); give another file, or remove "
+            "this one to start a fresh store"
+        )
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {args.host}:{args.port}: the port is in use; give another --port"
+    text = getattr(exc, "strerror", None) or str(exc)
+    return f"cannot start on {args.host}:{args.port} (--db {args.db}): {text}"
 
 
 if __name__ == "__main__":

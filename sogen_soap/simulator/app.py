@@ -34,6 +34,11 @@ __all__ = ["DEFAULT_MERCHANT", "Merchant", "Received", "SimulatorApp"]
 
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 JSON_PATH: Final = "/rs-services/v2/wallet"
+SOAP_PATH: Final = "/services/v2/wallet"
+_NOT_HERE: Final = (
+    b"Not the wallet service. It answers at /services/v2/wallet (SOAP; ?wsdl for its WSDL) "
+    b"and /rs-services/v2/wallet/<function> (JSON).\n"
+)
 JSON: Final = "application/json"
 WALLET_NS: Final = "urn:sips:cn:contract:office:wallet:v2"
 MAX_BODY: Final = 1 << 20
@@ -280,6 +285,10 @@ class SimulatorApp:
             self.requests_seen += 1
         method = environ.get("REQUEST_METHOD", "GET")
         query = environ.get("QUERY_STRING", "")
+        path = environ.get("PATH_INFO", "")
+        if path.rstrip("/") != SOAP_PATH and not path.startswith(JSON_PATH + "/"):
+            # a typo in the service path must not pass unnoticed against the simulator
+            return self._send(start_response, "404 Not Found", _NOT_HERE, "text/plain")
         if method == "GET" and query.lower() == "wsdl":
             return self._send(start_response, "200 OK", self._wsdl_for(environ))
         if method == "GET" and query == f"xsd={XSD_FILE}":
@@ -288,7 +297,6 @@ class SimulatorApp:
             return self._send(
                 start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain"
             )
-        path = environ.get("PATH_INFO", "")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -1,0 +1,97 @@
+"""``sogen-soap simulator`` as an operator meets it: one line for each mistake, under
+its own name, no traceback; and the service's paths only."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cli_support import clean_env, run
+
+from sogen_soap.simulator import Simulator
+
+
+@pytest.fixture
+def busy_port() -> int:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        yield holder.getsockname()[1]
+
+
+def _one_line(done: object) -> str:
+    stderr: str = done.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_port_in_use_is_one_line(busy_port: int, tmp_path: Path) -> None:
+    done = run("simulator", "--port", str(busy_port), env=clean_env(tmp_path))
+    assert done.returncode == 2
+    assert _one_line(done) == (
+        f"sogen-soap simulator: cannot listen on 127.0.0.1:{busy_port}: the port is in use; "
+        "give another --port"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "70000"], "argument --port: a port is 0 to 65535, not '70000'"),
+        (["--latency", "-1"], "argument --latency: must be 0 or more seconds, not -1"),
+        (["--fault-delay", "nan"], "argument --fault-delay: must be 0 or more seconds, not nan"),
+        (["--db", "{tmp}/no/such/w.sqlite3"], "--db {tmp}/no/such/w.sqlite3: no such folder"),
+        (["--db", "{tmp}/notes.txt"], "--db {tmp}/notes.txt: not a simulator store"),
+        (["--colour", "blue"], "unrecognized arguments"),
+    ],
+)
+def test_each_mistake_is_one_line_under_the_command_s_own_name(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a database, some notes\n" * 100)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = run("simulator", *args, env=clean_env(tmp_path))
+    assert done.returncode == 2
+    line = _one_line(done)
+    assert line.startswith("sogen-soap simulator: ")
+    assert said.replace("{tmp}", str(tmp_path)) in line
+    assert "python -m" not in line
+
+
+def test_a_corrupt_embedded_store_names_its_path_and_how_to_start_afresh(tmp_path: Path) -> None:
+    store = tmp_path / "data" / "sogen-soap" / "simulator.sqlite3"
+    store.parent.mkdir(parents=True)
+    store.write_text("not a database\n" * 100)
+    done = run("wallet", "--wallet", "w", env=clean_env(tmp_path))
+    assert done.returncode == 2
+    line = _one_line(done)
+    assert f"the embedded simulator's store {store} cannot be used" in line
+    assert "remove it and its key file" in line
+
+
+@pytest.mark.parametrize("path", ["/services/v2/walet", "/", "/rs-services/v2/walet/addCard"])
+def test_a_path_that_is_not_the_service_s_is_404_naming_the_right_ones(
+    path: str, simulator: Simulator
+) -> None:
+    base = simulator.url.split("/services/")[0]
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{base}{path}?wsdl", timeout=5)  # noqa: S310
+    assert caught.value.code == 404
+    body = caught.value.read().decode()
+    assert "/services/v2/wallet" in body and "/rs-services/v2/wallet/<function>" in body
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.0.2.1", False)],  # noqa: S104 - names, no socket
+)  # fmt: skip
+def test_listening_beyond_loopback_is_told_apart(host: str, loopback: bool) -> None:
+    from sogen_soap.simulator.__main__ import _loopback
+
+    assert _loopback(host) is loopback
