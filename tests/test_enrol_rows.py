@@ -645,3 +645,39 @@ def test_results_are_written_in_their_own_folder_not_the_temporary_one(
     journal.close()
     assert read_results(tmp_path / "out.csv")[0]["message"] == "bad"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite3", "out.csv"]
+
+
+def test_an_expiry_in_the_past_or_far_ahead_makes_the_row_invalid_unless_asked_for(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},190001\nw2,{TEST_PAN},999912\nw3,{TEST_PAN},203012\n"
+    )
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "line 2: expiry: 190001 is in the past: an expired card cannot be enrolled "
+        "(--any-expiry to send it all the same)",
+        "line 3: expiry: 999912 is more than 20 years ahead, which no card is (--any-expiry to "
+        "send it all the same)",
+    ]
+    assert [r["outcome"] for r in read_results(tmp_path / "in.results.csv")] == [
+        "invalid", "invalid", "ok"
+    ]
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--any-expiry")
+    assert again.returncode == 0, again.stderr
+    assert simulator.store.count_cards() == 3
+
+
+def test_the_expiry_window_counts_months_from_today() -> None:
+    from datetime import date
+
+    from sogen_soap import InvalidFieldError
+    from sogen_soap.cli.inputs import check_expiry_window
+
+    today = date(2026, 12, 4)
+    for fine in ("202612", "204612", ""):
+        check_expiry_window(fine, "expiry", today)
+    for wrong in ("202611", "204701"):
+        with pytest.raises(InvalidFieldError):
+            check_expiry_window(wrong, "expiry", today)

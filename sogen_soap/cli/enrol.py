@@ -730,10 +730,10 @@ def default_paths(source: Path) -> tuple[Path, Path]:
     return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
 
 
-def check_rows(path: Path, form: FileFormat) -> tuple[int, int]:
+def check_rows(path: Path, form: FileFormat, *, any_expiry: bool = False) -> tuple[int, int]:
     """Second pass: report every bad row by line number; (rows, bad rows)."""
     rows = bad = 0
-    for row in read_rows(path, form):
+    for row in read_rows(path, form, any_expiry=any_expiry):
         rows += 1
         if isinstance(row, BadRow):
             bad += 1

@@ -15,6 +15,7 @@ import csv
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -258,7 +259,33 @@ def _records(path: Path, form: FileFormat) -> Iterator[tuple[int, dict[str, str]
                 yield reader.line_num, dict(zip(header, cells, strict=True))
 
 
-def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
+EXPIRY_YEARS_AHEAD: Final = 20
+"""Cards are issued for a few years: an expiry further ahead is a typo (or 9999)."""
+
+
+def check_expiry_window(expiry: str, parameter: str, today: date | None = None) -> None:
+    """Refuse an expiry in the past or more than ``EXPIRY_YEARS_AHEAD`` years ahead (the
+    field rule has checked it is ``YYYYMM`` or empty; empty is a card without one)."""
+    if not expiry:
+        return
+    now = today or date.today()
+    month = int(expiry[:4]) * 12 + int(expiry[4:]) - 1
+    current = now.year * 12 + now.month - 1
+    if month < current:
+        raise InvalidFieldError(
+            "cardExpiryDate", parameter,
+            f"{expiry} is in the past: an expired card cannot be enrolled (--any-expiry to "
+            "send it all the same)",
+        )  # fmt: skip
+    if month > current + 12 * EXPIRY_YEARS_AHEAD:
+        raise InvalidFieldError(
+            "cardExpiryDate", parameter,
+            f"{expiry} is more than {EXPIRY_YEARS_AHEAD} years ahead, which no card is "
+            "(--any-expiry to send it all the same)",
+        )  # fmt: skip
+
+
+def read_rows(path: Path, form: FileFormat, *, any_expiry: bool = False) -> Iterator[Row | BadRow]:
     """Every input row, validated; the reason for each bad one, without its card number.
 
     Messages name the column (``expiry``), as the file does.
@@ -274,12 +301,15 @@ def read_rows(path: Path, form: FileFormat) -> Iterator[Row | BadRow]:
             pan_type = record.get("pan_type", "").strip() or None
             alias = record.get("alias", "").strip() or None
             brand = record.get("brand", "").strip() or None
+            expiry = check_field("cardExpiryDate", record.get("expiry", "").strip(), "expiry")
+            if not any_expiry:
+                check_expiry_window(expiry, "expiry")
             yield Row(
                 line=line,
                 wallet=check_field("merchantWalletId", wallet, "wallet"),
                 pan_type=None if pan_type is None else check_field("panType", pan_type, "pan_type"),
                 card=check_card_number(card, pan_type, "card"),
-                expiry=check_field("cardExpiryDate", record.get("expiry", "").strip(), "expiry"),
+                expiry=expiry,
                 alias=None if alias is None else check_field("paymentMeanAlias", alias, "alias"),
                 brand=None if brand is None else check_field("paymentMeanBrand", brand, "brand"),
             )

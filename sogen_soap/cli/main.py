@@ -25,9 +25,10 @@ from ..errors import (
 )
 from ..redact import redact_text
 from ..results import WalletResult
-from ..validation import PAN_TYPES, holds_card_number
+from ..validation import PAN_TYPES, check_field, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
+from .inputs import check_expiry_window
 from .output import (
     EXIT_BAD_INPUT,
     EXIT_CREDENTIALS,
@@ -86,10 +87,36 @@ def _card(value: str, pan_type: str | None) -> str:
 
         line = getpass.getpass("Card number (not shown): ").strip()
     else:
-        line = sys.stdin.readline().strip()
+        lines = [text.strip() for text in sys.stdin.read().splitlines() if text.strip()]
+        if len(lines) > 1:  # a second card would be dropped without a word
+            raise InvalidFieldError(
+                "cardNumber", "card",
+                f"standard input holds {len(lines)} lines; give exactly one card number "
+                "(for many cards: sogen-soap enrol FILE)",
+            )  # fmt: skip
+        line = lines[0] if lines else ""
     if not line:
         raise InvalidFieldError("cardNumber", "card", "nothing on standard input")
     return line
+
+
+_ANY_EXPIRY: Final = (
+    "send an expiry in the past or more than 20 years ahead all the same (refused otherwise)"
+)
+
+
+def _expiry(args: argparse.Namespace) -> str:
+    """``--expiry``, checked for the typos that pass the format, or ``--no-expiry``."""
+    if args.no_expiry:
+        return ""
+    if not args.expiry.strip():  # an unset shell variable, most often
+        raise InvalidFieldError(
+            "cardExpiryDate", "expiry", "is empty; for a card without expiry say --no-expiry"
+        )
+    if not args.any_expiry:
+        value = check_field("cardExpiryDate", args.expiry.strip(), "expiry")
+        check_expiry_window(value, "expiry")
+    return str(args.expiry)
 
 
 Call = Callable[[argparse.Namespace], WalletResult]
@@ -168,7 +195,8 @@ def _enrol(args: argparse.Namespace) -> int:
     journal_path = _journal_path(args, source, default_journal)
     results_path = _output_path(args, source, journal_path, default_results)
     settings = resolve_settings(args)
-    total, bad = check_rows(source, form)  # every bad row reported before anything is sent
+    # every bad row reported before anything is sent
+    total, bad = check_rows(source, form, any_expiry=args.any_expiry)
     journal = Journal(journal_path, settings.secret_key.reveal())
     args.resume_hint = (
         f"run the same command again to resume; what was done is kept in {journal_path}"
@@ -180,7 +208,7 @@ def _enrol(args: argparse.Namespace) -> int:
         with open_client(settings, workers=args.concurrency) as client:
             summary = enrol(
                 client,
-                read_rows(source, form),
+                read_rows(source, form, any_expiry=args.any_expiry),
                 journal,
                 concurrency=args.concurrency,
                 processes=args.processes,
@@ -326,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         lambda a: a.client.add_card(
             a.wallet,
             _card(a.card, a.pan_type),
-            a.expiry,
+            _expiry(a),
             pan_type=a.pan_type,
             payment_mean_alias=a.alias,
             payment_mean_brand=a.brand,
@@ -335,7 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--wallet", required=True, help="merchantWalletId")
     add.add_argument("--card", required=True, help="card number, or - to read it from stdin")
-    add.add_argument("--expiry", required=True, help="YYYYMM (empty for a card without expiry)")
+    expiry = add.add_mutually_exclusive_group(required=True)
+    expiry.add_argument("--expiry", help="YYYYMM, this month or later, at most 20 years ahead")
+    expiry.add_argument("--no-expiry", action="store_true", help="a card without expiry")
+    add.add_argument("--any-expiry", action="store_true", help=_ANY_EXPIRY)
     add.add_argument("--alias", help="paymentMeanAlias")
     add.add_argument("--brand", help="paymentMeanBrand, e.g. VISA")
     add.add_argument("--pan-type", choices=PAN_TYPES, help="how --card is given (default PAN)")
@@ -410,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop after N answers in a row saying the key, key version or merchant id is "
         f"wrong (34, 03), exit 7 (default {DEFAULT_CREDENTIAL_FAILURES}; 0: never stop)",
     )
+    batch.add_argument("--any-expiry", action="store_true", help=_ANY_EXPIRY)
     batch.add_argument("--journal", help="journal file (default: FILE.journal.sqlite3 beside it)")
     batch.add_argument("--output", help="result file, .csv or .jsonl (default: beside FILE)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar even on a terminal")
