@@ -681,3 +681,22 @@ def test_the_expiry_window_counts_months_from_today() -> None:
     for wrong in ("202611", "204701"):
         with pytest.raises(InvalidFieldError):
             check_expiry_window(wrong, "expiry", today)
+
+
+def test_results_named_ndjson_are_json_lines(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet",
+                  "--output", "out.ndjson")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out.ndjson").read_text())["outcome"] == "ok"
+    # an earlier results file is replaced without --force; another file needs it
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet",
+                   "--output", "out.ndjson")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    (tmp_path / "mine.csv").write_text("my,own\n")
+    forced = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet",
+                    "--output", "mine.csv", "--force")  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert read_results(tmp_path / "mine.csv")[0]["outcome"] == "ok"

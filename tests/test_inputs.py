@@ -146,11 +146,16 @@ def test_json_lines_mistakes_name_the_line(tmp_path: Path) -> None:
         "a.jsonl: line 3: not JSON (Expecting property name enclosed in double quotes)"
     )
     assert _refusal(tmp_path, "b.jsonl", f"{good}\n[1]\n") == (
-        "b.jsonl: line 2: each line must be one JSON object"
+        "b.jsonl: line 2: a JSON array; give one JSON object per line (JSON Lines), not one "
+        "array of them"
+    )
+    assert _refusal(tmp_path, "b2.jsonl", f"{good}\n5\n") == (
+        "b2.jsonl: line 2: each line must be one JSON object"
     )
     nested = json.dumps({"wallet": ["w"], "card": {"n": 1}, "expiry": ""})
     assert _refusal(tmp_path, "c.ndjson", nested + "\n") == (
-        "c.ndjson: line 1: wallet, card must be a string or a number"
+        'c.ndjson: line 1: wallet, card must be text, in quotes (e.g. "alias": "home", '
+        '"expiry": "203012")'
     )
     assert _refusal(tmp_path, "d.json", json.dumps({"wallet": "w"}) + "\n").startswith(
         "d.json: line 1 lacks column card, expiry (found: wallet)"
@@ -181,7 +186,7 @@ def test_rows_are_read_with_their_values_as_they_will_be_sent(tmp_path: Path) ->
 def test_json_values_are_read_as_text_and_null_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(
-        json.dumps({"wallet": "w1", "card_number": TEST_PAN, "expiry": 203012, "alias": None})
+        json.dumps({"wallet": "w1", "card_number": TEST_PAN, "expiry": "203012", "alias": None})
         + "\n\n"
         + json.dumps({"wallet": "w1", "card": TEST_PAN, "card_expiry_date": None})
         + "\n"

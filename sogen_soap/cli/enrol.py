@@ -704,7 +704,7 @@ def write_results(journal: Journal, path: Path) -> None:
     carriage return gets a leading ``'``, so a spreadsheet shows it as text
     instead of running it as a formula.
     """
-    lines = path.suffix.lower() == ".jsonl"  # what --output and default_paths allow
+    lines = path.suffix.lower() in (".jsonl", ".ndjson")  # what --output allows
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:

@@ -195,9 +195,34 @@ def _check_csv(path: Path, delimiter: str) -> None:
         raise InputError(f"{path} has a header row but no rows")
 
 
+def _pairs_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys are each given once (the last would win silently)."""
+    record: dict[str, object] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _TwiceError(key)
+        record[key] = value
+    return record
+
+
+class _TwiceError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def _json_record(text: str, path: Path, number: int) -> Mapping[str, object]:
+    if text.lstrip().startswith("["):
+        raise InputError(
+            f"{path}: line {number}: a JSON array; give one JSON object per line (JSON Lines), "
+            "not one array of them"
+        )
     try:
-        record = json.loads(text)
+        record = json.loads(text, object_pairs_hook=_pairs_once)
+    except _TwiceError as twice:
+        raise InputError(
+            f"{path}: line {number}: the key {twice.key!r} is given twice; keep one"
+        ) from None
     except RecursionError:
         raise InputError(f"{path}: line {number}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
@@ -231,10 +256,11 @@ def _check_json_lines(path: Path) -> None:
             rows += 1
             record = _json_record(text, path, number)
             _columns(list(record), path, f"line {number}")
-            nested = [k for k, v in record.items() if isinstance(v, (dict, list))]
-            if nested:
+            not_text = [k for k, v in record.items() if v is not None and not isinstance(v, str)]
+            if not_text:  # true would be sent as "True", 030012 read as 30012
                 raise InputError(
-                    f"{path}: line {number}: {', '.join(nested)} must be a string or a number"
+                    f"{path}: line {number}: {', '.join(not_text)} must be text, in quotes "
+                    '(e.g. "alias": "home", "expiry": "203012")'
                 )
     if not rows:
         raise InputError(f"{path} is empty; expected one JSON object per line ({_HELP})")

@@ -164,7 +164,32 @@ def _output_path(args: argparse.Namespace, source: Path, journal: Path, default:
         raise InvalidFieldError("output", "--output", f"no such folder: {folder}")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InvalidFieldError("output", "--output", f"{path} cannot be written here")
+    if path.is_file() and not args.force and not _earlier_results(path):
+        raise InvalidFieldError(
+            "output", "--output",
+            f"{path} exists and is not a sogen-soap results file; name another file, or "
+            "give --force to replace it",
+        )  # fmt: skip
     return path
+
+
+def _earlier_results(path: Path) -> bool:
+    """Whether ``path`` is empty or begins as a results file this command writes."""
+    from .enrol import RESULT_FIELDS
+
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline().strip()
+    except OSError:
+        return False
+    if not first:
+        return True
+    if first == ",".join(RESULT_FIELDS):
+        return True
+    try:
+        return list(json.loads(first)) == list(RESULT_FIELDS)
+    except (ValueError, TypeError):
+        return False
 
 
 def _journal_path(args: argparse.Namespace, source: Path, default: Path) -> Path:
@@ -443,7 +468,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--any-expiry", action="store_true", help=_ANY_EXPIRY)
     batch.add_argument("--journal", help="journal file (default: FILE.journal.sqlite3 beside it)")
-    batch.add_argument("--output", help="result file, .csv or .jsonl (default: beside FILE)")
+    batch.add_argument(
+        "--output", help="result file, .csv, .jsonl or .ndjson (default: beside FILE)"
+    )
+    batch.add_argument(
+        "--force",
+        action="store_true",
+        help="let --output replace a file that is not an earlier results file",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress bar even on a terminal")
     batch.add_argument("--json", action="store_true", help="summary as one JSON object")
     batch.set_defaults(handler=_enrol)
