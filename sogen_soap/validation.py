@@ -109,6 +109,21 @@ def snake_case(field: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower()
 
 
+def _not_a_choice(text: str, choices: tuple[str, ...], shown: str) -> str:
+    """A refusal that leads to the fix: the likely value, not a wall of names."""
+    import difflib
+
+    close = [c for c in choices if c.upper() == text.upper()] or difflib.get_close_matches(
+        text.upper(), [c.upper() for c in choices], n=1, cutoff=0.75
+    )
+    guess = next((c for c in choices if close and c.upper() == close[0].upper()), None)
+    if len(choices) <= 8:
+        listed = f"must be one of {', '.join(c or repr(c) for c in choices)}{shown}"
+    else:
+        listed = f"is not one of the {len(choices)} names this field takes{shown}"
+    return f"{listed}; did you mean {guess}?" if guess else listed
+
+
 def check_field(field: str, value: object, parameter: str | None = None) -> str:
     """Return ``value`` as the text to send, or raise ``InvalidFieldError``."""
     rule = FIELD_RULES[field]
@@ -125,7 +140,7 @@ def check_field(field: str, value: object, parameter: str | None = None) -> str:
         raise fail("contains a control character that XML cannot carry")
     if rule.choices:
         if text not in rule.choices:
-            raise fail(f"must be one of {', '.join(c or repr(c) for c in rule.choices)}{shown}")
+            raise fail(_not_a_choice(text, rule.choices, shown))
         return text
     pattern = _COMPILED.get(field)
     if pattern is not None and not pattern.fullmatch(text):  # the format first, then lengths

@@ -155,7 +155,12 @@ CASES = [
          "--expiry: is empty; for a card without expiry say --no-expiry", stdin=TEST_PAN),
 
     Case("unknown brand", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
-                           "--brand", "NOPE"], 2, "--brand: must be one of", stdin=TEST_PAN),
+                           "--brand", "NOPE"], 2, "--brand: is not one of the 51 names", stdin=TEST_PAN),
+    Case("brand in lower case", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                                 "--brand", "visa"], 2, "(got 'visa'); did you mean VISA?", stdin=TEST_PAN),
+    Case("trailing empty columns", ["enrol", "in.csv"], 2,
+         "header row ends in 2 column(s) with no name (a spreadsheet's empty columns after the data)",
+         {"in.csv": f"wallet,card,expiry,,\nw1,{TEST_PAN},203012,,\n"}),
     Case("id not digits", ["payment-mean", "--wallet", "w", "--id", "first"], 2, "--id: must be 1 to 6 digits"),
     Case("plain http elsewhere", ["wallet", "--wallet", "w", "--environment", "http://203.0.113.7/x"], 2,
          "refusing plain http"),

@@ -249,3 +249,16 @@ def test_the_simulator_subcommand_serves_until_sigterm(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_a_pipe_given_as_the_batch_file_says_why_it_cannot_be_read(
+    env: dict[str, str], simulator: Simulator
+) -> None:
+    done = run("enrol", "/dev/stdin", env=env, stdin=f"wallet,card,expiry\nw,{TEST_PAN},203012\n")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "sogen-soap: cannot read /dev/stdin: it is not a file that can be read twice (a "
+        "pipe?); the file is checked whole before anything is sent, so save it to a file and "
+        "give that\n"
+    )
+    assert simulator.requests_seen == 0

@@ -41,7 +41,14 @@ def _refusal(field: str, value: object, parameter: str | None = None) -> str:
          "payment_mean_brand_selection_status (paymentMeanBrandSelectionStatus): must be one of "
          "'', APPLIED_DEFAULT, APPLIED_HOLDER, NOT_APPLICABLE (got 'X')"),
         ("paymentToken", "t" * 256, "payment_token (paymentToken): must be at most 255 characters (got 256)"),
-        ("paymentMeanBrand", "UNKNOWN", "payment_mean_brand (paymentMeanBrand): must be one of 1EUROCOM"),
+        ("paymentMeanBrand", "UNKNOWN",
+         "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'UNKNOWN')"),
+        # a likely value is named instead of a wall of names
+        ("paymentMeanBrand", "visa",
+         "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'visa'); did you mean VISA?"),
+        ("paymentMeanBrand", "MASTERCRAD",
+         "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'MASTERCRAD'); did you mean MASTERCARD?"),
+        ("panType", "pan", "pan_type (panType): must be one of CSE, PAN, STKPAN, TOKEN_PAN, VCO_PAN (got 'pan'); did you mean PAN?"),
     ],
 )  # fmt: skip
 def test_a_refused_value_is_named_with_its_rule(field: str, value: object, message: str) -> None:

@@ -113,6 +113,11 @@ def _check_bytes(path: Path) -> None:
                     f"{at}); save it as UTF-8 CSV (e.g. 'CSV UTF-8' in a spreadsheet)"
                 ) from None
     except OSError as exc:
+        if exc.strerror is None:  # a pipe or a terminal: read once, it cannot be read again
+            raise InputError(
+                f"cannot read {path}: it is not a file that can be read twice (a pipe?); the "
+                "file is checked whole before anything is sent, so save it to a file and give that"
+            ) from None
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
@@ -137,6 +142,12 @@ def _columns(names: list[str], path: Path, where: str) -> None:
             f"{redact_text(', '.join(n.strip() for n in names))}); {_HELP}"
         )
     unknown = [n.strip() for n, k in zip(names, known, strict=True) if k is None]
+    if unknown and not any(unknown):
+        raise InputError(
+            f"{path}: {where} ends in {len(unknown)} column(s) with no name (a spreadsheet's "
+            "empty columns after the data); delete those columns in the spreadsheet, or "
+            "remove the trailing delimiters from the file"
+        )
     if unknown:
         raise InputError(
             f"{path}: {where} has column {redact_text(', '.join(unknown))}, which sogen-soap "
