@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import MERCHANT, TEST_PAN
@@ -103,3 +104,39 @@ def test_an_environment_given_in_code_wins_over_the_variable(simulator: Simulato
     with WalletClient.from_env(env, environment=simulator.url) as client:
         assert client.endpoint == simulator.url
         assert client.get_wallet_data("w").response_code == "25"  # sealed: unknown wallet
+
+
+def _config_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, cwd: Path) -> Any:
+    from cli_support import clean_env, run_in_process
+
+    (tmp_path / "conf").mkdir(exist_ok=True)
+    (tmp_path / "conf" / "c.toml").write_text(toml)
+    config = str(tmp_path / "conf" / "c.toml")
+    return run_in_process("wallet", "--wallet", "w", "--config", config,
+                          env=clean_env(tmp_path), monkeypatch=monkeypatch, cwd=cwd)  # fmt: skip
+
+
+def test_config_keys_written_above_the_table_are_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = 'environment = "simulator"\n[sogen-soap]\nmerchant_id = "x"\n'
+    done = _config_run(tmp_path, monkeypatch, toml, tmp_path)
+    assert done.returncode == 2
+    assert "environment written outside the [sogen-soap] table; move it under" in done.stderr
+
+
+def test_a_relative_key_file_in_a_config_is_read_beside_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "key.txt").write_text(MERCHANT.secret_key + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    toml = (f'[sogen-soap]\nenvironment = "simulator"\nmerchant_id = "{MERCHANT.merchant_id}"\n'
+            'key_version = 1\nsecret_key_file = "key.txt"\n')  # fmt: skip
+    done = _config_run(tmp_path, monkeypatch, toml, elsewhere)
+    assert done.returncode == 3, done.stderr  # sealed right, and the wallet is unknown: 25
+    missing = toml.replace("key.txt", "nokey.txt")
+    done = _config_run(tmp_path, monkeypatch, missing, elsewhere)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"sogen-soap: secret_key_file in {tmp_path}/conf/c.toml: ")

@@ -37,6 +37,7 @@ __all__ = [
     "simulator_db_path",
 ]
 
+_PATH_KEYS = frozenset({"secret_key_file", "wsdl", "ca_bundle", "client_cert", "client_key"})
 _CONFIG_KEYS = frozenset(
     {
         "merchant_id",
@@ -85,8 +86,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--config",
-        help="TOML file with merchant_id, key_version, environment, "
-        "secret_key_file, wsdl, timeout [SOGEN_CONFIG]",
+        help="TOML file, its keys in a [sogen-soap] table: merchant_id, key_version, "
+        "environment, secret_key_file, wsdl, timeout, ca_bundle, client_cert, client_key, "
+        "proxy, transport (paths relative to the file) [SOGEN_CONFIG]",
     )
     group.add_argument("--wsdl", help="a WSDL file or folder (default: the bundled copy)")
     group.add_argument(
@@ -101,7 +103,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--client-key", help="its private key, if not in --client-cert [SOGEN_CLIENT_KEY]"
     )
-    group.add_argument("--proxy", help="HTTPS proxy URL (default: the usual *_proxy env)")
+    group.add_argument(
+        "--proxy",
+        help="HTTPS proxy URL [SOGEN_PROXY; by default the usual HTTPS_PROXY/NO_PROXY]",
+    )
     group.add_argument(
         "--transport",
         choices=("soap", "json"),
@@ -136,6 +141,13 @@ def _read_config(path: str) -> dict[str, Any]:
         raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config {path} is not valid TOML: {exc}") from None
+    if "sogen-soap" in data:
+        outside = sorted(set(data) - {"sogen-soap"})
+        if outside:  # TOML puts keys written above the table beside it: they were ignored
+            raise ConfigurationError(
+                f"config {path}: {', '.join(outside)} written outside the [sogen-soap] table; "
+                "move it under [sogen-soap]"
+            )
     section = data.get("sogen-soap", data)
     if "secret_key" in section:
         raise ConfigurationError(
@@ -143,8 +155,17 @@ def _read_config(path: str) -> dict[str, Any]:
         )
     unknown = sorted(set(section) - _CONFIG_KEYS)
     if unknown:
-        raise ConfigurationError(f"config {path}: unknown keys {', '.join(unknown)}")
-    return dict(section)
+        raise ConfigurationError(
+            f"config {path}: unknown keys {', '.join(unknown)} (it takes "
+            f"{', '.join(sorted(_CONFIG_KEYS))})"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    resolved = dict(section)
+    for key in _PATH_KEYS & set(section):  # relative to the config file, not the shell
+        value = section[key]
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            resolved[key] = os.path.join(folder, os.path.expanduser(value))
+    return resolved
 
 
 def resolve_settings(
@@ -191,7 +212,12 @@ def resolve_settings(
     elif env.get("SOGEN_SECRET_KEY") and not args.secret_key_file:
         secret = SecretKey(env["SOGEN_SECRET_KEY"])
     elif key_file:  # --secret-key-file, else SOGEN_SECRET_KEY_FILE, else the config's
-        secret = _secret_from_file(str(key_file))
+        source = (
+            "--secret-key-file" if args.secret_key_file
+            else "SOGEN_SECRET_KEY_FILE" if env.get("SOGEN_SECRET_KEY_FILE")
+            else f"secret_key_file in {config_path}"
+        )  # fmt: skip
+        secret = secret_key_from_file(str(key_file), source)
 
     configured = any(
         value not in (None, "") for value in (merchant_id, key_version, secret, config_path)
@@ -257,11 +283,6 @@ def _transport(value: object) -> str:
     if value not in ("soap", "json"):
         raise ConfigurationError(f"--transport / SOGEN_TRANSPORT: soap or json, not {value!r}")
     return str(value)
-
-
-def _secret_from_file(path: str) -> SecretKey:
-    """The first line of a key file, BOM and line end removed (``credentials``)."""
-    return secret_key_from_file(path, "--secret-key-file / SOGEN_SECRET_KEY_FILE")
 
 
 def simulator_db_path() -> Path:

@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
             reconcile=True,  # a lost answer is settled by sending again (a sealed 94: it is in)
         ),
     )
-    add.add_argument("--wallet", required=True, help="merchantWalletId")
+    add.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
     add.add_argument("--card", required=True, help="card number, or - to read it from stdin")
     expiry = add.add_mutually_exclusive_group(required=True)
     expiry.add_argument("--expiry", help="YYYYMM, this month or later, at most 20 years ahead")
@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         lambda a: a.client.get_wallet_data(a.wallet),
         "get-wallet-data",
     )
-    wallet.add_argument("--wallet", required=True)
+    wallet.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
 
     mean = service(
         "payment-mean",
@@ -420,14 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
         lambda a: a.client.delete_payment_mean(a.wallet, a.id),
     )
     for sub in (mean, update, delete):
-        sub.add_argument("--wallet", required=True)
-        sub.add_argument("--id", required=True, help="paymentMeanId")
+        sub.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
+        sub.add_argument("--id", required=True, help="the card's paymentMeanId")
     update.add_argument("--alias", required=True)
 
     sign_off = service(
         "sign-off", "delete a wallet and its cards (signOff)", lambda a: a.client.sign_off(a.wallet)
     )
-    sign_off.add_argument("--wallet", required=True)
+    sign_off.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
 
     batch = commands.add_parser(
         "enrol",
