@@ -119,3 +119,26 @@ def test_two_secret_sources_at_once_are_refused_by_name(
         monkeypatch=monkeypatch,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
+
+
+def test_the_embedded_simulator_answers_a_wrong_key_34_and_an_unknown_merchant_03(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"Checking my settings against the simulator" must fail where the service would."""
+    base = {"SOGEN_ENVIRONMENT": "simulator", "SOGEN_KEY_VERSION": "1"}
+    wrong = clean_env(tmp_path, **base, SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+                      SOGEN_SECRET_KEY="not the key")  # fmt: skip
+    unknown = clean_env(tmp_path, **base, SOGEN_MERCHANT_ID="011223344550000",
+                        SOGEN_SECRET_KEY="its own key")  # fmt: skip
+    for env, code in ((wrong, "34"), (unknown, "03")):
+        done = run_in_process("wallet", "--wallet", "w", "--json", env=env, monkeypatch=monkeypatch)
+        assert done.returncode == 3
+        assert json.loads(done.stdout)["response_code"] == code
+        assert f"it answers {code}, as the service would" in done.stderr
+        assert "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE" in done.stderr
+    (tmp_path / "k.txt").write_text("its own key\n")
+    registered = {**unknown, "SOGEN_SIMULATOR_MERCHANTS": f"011223344550000:1:{tmp_path / 'k.txt'}"}
+    done = run_in_process("wallet", "--wallet", "w", "--json", env=registered,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert json.loads(done.stdout)["response_code"] == "25"  # known now: sealed right
+    assert "does not know" not in done.stderr

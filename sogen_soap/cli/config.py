@@ -315,6 +315,22 @@ def client_options(settings: Settings, endpoint: str) -> dict[str, object]:
     }
 
 
+def registered_merchants(environ: Mapping[str, str], make: Any) -> list[Any]:
+    """``SOGEN_SIMULATOR_MERCHANTS``: ``ID:KEY_VERSION:KEY_FILE`` entries, comma-separated
+    (the keys come from files, as the simulator's ``--merchant`` takes them)."""
+    merchants = []
+    entries = environ.get("SOGEN_SIMULATOR_MERCHANTS", "").split(",")
+    for entry in filter(None, (e.strip() for e in entries)):
+        parts = entry.split(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise ConfigurationError(
+                "SOGEN_SIMULATOR_MERCHANTS: each entry is ID:KEY_VERSION:KEY_FILE"
+            )
+        key = secret_key_from_file(parts[2], "SOGEN_SIMULATOR_MERCHANTS")
+        merchants.append(make(parts[0], int(parts[1]), key.reveal()))
+    return merchants
+
+
 @contextmanager
 def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClient]:
     """A client for the settings, with a connection pool for ``workers`` threads."""
@@ -327,10 +343,21 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
         from ..simulator import DEFAULT_MERCHANT, Merchant, Simulator
         from ..simulator.store import StoreError
 
-        merchant = Merchant(
-            settings.merchant_id, settings.key_version, settings.secret_key.reveal()
-        )
-        merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT, merchant.merchant_id: merchant}
+        # The merchants it knows, as the service knows its own: the simulation one and
+        # those registered; never whatever key was configured (a wrong key gets 34).
+        merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT}
+        merchants.update({m.merchant_id: m for m in registered_merchants(os.environ, Merchant)})
+        known = merchants.get(settings.merchant_id)
+        if known is None or known.secret_key != settings.secret_key.reveal():
+            print(
+                f"sogen-soap: the embedded simulator does not know merchant "
+                f"{settings.merchant_id} with this key: it answers "
+                f"{'03' if known is None else '34'}, as the service would. It knows "
+                f"{DEFAULT_MERCHANT.merchant_id} (key version {DEFAULT_MERCHANT.key_version}, key "
+                f"{DEFAULT_MERCHANT.secret_key}); register another with "
+                "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE[,...]",
+                file=sys.stderr,
+            )
         db = simulator_db_path()
         try:
             simulator = Simulator(str(db), merchants.values()).start()
