@@ -85,6 +85,20 @@ def client(simulator: Simulator) -> Iterator[WalletClient]:
         yield wallet_client
 
 
+def record_answers(sim: Simulator) -> list[bytes]:
+    """Every SOAP answer ``sim`` gives from now on, as sent (for checks made by hand)."""
+    answers: list[bytes] = []
+    real_handle = sim.app.handle
+
+    def recording(body: bytes) -> tuple[str, bytes, str]:
+        status, payload, kind = real_handle(body)
+        answers.append(payload)
+        return status, payload, kind
+
+    sim.app.handle = recording  # type: ignore[method-assign]
+    return answers
+
+
 @pytest.fixture
 def received(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The SOAP request bodies the simulator receives, in order."""

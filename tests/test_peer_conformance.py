@@ -13,7 +13,7 @@ import socket
 import threading
 
 import pytest
-from conftest import MERCHANT
+from conftest import MERCHANT, record_answers
 from hostile import HostileServer
 
 from sogen_soap import RetryPolicy, SealVerificationError, WalletClient
@@ -133,16 +133,8 @@ def test_every_answer_of_a_wallet_s_life_is_valid_against_the_schema_served(
 
     from lxml import etree
 
-    answers: list[bytes] = []
     with Simulator(shape=shape, newer_fields=newer) as sim:
-        real = sim.app.handle
-
-        def recording(body: bytes) -> tuple[str, bytes, str]:
-            status, payload, kind = real(body)
-            answers.append(payload)
-            return status, payload, kind
-
-        sim.app.handle = recording  # type: ignore[method-assign]
+        answers = record_answers(sim)
         with urllib.request.urlopen(f"{sim.url}?xsd=WalletService.xsd", timeout=5) as served:  # noqa: S310
             schema = etree.XMLSchema(etree.fromstring(served.read()))
         with _client(sim.url) as client:

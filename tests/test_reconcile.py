@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import left_mid_send, merchant_env, run_in_process
-from conftest import FAST_RETRY, MERCHANT, TEST_PAN
+from conftest import FAST_RETRY, MERCHANT, TEST_PAN, record_answers
 from hostile import HostileServer, forwarding_gateway
 
 from sogen_soap import (
@@ -216,16 +216,8 @@ def test_a_refused_re_send_keeps_the_outcome_unknown_not_safe_to_retry() -> None
 
 def test_a_recovered_result_rests_on_an_answer_sealed_with_the_merchant_key() -> None:
     """The re-send's answer is checked against a digest built here by hand."""
-    bodies: list[bytes] = []
     with Simulator(faults=FaultProfile(sequence=["commit_drop", None])) as sim:
-        real = sim.app.handle
-
-        def recording(body: bytes) -> tuple[str, bytes, str]:
-            status, payload, kind = real(body)
-            bodies.append(payload)
-            return status, payload, kind
-
-        sim.app.handle = recording  # type: ignore[method-assign]
+        bodies = record_answers(sim)
         with _client(sim.url) as client:
             result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
     assert result.recovered and result.response_code == "94"

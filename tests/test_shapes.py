@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 
 import pytest
-from conftest import MERCHANT, OTHER_PAN, TEST_PAN
+from conftest import MERCHANT, OTHER_PAN, TEST_PAN, record_answers
 from hostile import HostileServer
 from lxml import etree
 
@@ -41,16 +41,8 @@ def _client(url: str) -> WalletClient:
 @pytest.mark.parametrize("newer", [False, True])
 @pytest.mark.parametrize("shape", ["wrapped", "jaxb"])
 def test_a_wallets_life_through_each_list_layout(shape: str, newer: bool) -> None:
-    answers: list[bytes] = []
     with Simulator(shape=shape, newer_fields=newer, clock=lambda: WHEN) as sim:
-        real = sim.app.handle
-
-        def recording(body: bytes) -> tuple[str, bytes, str]:
-            status, payload, kind = real(body)
-            answers.append(payload)
-            return status, payload, kind
-
-        sim.app.handle = recording  # type: ignore[method-assign]
+        answers = record_answers(sim)
         with _client(sim.url) as client:
             assert client.add_card("w", TEST_PAN, "203012", payment_mean_alias="visa").ok
             assert client.add_card("w", OTHER_PAN, "203101").ok

@@ -307,13 +307,7 @@ class WalletStore:
 
     def has_card(self, merchant_id: str, wallet_id: str, card_number: str) -> bool:
         """Whether this exact card is in the wallet (by fingerprint: the store keeps no PAN)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM payment_mean WHERE merchant_id=? AND wallet_id=? "
-                "AND card_fingerprint=?",
-                (merchant_id, wallet_id, self._fingerprint(card_number)),
-            ).fetchone()
-        return row is not None
+        return self.find_card(merchant_id, wallet_id, card_number) is not None
 
     def find_card(self, merchant_id: str, wallet_id: str, card_number: str) -> PaymentMean | None:
         """This exact card's payment mean in the wallet (by fingerprint), or None."""
