@@ -36,6 +36,7 @@ MIXED = (
 )
 SUMMARY = re.compile(
     r"^(?P<rows>\d+) rows: (?P<parts>[^;]+)(?:; (?P<earlier>\d+) earlier rows not in this file)?"
+    r"(?:; (?P<blank>\d+) cards without expiry)?"
     r"; sent (?P<sent>\d+), skipped (?P<skipped>\d+) "
     r"already done, recovered (?P<recovered>\d+), retries (?P<retries>\d+) "
     r"in \d+\.\d s \(\d+ rows/s\)$"
@@ -700,3 +701,16 @@ def test_results_named_ndjson_are_json_lines(
                     "--output", "mine.csv", "--force")  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     assert read_results(tmp_path / "mine.csv")[0]["outcome"] == "ok"
+
+
+def test_cards_without_expiry_are_counted_aloud(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blank expiry cell is legal, and may be a slip: the summary says how many."""
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},\nw2,{TEST_PAN},203012\nw3,{OTHER_PAN},\n"
+    )
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert _summary(done)["blank"] == "2"
+    assert "3 rows: 3 ok; 2 cards without expiry; sent 3" in done.stdout

@@ -113,6 +113,7 @@ class BatchSummary:
     recovered: int = 0
     retries: int = 0
     earlier: int = 0
+    without_expiry: int = 0  # valid rows of cards without expiry (a blank cell), said aloud
     seconds: float = 0.0
     results_path: Path | None = None
     stopped: int | None = None  # the signal that stopped the run
@@ -122,8 +123,9 @@ class BatchSummary:
         parts = ", ".join(f"{self.counts[k]} {k}" for k in OUTCOMES if self.counts[k])
         rate = self.sent / self.seconds if self.seconds else 0.0
         earlier = f"; {self.earlier} earlier rows not in this file" if self.earlier else ""
+        blank = f"; {self.without_expiry} cards without expiry" if self.without_expiry else ""
         return (
-            f"{self.rows} rows: {parts or 'nothing to do'}{earlier}; sent {self.sent}, "
+            f"{self.rows} rows: {parts or 'nothing to do'}{earlier}{blank}; sent {self.sent}, "
             f"skipped {self.skipped} already done, recovered {self.recovered}, "
             f"retries {self.retries} "
             f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
@@ -612,6 +614,7 @@ def enrol(
                                   wallet=row.wallet, masked_pan=row.masked_pan)  # fmt: skip
                 progress.add("invalid")
                 continue
+            summary.without_expiry += not row.expiry
             identity = _identity(journal, row)
             same = journal.same_row(identity, row.line)
             if same is not None:  # the very same row again

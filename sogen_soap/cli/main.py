@@ -278,6 +278,7 @@ def _enrol(args: argparse.Namespace) -> int:
                     "recovered": summary.recovered,
                     "retries": summary.retries,
                     "earlier": summary.earlier,
+                    "without_expiry": summary.without_expiry,
                     "bad_rows": bad,
                     "seconds": round(summary.seconds, 3),
                     "results": str(results_path),
@@ -359,7 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
         "input (nothing sent), 3 refused by the service (94, 25, ...), 4 SOAP fault, "
         "5 transport failure or unknown outcome, 6 untrusted answer, 7 a batch stopped "
         "because answers in a row said the credentials are wrong, 130 stopped by "
-        "Ctrl-C (SIGINT), 143 stopped by SIGTERM.",
+        "Ctrl-C (SIGINT), 143 stopped by SIGTERM. Environment: SOGEN_ENVIRONMENT, "
+        "SOGEN_MERCHANT_ID, SOGEN_KEY_VERSION, SOGEN_SECRET_KEY or SOGEN_SECRET_KEY_FILE, "
+        "SOGEN_CONFIG, SOGEN_WSDL, SOGEN_TIMEOUT, SOGEN_TRANSPORT, SOGEN_CA_BUNDLE, "
+        "SOGEN_CLIENT_CERT, SOGEN_CLIENT_KEY, SOGEN_PROXY (else HTTPS_PROXY and NO_PROXY), "
+        "SOGEN_SIMULATOR_MERCHANTS (merchants the embedded simulator knows).",
     )
     parser.add_argument("--version", action="version", version=f"sogen-soap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
