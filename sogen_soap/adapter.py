@@ -337,7 +337,16 @@ class WalletCore:
             raise ConfigurationError(
                 f"transport must be one of {', '.join(WIRES)}, not {self._wire!r}"
             )
-        address = parse_endpoint(options.get("environment", "test"))
+        environment = options.get("environment", "test")
+        self._embedded: Any = None
+        if environment == "simulator":
+            # An in-memory simulator owned by this client, stopped with it: it knows the
+            # simulation merchant only, and answers other credentials 03 or 34.
+            from .simulator import Simulator
+
+            self._embedded = Simulator().start()
+            environment = self._embedded.url
+        address = parse_endpoint(environment)
         # One service, two endpoints: a URL given either way is mapped by its path.
         self._address = json_base(address) if self._wire == "json" else soap_base(address)
         self._endpoint = self._address.url
@@ -409,6 +418,11 @@ class WalletCore:
     @property
     def endpoint(self) -> str:
         return self._endpoint
+
+    def _stop_embedded(self) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None
 
     def _new_deadline(self) -> Deadline:
         return Deadline(self._deadline_seconds)

@@ -83,6 +83,7 @@ class AsyncWalletClient(WalletCore):
         if loop_gone and isinstance(self._sender, AsyncSender):  # its connections went with it
             self._sender.forget()
         await self._sender.aclose()
+        self._stop_embedded()
 
     async def __aenter__(self) -> AsyncWalletClient:
         return self

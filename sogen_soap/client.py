@@ -94,8 +94,10 @@ class WalletClient(WalletCore):
             )
 
     def close(self) -> None:
-        """Close the kept-alive connections (a session passed in stays the caller's)."""
+        """Close the kept-alive connections (a session passed in stays the caller's), and
+        stop the simulator ``environment="simulator"`` started."""
         self._sender.close()
+        self._stop_embedded()
 
     def __enter__(self) -> WalletClient:
         return self

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from conftest import MERCHANT, TEST_PAN
 
-from sogen_soap import AsyncWalletClient, ConfigurationError, InvalidFieldError, WalletClient
+from sogen_soap import (
+    AsyncWalletClient,
+    ConfigurationError,
+    ConnectionFailed,
+    InvalidFieldError,
+    WalletClient,
+)
 from sogen_soap.simulator import Simulator
 
 TEST_SERVICE = "https://office-server-sogenactif.test.sips-services.com/services/v2/wallet"
@@ -140,3 +146,36 @@ def test_a_relative_key_file_in_a_config_is_read_beside_the_config(
     done = _config_run(tmp_path, monkeypatch, missing, elsewhere)
     assert done.returncode == 2
     assert done.stderr.startswith(f"sogen-soap: secret_key_file in {tmp_path}/conf/c.toml: ")
+
+
+def test_simulator_is_an_environment_for_the_api_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """environment="simulator": an in-memory simulator owned by the client, stopped with
+    it; it knows the simulation merchant only, as the command line's embedded one."""
+    env = {"SOGEN_ENVIRONMENT": "simulator", "SOGEN_MERCHANT_ID": MERCHANT.merchant_id,
+           "SOGEN_KEY_VERSION": "1", "SOGEN_SECRET_KEY": MERCHANT.secret_key}  # fmt: skip
+    with WalletClient.from_env(env) as client:
+        assert client.endpoint.startswith("http://127.0.0.1:")
+        assert client.add_card("w", TEST_PAN, "203012").ok
+        url = client.endpoint
+    with WalletClient(MERCHANT.merchant_id, "not the key", 1, environment="simulator") as wrong:
+        assert wrong.get_wallet_data("w").response_code == "34"
+    with pytest.raises(ConnectionFailed):  # stopped with its client: nothing answers there
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
+                     timeout=1).get_wallet_data("w")  # fmt: skip
+
+    async def asynchronous() -> str | None:
+        async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                                     environment="simulator") as client:  # fmt: skip
+            return (await client.get_wallet_data("w")).response_code
+
+    assert asyncio.run(asynchronous()) == "25"
+
+
+def test_wsdl_fetch_takes_the_simulator_as_its_environment(tmp_path: Path) -> None:
+    from cli_support import clean_env, run
+
+    done = run("wsdl", "fetch", "--environment", "simulator", "--output", str(tmp_path / "w"),
+               env=clean_env(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "w" / "service.wsdl")
+    assert b"WalletServiceImplService" in (tmp_path / "w" / "service.wsdl").read_bytes()

@@ -321,6 +321,13 @@ def _wsdl_diff(args: argparse.Namespace) -> int:
 
 
 def _wsdl_fetch(args: argparse.Namespace) -> int:
+    if args.environment == "simulator":  # the embedded one, as for every other command
+        from ..simulator import Simulator
+
+        output = args.output or default_cache_dir("simulator")
+        with Simulator() as sim:  # the default folder is ours to refresh, as for test/prod
+            print(fetch_wsdl(sim.url, output, force=args.force or not args.output))
+        return EXIT_OK
     print(fetch_wsdl(args.environment, args.output, force=args.force))
     return EXIT_OK
 
@@ -499,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
         "locations to the local files; then WalletClient(wsdl=FOLDER) uses it offline.",
     )
     fetch.add_argument(
-        "--environment", required=True, help="test, prod, or the URL of a SOAP endpoint"
+        "--environment", required=True,
+        help="test, prod, simulator (the embedded one), or the URL of a SOAP endpoint",
     )
     fetch.add_argument(
         "--output",
