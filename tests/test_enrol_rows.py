@@ -714,3 +714,29 @@ def test_cards_without_expiry_are_counted_aloud(
     assert done.returncode == 0, done.stderr
     assert _summary(done)["blank"] == "2"
     assert "3 rows: 3 ok; 2 cards without expiry; sent 3" in done.stdout
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["csv", "jsonl"])
+def test_enrol_reads_standard_input_with_a_journal_and_writes_no_card_anywhere(
+    json_lines: bool, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [("w1", TEST_PAN, "203012"), ("w2", OTHER_PAN, "203101")]
+    if json_lines:
+        text = "".join(json.dumps({"wallet": w, "card": c, "expiry": e}) + "\n" for w, c, e in rows)
+    else:
+        text = "wallet,card,expiry\n" + "".join(f"{w},{c},{e}\n" for w, c, e in rows)
+    env = merchant_env(tmp_path, simulator.url)
+    refused = run_in_process("enrol", "-", "--quiet", env=env, monkeypatch=monkeypatch,
+                             stdin=text, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "--journal" in refused.stderr
+    done = run_in_process("enrol", "-", "--journal", "j.sqlite3", "--quiet", env=env,
+                          monkeypatch=monkeypatch, stdin=text, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = tmp_path / ("j.results.jsonl" if json_lines else "j.results.csv")
+    assert done.stdout.splitlines()[1] == f"results: {results.name}"
+    again = run_in_process("enrol", "-", "--journal", "j.sqlite3", "--quiet", env=env,
+                           monkeypatch=monkeypatch, stdin=text, cwd=tmp_path)  # fmt: skip
+    assert _summary(again)["skipped"] == "2" and simulator.store.count_cards() == 2
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TEST_PAN.encode() not in path.read_bytes(), path

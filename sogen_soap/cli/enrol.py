@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..redact import redact_text
 from ..results import AddCardResult
-from .inputs import BadRow, FileFormat, Row, read_rows
+from .inputs import BadRow, FileFormat, Row, Source, read_rows
 from .journal import FINAL_STATES, IN_FLIGHT_STATES, Identity, Journal
 from .progress import Progress
 
@@ -733,7 +733,7 @@ def default_paths(source: Path) -> tuple[Path, Path]:
     return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
 
 
-def check_rows(path: Path, form: FileFormat, *, any_expiry: bool = False) -> tuple[int, int]:
+def check_rows(path: Source, form: FileFormat, *, any_expiry: bool = False) -> tuple[int, int]:
     """Second pass: report every bad row by line number; (rows, bad rows)."""
     rows = bad = 0
     for row in read_rows(path, form, any_expiry=any_expiry):

@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from ..errors import InvalidFieldError
 from ..redact import mask_pan, redact_text
 from ..validation import check_card_number, check_field
 
-__all__ = ["COLUMNS", "BadRow", "InputError", "Row", "check_file", "read_rows"]
+__all__ = [
+    "COLUMNS",
+    "BadRow",
+    "InputError",
+    "Row",
+    "Source",
+    "StandardInput",
+    "check_file",
+    "read_rows",
+]
 
 # Accepted column names (CSV header or JSON key) for each input.
 COLUMNS: Final = {
@@ -79,11 +89,40 @@ class FileFormat:
     delimiter: str = ","
 
 
-def _is_json_lines(path: Path) -> bool:
+class StandardInput:
+    """``enrol -``: standard input, read once into memory and then read like a file
+    (the file is checked whole before anything is sent, so it is read twice).  It is
+    never written anywhere: it holds card numbers.  CSV or JSON Lines is told by its
+    first character (``{``: JSON Lines)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        first = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        self.suffix = ".jsonl" if first == b"{" else ".csv"
+        self.name = "standard input"
+
+    def __str__(self) -> str:
+        return "standard input"
+
+    def is_dir(self) -> bool:
+        return False
+
+    def exists(self) -> bool:
+        return True
+
+    def open(self, mode: str = "r", **text: Any) -> IO[Any]:
+        raw = io.BytesIO(self._data)
+        return raw if "b" in mode else io.TextIOWrapper(raw, **text)
+
+
+Source = Path | StandardInput
+
+
+def _is_json_lines(path: Source) -> bool:
     return path.suffix.lower() in _JSON_SUFFIXES
 
 
-def _check_bytes(path: Path) -> None:
+def _check_bytes(path: Source) -> None:
     """A folder, a workbook, or bytes that are not UTF-8: say which, and the fix."""
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the CSV or JSON Lines file itself")
@@ -127,7 +166,7 @@ def _delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _columns(names: list[str], path: Path, where: str) -> None:
+def _columns(names: list[str], path: Source, where: str) -> None:
     known = [_NAMES.get(name.strip()) for name in names]
     if not any(known):
         shown = redact_text(", ".join(n.strip() for n in names[:6]))  # data: mask cards
@@ -158,7 +197,7 @@ def _columns(names: list[str], path: Path, where: str) -> None:
         raise InputError(f"{path}: {where} names column {', '.join(doubled)} twice")
 
 
-def check_file(path: Path) -> FileFormat:
+def check_file(path: Source) -> FileFormat:
     """Refuse the file as a whole if it cannot be read as asked; its format if it can."""
     _check_bytes(path)
     if _is_json_lines(path):
@@ -178,7 +217,7 @@ def _reader(handle: Iterator[str], delimiter: str) -> Any:  # csv's reader type 
     return csv.reader(handle, delimiter=delimiter)
 
 
-def _check_csv(path: Path, delimiter: str) -> None:
+def _check_csv(path: Source, delimiter: str) -> None:
     wrong: list[str] = []
     rows = 0
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -222,7 +261,7 @@ class _TwiceError(ValueError):
         self.key = key
 
 
-def _json_record(text: str, path: Path, number: int) -> Mapping[str, object]:
+def _json_record(text: str, path: Source, number: int) -> Mapping[str, object]:
     if text.lstrip().startswith("["):
         raise InputError(
             f"{path}: line {number}: a JSON array; give one JSON object per line (JSON Lines), "
@@ -258,7 +297,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _check_json_lines(path: Path) -> None:
+def _check_json_lines(path: Source) -> None:
     rows = 0
     with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
@@ -277,7 +316,7 @@ def _check_json_lines(path: Path) -> None:
         raise InputError(f"{path} is empty; expected one JSON object per line ({_HELP})")
 
 
-def _records(path: Path, form: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
+def _records(path: Source, form: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
     if form.json_lines:
         with path.open(encoding="utf-8-sig") as handle:
             for number, text in enumerate(handle, start=1):
@@ -322,7 +361,9 @@ def check_expiry_window(expiry: str, parameter: str, today: date | None = None) 
         )  # fmt: skip
 
 
-def read_rows(path: Path, form: FileFormat, *, any_expiry: bool = False) -> Iterator[Row | BadRow]:
+def read_rows(
+    path: Source, form: FileFormat, *, any_expiry: bool = False
+) -> Iterator[Row | BadRow]:
     """Every input row, validated; the reason for each bad one, without its card number.
 
     Messages name the column (``expiry``), as the file does.

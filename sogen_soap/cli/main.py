@@ -28,7 +28,7 @@ from ..results import WalletResult
 from ..validation import PAN_TYPES, check_field, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
-from .inputs import check_expiry_window
+from .inputs import Source, check_expiry_window
 from .output import (
     EXIT_BAD_INPUT,
     EXIT_CREDENTIALS,
@@ -100,6 +100,7 @@ def _card(value: str, pan_type: str | None) -> str:
     return line
 
 
+_STDIN_LIMIT: Final = 256 * 1024 * 1024
 _ANY_EXPIRY: Final = (
     "send an expiry in the past or more than 20 years ahead all the same (refused otherwise)"
 )
@@ -144,7 +145,9 @@ def _not_a_link(path: Path, field: str, flag: str) -> None:
         )
 
 
-def _output_path(args: argparse.Namespace, source: Path, journal: Path, default: Path) -> Path:
+def _output_path(
+    args: argparse.Namespace, source: Source, journal: Path, default: Path
+) -> Path:
     """The results file, checked before anything is sent."""
     path = Path(args.output) if args.output else default
     _not_a_link(path, "output", "--output")
@@ -153,7 +156,7 @@ def _output_path(args: argparse.Namespace, source: Path, journal: Path, default:
     if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
         raise InvalidFieldError("output", "--output", f"{path}: end it in .csv or .jsonl")
     resolved = path.resolve()
-    if resolved == source.resolve():
+    if isinstance(source, Path) and resolved == source.resolve():
         raise InvalidFieldError(
             "output", "--output", f"{path} is the input file; results would overwrite it"
         )
@@ -192,12 +195,12 @@ def _earlier_results(path: Path) -> bool:
         return False
 
 
-def _journal_path(args: argparse.Namespace, source: Path, default: Path) -> Path:
+def _journal_path(args: argparse.Namespace, source: Source, default: Path) -> Path:
     path = Path(args.journal) if args.journal else default
     _not_a_link(path, "journal", "--journal")
     if path.is_dir():
         raise InvalidFieldError("journal", "--journal", f"{path} is a folder; name a file")
-    if path.resolve() == source.resolve():
+    if isinstance(source, Path) and path.resolve() == source.resolve():
         raise InvalidFieldError("journal", "--journal", f"{path} is the input file")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -211,12 +214,29 @@ def _enrol(args: argparse.Namespace) -> int:
     # Imported here: the batch machinery (processes, SQLite) is not loaded by
     # one-shot commands, which a middleware script may run once per card.
     from .enrol import Stop, check_rows, default_paths, enrol, write_results
-    from .inputs import check_file, read_rows
+    from .inputs import StandardInput, check_file, read_rows
     from .journal import Journal
 
-    source = Path(args.file)
+    source: Source
+    if args.file == "-":
+        if not args.journal:
+            raise InvalidFieldError(
+                "file", "FILE", "- (standard input) needs --journal: the journal is what lets "
+                "a run that stops be resumed"
+            )  # fmt: skip
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read(_STDIN_LIMIT + 1) if stream else sys.stdin.read().encode()
+        if len(data) > _STDIN_LIMIT:
+            raise InvalidFieldError("file", "FILE", "standard input is over 256 MiB; give a file")
+        source = StandardInput(data)  # in memory only: it holds card numbers
+        journal_file = Path(args.journal)
+        kind = ".jsonl" if source.suffix == ".jsonl" else ".csv"
+        default_journal = journal_file
+        default_results = journal_file.with_name(f"{journal_file.stem}.results{kind}")
+    else:
+        source = Path(args.file)
+        default_journal, default_results = default_paths(source)
     form = check_file(source)  # the file as a whole: refused before anything else
-    default_journal, default_results = default_paths(source)
     journal_path = _journal_path(args, source, default_journal)
     results_path = _output_path(args, source, journal_path, default_results)
     settings = resolve_settings(args)
@@ -453,7 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
         "wrong credentials, 130/143 by SIGINT/SIGTERM (run it again to resume).",
     )
     add_options(batch)
-    batch.add_argument("file", metavar="FILE", help="input .csv (with a header row) or .jsonl")
+    batch.add_argument(
+        "file", metavar="FILE",
+        help="input .csv (with a header row) or .jsonl; - for standard input (with --journal)",
+    )  # fmt: skip
     batch.add_argument(
         "--concurrency",
         "--workers",
