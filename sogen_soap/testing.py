@@ -37,13 +37,29 @@ __all__ = ["SimulatedWallet", "StoredPaymentMean", "simulated_wallet"]
 
 @dataclass(frozen=True)
 class StoredPaymentMean:
-    """A payment mean as the simulated service holds it (masked)."""
+    """A payment mean as the simulated service holds it (masked).
+
+    Its fields also go by the names results give them (``PaymentMean``):
+    ``pan_expiry_date``, ``payment_mean_alias``, ``payment_mean_brand``.
+    """
 
     payment_mean_id: str
     masked_pan: str
     expiry: str
     alias: str | None
     brand: str
+
+    @property
+    def pan_expiry_date(self) -> str:
+        return self.expiry
+
+    @property
+    def payment_mean_alias(self) -> str | None:
+        return self.alias
+
+    @property
+    def payment_mean_brand(self) -> str:
+        return self.brand
 
 
 class SimulatedWallet:

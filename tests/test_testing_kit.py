@@ -112,3 +112,15 @@ def test_the_readme_example_test_file_passes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 3 and "failed" not in outcomes
+
+
+def test_a_stored_payment_mean_also_answers_to_the_names_results_use() -> None:
+    from sogen_soap.testing import simulated_wallet
+
+    with simulated_wallet() as wallet, wallet.client() as client:
+        client.add_card("w", "4100000000000000", "203012", payment_mean_alias="home")
+        [stored] = wallet.wallet("w")
+        [listed] = client.get_wallet_data("w").payment_means
+    assert (stored.pan_expiry_date, stored.payment_mean_alias, stored.payment_mean_brand) == (
+        listed.pan_expiry_date, listed.payment_mean_alias, listed.payment_mean_brand
+    ) == ("203012", "home", "VISA")
