@@ -41,7 +41,7 @@ def _slow_503(seconds: float) -> HostileServer:
     return HostileServer(answer)
 
 
-# ------------------------------------------------------------ deadlines (README: failures)
+# ------------------------------------------------------------ deadlines (docs/failures.md)
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -113,7 +113,8 @@ def test_a_connect_attempt_is_cut_at_what_the_deadline_leaves() -> None:
 
 
 def test_the_documented_defaults() -> None:
-    """README: "timeout ... (5, 30) by default", "attempts=3, base_delay=0.2, cap=5.0",
+    """docs/api.md, docs/failures.md, docs/batch.md: "timeout ... (5, 30) by default",
+    "attempts=3, base_delay=0.2, cap=5.0",
     "max_response_bytes (4 MiB by default)", "--concurrency ... default 32",
     "max_connections ... 8 measured best", a batch stops after 5 credential refusals,
     expiries at most 20 years ahead."""
@@ -140,7 +141,7 @@ def test_the_documented_defaults() -> None:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_every_spreadsheet_formula_start_is_neutralised(start: str) -> None:
-    """README: a cell starting with =, +, -, @, a tab or a carriage return gets a '."""
+    """docs/batch.md: a cell starting with =, +, -, @, a tab or a carriage return gets a '."""
     from sogen_soap.cli.enrol import spreadsheet_safe
 
     assert spreadsheet_safe(f"{start}1+1") == f"'{start}1+1"
@@ -179,7 +180,7 @@ def test_transfer_encoding_is_framed_by_its_last_coding_only() -> None:
 
 
 def test_wsdl_diff_exits_1_on_a_change_as_well_as_on_a_break(tmp_path: Path) -> None:
-    """README: exit 1 when a difference would break *or change* a call."""
+    """docs/api.md (wsdl diff): exit 1 when a difference would break *or change* a call."""
     from cli_support import clean_env, run
     from test_wsdl_diff import _variant
 
@@ -205,7 +206,7 @@ def test_the_secret_key_is_used_as_utf8_text_in_the_seal() -> None:
 
 
 def test_the_simulator_refuses_a_key_version_it_does_not_know() -> None:
-    """README ("The simulator"): it checks merchant (03), key version and seal (34)."""
+    """docs/simulator.md: it checks merchant (03), key version and seal (34)."""
     with Simulator() as sim:
         with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 2,
                           environment=sim.url) as client:  # fmt: skip

@@ -101,13 +101,13 @@ def test_unittest_users_get_the_same_from_plain_python() -> None:
         assert "seal" not in sim.requests[0].fields
 
 
-def test_the_readme_example_test_file_passes(pytester: pytest.Pytester) -> None:
+def test_the_documented_example_test_file_passes(pytester: pytest.Pytester) -> None:
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"```python\n# test_checkout\.py\n(.*?)```", readme, re.S)
-    assert match, "the README lost its testing example"
+    page = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+    match = re.search(r"```python\n# test_checkout\.py\n(.*?)```", page.read_text("utf-8"), re.S)
+    assert match, "docs/testing.md lost its testing example"
     pytester.makepyfile(test_checkout=textwrap.dedent(match.group(1)))
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
