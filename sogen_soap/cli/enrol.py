@@ -616,22 +616,21 @@ def enrol(
                 continue
             summary.without_expiry += not row.expiry
             identity = _identity(journal, row)
-            same = journal.same_row(identity, row.line)
-            if same is not None:  # the very same row again
+            same = journal.same_row(identity, row.line)  # the very same row again
+            state = None
+            if same is None:
+                state = journal.state(identity, row.line, _legacy(row))
+                if state in FINAL_STATES:  # done by an earlier run, wherever it stood then
+                    journal.note_line(row.line, identity)
+                    summary.skipped += 1
+                    progress.skip(str(state))
+                    continue
+                # the same card and expiry again, other fields aside
+                same = journal.same_card(identity, row.line)
+            if same is not None:
                 journal.note_line(row.line, identity, state="duplicate",
-                                  message=f"repeats line {same}; not sent")  # fmt: skip
-                progress.add("duplicate")
-                continue
-            state = journal.state(identity, row.line, _legacy(row))
-            if state in FINAL_STATES:  # done by an earlier run, wherever it stood then
-                journal.note_line(row.line, identity)
-                summary.skipped += 1
-                progress.skip(str(state))
-                continue
-            same = journal.same_card(identity, row.line)
-            if same is not None:  # the same card and expiry again, other fields aside
-                journal.note_line(row.line, identity, state="duplicate",
-                                  message=f"repeats line {same}; not sent")  # fmt: skip
+                                  message=f"repeats line {same}; not sent",
+                                  wallet=row.wallet, masked_pan=row.masked_pan)  # fmt: skip
                 progress.add("duplicate")
                 continue
             journal.note_line(row.line, identity)
