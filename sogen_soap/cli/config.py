@@ -175,11 +175,16 @@ def resolve_settings(
     config_path = args.config or env.get("SOGEN_CONFIG")
     config = _read_config(config_path) if config_path else {}
 
+    origin: dict[str, str] = {}  # where each setting came from, to name it in a message
+
     def pick(option: object, env_name: str, key: str) -> Any:
         if option not in (None, ""):
+            origin[key] = f"--{key.replace('_', '-')}"
             return option
         if env.get(env_name):
+            origin[key] = env_name
             return env[env_name]
+        origin[key] = f"{key} in {config_path}"
         return config.get(key)
 
     environment = pick(args.environment, "SOGEN_ENVIRONMENT", "environment")
@@ -256,12 +261,14 @@ def resolve_settings(
     if timeout is not None:
         try:
             timeout = float(timeout)
-        except ValueError:
+        except (TypeError, ValueError):
             raise ConfigurationError(
-                f"--timeout: must be a number of seconds, not {timeout!r}"
+                f"{origin['timeout']}: must be a number of seconds, not {timeout!r}"
             ) from None
         if not 0 < timeout < 3600:
-            raise ConfigurationError("--timeout: must be more than 0 and less than 3600 seconds")
+            raise ConfigurationError(
+                f"{origin['timeout']}: must be more than 0 and less than 3600 seconds"
+            )
     return Settings(
         merchant_id=check_field("merchantId", str(merchant_id), "merchant_id"),
         key_version=int(check_field("keyVersion", str(key_version), "key_version")),
@@ -273,15 +280,15 @@ def resolve_settings(
         client_cert=pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert"),
         client_key=pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key"),
         proxy=pick(args.proxy, "SOGEN_PROXY", "proxy"),
-        transport=_transport(pick(args.transport, "SOGEN_TRANSPORT", "transport")),
+        transport=_transport(pick(args.transport, "SOGEN_TRANSPORT", "transport"), origin),
     )
 
 
-def _transport(value: object) -> str:
+def _transport(value: object, origin: Mapping[str, str]) -> str:
     if value in (None, ""):
         return "soap"
     if value not in ("soap", "json"):
-        raise ConfigurationError(f"--transport / SOGEN_TRANSPORT: soap or json, not {value!r}")
+        raise ConfigurationError(f"{origin['transport']}: soap or json, not {value!r}")
     return str(value)
 
 

@@ -217,7 +217,24 @@ def _reader(handle: Iterator[str], delimiter: str) -> Any:  # csv's reader type 
     return csv.reader(handle, delimiter=delimiter)
 
 
+def _open_quote(path: Source) -> int | None:
+    """The line where a quote opens and is never closed, or None.  (A quoted field may
+    hold line breaks: a quote only counts as left open when the file ends inside it.)"""
+    opened: int | None = None
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.count('"') % 2:
+                opened = number if opened is None else None
+    return opened
+
+
 def _check_csv(path: Source, delimiter: str) -> None:
+    opened = _open_quote(path)
+    if opened is not None:  # else the reader blames whatever line the file ends on
+        raise InputError(
+            f'{path}: line {opened}: a quote (") opens there and is never closed; close it '
+            "or remove it"
+        )
     wrong: list[str] = []
     rows = 0
     with path.open(encoding="utf-8-sig", newline="") as handle:
