@@ -230,6 +230,11 @@ def _answer_lost(error: SogenSoapError) -> bool:
     return isinstance(error, (*_LOST, ResponseError))
 
 
+def _unreadable(operation: str, exc: Exception) -> ResponseError:
+    """An answer that came but raised something foreign while it was read."""
+    return ResponseError(f"{operation}: the answer could not be read ({type(exc).__name__})")
+
+
 def _reason(error: SogenSoapError) -> str:
     return next((r for kind, r in _LOST_REASONS.items() if isinstance(error, kind)), "dropped")
 
@@ -710,9 +715,7 @@ class WalletCore:
         except SogenSoapError as error:
             return error
         except Exception as exc:
-            return ResponseError(
-                f"{operation}: the answer could not be read ({type(exc).__name__})"
-            )
+            return _unreadable(operation, exc)
 
     def _broken_exchange(self, operation: str, exc: Exception) -> ConnectionDropped:
         """A sender failed in a way it does not name: the request may have left."""
@@ -730,10 +733,7 @@ class WalletCore:
         except SogenSoapError as error:
             raise self._final(plan, error) from None
         except Exception as exc:
-            unreadable = ResponseError(
-                f"{plan.operation}: the answer could not be read ({type(exc).__name__})"
-            )
-            raise self._final(plan, unreadable) from None
+            raise self._final(plan, _unreadable(plan.operation, exc)) from None
 
     def _retry_delay(
         self, operation: str, attempt: int, why: str, deadline: Deadline | None = None

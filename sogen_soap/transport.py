@@ -330,6 +330,32 @@ def _connect_message(endpoint: Endpoint, proxy: Proxy) -> bytes:
     ).encode("latin-1")
 
 
+def _addresses(
+    operation: str, endpoint: Endpoint, host: str, port: int, proxied: bool
+) -> list[Any]:
+    """What ``host`` resolves to, every address checked (``_check_addresses``)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _unresolved(operation, endpoint, host, exc) from None
+    _check_addresses(endpoint, infos, proxied)
+    return infos
+
+
+async def _addresses_async(
+    operation: str, endpoint: Endpoint, host: str, port: int, proxied: bool
+) -> list[Any]:
+    """``_addresses`` on the running event loop."""
+    import asyncio
+
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _unresolved(operation, endpoint, host, exc) from None
+    _check_addresses(endpoint, infos, proxied)
+    return infos
+
+
 def _check_addresses(endpoint: Endpoint, infos: Iterable[Any], proxied: bool) -> None:
     """Plain http goes to loopback only, even where ``localhost`` resolves elsewhere."""
     if endpoint.scheme == "http" and not proxied:
@@ -514,11 +540,7 @@ class SyncSender(_Sender):
         host, port = (
             (self._proxy.host, self._proxy.port) if self._proxy else (endpoint.host, endpoint.port)
         )
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise _unresolved(operation, endpoint, host, exc) from None
-        _check_addresses(endpoint, infos, self._proxy is not None)
+        infos = _addresses(operation, endpoint, host, port, self._proxy is not None)
         sock: socket.socket | None = None
         last: BaseException | None = None
         for family, kind, proto, _, address in infos:
@@ -733,15 +755,10 @@ class AsyncSender(_Sender):
         import asyncio
 
         endpoint = self.endpoint
-        loop = asyncio.get_running_loop()
         host, port = (
             (self._proxy.host, self._proxy.port) if self._proxy else (endpoint.host, endpoint.port)
         )
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise _unresolved(operation, endpoint, host, exc) from None
-        _check_addresses(endpoint, infos, self._proxy is not None)
+        infos = await _addresses_async(operation, endpoint, host, port, self._proxy is not None)
         last: BaseException = asyncio.TimeoutError()
         for info in infos:  # each address in turn, as the sync sender does
             if deadline.expired():
@@ -909,13 +926,6 @@ def _no_proxy_for(endpoint: Endpoint) -> dict[str, str | None]:
     return dict.fromkeys(("http", "all", f"http://{host}", f"all://{host}"))
 
 
-def _all_loopback(endpoint: Endpoint, infos: Iterable[Any], operation: str) -> None:
-    try:
-        _check_addresses(endpoint, infos, False)
-    except ConfigurationError as exc:
-        raise _not_sent(operation, endpoint, str(exc)) from None
-
-
 class LegacySyncSender:
     """A caller's own ``requests.Session``: slower, kept for compatibility.
 
@@ -963,13 +973,7 @@ class LegacySyncSender:
                 raise _refuse_unverifying("session", why)
             proxies = None
         else:  # plain http: loopback only, every address checked, never a proxy
-            try:
-                infos = socket.getaddrinfo(
-                    self.endpoint.host, self.endpoint.port, type=socket.SOCK_STREAM
-                )
-            except (OSError, UnicodeError) as exc:
-                raise _unresolved(operation, self.endpoint, self.endpoint.host, exc) from None
-            _all_loopback(self.endpoint, infos, operation)
+            _addresses(operation, self.endpoint, self.endpoint.host, self.endpoint.port, False)
             proxies = _no_proxy_for(self.endpoint)
         left = deadline.left()
         try:
@@ -1113,13 +1117,8 @@ class LegacyAsyncSender:
 
         url = self.endpoint.with_target(target).url
         if self.endpoint.scheme == "http":  # loopback only, every address checked
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    self.endpoint.host, self.endpoint.port, type=socket.SOCK_STREAM
-                )
-            except (OSError, UnicodeError) as exc:
-                raise _unresolved(operation, self.endpoint, self.endpoint.host, exc) from None
-            _all_loopback(self.endpoint, infos, operation)
+            endpoint = self.endpoint
+            await _addresses_async(operation, endpoint, endpoint.host, endpoint.port, False)
 
         async def exchange() -> HTTPAnswer:
             request = self._client.build_request(

@@ -395,7 +395,7 @@ class _Worker:
 
     def send(self, items: list[_Item]) -> None:
         self.items = items
-        rows = [{**_row_fields(item.row), "resumed": item.resumed} for item in items]
+        rows = [{**asdict(item.row), "resumed": item.resumed} for item in items]
         try:
             self._in.write(json.dumps({"rows": rows}) + "\n")
             self._in.flush()
@@ -432,10 +432,6 @@ class _Worker:
             self.process.kill()
             self.process.wait()
         self._reader.join(timeout=1.0)
-
-
-def _row_fields(row: Row) -> dict[str, object]:
-    return asdict(row)
 
 
 # ------------------------------------------------------------------ the run
