@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .aio import AsyncWalletClient
     from .client import DEFAULT_TIMEOUT, WalletClient
     from .credentials import SecretKey, secret_key_from_file
+    from .keys import KeyExpired, KeyRing, KeyVersion
     from .results import (
         RESPONSE_CODES,
         AddCardResult,
@@ -58,6 +59,9 @@ _LAZY = {
     "WalletClient": ".client",
     "DEFAULT_TIMEOUT": ".client",
     "SecretKey": ".credentials",
+    "KeyRing": ".keys",
+    "KeyVersion": ".keys",
+    "KeyExpired": ".keys",
     "secret_key_from_file": ".credentials",
     "RetryPolicy": ".retry",
     **dict.fromkeys(
@@ -101,6 +105,9 @@ __all__ = [
     "GetWalletDataResult",
     "HTTPStatusError",
     "InvalidFieldError",
+    "KeyExpired",
+    "KeyRing",
+    "KeyVersion",
     "OutcomeUnknown",
     "PaymentMean",
     "ResponseError",

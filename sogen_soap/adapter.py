@@ -49,6 +49,7 @@ from .errors import (
 from .json_codec import JSON_HEADERS, json_base, redacted_json, soap_base
 from .json_codec import build_request as build_json_request
 from .json_codec import parse_reply as parse_json_reply
+from .keys import KeyRing, KeyVersion, keys_from_env
 from .parsing import list_items, parse_datetime, payment_mean, text_or_none, unmodeled
 from .redact import install_log_redaction, mask_pan
 from .results import (
@@ -135,9 +136,13 @@ class Answer:
     fault: SoapFault | None
     seal_verified: bool
     seal_order: str | None = None
+    key_version: int | None = None
+    hint: str | None = None
 
     def common(self) -> dict[str, Any]:
         return {
+            "key_version": self.key_version,
+            "hint": self.hint,
             "response_code": text_or_none(self.output.get("walletResponseCode")),
             "error_field_name": text_or_none(self.output.get("errorFieldName")),
             "fault": self.fault,
@@ -171,6 +176,20 @@ def _attempted(fields: Mapping[str, object]) -> dict[str, str]:
     if fields.get("cardNumber") is not None:
         shown["maskedPan"] = mask_pan(str(fields["cardNumber"]))
     return shown
+
+
+def _key_ring(secret_key: str | SecretKey | KeyRing, key_version: int | None) -> KeyRing:
+    """One key and its version, or a ring of them; never both kinds at once."""
+    if isinstance(secret_key, KeyRing):
+        if key_version is not None:
+            raise ConfigurationError(
+                "key_version is for a single secret key; a KeyRing names its active "
+                "version itself (KeyRing(..., active=N) or client.activate_key(N))"
+            )
+        return secret_key
+    if key_version is None:
+        raise ConfigurationError("key_version is needed with a single secret key")
+    return KeyRing.single(secret_key, int(check_field("keyVersion", key_version)))
 
 
 def _check_timeout(timeout: object) -> Timeout:
@@ -316,15 +335,15 @@ class WalletCore:
     def __init__(
         self,
         merchant_id: str,
-        secret_key: str | SecretKey,
-        key_version: int,
+        secret_key: str | SecretKey | KeyRing,
+        key_version: int | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         unknown = sorted(set(options) - set(ClientOptions.__annotations__))
         if unknown:
             raise TypeError(f"unexpected option {', '.join(unknown)}")
         self._merchant_id = check_field("merchantId", merchant_id)
-        self._key_version = int(check_field("keyVersion", key_version))
+        self._keys = _key_ring(secret_key, key_version)
         self._interface_versions = self._versions(
             options.get("interface_version"), options.get("interface_versions")
         )
@@ -333,7 +352,6 @@ class WalletCore:
         )
         isp = options.get("intermediate_service_provider_id")
         self._isp_id = None if isp is None else check_field("intermediateServiceProviderId", isp)
-        self._secret = secret_key if isinstance(secret_key, SecretKey) else SecretKey(secret_key)
         self._timeout = _check_timeout(options.get("timeout", DEFAULT_TIMEOUT))
         self._deadline_seconds = deadline_seconds(self._timeout)
         self._connect_timeout = connect_and_read(self._timeout)[0]
@@ -407,12 +425,19 @@ class WalletCore:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
         """Build from ``SOGEN_MERCHANT_ID``, ``SOGEN_KEY_VERSION``, ``SOGEN_SECRET_KEY``
-        (or ``SOGEN_SECRET_KEY_FILE``) and ``SOGEN_ENVIRONMENT``."""
+        (or ``SOGEN_SECRET_KEY_FILE``) and ``SOGEN_ENVIRONMENT``; or, for a key ring,
+        ``SOGEN_KEYS`` (``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]``, comma-separated)
+        with ``SOGEN_KEY_VERSION`` naming the active version if the dates do not."""
         env = os.environ if environ is None else environ
+        options.setdefault("environment", env.get("SOGEN_ENVIRONMENT") or "test")
+        ring = keys_from_env(env)
+        if ring is not None:
+            if not env.get("SOGEN_MERCHANT_ID"):
+                raise ConfigurationError("set SOGEN_MERCHANT_ID")
+            return cls(env["SOGEN_MERCHANT_ID"], ring, **options)
         missing = [n for n in ("SOGEN_MERCHANT_ID", "SOGEN_KEY_VERSION") if not env.get(n)]
         if missing:
             raise ConfigurationError(f"set {' and '.join(missing)}")
-        options.setdefault("environment", env.get("SOGEN_ENVIRONMENT") or "test")
         return cls(
             env["SOGEN_MERCHANT_ID"],
             secret_key_from_env(env),
@@ -437,6 +462,22 @@ class WalletCore:
         return self._merchant_id
 
     @property
+    def keys(self) -> KeyRing:
+        """The merchant's key versions, and which one seals new requests."""
+        return self._keys
+
+    @property
+    def key_version(self) -> int:
+        """The version that seals the next request."""
+        return self._keys.active.version
+
+    def activate_key(self, version: int) -> None:
+        """Seal new requests with key ``version`` (one of ``keys``), from the next call
+        on, in every thread; calls in flight keep the key they were sealed with and
+        their answers are verified with it.  No restart."""
+        self._keys.activate(version)
+
+    @property
     def retries_made(self) -> int:
         """How many times a call was sent again under the retry policy, so far."""
         return self._retries
@@ -444,7 +485,7 @@ class WalletCore:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(merchant_id={self._merchant_id!r}, "
-            f"key_version={self._key_version}, endpoint={self._endpoint!r})"
+            f"key_version={self._keys.active.version}, endpoint={self._endpoint!r})"
         )
 
     # ------------------------------------------------------------- plans
@@ -525,18 +566,21 @@ class WalletCore:
             return f"{self._address.target.rstrip('/')}/{operation}"
         return self._address.target
 
-    def _request(self, plan: Plan[Any]) -> tuple[bytes, dict[str, str]]:
-        """The sealed request body and its HTTP headers."""
+    def _request(self, plan: Plan[Any]) -> tuple[bytes, dict[str, str], KeyVersion]:
+        """The sealed request body, its HTTP headers, and the key version that sealed
+        it (its answer is verified with the same one, whatever is active by then).
+        An expired key is refused here, before anything is sent."""
+        key = self._keys.for_request()
         common: dict[str, object] = {
             "merchantId": self._merchant_id,
             "interfaceVersion": self._interface_versions[plan.operation],
-            "keyVersion": self._key_version,
+            "keyVersion": key.version,
             "sealAlgorithm": self._seal_algorithm,
             "intermediateServiceProviderId": self._isp_id,
         }
         if self._wire == "json":
             fields = {k: v for k, v in {**common, **plan.fields}.items() if v is not None}
-            body = build_json_request(fields, self._secret.reveal(), self._seal_algorithm)
+            body = build_json_request(fields, key.secret_key.reveal(), self._seal_algorithm)
             if wire_log.isEnabledFor(logging.DEBUG):
                 wire_log.debug(
                     "%s request to %s:\n%s",
@@ -544,7 +588,7 @@ class WalletCore:
                     self._endpoint,
                     redacted_json(json.loads(body)),
                 )
-            return body, dict(JSON_HEADERS)
+            return body, dict(JSON_HEADERS), key
         shape = self._shape(plan.operation)
         zeep_needed = shape.layout is None
         body = build_sealed_request(
@@ -552,7 +596,7 @@ class WalletCore:
             self._service if zeep_needed else None,
             shape,
             {**common, **plan.fields},
-            self._secret.reveal(),
+            key.secret_key.reveal(),
             self._seal_algorithm,
         )
         if wire_log.isEnabledFor(logging.DEBUG):
@@ -566,7 +610,7 @@ class WalletCore:
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{shape.soap_action}"',
         }
-        return body, headers
+        return body, headers, key
 
     def _http_error(self, operation: str, status: int, reason: str) -> HTTPStatusError:
         kind = "JSON" if self._wire == "json" else "SOAP"
@@ -578,7 +622,9 @@ class WalletCore:
             endpoint=self._endpoint,
         )
 
-    def _interpret_json(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
+    def _interpret_json(
+        self, operation: str, status: int, reason: str, content: bytes, key: KeyVersion
+    ) -> Answer:
         if content.lstrip()[:1] != b"{":
             if status != 200:
                 raise self._http_error(operation, status, reason)
@@ -593,12 +639,14 @@ class WalletCore:
             raise self._http_error(operation, status, reason)
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("%s response (HTTP %s):\n%s", operation, status, redacted_json(output))
-        return self._checked(operation, output)
+        return self._checked(operation, output, key)
 
-    def _interpret(self, operation: str, status: int, reason: str, content: bytes) -> Answer:
+    def _interpret(
+        self, operation: str, status: int, reason: str, content: bytes, key: KeyVersion
+    ) -> Answer:
         """Read an HTTP answer: a checked reply, or the package's exception."""
         if self._wire == "json":
-            return self._interpret_json(operation, status, reason, content)
+            return self._interpret_json(operation, status, reason, content, key)
         if content.lstrip()[:1] != b"<":
             if status != 200:
                 raise self._http_error(operation, status, reason)
@@ -614,33 +662,47 @@ class WalletCore:
                 "%s response (HTTP %s):\n%s", operation, status, redacted_xml(reply.root)
             )
         if reply.fault is not None:
-            return Answer(output={}, fault=reply.fault, seal_verified=False)
+            return Answer(
+                output={}, fault=reply.fault, seal_verified=False, key_version=key.version
+            )
         if status != 200 or reply.output is None:
             raise self._http_error(operation, status, reason)  # built only when raised
-        return self._checked(operation, reply.output)
+        return self._checked(operation, reply.output, key)
 
-    def _checked(self, operation: str, output: dict[str, object]) -> Answer:
-        """Verify the response seal; refuse what must not be trusted unverified."""
+    def _checked(self, operation: str, output: dict[str, object], key: KeyVersion) -> Answer:
+        """Verify the response seal with the key its request was sealed with; refuse
+        what must not be trusted unverified."""
         code = output.get("walletResponseCode")
         if not isinstance(code, str) or not code:
             raise ResponseError(f"{operation}: the response carries no walletResponseCode")
         seal = output.get("seal")
         order = (
-            verified_order(output, seal, self._secret.reveal(), self._seal_algorithm)
+            verified_order(output, seal, key.secret_key.reveal(), self._seal_algorithm)
             if isinstance(seal, str) and seal
             else None
         )
         verified = order is not None
+        if verified:
+            self._keys.proven(key.version)
         carries_data = any(
             value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS
         )
         if not verified and (code == "00" or carries_data):
             state = "wrong" if isinstance(seal, str) and seal else "missing"
             raise SealVerificationError(
-                f"{operation}: the response seal is {state} (code {code}); the response was "
-                "not used. Check the secret key and key version, or the path to the service."
+                f"{operation}: the response seal is {state} (code {code}, key version "
+                f"{key.version}); the response was not used. Check the secret key and key "
+                "version, or the path to the service."
             )
-        return Answer(output=output, fault=None, seal_verified=verified, seal_order=order)
+        hint = self._keys.hint_for_34(key.version) if code == "34" else None
+        return Answer(
+            output=output,
+            fault=None,
+            seal_verified=verified,
+            seal_order=order,
+            key_version=key.version,
+            hint=hint,
+        )
 
     def _after_attempt(
         self,
@@ -702,7 +764,7 @@ class WalletCore:
         )
 
     def _read_answer(
-        self, operation: str, status: int, reason: str, content: bytes
+        self, operation: str, status: int, reason: str, content: bytes, key: KeyVersion
     ) -> Answer | SogenSoapError:
         """An HTTP answer read and checked, or the package's exception for it.
 
@@ -711,7 +773,7 @@ class WalletCore:
         package's ``ResponseError``, never a foreign exception, so a change
         is reported as an unknown outcome and reconciled."""
         try:
-            return self._interpret(operation, status, reason, content)
+            return self._interpret(operation, status, reason, content, key)
         except SogenSoapError as error:
             return error
         except Exception as exc:

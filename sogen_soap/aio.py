@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .adapter import AddCardOptions, Answer, ClientOptions, Plan, R, WalletCore
 from .credentials import SecretKey
 from .errors import ConfigurationError, SogenSoapError
+from .keys import KeyRing
 from .results import (
     AddCardResult,
     DeletePaymentMeanResult,
@@ -49,8 +50,8 @@ class AsyncWalletClient(WalletCore):
     def __init__(
         self,
         merchant_id: str,
-        secret_key: str | SecretKey,
-        key_version: int,
+        secret_key: str | SecretKey | KeyRing,
+        key_version: int | None = None,
         *,
         http_client: httpx.AsyncClient | None = None,
         max_connections: int = 8,
@@ -189,7 +190,7 @@ class AsyncWalletClient(WalletCore):
 
     async def _run(self, plan: Plan[R]) -> R:
         self._check_loop()
-        body, headers = self._request(plan)
+        body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
         while True:
@@ -204,7 +205,7 @@ class AsyncWalletClient(WalletCore):
                 outcome = self._broken_exchange(plan.operation, exc)
             else:
                 outcome = self._read_answer(
-                    plan.operation, answer.status, answer.reason, answer.body
+                    plan.operation, answer.status, answer.reason, answer.body, key
                 )
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .adapter import DEFAULT_TIMEOUT, AddCardOptions, Answer, ClientOptions, Plan, R, WalletCore
 from .credentials import SecretKey
 from .errors import SogenSoapError
+from .keys import KeyRing
 from .results import (
     AddCardResult,
     DeletePaymentMeanResult,
@@ -58,8 +59,8 @@ class WalletClient(WalletCore):
     def __init__(
         self,
         merchant_id: str,
-        secret_key: str | SecretKey,
-        key_version: int,
+        secret_key: str | SecretKey | KeyRing,
+        key_version: int | None = None,
         *,
         session: requests.Session | None = None,
         pool_size: int = 16,
@@ -195,7 +196,7 @@ class WalletClient(WalletCore):
                 return done.value  # type: ignore[no-any-return]
 
     def _run(self, plan: Plan[R]) -> R:
-        body, headers = self._request(plan)
+        body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
         while True:
@@ -210,7 +211,7 @@ class WalletClient(WalletCore):
                 outcome = self._broken_exchange(plan.operation, exc)
             else:
                 outcome = self._read_answer(
-                    plan.operation, answer.status, answer.reason, answer.body
+                    plan.operation, answer.status, answer.reason, answer.body, key
                 )
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):

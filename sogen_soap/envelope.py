@@ -124,9 +124,7 @@ def operation_shape(binding: Any, name: str) -> OperationShape:
     )
     soap_action = operation.soapaction or ""
     if not soap_action.isprintable():  # it goes into every request's headers as it is
-        raise ConfigurationError(
-            f"the WSDL's {name} soapAction holds a control character; refused"
-        )
+        raise ConfigurationError(f"the WSDL's {name} soapAction holds a control character; refused")
     return OperationShape(
         name=name,
         wrapper=wrapper,

@@ -106,6 +106,11 @@ class WalletResult:
     extra: Mapping[str, object] = field(default_factory=_nothing, compare=False)
     """Fields of the answer the client does not type, as received (read-only):
     text, a nested mapping, or a tuple for repeats.  Nothing sealed is dropped."""
+    key_version: int | None = None
+    """The key version the request was sealed with, and its answer verified with."""
+    hint: str | None = None
+    """What may explain this answer beyond its code: for a 34 right after a key
+    switch, that the service may not have activated the new version yet."""
 
     @property
     def ok(self) -> bool:
@@ -134,6 +139,8 @@ class WalletResult:
         text = RESPONSE_CODES.get(code, f"Unknown response code {code}")
         if self.error_field_name:
             text += f" (field {self.error_field_name})"
+        if self.hint:
+            text += f" ({self.hint})"
         return text
 
     def as_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -96,6 +97,9 @@ class SimulatedWallet:
         """
         from .client import WalletClient
 
+        keys = options.pop("keys", None)
+        if keys is not None:  # a KeyRing of this merchant's versions (see add_key)
+            return WalletClient(self.merchant_id, keys, **self._defaults(options))
         return WalletClient(
             self.merchant_id, self.secret_key, self.key_version, **self._defaults(options)
         )
@@ -104,8 +108,37 @@ class SimulatedWallet:
         """An ``AsyncWalletClient`` bound to this simulator (use ``async with``)."""
         from .aio import AsyncWalletClient
 
+        keys = options.pop("keys", None)
+        if keys is not None:
+            return AsyncWalletClient(self.merchant_id, keys, **self._defaults(options))
         return AsyncWalletClient(
             self.merchant_id, self.secret_key, self.key_version, **self._defaults(options)
+        )
+
+    def add_key(
+        self,
+        version: int,
+        secret_key: str,
+        *,
+        valid_from: date | str | None = None,
+        valid_until: date | str | None = None,
+    ) -> None:
+        """Make the service accept key ``version`` of this merchant too, from
+        ``valid_from`` to ``valid_until`` (both days included; open-ended when None).
+        A request sealed with a version it does not know, or outside its days, is
+        answered 34.  ``client(keys=KeyRing(...))`` gives a client holding several.
+        ``reset()`` forgets the added versions."""
+        from .keys import parse_day
+        from .simulator import Merchant
+
+        self._simulator.app.add_key(
+            Merchant(
+                self.merchant_id,
+                version,
+                secret_key,
+                parse_day(valid_from, "valid_from"),
+                parse_day(valid_until, "valid_until"),
+            )
         )
 
     def _defaults(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +178,11 @@ class SimulatedWallet:
         self._simulator.store.clear()
         self._simulator.app.faults.clear()
         self._simulator.app.received.clear()
+        from .simulator import DEFAULT_MERCHANT
+
+        self._simulator.app.merchants = {
+            DEFAULT_MERCHANT.merchant_id: {DEFAULT_MERCHANT.key_version: DEFAULT_MERCHANT}
+        }
 
 
 @contextmanager

@@ -320,7 +320,8 @@ def test_a_worker_process_builds_its_client_from_the_options_and_sends_its_chunk
     options: dict[str, object] = {
         "merchant_id": MERCHANT.merchant_id,
         "key_version": str(MERCHANT.key_version),
-        "secret_key": MERCHANT.secret_key,
+        # every version of the ring, so the worker's client is the batch's
+        "keys": [[MERCHANT.key_version, MERCHANT.secret_key, None, None]],
         "environment": simulator.url,
         "wsdl": None,
         "timeout": [5.0, 10.0],

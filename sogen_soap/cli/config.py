@@ -22,6 +22,7 @@ from ..client import DEFAULT_TIMEOUT, WalletClient
 from ..credentials import SecretKey, secret_key_from_file
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
+from ..keys import KeyRing, KeyVersion, key_from_spec, key_from_table, parse_day
 from ..validation import check_field
 
 SIMULATOR: Final = "simulator"
@@ -51,6 +52,8 @@ _CONFIG_KEYS = frozenset(
         "client_key",
         "proxy",
         "transport",
+        "key_expires",
+        "keys",
     }
 )
 
@@ -82,13 +85,28 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--prompt-secret-key", action="store_true", help="ask for the secret key")
     group.add_argument(
+        "--key-expires",
+        metavar="YYYY-MM-DD",
+        help="the last day the secret key is valid: warned of 90, 45 and 20 days ahead, "
+        "refused after [SOGEN_KEY_EXPIRES]",
+    )
+    group.add_argument(
+        "--key",
+        action="append",
+        metavar="VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]",
+        help="one version of a key ring (repeatable; instead of --secret-key-file): its key "
+        "file, the last day it is valid, the first day it seals requests; --key-version "
+        "names the active one, else the latest ACTIVE_FROM reached [SOGEN_KEYS, comma-separated]",
+    )
+    group.add_argument(
         "--secret-key", nargs="?", action=_RefuseSecretOnCommandLine, help=argparse.SUPPRESS
     )
     group.add_argument(
         "--config",
         help="TOML file, its keys in a [sogen-soap] table: merchant_id, key_version, "
-        "environment, secret_key_file, wsdl, timeout, ca_bundle, client_cert, client_key, "
-        "proxy, transport (paths relative to the file) [SOGEN_CONFIG]",
+        "environment, secret_key_file, key_expires, keys (an array of tables: version, "
+        "secret_key_file, expires, active_from), wsdl, timeout, ca_bundle, client_cert, "
+        "client_key, proxy, transport (paths relative to the file) [SOGEN_CONFIG]",
     )
     group.add_argument("--wsdl", help="a WSDL file or folder (default: the bundled copy)")
     group.add_argument(
@@ -117,8 +135,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 @dataclass(frozen=True)
 class Settings:
     merchant_id: str
-    key_version: int
-    secret_key: SecretKey
+    keys: KeyRing
     environment: str | None  # None: the embedded simulator
     wsdl: str | None
     timeout: float | None
@@ -127,6 +144,14 @@ class Settings:
     client_key: str | None = None
     proxy: str | None = None
     transport: str = "soap"
+
+    @property
+    def key_version(self) -> int:
+        return self.keys.active.version
+
+    @property
+    def secret_key(self) -> SecretKey:
+        return self.keys.active.secret_key
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -160,12 +185,40 @@ def _read_config(path: str) -> dict[str, Any]:
             f"{', '.join(sorted(_CONFIG_KEYS))})"
         )
     folder = os.path.dirname(os.path.abspath(path))
-    resolved = dict(section)
-    for key in _PATH_KEYS & set(section):  # relative to the config file, not the shell
-        value = section[key]
+
+    def relative(value: object) -> object:  # to the config file, not the shell
         if isinstance(value, str) and value and not os.path.isabs(value):
-            resolved[key] = os.path.join(folder, os.path.expanduser(value))
+            return os.path.join(folder, os.path.expanduser(value))
+        return value
+
+    resolved = dict(section)
+    for key in _PATH_KEYS & set(section):
+        resolved[key] = relative(section[key])
+    if "keys" in section:
+        entries = section["keys"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigurationError(
+                f"config {path}: keys is an array of tables ([[sogen-soap.keys]]), each with "
+                "version, secret_key_file and optionally expires and active_from"
+            )
+        resolved["keys"] = [{**e, "secret_key_file": relative(e.get("secret_key_file"))}
+                            for e in entries]  # fmt: skip
     return resolved
+
+
+def _ring_source(
+    args: argparse.Namespace, env: Mapping[str, str], config: Mapping[str, Any], path: object
+) -> tuple[str, list[KeyVersion]] | None:
+    """The key ring, from the first layer that gives one: options, environment, config."""
+    if getattr(args, "key", None):
+        return "--key", [key_from_spec(spec, "--key") for spec in args.key]
+    if env.get("SOGEN_KEYS"):
+        specs = [e for e in env["SOGEN_KEYS"].split(",") if e.strip()]
+        return "SOGEN_KEYS", [key_from_spec(spec, "SOGEN_KEYS") for spec in specs]
+    if config.get("keys"):
+        where = f"keys in {path}"
+        return where, [key_from_table(entry, where) for entry in config["keys"]]
+    return None
 
 
 def resolve_settings(
@@ -224,8 +277,26 @@ def resolve_settings(
         )  # fmt: skip
         secret = secret_key_from_file(str(key_file), source)
 
+    ring = _ring_source(args, env, config, config_path)
+    if ring is not None:
+        single = [
+            name
+            for name, value in (
+                ("--secret-key-file", args.secret_key_file),
+                ("--prompt-secret-key", args.prompt_secret_key),
+                ("SOGEN_SECRET_KEY", env.get("SOGEN_SECRET_KEY")),
+                ("SOGEN_SECRET_KEY_FILE", env.get("SOGEN_SECRET_KEY_FILE")),
+                (f"secret_key_file in {config_path}", config.get("secret_key_file")),
+            )
+            if value
+        ]
+        if single:
+            raise ConfigurationError(
+                f"the secret key is given both as a key ring ({ring[0]}) and as one key "
+                f"({', '.join(single)}); keep one"
+            )
     configured = any(
-        value not in (None, "") for value in (merchant_id, key_version, secret, config_path)
+        value not in (None, "") for value in (merchant_id, key_version, secret, config_path, ring)
     )
     if environment == SIMULATOR or (environment is None and not configured):
         # The embedded simulator: asked for by name, or nothing configured at all.
@@ -247,14 +318,36 @@ def resolve_settings(
         name
         for name, value in (
             ("merchant id (--merchant-id, SOGEN_MERCHANT_ID)", merchant_id),
-            ("key version (--key-version, SOGEN_KEY_VERSION)", key_version),
-            ("secret key (SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file)", secret),
+            ("key version (--key-version, SOGEN_KEY_VERSION)", key_version or ring),
+            (
+                "secret key (SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file, "
+                "or a key ring: --key, SOGEN_KEYS)",
+                secret or ring,
+            ),
         )
         if value in (None, "")
     ]
     if missing:
         raise ConfigurationError("missing " + "; ".join(missing))
-    assert secret is not None
+    expires = pick(getattr(args, "key_expires", None), "SOGEN_KEY_EXPIRES", "key_expires")
+    if ring is not None:
+        if expires:
+            raise ConfigurationError(
+                f"{origin['key_expires']}: a key ring gives each version its own expiry"
+            )
+        active = (
+            None
+            if key_version in (None, "")
+            else int(check_field("keyVersion", str(key_version), "key_version"))
+        )
+        keys = KeyRing(ring[1], active=active)
+    else:
+        assert secret is not None
+        keys = KeyRing.single(
+            secret,
+            int(check_field("keyVersion", str(key_version), "key_version")),
+            parse_day(expires, origin["key_expires"]),
+        )
     if environment is not None:
         resolve_endpoint(str(environment))  # refuse a bad one before anything else
     timeout = pick(args.timeout, "SOGEN_TIMEOUT", "timeout")
@@ -271,8 +364,7 @@ def resolve_settings(
             )
     return Settings(
         merchant_id=check_field("merchantId", str(merchant_id), "merchant_id"),
-        key_version=int(check_field("keyVersion", str(key_version), "key_version")),
-        secret_key=secret,
+        keys=keys,
         environment=None if environment is None else str(environment),
         wsdl=pick(args.wsdl, "SOGEN_WSDL", "wsdl"),
         timeout=timeout,
@@ -292,6 +384,17 @@ def _transport(value: object, origin: Mapping[str, str]) -> str:
     return str(value)
 
 
+def _day(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def key_ring(entries: list[list[Any]], active: int) -> KeyRing:
+    """The ring ``client_options`` described, rebuilt in a worker process."""
+    return KeyRing(
+        [KeyVersion(int(v), SecretKey(str(k)), e, f) for v, k, e, f in entries], active=active
+    )
+
+
 def simulator_db_path() -> Path:
     """The embedded simulator's wallets: in the user's data folder, kept between runs."""
     import platformdirs
@@ -306,8 +409,11 @@ def client_options(settings: Settings, endpoint: str) -> dict[str, object]:
     it travels only over the pipe to our own child process)."""
     return {
         "merchant_id": settings.merchant_id,
+        "keys": [
+            [k.version, k.secret_key.reveal(), _day(k.expires), _day(k.active_from)]
+            for k in settings.keys.versions
+        ],
         "key_version": settings.key_version,
-        "secret_key": settings.secret_key.reveal(),
         "environment": endpoint,
         "wsdl": settings.wsdl,
         "timeout": settings.timeout if settings.timeout else DEFAULT_TIMEOUT,
@@ -323,18 +429,16 @@ def client_options(settings: Settings, endpoint: str) -> dict[str, object]:
 
 
 def registered_merchants(environ: Mapping[str, str], make: Any) -> list[Any]:
-    """``SOGEN_SIMULATOR_MERCHANTS``: ``ID:KEY_VERSION:KEY_FILE`` entries, comma-separated
-    (the keys come from files, as the simulator's ``--merchant`` takes them)."""
+    """``SOGEN_SIMULATOR_MERCHANTS``: ``ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL]`` entries,
+    comma-separated (the keys come from files, as the simulator's ``--merchant`` takes
+    them; several versions of one merchant are several entries)."""
     merchants = []
     entries = environ.get("SOGEN_SIMULATOR_MERCHANTS", "").split(",")
     for entry in filter(None, (e.strip() for e in entries)):
-        parts = entry.split(":", 2)
-        if len(parts) != 3 or not parts[1].isdigit():
-            raise ConfigurationError(
-                "SOGEN_SIMULATOR_MERCHANTS: each entry is ID:KEY_VERSION:KEY_FILE"
-            )
-        key = secret_key_from_file(parts[2], "SOGEN_SIMULATOR_MERCHANTS")
-        merchants.append(make(parts[0], int(parts[1]), key.reveal()))
+        try:
+            merchants.append(make.from_spec(entry))
+        except ValueError as exc:
+            raise ConfigurationError(f"SOGEN_SIMULATOR_MERCHANTS: {exc}") from None
     return merchants
 
 
@@ -352,22 +456,24 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
 
         # The merchants it knows, as the service knows its own: the simulation one and
         # those registered; never whatever key was configured (a wrong key gets 34).
-        merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT}
-        merchants.update({m.merchant_id: m for m in registered_merchants(os.environ, Merchant)})
-        known = merchants.get(settings.merchant_id)
-        if known is None or known.secret_key != settings.secret_key.reveal():
+        merchants = [DEFAULT_MERCHANT, *registered_merchants(os.environ, Merchant)]
+        known = [m for m in merchants if m.merchant_id == settings.merchant_id]
+        if not any(
+            m.key_version == settings.key_version and m.secret_key == settings.secret_key.reveal()
+            for m in known
+        ):
             print(
                 f"sogen-soap: the embedded simulator does not know merchant "
                 f"{settings.merchant_id} with this key: it answers "
-                f"{'03' if known is None else '34'}, as the service would. It knows "
+                f"{'34' if known else '03'}, as the service would. It knows "
                 f"{DEFAULT_MERCHANT.merchant_id} (key version {DEFAULT_MERCHANT.key_version}, key "
                 f"{DEFAULT_MERCHANT.secret_key}); register another with "
-                "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE[,...]",
+                "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL][,...]",
                 file=sys.stderr,
             )
         db = simulator_db_path()
         try:
-            simulator = Simulator(str(db), merchants.values()).start()
+            simulator = Simulator(str(db), merchants).start()
         except (sqlite3.Error, StoreError) as exc:
             raise ConfigurationError(
                 f"the embedded simulator's store {db} cannot be used ({exc}); remove it and "
@@ -381,8 +487,7 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
     try:
         client = WalletClient(
             settings.merchant_id,
-            settings.secret_key,
-            settings.key_version,
+            settings.keys,
             environment=environment,
             wsdl=settings.wsdl,
             pool_size=max(workers, 1),

@@ -485,9 +485,7 @@ class _Batch:
     def pump(self) -> None:
         """Hand rows to free senders, each claimed just before it may leave."""
         while self._ready and self.running and self.sender.free() > 0:
-            chunk = [
-                self._ready.popleft() for _ in range(min(self.sender.batch, len(self._ready)))
-            ]
+            chunk = [self._ready.popleft() for _ in range(min(self.sender.batch, len(self._ready)))]
             for item in chunk:
                 self.journal.claim(
                     item.identity.key, item.row.line, item.row.wallet, item.row.masked_pan

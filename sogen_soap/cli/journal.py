@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
+from ..errors import ConfigurationError
+from ..keys import KeyRing
 from ..redact import redact_text
 
 __all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalError", "JournalRow"]
@@ -84,6 +86,8 @@ _SALT: Final = "SELECT value FROM meta WHERE key = 'salt'"
 _FIRST_RUN: Final = "INSERT OR IGNORE INTO meta VALUES ('run', '0')"
 _NEXT_RUN: Final = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'run'"
 _RUN: Final = "SELECT value FROM meta WHERE key = 'run'"
+_NEW_PEPPER_VERSION: Final = "INSERT OR IGNORE INTO meta VALUES ('pepper_version', ?)"
+_PEPPER_VERSION: Final = "SELECT value FROM meta WHERE key = 'pepper_version'"
 _ENTRY_STATE: Final = "SELECT state FROM entry WHERE key = ?"
 _LINE: Final = (
     "INSERT OR REPLACE INTO line (run, line, key, card_key, state, message, wallet, masked_pan) "
@@ -203,7 +207,7 @@ class Journal:
     recorded, and its row stays in flight, settled by the next run.
     """
 
-    def __init__(self, path: Path, secret: str) -> None:
+    def __init__(self, path: Path, secret: str | KeyRing) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
@@ -217,8 +221,12 @@ class Journal:
                 f"{path} is not a sogen-soap journal ({exc}); give another --journal, "
                 "or remove that file if it is left from something else"
             ) from None
+        except JournalError:
+            self._db.close()
+            self._holder.close()
+            raise
 
-    def _open(self, secret: str) -> None:
+    def _open(self, secret: str | KeyRing) -> None:
         tables = {row[0] for row in self._db.execute(_TABLES)}
         if tables - _OWN_TABLES:
             raise sqlite3.DatabaseError(
@@ -230,12 +238,28 @@ class Journal:
         self._db.executescript(_SCHEMA)
         self._db.execute(_NEW_SALT, (secrets.token_hex(32),))
         (salt,) = self._db.execute(_SALT).fetchone()
+        if isinstance(secret, KeyRing):
+            secret = self._pepper_key(secret)
         pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
         self._key = bytes.fromhex(salt) + pepper
         self._db.execute(_FIRST_RUN)
         self._db.execute(_NEXT_RUN)
         (run,) = self._db.execute(_RUN).fetchone()
         self.run = int(run)
+
+    def _pepper_key(self, keys: KeyRing) -> str:
+        """The secret of the key version the journal was started under: rows keep
+        their identity across a key switch, so a resumed batch re-sends nothing."""
+        self._db.execute(_NEW_PEPPER_VERSION, (str(keys.active.version),))
+        (version,) = self._db.execute(_PEPPER_VERSION).fetchone()
+        try:
+            return keys[int(version)].secret_key.reveal()
+        except ConfigurationError:
+            raise JournalError(
+                f"{self.path} was started under key version {version}, which is not "
+                "configured now: add that version to the key ring (it seals nothing; it "
+                "keeps the journal's rows recognisable) to resume, or start a new journal"
+            ) from None
 
     def close(self) -> None:
         with self._lock:

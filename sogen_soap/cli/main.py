@@ -145,9 +145,7 @@ def _not_a_link(path: Path, field: str, flag: str) -> None:
         )
 
 
-def _output_path(
-    args: argparse.Namespace, source: Source, journal: Path, default: Path
-) -> Path:
+def _output_path(args: argparse.Namespace, source: Source, journal: Path, default: Path) -> Path:
     """The results file, checked before anything is sent."""
     path = Path(args.output) if args.output else default
     _not_a_link(path, "output", "--output")
@@ -242,7 +240,7 @@ def _enrol(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     # every bad row reported before anything is sent
     total, bad = check_rows(source, form, any_expiry=args.any_expiry)
-    journal = Journal(journal_path, settings.secret_key.reveal())
+    journal = Journal(journal_path, settings.keys)
     args.resume_hint = (
         f"run the same command again to resume; what was done is kept in {journal_path}"
     )
@@ -529,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
         "locations to the local files; then WalletClient(wsdl=FOLDER) uses it offline.",
     )
     fetch.add_argument(
-        "--environment", required=True,
+        "--environment",
+        required=True,
         help="test, prod, simulator (the embedded one), or the URL of a SOAP endpoint",
     )
     fetch.add_argument(

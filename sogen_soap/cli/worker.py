@@ -37,15 +37,15 @@ def _watch_parent(parent: int) -> None:
 
 def _client(options: dict[str, Any]) -> Any:
     from ..client import WalletClient
+    from .config import key_ring
 
     options = dict(options)
-    secret = str(options.pop("secret_key"))
     merchant_id = str(options.pop("merchant_id"))
-    key_version = int(str(options.pop("key_version")))
+    keys = key_ring(options.pop("keys"), int(str(options.pop("key_version"))))
     for name in ("timeout", "client_cert"):  # pairs come back from JSON as lists
         if isinstance(options.get(name), list):
             options[name] = tuple(options[name])
-    return WalletClient(merchant_id, secret, key_version, **options)
+    return WalletClient(merchant_id, keys, **options)
 
 
 def main() -> int:

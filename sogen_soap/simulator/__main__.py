@@ -26,19 +26,10 @@ from .tls import ServerTLS, make_test_pki
 
 
 def _merchant(spec: str) -> Merchant:
-    parts = spec.split(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        raise argparse.ArgumentTypeError(f"expected MERCHANT_ID:KEY_VERSION:KEY_FILE, got {spec!r}")
-    merchant_id, version, key_file = parts
     try:
-        lines = Path(key_file).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(
-            f"cannot read key file {key_file}: {exc.strerror}"
-        ) from None
-    if not lines or not lines[0].strip():
-        raise argparse.ArgumentTypeError(f"key file {key_file} is empty")
-    return Merchant(merchant_id, int(version), lines[0].strip())
+        return Merchant.from_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,9 +73,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simula
         action="append",
         type=_merchant,
         default=[],
-        metavar="ID:KEY_VERSION:KEY_FILE",
-        help="a merchant to accept, its key read from KEY_FILE (repeatable); "
-        f"the simulation merchant {DEFAULT_MERCHANT.merchant_id} is always known",
+        metavar="ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL]",
+        help="a merchant's key version to accept, its key read from KEY_FILE, valid from "
+        "FROM to UNTIL (YYYY-MM-DD, both days included, either may be empty); repeatable, "
+        "several versions per merchant; others are answered 34. The simulation merchant "
+        f"{DEFAULT_MERCHANT.merchant_id} (key version 1) is always known",
     )
     parser.add_argument(
         "--fault",
@@ -142,8 +135,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simula
         if not (args.tls_cert and args.tls_key):
             parser.error("--tls-cert and --tls-key go together")
         server_tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca)
-    merchants = {DEFAULT_MERCHANT.merchant_id: DEFAULT_MERCHANT}
-    merchants.update({m.merchant_id: m for m in args.merchant})
+    merchants = [DEFAULT_MERCHANT, *args.merchant]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -151,7 +143,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simula
     try:
         simulator = Simulator(
             args.db,
-            merchants.values(),
+            merchants,
             host=args.host,
             port=args.port,
             faults=faults,

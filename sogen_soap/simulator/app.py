@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 from wsgiref.util import request_uri
@@ -49,12 +49,51 @@ Fields = dict[str, object]
 
 @dataclass(frozen=True)
 class Merchant:
-    """A shop the simulator knows: its id, current key version and key."""
+    """A shop the simulator knows, by one key version: its id, the version, its key,
+    and the days the version is accepted (``valid_from`` to ``valid_until``, both
+    included; open-ended when None).  Give one ``Merchant`` per key version: a
+    request sealed with a version it does not know, one not valid yet or
+    expired, is answered 34, as the service does."""
 
     merchant_id: str
     key_version: int
     secret_key: str = field(repr=False)
+    valid_from: date | None = None
+    valid_until: date | None = None
 
+    @classmethod
+    def from_spec(cls, spec: str) -> Merchant:
+        """``ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL]`` (dates YYYY-MM-DD, either may be
+        empty), the key read from the file's first line; ValueError says what is wrong."""
+        match = _MERCHANT_SPEC.fullmatch(spec)
+        if match is None:
+            raise ValueError(
+                f"expected ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL] (dates YYYY-MM-DD), got {spec!r}"
+            )
+        key_file = match["file"]
+        try:
+            with open(key_file, encoding="utf-8-sig") as handle:
+                key = handle.readline().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read key file {key_file}: {exc.strerror}") from None
+        if not key:
+            raise ValueError(f"key file {key_file} is empty")
+        try:
+            days = [date.fromisoformat(d) if d else None for d in (match["from"], match["until"])]
+        except ValueError as exc:
+            raise ValueError(f"{spec!r}: {exc}") from None
+        return cls(match["id"], int(match["version"]), key, days[0], days[1])
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
+
+
+_MERCHANT_SPEC: Final = re.compile(
+    r"(?P<id>[^:]+):(?P<version>[0-9]{1,10}):(?P<file>.+?)"
+    r"(?::(?P<from>[0-9]{4}-[0-9]{2}-[0-9]{2})?:(?P<until>[0-9]{4}-[0-9]{2}-[0-9]{2})?)?"
+)
 
 # The vendor's documented simulation merchant (public test values).
 DEFAULT_MERCHANT: Final = Merchant("002001000000001", 1, "002001000000001_KEY1")
@@ -246,7 +285,9 @@ class SimulatorApp:
         self.shape = shape
         self.newer_fields = newer_fields
         self.latency = latency
-        self.merchants = {m.merchant_id: m for m in merchants}
+        self.merchants: dict[str, dict[int, Merchant]] = {}
+        for merchant in merchants:
+            self.add_key(merchant)
         self.faults = faults or FaultProfile()
         self._clock = clock or _paris_now
         self._wsdl_path = Path(bundled_wsdl_path())
@@ -439,8 +480,9 @@ class SimulatorApp:
 
         if self.latency:
             time.sleep(self.latency)  # a network and back end that are not instant
-        # The merchant's current key seals the answer (none for an unknown one: 03).
-        merchant = self.merchants.get(str(fields.get("merchantId", "")))
+        # The key of the request's version seals the answer (the merchant's newest one
+        # for a version it does not know; none for an unknown merchant: 03).
+        merchant = self._key(fields)
         algorithm = str(fields.get("sealAlgorithm") or DEFAULT_ALGORITHM)
         if algorithm not in SEAL_ALGORITHMS:  # schema-invalid: answered 30, sealed the default way
             algorithm = DEFAULT_ALGORITHM
@@ -479,6 +521,19 @@ class SimulatorApp:
             time.sleep(self.faults.delay)
         return "200 OK", etree.tostring(env, xml_declaration=True, encoding="utf-8"), xml
 
+    def add_key(self, merchant: Merchant) -> None:
+        """Accept one more key version of a merchant (a new merchant, or its next key)."""
+        self.merchants.setdefault(merchant.merchant_id, {})[merchant.key_version] = merchant
+
+    def _key(self, fields: Fields) -> Merchant | None:
+        keys = self.merchants.get(str(fields.get("merchantId", "")))
+        if not keys:
+            return None
+        try:
+            return keys[int(str(fields.get("keyVersion")))]
+        except (KeyError, ValueError):
+            return keys[max(keys)]
+
     def _record(self, operation: str, fields: Fields, output: Fields, fault: str | None) -> None:
         if not self.record:  # a long-running simulator keeps no history
             return
@@ -514,7 +569,9 @@ class SimulatorApp:
             if merchant is None:
                 raise _Answer("03")
             if str(fields.get("keyVersion")) != str(merchant.key_version):
-                raise _Answer("34")
+                raise _Answer("34")  # a version it does not know
+            if not merchant.valid_on(self._clock().date()):
+                raise _Answer("34")  # not valid yet, or expired
             if not verify_seal(fields, str(fields.get("seal", "")), merchant.secret_key, algorithm):
                 raise _Answer("34")
             if not str(fields["interfaceVersion"]).startswith("WR_WS_"):
