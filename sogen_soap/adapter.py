@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
@@ -50,6 +51,7 @@ from .json_codec import JSON_HEADERS, json_base, redacted_json, soap_base
 from .json_codec import build_request as build_json_request
 from .json_codec import parse_reply as parse_json_reply
 from .keys import KeyRing, KeyVersion, keys_from_env
+from .observe import Exchange, Hook, Observer, note_reconciliation, note_resend
 from .parsing import list_items, parse_datetime, payment_mean, text_or_none, unmodeled
 from .redact import install_log_redaction, mask_pan
 from .results import (
@@ -126,6 +128,9 @@ class ClientOptions(TypedDict, total=False):
     proxy: str | None
     max_response_bytes: int
     transport: str
+    on_request: Hook | None
+    on_response: Hook | None
+    telemetry: bool | None
 
 
 @dataclass(frozen=True)
@@ -379,6 +384,12 @@ class WalletCore:
         proxy = options.get("proxy") or environment_proxy(self._address)
         self._proxy = None if proxy is None else Proxy.from_url(proxy)
         self._retry = options.get("retry") or RetryPolicy()
+        self._observer = Observer.for_client(
+            self._address,
+            options.get("on_request"),
+            options.get("on_response"),
+            options.get("telemetry"),
+        )
         self._retries = 0
         self._retries_lock = threading.Lock()
         install_log_redaction()
@@ -797,6 +808,32 @@ class WalletCore:
         except Exception as exc:
             raise self._final(plan, _unreadable(plan.operation, exc)) from None
 
+    def _seen(
+        self, observer: Observer, plan: Plan[Any], attempt: int, key: KeyVersion
+    ) -> tuple[Observer, Exchange | None, float]:
+        """An exchange about to be sent, shown to the hooks (redacted)."""
+        fields = {"merchantId": self._merchant_id, **plan.fields}
+        return (
+            observer,
+            observer.sending(plan.operation, attempt, key.version, fields),
+            (time.perf_counter()),
+        )
+
+    @staticmethod
+    def _seen_answer(
+        seen: tuple[Observer, Exchange | None, float],
+        status: int | None,
+        outcome: Answer | SogenSoapError,
+    ) -> None:
+        observer, exchange, started = seen
+        if isinstance(outcome, Answer):
+            output: Mapping[str, object] | None = outcome.output
+            if outcome.fault is not None:
+                output = {"faultcode": outcome.fault.code, "faultstring": outcome.fault.message}
+            observer.answered(exchange, started, status, output, None)
+        else:
+            observer.answered(exchange, started, status, None, outcome)
+
     def _retry_delay(
         self, operation: str, attempt: int, why: str, deadline: Deadline | None = None
     ) -> float | None:
@@ -806,6 +843,7 @@ class WalletCore:
             return None
         with self._retries_lock:
             self._retries += 1
+        note_resend()
         log.info("%s: %s, retry %d in %.2f s", operation, why, attempt, delay)
         return delay
 
@@ -842,6 +880,7 @@ class WalletCore:
                     raise self._unresolved(plan, None, first, sent_again=False)
         cause: SogenSoapError | AddCardResult | None = None
         for _ in range(2):
+            note_reconciliation()
             try:
                 result: AddCardResult = yield plan
             except (OutcomeUnknown, ConnectionFailed) as again:

@@ -11,7 +11,7 @@ made inside a running event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -111,21 +111,28 @@ class AsyncWalletClient(WalletCore):
     ) -> AddCardResult:
         """See ``WalletClient.add_card``."""
         plan = self.plan_add_card(merchant_wallet_id, card_number, card_expiry_date, **optional)
-        return await self._drive(
-            self.add_card_steps(
-                plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-            )
+        return await self._observed(
+            "addCard",
+            lambda: self._drive(
+                self.add_card_steps(
+                    plan,
+                    reconcile=reconcile or after_lost_answer,
+                    after_lost_answer=after_lost_answer,
+                )
+            ),
         )
 
     async def get_wallet_data(self, merchant_wallet_id: str) -> GetWalletDataResult:
         """See ``WalletClient.get_wallet_data``."""
-        return await self._run(self.plan_get_wallet_data(merchant_wallet_id))
+        return await self._observed_run(self.plan_get_wallet_data(merchant_wallet_id))
 
     async def get_payment_mean_data(
         self, merchant_wallet_id: str, payment_mean_id: str | int
     ) -> GetPaymentMeanDataResult:
         """See ``WalletClient.get_payment_mean_data``."""
-        return await self._run(self.plan_get_payment_mean_data(merchant_wallet_id, payment_mean_id))
+        return await self._observed_run(
+            self.plan_get_payment_mean_data(merchant_wallet_id, payment_mean_id)
+        )
 
     async def update_payment_mean(
         self, merchant_wallet_id: str, payment_mean_id: str | int, payment_mean_alias: str
@@ -134,19 +141,40 @@ class AsyncWalletClient(WalletCore):
         plan = self.plan_update_payment_mean(
             merchant_wallet_id, payment_mean_id, payment_mean_alias
         )
-        return await self._run(plan)
+        return await self._observed_run(plan)
 
     async def delete_payment_mean(
         self, merchant_wallet_id: str, payment_mean_id: str | int
     ) -> DeletePaymentMeanResult:
         """See ``WalletClient.delete_payment_mean``."""
-        return await self._run(self.plan_delete_payment_mean(merchant_wallet_id, payment_mean_id))
+        return await self._observed_run(
+            self.plan_delete_payment_mean(merchant_wallet_id, payment_mean_id)
+        )
 
     async def sign_off(self, merchant_wallet_id: str) -> SignOffResult:
         """See ``WalletClient.sign_off``."""
-        return await self._run(self.plan_sign_off(merchant_wallet_id))
+        return await self._observed_run(self.plan_sign_off(merchant_wallet_id))
 
     # ------------------------------------------------------------------ sending
+
+    async def _observed(self, operation: str, work: Callable[[], Awaitable[R]]) -> R:
+        """See ``WalletClient._observed``."""
+        observer = self._observer
+        if observer is None:
+            return await work()
+        call, token = observer.begin(operation)
+        try:
+            result = await work()
+        except BaseException as exc:
+            observer.end(call, token, None, exc)
+            raise
+        observer.end(call, token, result, None)
+        return result
+
+    async def _observed_run(self, plan: Plan[R]) -> R:
+        if self._observer is None:
+            return await self._run(plan)
+        return await self._observed(plan.operation, lambda: self._run(plan))
 
     async def _drive(self, steps: Generator[Plan[Any], Any, R]) -> R:
         """See ``WalletClient._drive``."""
@@ -193,8 +221,11 @@ class AsyncWalletClient(WalletCore):
         body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
+        observer = self._observer
         while True:
             outcome: Answer | SogenSoapError
+            seen = None if observer is None else self._seen(observer, plan, attempt, key)
+            status = None
             try:
                 answer = await self._sender.request(
                     plan.operation, "POST", self._target(plan.operation), headers, body, deadline
@@ -204,9 +235,12 @@ class AsyncWalletClient(WalletCore):
             except Exception as exc:
                 outcome = self._broken_exchange(plan.operation, exc)
             else:
+                status = answer.status
                 outcome = self._read_answer(
                     plan.operation, answer.status, answer.reason, answer.body, key
                 )
+            if seen is not None:
+                self._seen_answer(seen, status, outcome)
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
                 return self._result(plan, step)

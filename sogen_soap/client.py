@@ -7,7 +7,7 @@ The rules live in ``adapter.WalletCore``; this class adds only the sending
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -141,21 +141,28 @@ class WalletClient(WalletCore):
         rule straight away.  No card is enrolled twice, none is lost.
         """
         plan = self.plan_add_card(merchant_wallet_id, card_number, card_expiry_date, **optional)
-        return self._drive(
-            self.add_card_steps(
-                plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-            )
+        return self._observed(
+            "addCard",
+            lambda: self._drive(
+                self.add_card_steps(
+                    plan,
+                    reconcile=reconcile or after_lost_answer,
+                    after_lost_answer=after_lost_answer,
+                )
+            ),
         )
 
     def get_wallet_data(self, merchant_wallet_id: str) -> GetWalletDataResult:
         """The wallet's dates and its payment means (25 when the wallet is unknown)."""
-        return self._run(self.plan_get_wallet_data(merchant_wallet_id))
+        return self._observed_run(self.plan_get_wallet_data(merchant_wallet_id))
 
     def get_payment_mean_data(
         self, merchant_wallet_id: str, payment_mean_id: str | int
     ) -> GetPaymentMeanDataResult:
         """One payment mean of a wallet (25 when the wallet or the mean is unknown)."""
-        return self._run(self.plan_get_payment_mean_data(merchant_wallet_id, payment_mean_id))
+        return self._observed_run(
+            self.plan_get_payment_mean_data(merchant_wallet_id, payment_mean_id)
+        )
 
     def update_payment_mean(
         self, merchant_wallet_id: str, payment_mean_id: str | int, payment_mean_alias: str
@@ -164,19 +171,40 @@ class WalletClient(WalletCore):
         plan = self.plan_update_payment_mean(
             merchant_wallet_id, payment_mean_id, payment_mean_alias
         )
-        return self._run(plan)
+        return self._observed_run(plan)
 
     def delete_payment_mean(
         self, merchant_wallet_id: str, payment_mean_id: str | int
     ) -> DeletePaymentMeanResult:
         """Remove one payment mean from a wallet (25 when unknown)."""
-        return self._run(self.plan_delete_payment_mean(merchant_wallet_id, payment_mean_id))
+        return self._observed_run(
+            self.plan_delete_payment_mean(merchant_wallet_id, payment_mean_id)
+        )
 
     def sign_off(self, merchant_wallet_id: str) -> SignOffResult:
         """Delete a wallet and all its payment means (25 when unknown)."""
-        return self._run(self.plan_sign_off(merchant_wallet_id))
+        return self._observed_run(self.plan_sign_off(merchant_wallet_id))
 
     # ------------------------------------------------------------------ sending
+
+    def _observed(self, operation: str, work: Callable[[], R]) -> R:
+        """One logical call, seen by the hooks and telemetry if any (else just run)."""
+        observer = self._observer
+        if observer is None:
+            return work()
+        call, token = observer.begin(operation)
+        try:
+            result = work()
+        except BaseException as exc:
+            observer.end(call, token, None, exc)
+            raise
+        observer.end(call, token, result, None)
+        return result
+
+    def _observed_run(self, plan: Plan[R]) -> R:
+        if self._observer is None:
+            return self._run(plan)
+        return self._observed(plan.operation, lambda: self._run(plan))
 
     def _drive(self, steps: Generator[Plan[Any], Any, R]) -> R:
         """Run a generator of plans (see ``add_card_steps``) to its result."""
@@ -199,8 +227,11 @@ class WalletClient(WalletCore):
         body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
+        observer = self._observer
         while True:
             outcome: Answer | SogenSoapError
+            seen = None if observer is None else self._seen(observer, plan, attempt, key)
+            status = None
             try:
                 answer = self._sender.request(
                     plan.operation, "POST", self._target(plan.operation), headers, body, deadline
@@ -210,9 +241,12 @@ class WalletClient(WalletCore):
             except Exception as exc:
                 outcome = self._broken_exchange(plan.operation, exc)
             else:
+                status = answer.status
                 outcome = self._read_answer(
                     plan.operation, answer.status, answer.reason, answer.body, key
                 )
+            if seen is not None:
+                self._seen_answer(seen, status, outcome)
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
                 return self._result(plan, step)

@@ -17,6 +17,7 @@ from typing import Any, Final, NoReturn
 
 from .._version import __version__
 from ..errors import (
+    ConfigurationError,
     InvalidFieldError,
     OutcomeUnknown,
     ResponseError,
@@ -550,7 +551,40 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("path", metavar="PATH", help="a WSDL file, or the folder wsdl fetch wrote")
     diff.add_argument("--json", action="store_true", help="the differences as a JSON list")
     diff.set_defaults(handler=_wsdl_diff)
+
+    keys = commands.add_parser(
+        "keys", help="the secret keys: expiry, and whether the service takes them"
+    )
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    check = keys_commands.add_parser(
+        "check",
+        help="list each key version with its expiry, and prove it with a harmless sealed read",
+        description="Lists each key version (the key ring, or the one key) with its expiry "
+        "and days left, then sends each a getWalletData for a wallet id no shop uses: a "
+        "sealed 'unknown wallet' proves the key is accepted, a 34 that it is not. Nothing is "
+        "changed. Exit 0: every key accepted, none expiring within --warn-days; 8: every key "
+        "accepted, one expiring within --warn-days; 7: a key refused (34, 03) or expired; "
+        "5: the service could not be asked, or its answer proved nothing; 2: bad input.",
+    )
+    add_options(check)
+    check.add_argument(
+        "--warn-days", type=int, default=90, help="days before expiry that count as soon (90)"
+    )
+    check.add_argument("--json", action="store_true", help="one JSON list on stdout")
+    check.set_defaults(handler=_keys_check)
     return parser
+
+
+def _keys_check(args: argparse.Namespace) -> int:
+    from .keys import check_keys, exit_status, report
+
+    if args.warn_days < 0:
+        raise ConfigurationError("--warn-days must be 0 or more")
+    settings = resolve_settings(args)
+    with open_client(settings) as client:
+        checks = check_keys(client)
+    print(report(checks, args.json))
+    return exit_status(checks, args.warn_days)
 
 
 def _message(exc: BaseException, args: argparse.Namespace) -> str:

@@ -570,7 +570,8 @@ class SimulatorApp:
                 raise _Answer("03")
             if str(fields.get("keyVersion")) != str(merchant.key_version):
                 raise _Answer("34")  # a version it does not know
-            if not merchant.valid_on(self._clock().date()):
+            moment = self._clock()  # read once: a test's clock may tick per read
+            if not merchant.valid_on(moment.date()):
                 raise _Answer("34")  # not valid yet, or expired
             if not verify_seal(fields, str(fields.get("seal", "")), merchant.secret_key, algorithm):
                 raise _Answer("34")
@@ -578,7 +579,7 @@ class SimulatorApp:
                 raise _Answer("30", "interfaceVersion")
             if forced_code:
                 raise _Answer(forced_code)
-            now = self._clock().isoformat(timespec="seconds")
+            now = moment.isoformat(timespec="seconds")
             return {
                 "walletResponseCode": "00",
                 **self._operations[operation](merchant.merchant_id, fields, now, shape),
