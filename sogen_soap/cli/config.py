@@ -24,6 +24,7 @@ from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
 from ..keys import KeyRing, KeyVersion, key_from_spec, key_from_table, parse_day
 from ..validation import check_field
+from .events import FORMATS, say
 
 SIMULATOR: Final = "simulator"
 """``--environment simulator``: the embedded simulator, asked for by name."""
@@ -124,6 +125,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--proxy",
         help="HTTPS proxy URL [SOGEN_PROXY; by default the usual HTTPS_PROXY/NO_PROXY]",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="stderr as text lines or one JSON object per event (default text) [SOGEN_LOG_FORMAT]",
     )
     group.add_argument(
         "--transport",
@@ -309,10 +315,11 @@ def resolve_settings(
     elif environment is None:
         # Credentials without an environment go where WalletClient.from_env() goes.
         environment = "test"
-        print(
-            "sogen-soap: no environment set; using the vendor's test service "
+        say(
+            "no environment set; using the vendor's test service "
             "(set --environment or SOGEN_ENVIRONMENT: test, prod, simulator or a URL)",
-            file=sys.stderr,
+            event="environment",
+            level="notice",
         )
     missing = [
         name
@@ -462,14 +469,15 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
             m.key_version == settings.key_version and m.secret_key == settings.secret_key.reveal()
             for m in known
         ):
-            print(
-                f"sogen-soap: the embedded simulator does not know merchant "
+            say(
+                f"the embedded simulator does not know merchant "
                 f"{settings.merchant_id} with this key: it answers "
                 f"{'34' if known else '03'}, as the service would. It knows "
                 f"{DEFAULT_MERCHANT.merchant_id} (key version {DEFAULT_MERCHANT.key_version}, key "
                 f"{DEFAULT_MERCHANT.secret_key}); register another with "
                 "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL][,...]",
-                file=sys.stderr,
+                event="simulator_credentials",
+                level="notice",
             )
         db = simulator_db_path()
         try:
@@ -480,9 +488,10 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
                 f"its key file ({db}.key) to start a fresh one"
             ) from None
         environment = simulator.url
-        print(
-            f"sogen-soap: no environment configured; using the embedded simulator ({db})",
-            file=sys.stderr,
+        say(
+            f"no environment configured; using the embedded simulator ({db})",
+            event="environment",
+            level="notice",
         )
     try:
         client = WalletClient(

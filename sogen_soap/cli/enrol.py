@@ -51,6 +51,7 @@ from ..errors import (
 )
 from ..redact import redact_text
 from ..results import AddCardResult
+from .events import say
 from .inputs import BadRow, FileFormat, Row, Source, read_rows
 from .journal import FINAL_STATES, IN_FLIGHT_STATES, Identity, Journal
 from .progress import Progress
@@ -733,5 +734,5 @@ def check_rows(path: Source, form: FileFormat, *, any_expiry: bool = False) -> t
         rows += 1
         if isinstance(row, BadRow):
             bad += 1
-            print(f"line {row.line}: {row.message}", file=sys.stderr)
+            say(f"line {row.line}: {row.message}", event="bad_row", prefix=False, line=row.line)
     return rows, bad

@@ -29,6 +29,7 @@ from ..results import WalletResult
 from ..validation import PAN_TYPES, check_field, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
+from .events import configure, say
 from .inputs import Source, check_expiry_window
 from .output import (
     EXIT_BAD_INPUT,
@@ -268,21 +269,19 @@ def _enrol(args: argparse.Namespace) -> int:
         journal.close()
         stop.uninstall()
     if summary.wrong_credentials:
-        print(
-            f"sogen-soap: stopped after {args.credential_failures} answers in a row saying the "
+        say(
+            f"stopped after {args.credential_failures} answers in a row saying the "
             "credentials are wrong (34: the secret key or key version; 03: the merchant id); "
             "check the key, the key version and the merchant id, and that the key file holds "
             "no stray characters; nothing more was sent. Run the same command again once they "
-            f"are right: those rows are sent again ({journal_path} keeps what was done)",
-            file=sys.stderr,
+            f"are right: those rows are sent again ({journal_path} keeps what was done)"
         )
         return EXIT_CREDENTIALS
     if summary.stopped is not None:
         name = signal.Signals(summary.stopped).name
-        print(
-            f"sogen-soap: interrupted by {name}; {args.resume_hint} (rows sent so far: "
-            f"{summary.sent}, recovered {summary.recovered})",
-            file=sys.stderr,
+        say(
+            f"interrupted by {name}; {args.resume_hint} (rows sent so far: "
+            f"{summary.sent}, recovered {summary.recovered})"
         )
         return EXIT_INTERRUPTED if summary.stopped == signal.SIGINT else EXIT_TERMINATED
     summary.results_path = results_path
@@ -613,39 +612,43 @@ def main(argv: list[str] | None = None) -> int:
 
         return simulator_main(arguments[1:], prog="sogen-soap simulator")
     args = build_parser().parse_args(arguments)
+    try:
+        configure(getattr(args, "log_format", None) or os.environ.get("SOGEN_LOG_FORMAT") or None)
+    except ValueError:
+        say("SOGEN_LOG_FORMAT: text or json")
+        return EXIT_BAD_INPUT
     if getattr(args, "credential_failures", 0) < 0:
-        print("sogen-soap: --credential-failures must be 0 (never stop) or more", file=sys.stderr)
+        say("--credential-failures must be 0 (never stop) or more")
         return EXIT_BAD_INPUT
     for flag in ("concurrency", "processes"):
         if getattr(args, flag, 1) < 1:
-            print(f"sogen-soap: --{flag} must be at least 1", file=sys.stderr)
+            say(f"--{flag} must be at least 1")
             return EXIT_BAD_INPUT
     try:
         return int(args.handler(args))
     except ValueError as exc:  # InvalidFieldError, ConfigurationError, bad files: nothing sent
-        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
+        say(f"{_message(exc, args)}")
         return EXIT_BAD_INPUT
     except TransportError as exc:
-        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
+        say(f"{_message(exc, args)}")
         return EXIT_TRANSPORT
     except ResponseError as exc:
-        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
+        say(f"{_message(exc, args)}")
         return EXIT_UNTRUSTED
     except SogenSoapError as exc:
-        print(f"sogen-soap: {_message(exc, args)}", file=sys.stderr)
+        say(f"{_message(exc, args)}")
         return EXIT_TRANSPORT
     except KeyboardInterrupt:
         hint = getattr(args, "resume_hint", None)
-        print(f"\nsogen-soap: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
+        say(f"\ninterrupted{'; ' + hint if hint else ''}")
         return EXIT_INTERRUPTED
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"sogen-soap: {exc.strerror or exc}{where}", file=sys.stderr)
+        say(f"{exc.strerror or exc}{where}")
         return EXIT_BAD_INPUT
     except Exception as exc:  # a bug: one line, no traceback, and how to report it
-        print(
-            f"sogen-soap: internal error ({type(exc).__name__}); please report it with the "
-            "command you ran (no card numbers or keys)",
-            file=sys.stderr,
+        say(
+            f"internal error ({type(exc).__name__}); please report it with the "
+            "command you ran (no card numbers or keys)"
         )
         return EXIT_INTERNAL

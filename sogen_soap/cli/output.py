@@ -86,7 +86,9 @@ def print_result(result: WalletResult, *, as_json: bool, out: TextIO | None = No
         ("response", f"{code} {result.message}"),
     ]
     skip = {"response_code", "fault", "operation", "ok", "message", "payment_means", "payment_mean"}
-    skip |= {"extra"} | {name for name in ("recovered", "reconciliation") if not data.get(name)}
+    skip |= {"extra"} | {
+        name for name in ("recovered", "reconciliation", "hint") if not data.get(name)
+    }
     rows += [(name.replace("_", " "), value) for name, value in data.items() if name not in skip]
     rows += [  # fields the client does not type, as the service sent them
         (f"{name} (extra)", value if isinstance(value, str) else json.dumps(value))
