@@ -1,0 +1,239 @@
+"""Key rotation: a key ring switched without a restart, expiry, and the simulator's
+key versions with validity windows.  Everything goes through the simulator on
+127.0.0.1; the seals are the simulator's, checked by its own verifier."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import OTHER_PAN, TEST_PAN
+
+from sogen_soap import (
+    ConfigurationError,
+    KeyExpired,
+    KeyRing,
+    KeyVersion,
+    RetryPolicy,
+    SecretKey,
+    WalletClient,
+)
+from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
+
+MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
+KEY_1 = DEFAULT_MERCHANT.secret_key
+KEY_2 = "002001000000001_KEY2_rotated"
+TODAY = date.today()
+
+
+def _ring(active: int | None = 1, **dates: date | None) -> KeyRing:
+    return KeyRing(
+        [
+            KeyVersion(1, SecretKey(KEY_1), dates.get("expires_1"), dates.get("from_1")),
+            KeyVersion(2, SecretKey(KEY_2), dates.get("expires_2"), dates.get("from_2")),
+        ],
+        active=active,
+    )
+
+
+def _client(sim: Simulator, keys: KeyRing) -> WalletClient:
+    return WalletClient(
+        MERCHANT_ID, keys, environment=sim.url, timeout=5.0,
+        retry=RetryPolicy(attempts=3, base_delay=0.005),
+    )  # fmt: skip
+
+
+def _both_keys(**options: object) -> Simulator:
+    return Simulator(
+        merchants=[DEFAULT_MERCHANT, Merchant(MERCHANT_ID, 2, KEY_2)], record=True, **options
+    )  # type: ignore[arg-type]
+
+
+def test_a_whole_wallet_life_runs_across_a_key_switch_with_no_failed_call() -> None:
+    """Version 1 active, then version 2, no restart; calls in flight during the switch
+    are answered under, and verified with, the version they were sealed with."""
+    with _both_keys(latency=0.3) as sim, _client(sim, _ring(active=1)) as client:
+        first = client.add_card("life", TEST_PAN, "203012")
+        assert (first.ok, first.seal_verified, first.key_version) == (True, True, 1)
+
+        in_flight: dict[str, object] = {}
+
+        def slow_read() -> None:
+            in_flight["result"] = client.get_wallet_data("life")
+
+        reader = threading.Thread(target=slow_read)
+        reader.start()
+        deadline = threading.Event()
+        while not sim.app.received and not deadline.wait(0.01):
+            pass  # the read has reached the simulator: it is in flight
+        client.activate_key(2)  # no restart, no new client
+        second = client.add_card("life", OTHER_PAN, "203101")
+        reader.join(10)
+        read = in_flight["result"]
+        assert (read.ok, read.seal_verified, read.key_version) == (True, True, 1)  # type: ignore[attr-defined]
+        assert (second.ok, second.seal_verified, second.key_version) == (True, True, 2)
+
+        renamed = client.update_payment_mean("life", second.payment_mean_id or "", "rotated")
+        mean = client.get_payment_mean_data("life", second.payment_mean_id or "")
+        removed = client.delete_payment_mean("life", first.payment_mean_id or "")
+        wallet = client.get_wallet_data("life")
+        gone = client.sign_off("life")
+        for result in (renamed, mean, removed, wallet, gone):
+            assert (result.ok, result.seal_verified, result.key_version) == (True, True, 2)
+        assert [m.payment_mean_alias for m in wallet.payment_means] == ["rotated"]
+        # What the service saw: version 1 until the switch, version 2 after it.
+        versions = [r.fields["keyVersion"] for r in sim.app.received]
+        assert versions == ["1", "1", "2", "2", "2", "2", "2", "2"]
+        assert client.key_version == 2
+
+
+def test_a_switch_by_date_needs_no_call_at_all() -> None:
+    """Version 2's active_from reached: it seals; not reached: version 1 still does."""
+    assert _ring(active=None, from_2=TODAY).active.version == 2
+    assert _ring(active=None, from_2=TODAY + timedelta(days=1)).active.version == 1
+    with _both_keys() as sim, _client(sim, _ring(active=None, from_2=TODAY)) as client:
+        assert client.add_card("dated", TEST_PAN, "203012").key_version == 2
+
+
+def test_a_34_right_after_a_switch_says_the_service_may_not_have_the_version_yet() -> None:
+    with Simulator(record=True) as sim, _client(sim, _ring(active=1)) as client:
+        assert client.get_wallet_data("w").seal_verified  # version 1 is accepted
+        client.activate_key(2)  # the service does not know version 2 yet
+        refused = client.add_card("w", TEST_PAN, "203012")
+        assert refused.response_code == "34"
+        assert refused.hint is not None
+        assert "key version 2 was switched to" in refused.hint
+        assert "may not have activated it" in refused.hint
+        assert "version 1 was accepted before" in refused.hint
+        assert refused.hint in refused.message
+
+
+def test_a_34_without_a_switch_carries_no_hint() -> None:
+    with Simulator() as sim, _client(sim, KeyRing.single("not-the-key", 1)) as client:
+        refused = client.add_card("w", TEST_PAN, "203012")
+        assert (refused.response_code, refused.hint) == ("34", None)
+
+
+def test_an_expired_key_is_refused_before_anything_is_sent() -> None:
+    yesterday = TODAY - timedelta(days=1)
+    with Simulator(record=True) as sim:
+        ring = KeyRing([KeyVersion(1, SecretKey(KEY_1), yesterday)])
+        with _client(sim, ring) as client:
+            with pytest.raises(KeyExpired, match=f"key version 1 expired on {yesterday}"):
+                client.add_card("w", TEST_PAN, "203012")
+        assert sim.app.received == []
+    with pytest.raises(KeyExpired, match="cannot be activated"):
+        _ring(active=1, expires_2=yesterday).activate(2)
+
+
+@pytest.mark.parametrize(
+    ("days", "threshold"), [(90, 90), (46, 90), (45, 45), (21, 45), (20, 20), (0, 20)]
+)
+def test_expiry_is_warned_of_90_45_and_20_days_ahead_once_per_process(
+    days: int, threshold: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A version number per case: the warnings are once per process and version.
+    version = 1000 + days
+    ring = KeyRing([KeyVersion(version, SecretKey(KEY_1), TODAY + timedelta(days=days))])
+    with caplog.at_level(logging.WARNING, logger="sogen_soap.keys"):
+        for _ in range(3):
+            ring.for_request()
+    warned = [r for r in caplog.records if r.name == "sogen_soap.keys"]
+    assert len(warned) == 1, threshold
+    assert f"key version {version} expires on {TODAY + timedelta(days=days)}" in warned[0].message
+    assert f"in {days} day" in warned[0].message
+    assert KEY_1 not in warned[0].getMessage()
+
+
+def test_no_warning_beyond_90_days(caplog: pytest.LogCaptureFixture) -> None:
+    ring = KeyRing([KeyVersion(1091, SecretKey(KEY_1), TODAY + timedelta(days=91))])
+    with caplog.at_level(logging.WARNING, logger="sogen_soap.keys"):
+        ring.for_request()
+    assert [r for r in caplog.records if r.name == "sogen_soap.keys"] == []
+
+
+def test_a_ring_refuses_what_would_be_a_silent_choice() -> None:
+    with pytest.raises(ConfigurationError, match="none active"):
+        KeyRing({1: KEY_1, 2: KEY_2})
+    with pytest.raises(ConfigurationError, match="given twice"):
+        KeyRing([KeyVersion(1, SecretKey(KEY_1)), KeyVersion(1, SecretKey(KEY_2))])
+    with pytest.raises(ConfigurationError, match="no key version 3"):
+        _ring().activate(3)
+    with pytest.raises(ConfigurationError, match="key_version is for a single secret key"):
+        WalletClient(MERCHANT_ID, _ring(), 1)  # type: ignore[misc]
+    with pytest.raises(ConfigurationError, match="key_version is needed"):
+        WalletClient(MERCHANT_ID, KEY_1)
+    assert KEY_1 not in repr(_ring()) and KEY_2 not in repr(_ring().versions)
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(_ring())
+
+
+@pytest.mark.parametrize(
+    ("window", "code"),
+    [
+        ((None, None), "00"),
+        ((TODAY, TODAY), "00"),  # both days included
+        ((None, TODAY - timedelta(days=1)), "34"),  # expired
+        ((TODAY + timedelta(days=1), None), "34"),  # not valid yet
+    ],
+)
+def test_the_simulator_accepts_a_key_version_only_within_its_window(
+    window: tuple[date | None, date | None], code: str
+) -> None:
+    rotated = Merchant(MERCHANT_ID, 2, KEY_2, *window)
+    with Simulator(merchants=[DEFAULT_MERCHANT, rotated]) as sim:
+        with _client(sim, _ring(active=2)) as client:
+            assert client.add_card("w", TEST_PAN, "203012").response_code == code
+        with _client(sim, _ring(active=1)) as client:  # version 1 stays accepted
+            assert client.get_wallet_data("w").seal_verified
+
+
+def test_the_simulator_reads_a_key_version_with_its_window_from_a_spec(tmp_path: Path) -> None:
+    key_file = tmp_path / "k2"
+    key_file.write_text("\ufeff" + KEY_2 + "\r\n", encoding="utf-8")
+    merchant = Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}:2026-01-01:2027-12-31")
+    assert merchant == Merchant(MERCHANT_ID, 2, KEY_2, date(2026, 1, 1), date(2027, 12, 31))
+    assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}::2027-12-31").valid_from is None
+    assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}").valid_until is None
+    for bad in (f"{MERCHANT_ID}:x:{key_file}", f"{MERCHANT_ID}:2:{tmp_path / 'none'}",
+                f"{MERCHANT_ID}:2:{key_file}:2026-02-30:"):  # fmt: skip
+        with pytest.raises(ValueError):
+            Merchant.from_spec(bad)
+
+
+def test_the_testing_kit_adds_key_versions_and_reset_forgets_them() -> None:
+    from sogen_soap.testing import simulated_wallet
+
+    with simulated_wallet() as kit:
+        kit.add_key(2, KEY_2, valid_until=TODAY)
+        with kit.client(keys=_ring(active=2)) as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+        kit.reset()
+        with kit.client(keys=_ring(active=2)) as client:
+            assert client.add_card("w", TEST_PAN, "203012").response_code == "34"
+        with kit.client() as client:
+            assert client.add_card("w", TEST_PAN, "203012").ok
+
+
+def test_from_env_builds_a_ring_from_sogen_keys(tmp_path: Path) -> None:
+    (tmp_path / "k1").write_text(KEY_1 + "\n")
+    (tmp_path / "k2").write_text(KEY_2 + "\n")
+    later = TODAY + timedelta(days=700)
+    env = {
+        "SOGEN_MERCHANT_ID": MERCHANT_ID,
+        "SOGEN_KEYS": f"1:{tmp_path / 'k1'}:{later}, 2:{tmp_path / 'k2'}::{TODAY}",
+        "SOGEN_ENVIRONMENT": "simulator",
+    }
+    with WalletClient.from_env(env) as client:
+        assert [k.version for k in client.keys.versions] == [1, 2]
+        assert client.keys[1].expires == later
+        assert client.key_version == 2  # by its active_from date
+    with WalletClient.from_env({**env, "SOGEN_KEY_VERSION": "1"}) as client:
+        assert client.key_version == 1
+    with pytest.raises(ConfigurationError, match="keep one"):
+        WalletClient.from_env({**env, "SOGEN_SECRET_KEY": KEY_1})

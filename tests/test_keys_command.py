@@ -1,0 +1,188 @@
+"""``sogen-soap keys check``, key rings on the command line, ``--log-format json``,
+and a batch journal that keeps its rows across a key switch.  The command runs
+in-process against a simulator on 127.0.0.1 that knows the versions each test
+gives it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from cli_support import clean_env, run_in_process
+from conftest import OTHER_PAN, TEST_PAN
+
+from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
+
+MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
+KEY_2 = "002001000000001_KEY2_rotated"
+TODAY = date.today()
+
+
+@pytest.fixture
+def two_keys() -> Iterator[Simulator]:
+    with Simulator(merchants=[DEFAULT_MERCHANT, Merchant(MERCHANT_ID, 2, KEY_2)]) as sim:
+        yield sim
+
+
+def _env(tmp_path: Path, sim: Simulator, **extra: str) -> dict[str, str]:
+    (tmp_path / "k1").write_text(DEFAULT_MERCHANT.secret_key + "\n")
+    (tmp_path / "k2").write_text(KEY_2 + "\n")
+    (tmp_path / "k3").write_text("a key the service never gave\n")
+    return clean_env(tmp_path, SOGEN_ENVIRONMENT=sim.url, SOGEN_MERCHANT_ID=MERCHANT_ID, **extra)
+
+
+def _check(tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch, *keys: str,
+           extra: tuple[str, ...] = ()) -> tuple[int, str, str]:  # fmt: skip
+    args = [a for spec in keys for a in ("--key", spec.replace("@", str(tmp_path) + "/"))]
+    done = run_in_process(
+        "keys", "check", *args, *extra, env=_env(tmp_path, sim), monkeypatch=monkeypatch
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_keys_check_all_good_exits_0(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = TODAY + timedelta(days=400)
+    status, out, err = _check(
+        tmp_path, two_keys, monkeypatch, f"1:@k1:{later}", "2:@k2", extra=("--key-version", "2")
+    )
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"key version 1: expires {later} (400 days left); accepted: a sealed answer (25) "
+        "verified with this key"
+    )
+    assert lines[1].startswith("key version 2 (active): no expiry given; accepted")
+    assert DEFAULT_MERCHANT.secret_key not in out + err and KEY_2 not in out + err
+
+
+def test_keys_check_one_expiring_soon_exits_8_and_warns_once(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    soon = TODAY + timedelta(days=30)
+    status, out, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
+                              extra=("--key-version", "2"))  # fmt: skip
+    assert status == 8, err
+    assert f"key version 1: expires {soon} (30 days left); accepted" in out
+    warnings = [line for line in err.splitlines() if "expires on" in line]
+    assert warnings == [
+        f"sogen-soap: warning: key version 1 expires on {soon}, in 30 days: activate its "
+        "successor before then"
+    ]
+    status, _, _ = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
+                          extra=("--key-version", "2", "--warn-days", "29"))  # fmt: skip
+    assert status == 0
+
+
+def test_keys_check_a_refused_or_expired_key_exits_7(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, err = _check(tmp_path, two_keys, monkeypatch, "1:@k1", "3:@k3",
+                              extra=("--key-version", "1"))  # fmt: skip
+    assert status == 7, err
+    assert "key version 3: no expiry given; refused: 34" in out
+    assert "key version 1 (active): no expiry given; accepted" in out
+
+    yesterday = TODAY - timedelta(days=1)
+    status, out, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{yesterday}", "2:@k2",
+                              extra=("--key-version", "2", "--json"))  # fmt: skip
+    assert status == 7, err
+    found = {c["version"]: c for c in json.loads(out)}
+    assert found[1]["state"] == "expired" and found[1]["days_left"] == -1
+    assert found[2]["state"] == "accepted" and found[2]["active"] is True
+
+
+def test_keys_check_with_the_service_out_of_reach_exits_5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Simulator() as sim:
+        url = sim.url  # closed below: nothing listens there any more
+    done = run_in_process("keys", "check", "--key-version", "1", "--timeout", "2",
+                          env={**_env(tmp_path, sim), "SOGEN_ENVIRONMENT": url,
+                               "SOGEN_SECRET_KEY_FILE": str(tmp_path / "k1")},
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    assert "unreachable" in done.stdout
+
+
+def test_log_format_json_makes_every_stderr_line_one_object(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    soon = TODAY + timedelta(days=10)
+    status, _, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}",
+                            extra=("--log-format", "json"))  # fmt: skip
+    assert status == 8
+    events = [json.loads(line) for line in err.splitlines()]
+    assert [(e["level"], e["event"]) for e in events] == [("warning", "sogen_soap.keys")]
+    assert events[0]["message"].startswith("key version 1 expires on")
+    assert set(events[0]) == {"time", "level", "event", "message"}
+
+    # an error, as one object too, with no card number in it (a clear one is refused)
+    done = run_in_process(
+        "add-card", "--wallet", "w", "--card", TEST_PAN, "--expiry", "1999-01",
+        "--log-format", "json", env=_env(tmp_path, two_keys, SOGEN_KEY_VERSION="1",
+                                        SOGEN_SECRET_KEY=DEFAULT_MERCHANT.secret_key),
+        monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (event,) = [json.loads(line) for line in done.stderr.splitlines()]
+    assert (event["level"], event["event"]) == ("error", "error")
+    assert event["message"].startswith("--card: a card number is not accepted on the command")
+    assert TEST_PAN not in done.stderr
+
+
+def test_a_key_ring_and_a_single_key_together_are_refused(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env(tmp_path, two_keys, SOGEN_SECRET_KEY_FILE=str(tmp_path / "k1"))
+    done = run_in_process("keys", "check", "--key", f"2:{tmp_path / 'k2'}", env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2
+    assert "both as a key ring (--key) and as one key (SOGEN_SECRET_KEY_FILE)" in done.stderr
+
+
+def test_a_config_file_names_the_ring_and_the_active_version(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env(tmp_path, two_keys)
+    (tmp_path / "c.toml").write_text(
+        "[sogen-soap]\nkey_version = 2\n"
+        '[[sogen-soap.keys]]\nversion = 1\nsecret_key_file = "k1"\nexpires = 2099-01-31\n'
+        '[[sogen-soap.keys]]\nversion = 2\nsecret_key_file = "k2"\n'
+    )
+    done = run_in_process("keys", "check", "--config", str(tmp_path / "c.toml"), env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "key version 1: expires 2099-01-31" in done.stdout
+    assert "key version 2 (active)" in done.stdout
+
+
+def test_a_batch_resumed_after_a_key_switch_sends_no_done_row_again(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw2,{OTHER_PAN},203012\n"
+    )
+    single = _env(tmp_path, two_keys, SOGEN_KEY_VERSION="1",
+                  SOGEN_SECRET_KEY_FILE=str(tmp_path / "k1"))  # fmt: skip
+    first = run_in_process("enrol", "in.csv", "--quiet", env=single, monkeypatch=monkeypatch,
+                           cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    seen = two_keys.requests_seen
+    ring = _env(tmp_path, two_keys, SOGEN_KEY_VERSION="2",
+                SOGEN_KEYS=f"1:{tmp_path / 'k1'},2:{tmp_path / 'k2'}")  # fmt: skip
+    again = run_in_process("enrol", "in.csv", "--quiet", env=ring, monkeypatch=monkeypatch,
+                           cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "sent 0, skipped 2 already done" in again.stdout
+    assert two_keys.requests_seen == seen
+    without_1 = _env(tmp_path, two_keys, SOGEN_KEY_VERSION="2",
+                     SOGEN_KEYS=f"2:{tmp_path / 'k2'}")  # fmt: skip
+    refused = run_in_process("enrol", "in.csv", "--quiet", env=without_1,
+                             monkeypatch=monkeypatch, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    assert "was started under key version 1, which is not configured now" in refused.stderr
