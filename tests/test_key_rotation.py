@@ -200,9 +200,12 @@ def test_the_simulator_reads_a_key_version_with_its_window_from_a_spec(tmp_path:
     assert merchant == Merchant(MERCHANT_ID, 2, KEY_2, date(2026, 1, 1), date(2027, 12, 31))
     assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}::2027-12-31").valid_from is None
     assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}").valid_until is None
-    for bad, why in ((f"{MERCHANT_ID}:x:{key_file}", "expected ID:KEY_VERSION:KEY_FILE"),
-                     (f"{MERCHANT_ID}:2:{tmp_path / 'none'}", "cannot read key file"),
-                     (f"{MERCHANT_ID}:2:{key_file}:2026-02-30:", "day is out of range")):  # fmt: skip
+    bad_specs = [
+        (f"{MERCHANT_ID}:x:{key_file}", "expected ID:KEY_VERSION:KEY_FILE"),
+        (f"{MERCHANT_ID}:2:{tmp_path / 'none'}", "cannot read key file"),
+        (f"{MERCHANT_ID}:2:{key_file}:2026-02-30:", "day is out of range"),
+    ]
+    for bad, why in bad_specs:
         with pytest.raises(ValueError, match=why):
             Merchant.from_spec(bad)
 
