@@ -131,6 +131,8 @@ class ClientOptions(TypedDict, total=False):
     on_request: Hook | None
     on_response: Hook | None
     telemetry: bool | None
+    tracer_provider: Any
+    meter_provider: Any
 
 
 @dataclass(frozen=True)
@@ -389,6 +391,8 @@ class WalletCore:
             options.get("on_request"),
             options.get("on_response"),
             options.get("telemetry"),
+            options.get("tracer_provider"),
+            options.get("meter_provider"),
         )
         self._retries = 0
         self._retries_lock = threading.Lock()

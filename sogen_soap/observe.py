@@ -9,7 +9,9 @@ Off unless asked, and then never a card number, seal, seal string or key:
   (its retries and its reconciliation included) is one CLIENT span named
   ``wallet/<operation>``, and metrics count calls, retries and reconciliations
   and time the calls.  Without a tracer or meter provider configured, the API's
-  no-op ones make that cheap; ``telemetry=False`` turns it off altogether.
+  no-op ones make that cheap; ``telemetry=False`` turns it off altogether, and
+  ``tracer_provider=``/``meter_provider=`` use providers of your own instead of
+  the global ones.
 
 Span and metric attributes (OpenTelemetry's RPC conventions):
 
@@ -151,12 +153,12 @@ def _opentelemetry() -> tuple[Any, Any] | None:
 
 
 class _Instruments:
-    def __init__(self, trace: Any, metrics: Any) -> None:
+    def __init__(self, trace: Any, metrics: Any, tracer_provider: Any, meter_provider: Any) -> None:
         from ._version import __version__
 
         self.trace = trace
-        self.tracer = trace.get_tracer("sogen_soap", __version__)
-        meter = metrics.get_meter("sogen_soap", __version__)
+        self.tracer = trace.get_tracer("sogen_soap", __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter("sogen_soap", __version__, meter_provider=meter_provider)
         self.duration = meter.create_histogram(
             "rpc.client.call.duration", unit="s", description="Wallet calls, retries included"
         )
@@ -182,7 +184,7 @@ class Observer:
         endpoint: Endpoint,
         on_request: Hook | None,
         on_response: Hook | None,
-        otel: tuple[Any, Any] | None,
+        otel: tuple[Any, Any, Any, Any] | None,
     ) -> None:
         self._endpoint = endpoint
         self._on_request = on_request
@@ -201,6 +203,8 @@ class Observer:
         on_request: Hook | None,
         on_response: Hook | None,
         telemetry: bool | None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> Observer | None:
         for name, hook in (("on_request", on_request), ("on_response", on_response)):
             if hook is not None and not callable(hook):
@@ -216,7 +220,8 @@ class Observer:
             )
         if otel is None and on_request is None and on_response is None:
             return None
-        return cls(endpoint, on_request, on_response, otel)
+        providers = None if otel is None else (*otel, tracer_provider, meter_provider)
+        return cls(endpoint, on_request, on_response, providers)
 
     @property
     def hooked(self) -> bool:

@@ -1,0 +1,262 @@
+"""Hooks, spans and metrics of a whole wallet life with faults, asserted attribute by
+attribute, and swept for card numbers, seals and keys.
+
+The OpenTelemetry SDK's in-memory exporter and reader are real parts; the calls
+go to the simulator on 127.0.0.1 through the testing kit, which scripts the
+faults.  Each client gets the test's own providers, so nothing global changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import OTHER_PAN, TEST_PAN
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from sogen_soap import HTTPStatusError, RetryPolicy
+from sogen_soap.observe import RPC_SYSTEM, Exchange
+from sogen_soap.testing import SimulatedWallet, simulated_wallet
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def options(self) -> dict[str, Any]:
+        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
+
+    def points(self, name: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        return [
+            point
+            for resource in (data.resource_metrics if data else [])
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == name
+            for point in metric.data.data_points
+        ]
+
+
+@pytest.fixture
+def telemetry() -> Telemetry:
+    return Telemetry()
+
+
+@pytest.fixture
+def kit() -> Iterator[SimulatedWallet]:
+    with simulated_wallet() as simulated:
+        yield simulated
+
+
+def _life(kit: SimulatedWallet, client: Any) -> list[str]:
+    """A wallet life with faults: a retry, a reconciliation, a 94, an unknown wallet,
+    and a read that fails for good.  Returns what each call ended in."""
+    ended = []
+    kit.fail_next("addCard", "code_99")
+    ended.append(client.add_card("w", TEST_PAN, "203012").response_code)  # 99, then 00
+    kit.fail_next("addCard", "commit_drop")  # stored, answer lost: settled by a 94
+    recovered = client.add_card("w", OTHER_PAN, "203101", reconcile=True)
+    assert recovered.recovered and recovered.payment_mean_id == "2"
+    ended.append("recovered")
+    ended.append(client.add_card("w", TEST_PAN, "203012").response_code)  # 94
+    ended.append(client.get_wallet_data("w").response_code)
+    ended.append(client.sign_off("nobody").response_code)  # unknown wallet
+    kit.fail_next("getWalletData", "http_503", times=3)
+    with pytest.raises(HTTPStatusError):
+        client.get_wallet_data("w")
+    ended.append("HTTPStatusError")
+    return ended
+
+
+def _expected(port: int) -> list[tuple[str, dict[str, object], bool]]:
+    base = {"rpc.system.name": RPC_SYSTEM, "server.address": "127.0.0.1", "server.port": port,
+            "sogen_soap.key_version": 1, "sogen_soap.reconciled": False}  # fmt: skip
+    return [
+        ("wallet/addCard", {**base, "rpc.method": "wallet/addCard", "rpc.status_code": "00",
+                            "sogen_soap.resends": 1}, False),
+        ("wallet/addCard", {**base, "rpc.method": "wallet/addCard", "rpc.status_code": "94",
+                            "sogen_soap.resends": 1, "sogen_soap.reconciled": True}, False),
+        ("wallet/addCard", {**base, "rpc.method": "wallet/addCard", "rpc.status_code": "94",
+                            "sogen_soap.resends": 0, "error.type": "94"}, True),
+        ("wallet/getWalletData", {**base, "rpc.method": "wallet/getWalletData",
+                                  "rpc.status_code": "00", "sogen_soap.resends": 0}, False),
+        ("wallet/signOff", {**base, "rpc.method": "wallet/signOff", "rpc.status_code": "25",
+                            "sogen_soap.resends": 0, "error.type": "25"}, True),
+        ("wallet/getWalletData", {**base, "rpc.method": "wallet/getWalletData",
+                                  "sogen_soap.resends": 2, "error.type": "HTTPStatusError"}, True),
+    ]  # fmt: skip
+
+
+def test_each_logical_call_is_one_client_span_with_rpc_attributes(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    with kit.client(**telemetry.options()) as client:
+        assert _life(kit, client) == ["00", "recovered", "94", "00", "25", "HTTPStatusError"]
+    spans = telemetry.spans.get_finished_spans()
+    port = int(kit.url.rsplit(":", 1)[1].split("/")[0])
+    expected = _expected(port)
+    assert len(spans) == len(expected)  # the reconciliation's wallet read is inside its span
+    for span, (name, attributes, failed) in zip(spans, expected, strict=True):
+        assert span.name == name
+        assert span.kind is SpanKind.CLIENT
+        assert dict(span.attributes or {}) == attributes, name
+        assert (span.status.status_code is StatusCode.ERROR) is failed, name
+
+
+def test_metrics_count_calls_by_outcome_and_code_retries_and_reconciliations(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    with kit.client(**telemetry.options()) as client:
+        _life(kit, client)
+    calls = Counter(
+        {(p.attributes["rpc.method"], p.attributes["sogen_soap.outcome"],
+          p.attributes.get("rpc.status_code"), p.attributes.get("error.type")): p.value
+         for p in telemetry.points("sogen_soap.client.calls")}
+    )  # fmt: skip
+    assert calls == Counter(
+        {
+            ("wallet/addCard", "ok", "00", None): 1,
+            ("wallet/addCard", "ok", "94", None): 1,  # recovered
+            ("wallet/addCard", "refused", "94", "94"): 1,
+            ("wallet/getWalletData", "ok", "00", None): 1,
+            ("wallet/signOff", "refused", "25", "25"): 1,
+            ("wallet/getWalletData", "error", None, "HTTPStatusError"): 1,
+        }
+    )
+    retries = {
+        p.attributes["rpc.method"]: p.value for p in telemetry.points("sogen_soap.client.retries")
+    }
+    assert retries == {"wallet/addCard": 1, "wallet/getWalletData": 2}
+    reconciled = {p.attributes["rpc.method"]: p.value
+                  for p in telemetry.points("sogen_soap.client.reconciliations")}  # fmt: skip
+    assert reconciled == {"wallet/addCard": 1}
+    durations = telemetry.points("rpc.client.call.duration")
+    assert sum(p.count for p in durations) == 6
+    assert all(p.sum > 0 for p in durations)
+
+
+def test_hooks_see_every_exchange_redacted(kit: SimulatedWallet) -> None:
+    requests: list[Exchange] = []
+    responses: list[Exchange] = []
+    with kit.client(on_request=requests.append, on_response=responses.append,
+                    telemetry=False) as client:  # fmt: skip
+        kit.fail_next("addCard", "code_99")
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    assert [(e.operation, e.attempt) for e in requests] == [("addCard", 1), ("addCard", 2)]
+    assert [(e.attempt, e.status, e.response_code) for e in responses] == [
+        (1, 200, "99"), (2, 200, "00")
+    ]  # fmt: skip
+    for exchange in requests + responses:
+        assert exchange.key_version == 1 and exchange.endpoint == client.endpoint
+        assert exchange.request["cardNumber"] == "4100##########00"
+        assert exchange.request["merchantWalletId"] == "w"
+        assert "seal" not in exchange.request
+    assert "seal" not in (responses[1].response or {})
+    assert (responses[1].response or {})["maskedPan"] == "4100##########00"
+    assert responses[1].seconds is not None and responses[1].seconds >= 0
+
+
+def test_a_hook_that_raises_changes_no_outcome(
+    kit: SimulatedWallet, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(exchange: Exchange) -> None:
+        raise RuntimeError(f"hook bug with {exchange.request}")
+
+    with caplog.at_level(logging.WARNING), kit.client(on_request=broken,
+                                                       on_response=broken) as client:  # fmt: skip
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    assert "addCard hook raised RuntimeError; ignored" in caplog.text
+    assert TEST_PAN not in caplog.text
+
+
+def test_a_failed_exchange_names_its_error_to_the_hook(kit: SimulatedWallet) -> None:
+    responses: list[Exchange] = []
+    retry = RetryPolicy(attempts=2, base_delay=0.001)
+    with kit.client(on_response=responses.append, retry=retry) as client:
+        kit.fail_next("getWalletData", "garbage")  # not sent again: the answer is untrusted
+        with pytest.raises(Exception, match="not XML"):
+            client.get_wallet_data("w")
+        kit.fail_next("getWalletData", "http_503", times=2)
+        with pytest.raises(HTTPStatusError):
+            client.get_wallet_data("w")
+    assert [(e.attempt, e.status, e.error, e.response) for e in responses] == [
+        (1, 200, "ResponseError", None),
+        (1, 503, "HTTPStatusError", None),
+        (2, 503, "HTTPStatusError", None),
+    ]
+
+
+def test_the_async_client_makes_the_same_spans(kit: SimulatedWallet, telemetry: Telemetry) -> None:
+    async def life() -> None:
+        async with kit.async_client(**telemetry.options()) as client:
+            kit.fail_next("addCard", "code_99")
+            assert (await client.add_card("w", TEST_PAN, "203012")).ok
+            assert (await client.get_wallet_data("w")).ok
+
+    asyncio.run(life())
+    spans = telemetry.spans.get_finished_spans()
+    assert [(s.name, (s.attributes or {})["sogen_soap.resends"]) for s in spans] == [
+        ("wallet/addCard", 1), ("wallet/getWalletData", 0)
+    ]  # fmt: skip
+    assert all(s.kind is SpanKind.CLIENT for s in spans)
+
+
+def test_telemetry_false_makes_no_span(kit: SimulatedWallet, telemetry: Telemetry) -> None:
+    with kit.client(telemetry=False, **telemetry.options()) as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    assert telemetry.spans.get_finished_spans() == ()
+    assert telemetry.points("sogen_soap.client.calls") == []
+
+
+def test_leak_sweep_over_spans_metrics_hooks_and_logs(
+    kit: SimulatedWallet, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing of a card number, the seal, the seal string or the key in anything seen."""
+    seen: list[Exchange] = []
+    with (
+        caplog.at_level(logging.DEBUG, logger="sogen_soap"),
+        kit.client(
+            on_request=seen.append, on_response=seen.append, **telemetry.options()
+        ) as client,
+    ):
+        _life(kit, client)
+    texts = [span.to_json() for span in telemetry.spans.get_finished_spans()]
+    data = telemetry.reader.get_metrics_data()
+    texts.append(data.to_json() if data else "")
+    texts += [
+        repr(e) + json.dumps(_plain(e.request)) + json.dumps(_plain(e.response)) for e in seen
+    ]
+    texts.append(caplog.text)
+    everything = "\n".join(texts)
+    assert len(seen) > 10 and "wallet/addCard" in everything  # the sweep saw the calls
+    for secret in (TEST_PAN, OTHER_PAN, kit.secret_key):
+        assert secret not in everything
+    # timestamps in nanoseconds and float fractions are long digit runs too, not cards
+    digits = re.sub(r'"[a-z_]*unix_nano": [0-9]+', "", everything)
+    assert not re.search(r"(?<![0-9.])[0-9]{12,19}(?![0-9])", digits)
+    assert not re.search(r"[0-9a-fA-F]{64}", everything)  # no seal (HMAC-SHA-256 in hex)
+    assert '"seal"' not in everything and "'seal'" not in everything
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}  # type: ignore[union-attr]
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
