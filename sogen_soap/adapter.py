@@ -814,8 +814,11 @@ class WalletCore:
 
     def _seen(
         self, observer: Observer, plan: Plan[Any], attempt: int, key: KeyVersion
-    ) -> tuple[Observer, Exchange | None, float]:
+    ) -> tuple[Observer, Exchange | None, float] | None:
         """An exchange about to be sent, shown to the hooks (redacted)."""
+        if not observer.hooked:
+            observer.note_key(key.version)
+            return None
         fields = {"merchantId": self._merchant_id, **plan.fields}
         return (
             observer,

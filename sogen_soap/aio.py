@@ -163,6 +163,8 @@ class AsyncWalletClient(WalletCore):
         if observer is None:
             return await work()
         call, token = observer.begin(operation)
+        if call is None:
+            return await work()
         try:
             result = await work()
         except BaseException as exc:

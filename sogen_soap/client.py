@@ -54,6 +54,14 @@ class WalletClient(WalletCore):
     answer while it streams in.  ``pool_size`` kept-alive connections are
     reused between calls.  ``session``, a ``requests.Session`` of your own, is
     still accepted as a slower path (see ``transport.LegacySyncSender``).
+
+    ``secret_key`` with ``key_version`` is one key; a ``KeyRing`` instead (and no
+    ``key_version``) holds several versions: see ``activate_key`` and
+    ``sogen_soap.keys``.  ``on_request``/``on_response`` are called with a
+    redacted ``observe.Exchange`` for every HTTP exchange; with
+    ``opentelemetry-api`` installed each call is a span and is counted
+    (``telemetry=False`` turns it off; ``tracer_provider``/``meter_provider``
+    choose providers): see ``sogen_soap.observe``.
     """
 
     def __init__(
@@ -193,6 +201,8 @@ class WalletClient(WalletCore):
         if observer is None:
             return work()
         call, token = observer.begin(operation)
+        if call is None:
+            return work()
         try:
             result = work()
         except BaseException as exc:

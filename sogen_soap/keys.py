@@ -156,6 +156,8 @@ class KeyRing:
         self._proven: set[int] = set()
         if active is not None:
             self.activate(active)
+        elif len(self._versions) == 1 and next(iter(self._versions.values())).active_from is None:
+            self._chosen = next(iter(self._versions))  # nothing to follow: no date to read
         elif len(self._versions) > 1 and not any(v.active_from for v in self._versions.values()):
             raise ConfigurationError(
                 "several key versions and none active: name the active one "
@@ -220,25 +222,26 @@ class KeyRing:
         """The version to seal a request with now: expiry checked (warned of, or
         refused) and the switch noted, so a 34 right after it can say so."""
         entry = self.active
-        today = self._today()
-        left = entry.days_left(today)
-        if left is not None:
+        if entry.expires is not None:
+            left = (entry.expires - self._today()).days
             if left < 0:
                 raise KeyExpired(
                     f"key version {entry.version} expired on {entry.expires}: the service "
                     "refuses it, nothing was sent; activate its successor"
                 )
             _warn_expiry(entry, left)
-        with self._lock:
-            if self._last_used is not None and self._last_used != entry.version:
-                self._switched_at = time.monotonic()
-            self._last_used = entry.version
+        if self._last_used != entry.version:  # a switch (or the first call): rare
+            with self._lock:
+                if self._last_used is not None and self._last_used != entry.version:
+                    self._switched_at = time.monotonic()
+                self._last_used = entry.version
         return entry
 
     def proven(self, version: int) -> None:
         """An answer sealed with ``version`` was verified: the service accepts it."""
-        with self._lock:
-            self._proven.add(version)
+        if version not in self._proven:
+            with self._lock:
+                self._proven.add(version)
 
     def hint_for_34(self, version: int) -> str | None:
         """Why a 34 may have come, when the version it answered was switched to and

@@ -63,6 +63,9 @@ RPC_SYSTEM: Final = "sogenactif_office"
 
 _HIDDEN: Final = frozenset({"seal", "secretKey", "paymentToken"})
 _MASKED: Final = frozenset({"cardNumber"})
+# Identifiers of the shop, not of a card: shown as they are (a merchant id has the
+# length of a card number, which the text rule would mask).
+_PLAIN: Final = frozenset({"merchantId", "keyVersion", "interfaceVersion"})
 
 
 def redacted_fields(fields: Mapping[str, object]) -> Mapping[str, object]:
@@ -74,6 +77,8 @@ def redacted_fields(fields: Mapping[str, object]) -> Mapping[str, object]:
             continue
         if name in _MASKED:
             shown[name] = mask_pan(str(value))
+        elif name in _PLAIN:
+            shown[name] = str(value)
         else:
             shown[name] = _redacted(value)
     return MappingProxyType(shown)
@@ -152,10 +157,18 @@ def _opentelemetry() -> tuple[Any, Any] | None:
     return trace, metrics
 
 
+# The API's stand-ins while no SDK is configured: spans and metrics would go nowhere.
+_UNSET_PROVIDERS: Final = frozenset(
+    {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
+)
+
+
 class _Instruments:
     def __init__(self, trace: Any, metrics: Any, tracer_provider: Any, meter_provider: Any) -> None:
         from ._version import __version__
 
+        self._given = tracer_provider is not None or meter_provider is not None
+        self.metrics = metrics
         self.trace = trace
         self.tracer = trace.get_tracer("sogen_soap", __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter("sogen_soap", __version__, meter_provider=meter_provider)
@@ -172,6 +185,17 @@ class _Instruments:
             "sogen_soap.client.reconciliations",
             unit="{reconciliation}",
             description="Re-sends that settle a lost answer",
+        )
+
+    def active(self) -> bool:
+        """Whether anything would receive a span or a metric: providers of the
+        caller's, or global ones an SDK configured (checked per call: an
+        application may configure them after the client is made)."""
+        if self._given:
+            return True
+        return (
+            type(self.trace.get_tracer_provider()).__name__ not in _UNSET_PROVIDERS
+            or type(self.metrics.get_meter_provider()).__name__ not in _UNSET_PROVIDERS
         )
 
 
@@ -229,9 +253,15 @@ class Observer:
 
     # ------------------------------------------------------------ a logical call
 
-    def begin(self, operation: str) -> tuple[_Call, object]:
+    def begin(self, operation: str) -> tuple[_Call | None, object]:
+        """The call's record and context token; (None, None) when nothing would see
+        it (no hook, no provider): the client then just runs the call."""
+        otel = self._otel is not None and self._otel.active()
+        if not otel and not self.hooked:
+            return None, None
         span = None
-        if self._otel is not None:
+        if otel:
+            assert self._otel is not None
             span = self._otel.tracer.start_span(
                 f"wallet/{operation}",
                 kind=self._otel.trace.SpanKind.CLIENT,
@@ -242,7 +272,7 @@ class Observer:
 
     def end(self, call: _Call, token: object, result: object, error: BaseException | None) -> None:
         _CURRENT.reset(token)  # type: ignore[arg-type]
-        if self._otel is None:
+        if self._otel is None or call.span is None:
             return
         seconds = time.perf_counter() - call.started
         code, outcome, error_type = _outcome(result, error)
@@ -279,14 +309,17 @@ class Observer:
 
     # ------------------------------------------------------------ one exchange
 
-    def sending(
-        self, operation: str, attempt: int, key_version: int, fields: Mapping[str, object]
-    ) -> Exchange | None:
+    @staticmethod
+    def note_key(key_version: int) -> None:
+        """The call in progress was sealed with ``key_version``."""
         call = _CURRENT.get()
         if call is not None:
             call.key_version = key_version
-        if not self.hooked:
-            return None
+
+    def sending(
+        self, operation: str, attempt: int, key_version: int, fields: Mapping[str, object]
+    ) -> Exchange | None:
+        self.note_key(key_version)
         exchange = Exchange(
             operation=operation,
             attempt=attempt,

@@ -384,9 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 success (00), 1 internal error (a bug: please report it), 2 bad "
         "input (nothing sent), 3 refused by the service (94, 25, ...), 4 SOAP fault, "
         "5 transport failure or unknown outcome, 6 untrusted answer, 7 a batch stopped "
-        "because answers in a row said the credentials are wrong, 130 stopped by "
+        "because answers in a row said the credentials are wrong (keys check: a key "
+        "refused or expired), 8 keys check: a key expiring soon, 130 stopped by "
         "Ctrl-C (SIGINT), 143 stopped by SIGTERM. Environment: SOGEN_ENVIRONMENT, "
         "SOGEN_MERCHANT_ID, SOGEN_KEY_VERSION, SOGEN_SECRET_KEY or SOGEN_SECRET_KEY_FILE, "
+        "SOGEN_KEY_EXPIRES, SOGEN_KEYS (a key ring), SOGEN_LOG_FORMAT, "
         "SOGEN_CONFIG, SOGEN_WSDL, SOGEN_TIMEOUT, SOGEN_TRANSPORT, SOGEN_CA_BUNDLE, "
         "SOGEN_CLIENT_CERT, SOGEN_CLIENT_KEY, SOGEN_PROXY (else HTTPS_PROXY and NO_PROXY), "
         "SOGEN_SIMULATOR_MERCHANTS (merchants the embedded simulator knows).",
