@@ -90,17 +90,17 @@ def _endpoint(answers: list[bytes], transport: str = "soap") -> str:
          ResponseError, "getWalletData: the response carries no walletResponseCode"),
         (_answer("200 OK", _envelope("<walletResponseCode>00</walletResponseCode><seal></seal>")),
          SealVerificationError,
-         "getWalletData: the response seal is missing (code 00); the response was not used. "
+         "getWalletData: the response seal is missing (code 00, key version 1); the response was not used. "
          "Check the secret key and key version, or the path to the service."),
         (_answer("200 OK", _envelope("<walletResponseCode>00</walletResponseCode>")),
          SealVerificationError,
-         "getWalletData: the response seal is missing (code 00); the response was not used. "
+         "getWalletData: the response seal is missing (code 00, key version 1); the response was not used. "
          "Check the secret key and key version, or the path to the service."),
         (_answer("200 OK", _envelope("<walletResponseCode>25</walletResponseCode>"
                                      f"<seal>{'0' * 64}</seal><walletCreationDateTime>x"
                                      "</walletCreationDateTime>")),
          SealVerificationError,
-         "getWalletData: the response seal is wrong (code 25); the response was not used. "
+         "getWalletData: the response seal is wrong (code 25, key version 1); the response was not used. "
          "Check the secret key and key version, or the path to the service."),
     ],
 )  # fmt: skip
@@ -157,7 +157,7 @@ def test_an_http_error_without_a_reason_phrase_is_named_by_its_status(
      (b'{"walletResponseCode":0}',
       "getWalletData: the response gives walletResponseCode as a int, not text"),
      (b'{"walletResponseCode":"00"}',
-      "getWalletData: the response seal is missing (code 00); the response was not used. "
+      "getWalletData: the response seal is missing (code 00, key version 1); the response was not used. "
       "Check the secret key and key version, or the path to the service.")],
 )  # fmt: skip
 def test_json_answers_that_cannot_be_used_are_named(

@@ -1,0 +1,110 @@
+"""Run the realistic-bug campaign: each bug of ``bugs/realistic.py`` against the tests
+it names, in a scratch copy of the repository.
+
+    python bugs/run.py [--jobs N] [--only TEXT] [--json PATH]
+
+First the named test files run on the unchanged copy and must pass (a campaign
+against a failing suite proves nothing).  Then, for each bug, its file is
+changed in the copy, its tests run (``-x``: the first failure kills it), and
+the file is restored.  ``PYTHONPATH`` points at the copy, so the command-line
+tests' subprocesses run the changed code too.  Loopback only, as every test.
+Prints one line per bug and the share killed; exit 1 when any survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from realistic import BUGS, Bug  # noqa: E402
+
+_IGNORED = shutil.ignore_patterns(
+    ".git", ".tox", ".ci-venv", "mutants", "build", "site", "__pycache__", "*.egg-info"
+)
+
+
+def _copy(target: Path) -> Path:
+    shutil.copytree(ROOT, target, ignore=_IGNORED)
+    return target
+
+
+def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOGEN_")}
+    env["PYTHONPATH"] = str(copy)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--timeout", "120", *tests],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    tail = (done.stdout.strip().splitlines() or [""])[-1]
+    return done.returncode, time.monotonic() - started, tail
+
+
+def _try(copy: Path, bug: Bug) -> dict[str, object]:
+    path = copy / bug.file
+    original = path.read_text(encoding="utf-8")
+    if original.count(bug.old) != 1:
+        return {"name": bug.name, "verdict": "stale", "detail": "old text not found once"}
+    path.write_text(original.replace(bug.old, bug.new), encoding="utf-8")
+    try:
+        status, seconds, tail = _pytest(copy, bug.tests)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    verdict = "survived" if status == 0 else "killed" if status == 1 else f"error {status}"
+    return {"name": bug.name, "file": bug.file, "verdict": verdict, "seconds": round(seconds, 1),
+            "detail": tail}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", help="bugs whose name or file holds this text")
+    parser.add_argument("--json", help="write the verdicts here")
+    args = parser.parse_args()
+    bugs = [b for b in BUGS if not args.only or args.only in b.name or args.only in b.file]
+    with tempfile.TemporaryDirectory() as scratch:
+        copies = [_copy(Path(scratch) / f"copy{n}") for n in range(max(1, args.jobs))]
+        every = tuple(sorted({t for b in bugs for t in b.tests}))
+        status, seconds, tail = _pytest(copies[0], every)
+        print(f"unchanged: {len(every)} test files, {tail} ({seconds:.0f} s)")
+        if status != 0:
+            print("the unchanged suite fails: no campaign")
+            return 2
+        free = list(copies)
+
+        def one(bug: Bug) -> dict[str, object]:
+            copy = free.pop()
+            try:
+                return _try(copy, bug)
+            finally:
+                free.append(copy)
+
+        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+            verdicts = []
+            for verdict in pool.map(one, bugs):
+                verdicts.append(verdict)
+                print(f"{verdict['verdict']:<9} {verdict['name']} ({verdict.get('file', '')})",
+                      flush=True)  # fmt: skip
+    killed = sum(v["verdict"] != "survived" for v in verdicts)
+    files = len({b.file for b in bugs})
+    print(f"{killed}/{len(verdicts)} killed ({killed / len(verdicts):.1%}) over {files} modules")
+    if args.json:
+        Path(args.json).write_text(json.dumps(verdicts, indent=1) + "\n", encoding="utf-8")
+    return 0 if killed == len(verdicts) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
