@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -55,7 +56,15 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simulator") -> int:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "python -m sogen_soap.simulator",
+    *,
+    stop: threading.Event | None = None,
+    started: Callable[[Simulator], object] | None = None,
+) -> int:
+    """Serve until SIGTERM or SIGINT; or, in-process, until ``stop`` is set (no
+    signal handler is installed then), ``started`` being told the simulator."""
     parser = _Parser(
         prog=prog,
         description="Serve a local Sogenactif Office Server wallet SOAP service.",
@@ -137,9 +146,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simula
         server_tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca)
     merchants = [DEFAULT_MERCHANT, *args.merchant]
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if stop is None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         simulator = Simulator(
             args.db,
@@ -166,6 +176,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m sogen_soap.simula
                 file=sys.stderr,
             )
         print(sim.url, flush=True)
+        if started is not None:
+            started(sim)
         print(f"serving wallets from {args.db}; SIGTERM to stop", file=sys.stderr, flush=True)
         stop.wait()
     finally:
