@@ -1,0 +1,145 @@
+"""What the command prints for a result, exactly: the field table, the payment-mean
+table, the JSON object, the exit status.  Expected texts are written out by hand:
+columns two spaces apart, ``-`` for an empty cell, extra fields marked, card
+numbers masked wherever they come from."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+from sogen_soap.cli.output import (
+    EXIT_FAULT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    exit_status,
+    print_result,
+    table,
+)
+from sogen_soap.results import (
+    AddCardResult,
+    GetPaymentMeanDataResult,
+    GetWalletDataResult,
+    PaymentMean,
+    SignOffResult,
+    SoapFault,
+)
+
+PARIS = timezone(timedelta(hours=1))
+
+
+def _printed(result: object, as_json: bool = False) -> str:
+    out = io.StringIO()
+    print_result(result, as_json=as_json, out=out)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def test_an_enrolment_as_a_table_with_its_extra_fields() -> None:
+    result = AddCardResult(
+        response_code="00", seal_verified=True, seal_order="received", key_version=2,
+        wallet_action_datetime=datetime(2026, 11, 29, 2, 51, 28, tzinfo=PARIS),
+        payment_mean_id="1", masked_pan="4100##########00",
+        extra={"newField": "x", "nested": {"a": "1"}, "note": "card 4100000000000000"},
+    )  # fmt: skip
+    assert _printed(result) == (
+        "operation               addCard\n"
+        "response                00 Successful operation\n"
+        "error field name        -\n"
+        "seal verified           True\n"
+        "seal order              received\n"
+        "key version             2\n"
+        "wallet action datetime  2026-11-29T02:51:28+01:00\n"
+        "payment mean id         1\n"
+        "masked pan              4100##########00\n"
+        "newField (extra)        x\n"
+        'nested (extra)          {"a": "1"}\n'
+        "note (extra)            card 4100##########00\n"
+    )
+
+
+def test_recovered_reconciliation_and_hint_lines_show_only_when_set() -> None:
+    plain = _printed(AddCardResult(response_code="94"))
+    for word in ("recovered", "reconciliation", "hint"):
+        assert word not in plain
+    settled = _printed(
+        AddCardResult(
+            response_code="94", recovered=True, reconciliation="why not known", hint="a hint"
+        )
+    )
+    assert "recovered               True\n" in settled
+    assert "reconciliation          why not known\n" in settled
+    assert "hint                    a hint\n" in settled
+    assert (
+        "response                94 Duplicated wallet / payment mean (a hint) (why not known)\n"
+        in settled
+    )
+
+
+def test_a_wallet_prints_its_fields_then_its_payment_means() -> None:
+    result = GetWalletDataResult(
+        response_code="00", seal_verified=True,
+        wallet_creation_datetime=datetime(2026, 1, 2, 3, 4, 5, tzinfo=PARIS),
+        payment_means=(
+            PaymentMean("1", "4100##########00", "home", "203012", "VISA"),
+            PaymentMean("2", "5100##########00", None, "203101", "MASTERCARD"),
+        ),
+    )  # fmt: skip
+    assert _printed(result) == (
+        "operation                    getWalletData\n"
+        "response                     00 Successful operation\n"
+        "error field name             -\n"
+        "seal verified                True\n"
+        "seal order                   -\n"
+        "key version                  -\n"
+        "wallet creation datetime     2026-01-02T03:04:05+01:00\n"
+        "wallet last action datetime  -\n"
+        "\n"
+        "id  masked pan        expiry  brand       alias\n"
+        "1   4100##########00  203012  VISA        home\n"
+        "2   5100##########00  203101  MASTERCARD  -\n"
+    )
+
+
+def test_an_empty_wallet_says_so_and_a_refused_one_shows_no_table() -> None:
+    empty = _printed(GetWalletDataResult(response_code="00"))
+    assert empty.endswith("\n\n(no payment means)\n")
+    unknown = _printed(GetWalletDataResult(response_code="25"))
+    assert "(no payment means)" not in unknown
+    assert "response                     25 Wallet / payment mean unknown\n" in unknown
+
+
+def test_one_payment_mean_prints_its_row() -> None:
+    result = GetPaymentMeanDataResult(
+        response_code="00", payment_mean=PaymentMean("7", "4100##########00", None, "203012")
+    )
+    assert _printed(result).endswith(
+        "\n\nid  masked pan        expiry  brand  alias\n7   4100##########00  203012  -      -\n"
+    )
+
+
+def test_json_is_one_object_with_every_field_and_masked_cards() -> None:
+    result = AddCardResult(
+        response_code=None, fault=SoapFault("soap:Server", "boom 4100000000000000")
+    )
+    text = _printed(result, as_json=True)
+    assert text.endswith("}\n") and text.count("\n") == 1
+    data = json.loads(text)
+    assert data["operation"] == "addCard" and data["ok"] is False
+    assert data["fault"] == {"code": "soap:Server", "message": "boom 4100##########00",
+                             "qname": None}  # fmt: skip
+    assert data["message"] == "SOAP fault soap:Server: boom 4100##########00"
+    assert "4100000000000000" not in text
+
+
+def test_the_exit_status_of_a_result() -> None:
+    assert exit_status(SignOffResult(response_code="00")) == EXIT_OK == 0
+    assert exit_status(SignOffResult(response_code="25")) == EXIT_REFUSED == 3
+    fault = SignOffResult(response_code=None, fault=SoapFault("soap:Server", "x"))
+    assert exit_status(fault) == EXIT_FAULT == 4
+    assert exit_status(AddCardResult(response_code="94", recovered=True)) == EXIT_OK
+
+
+def test_a_table_pads_to_the_widest_cell_and_shows_empty_as_a_dash() -> None:
+    assert table(["a", "bb"], [["xxx", None], ["", "y"]]) == "a    bb\nxxx  -\n-    y"
+    assert table(["only"], []) == "only"
