@@ -1,0 +1,86 @@
+"""The batch's progress line as a terminal shows it: counts, rate, ETA and bar,
+drawn at most ten times a second, and only where asked (a terminal)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from sogen_soap.cli import progress as progress_module
+from sogen_soap.cli.progress import Progress
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(progress_module, "time", fake)
+    monkeypatch.setenv("COLUMNS", "100")
+    return fake
+
+
+def _frames(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().split("\r")[1:]
+
+
+def test_the_line_shows_counts_rate_eta_and_a_bar(clock: Clock) -> None:
+    out = io.StringIO()
+    bar = Progress(10, stream=out, enabled=True)
+    clock.now += 2.0
+    for outcome in ["ok"] * 5 + ["duplicate"]:
+        bar.add(outcome)
+        clock.now += 0.0  # all within one tenth of a second: drawn once
+    (frame,) = _frames(out)
+    tail = " 1/10  ok 1  dup 0  invalid 0  failed 0  0/s  ETA 18s"
+    assert frame == ("[==                      ]" + tail).ljust(99)
+    clock.now += 1.0  # three seconds in, six rows done
+    bar.add("failed")
+    tail = " 7/10  ok 5  dup 1  invalid 0  failed 1  2/s  ETA 1s"
+    assert _frames(out)[-1] == ("[================        ]" + tail).ljust(99)
+
+
+def test_rows_done_before_count_but_do_not_make_the_rate(clock: Clock) -> None:
+    out = io.StringIO()
+    bar = Progress(8, stream=out, enabled=True)
+    for _ in range(4):
+        bar.skip("ok")
+    clock.now += 2.0
+    bar.add("unknown")
+    bar.add("refused")  # same instant: not drawn again
+    assert len(_frames(out)) == 1
+    assert " 5/8  ok 4  dup 0  invalid 0  failed 1  0/s  ETA 6s" in _frames(out)[0]
+    bar.close()  # the last state, then a line end
+    assert " 6/8  ok 4  dup 0  invalid 0  failed 2  1/s  ETA 2s" in _frames(out)[-1]
+    assert out.getvalue().endswith("\n")
+    assert (bar.done, bar.skipped) == (6, 4)
+
+
+def test_nothing_is_drawn_off_a_terminal(clock: Clock) -> None:
+    out = io.StringIO()  # not a terminal
+    bar = Progress(3, stream=out)
+    assert bar.enabled is False
+    clock.now += 1.0
+    bar.add("ok")
+    bar.close()
+    assert out.getvalue() == ""
+
+
+def test_a_narrow_terminal_drops_the_bar_and_cuts_the_line(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    out = io.StringIO()
+    bar = Progress(2, stream=out, enabled=True)
+    clock.now += 1.0
+    bar.add("ok")
+    (frame,) = _frames(out)
+    assert len(frame) == 39 and not frame.startswith("[")
+    assert frame.startswith(" 1/2  ok 1  dup 0")
