@@ -286,7 +286,7 @@ def key_from_table(entry: Mapping[str, object], where: str) -> KeyVersion:
 
 
 def key_from_spec(spec: str, where: str) -> KeyVersion:
-    """``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]``, as --key and SOGEN_KEYS take them."""
+    """``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]``, as --key-ring and SOGEN_KEYS take them."""
     match = _KEY_SPEC.fullmatch(spec.strip())
     if match is None:
         raise ConfigurationError(

@@ -144,7 +144,9 @@ def _confined_transport(folder: str) -> Any:
 
     class ConfinedTransport(Transport):
         def load(self, url: str) -> bytes:
-            path = url[7:] if url.startswith("file://") else url
+            # zeep, with forbid_external, refuses any URL itself (a file:// one
+            # included): what reaches here is a path; a URL is refused all the same.
+            path = url
             if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", path):
                 raise ConfigurationError(f"refers to {url}; only files beside the WSDL are read")
             real = os.path.realpath(path)

@@ -36,7 +36,7 @@ def _env(tmp_path: Path, sim: Simulator, **extra: str) -> dict[str, str]:
 
 def _check(tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch, *keys: str,
            extra: tuple[str, ...] = ()) -> tuple[int, str, str]:  # fmt: skip
-    args = [a for spec in keys for a in ("--key", spec.replace("@", str(tmp_path) + "/"))]
+    args = [a for spec in keys for a in ("--key-ring", spec.replace("@", str(tmp_path) + "/"))]
     done = run_in_process(
         "keys", "check", *args, *extra, env=_env(tmp_path, sim), monkeypatch=monkeypatch
     )
@@ -139,10 +139,10 @@ def test_a_key_ring_and_a_single_key_together_are_refused(
     tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = _env(tmp_path, two_keys, SOGEN_SECRET_KEY_FILE=str(tmp_path / "k1"))
-    done = run_in_process("keys", "check", "--key", f"2:{tmp_path / 'k2'}", env=env,
+    done = run_in_process("keys", "check", "--key-ring", f"2:{tmp_path / 'k2'}", env=env,
                           monkeypatch=monkeypatch)  # fmt: skip
     assert done.returncode == 2
-    assert "both as a key ring (--key) and as one key (SOGEN_SECRET_KEY_FILE)" in done.stderr
+    assert "both as a key ring (--key-ring) and as one key (SOGEN_SECRET_KEY_FILE)" in done.stderr
 
 
 def test_a_config_file_names_the_ring_and_the_active_version(

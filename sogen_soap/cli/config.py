@@ -92,7 +92,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "refused after [SOGEN_KEY_EXPIRES]",
     )
     group.add_argument(
-        "--key",
+        "--key-ring",
         action="append",
         metavar="VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]",
         help="one version of a key ring (repeatable; instead of --secret-key-file): its key "
@@ -216,8 +216,8 @@ def _ring_source(
     args: argparse.Namespace, env: Mapping[str, str], config: Mapping[str, Any], path: object
 ) -> tuple[str, list[KeyVersion]] | None:
     """The key ring, from the first layer that gives one: options, environment, config."""
-    if getattr(args, "key", None):
-        return "--key", [key_from_spec(spec, "--key") for spec in args.key]
+    if getattr(args, "key_ring", None):
+        return "--key-ring", [key_from_spec(spec, "--key-ring") for spec in args.key_ring]
     if env.get("SOGEN_KEYS"):
         specs = [e for e in env["SOGEN_KEYS"].split(",") if e.strip()]
         return "SOGEN_KEYS", [key_from_spec(spec, "SOGEN_KEYS") for spec in specs]
@@ -328,7 +328,7 @@ def resolve_settings(
             ("key version (--key-version, SOGEN_KEY_VERSION)", key_version or ring),
             (
                 "secret key (SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file, "
-                "or a key ring: --key, SOGEN_KEYS)",
+                "or a key ring: --key-ring, SOGEN_KEYS)",
                 secret or ring,
             ),
         )

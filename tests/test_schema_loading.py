@@ -1,0 +1,110 @@
+"""What a WSDL given with ``wsdl=`` may make the client read: files beside it, by
+relative path or ``file://`` URL, regular and not too large; nothing else.  And a
+caller's ``requests`` session whose adapter would not check certificates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+import requests
+
+from sogen_soap import ConfigurationError, WalletClient
+from sogen_soap.transport import requests_refusal
+from sogen_soap.wsdl_cache import (
+    MAX_DOCUMENT_BYTES,
+    XSD_FILE,
+    bundled_wsdl_path,
+    forget_documents,
+)
+
+KEY = "002001000000001_KEY1"
+
+
+def _folder(tmp_path: Path, location: str) -> Path:
+    folder = tmp_path / "wsdl"
+    folder.mkdir()
+    source = Path(bundled_wsdl_path())
+    shutil.copy(source.with_name(XSD_FILE), folder / XSD_FILE)
+    text = source.read_text().replace(
+        f'schemaLocation="{XSD_FILE}"', f'schemaLocation="{location}"'
+    )
+    (folder / "service.wsdl").write_text(text)
+    forget_documents()
+    return folder
+
+
+def _client(folder: Path) -> WalletClient:
+    return WalletClient("002001000000001", KEY, 1, environment="http://127.0.0.1:9/x",
+                        wsdl=folder)  # fmt: skip
+
+
+def test_a_schema_beside_the_wsdl_is_read(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, f"./{XSD_FILE}")
+    with _client(folder) as client:
+        assert client.plan_get_wallet_data("w").operation == "getWalletData"
+
+
+@pytest.mark.parametrize("url", ["file-url-beside", "file-url-outside", "http"])
+def test_a_schema_named_by_a_url_is_refused_even_beside_the_wsdl(tmp_path: Path, url: str) -> None:
+    location = {
+        "file-url-beside": (tmp_path / "wsdl" / XSD_FILE).as_uri(),
+        "file-url-outside": (tmp_path / XSD_FILE).as_uri(),
+        "http": "http://127.0.0.1:9/WalletService.xsd",
+    }[url]
+    folder = _folder(tmp_path, location)
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert "cannot be used: ExternalReferenceForbidden" in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["outside", "link-outside"])
+def test_a_schema_from_anywhere_else_is_refused(tmp_path: Path, where: str) -> None:
+    outside = tmp_path / "elsewhere.xsd"
+    shutil.copy(Path(bundled_wsdl_path()).with_name(XSD_FILE), outside)
+    location = {"outside": "../elsewhere.xsd", "link-outside": "linked.xsd"}[where]
+    folder = _folder(tmp_path, location)
+    if where == "link-outside":
+        os.symlink(outside, folder / "linked.xsd")
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert "outside its folder or not a regular file; refused" in str(caught.value)
+
+
+def test_a_schema_beside_the_wsdl_but_too_large_is_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "big.xsd")
+    (folder / "big.xsd").write_bytes(b" " * (MAX_DOCUMENT_BYTES + 1))
+    with pytest.raises(ConfigurationError, match=f"larger than {MAX_DOCUMENT_BYTES} bytes"):
+        _client(folder)
+
+
+def test_a_schema_of_exactly_the_limit_is_read_as_any_other(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, XSD_FILE)
+    xsd = (folder / XSD_FILE).read_bytes()
+    (folder / XSD_FILE).write_bytes(xsd + b" " * (MAX_DOCUMENT_BYTES - len(xsd)))
+    with _client(folder) as client:
+        assert client.plan_sign_off("w").operation == "signOff"
+
+
+@pytest.mark.parametrize(
+    ("pool", "refused"),
+    [
+        ({"cert_reqs": "CERT_NONE"}, True),
+        ({"cert_reqs": ssl.CERT_NONE}, True),
+        ({"assert_hostname": False}, True),
+        ({"cert_reqs": "CERT_REQUIRED"}, False),
+        ({"assert_hostname": "wallet.example"}, False),
+    ],
+)
+def test_a_session_adapter_that_skips_checks_is_named(
+    pool: dict[str, object], refused: bool
+) -> None:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter()
+    adapter.poolmanager.connection_pool_kw.update(pool)
+    session.mount("https://", adapter)
+    expected = "its adapter for https:// does not check certificates" if refused else None
+    assert requests_refusal(session) == expected
