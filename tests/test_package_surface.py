@@ -1,0 +1,34 @@
+"""The package's public names: each resolves (lazily, then kept), to the object of
+the module that defines it; an unknown one is an AttributeError naming it."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import sogen_soap
+
+
+def test_every_public_name_resolves_to_its_module_s_object_and_is_kept() -> None:
+    for name in sogen_soap.__all__:
+        value = getattr(sogen_soap, name)
+        assert vars(sogen_soap)[name] is value, name
+        module = getattr(value, "__module__", None)
+        if module and module.startswith("sogen_soap."):
+            assert getattr(importlib.import_module(module), name) is value, name
+
+
+def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
+    with pytest.raises(AttributeError) as caught:
+        sogen_soap.nothing_here  # noqa: B018
+    assert str(caught.value) == "module 'sogen_soap' has no attribute 'nothing_here'"
+
+
+def test_the_key_ring_names_are_public() -> None:
+    from sogen_soap.keys import KeyExpired, KeyRing, KeyVersion
+
+    assert (sogen_soap.KeyRing, sogen_soap.KeyVersion, sogen_soap.KeyExpired) == (
+        KeyRing, KeyVersion, KeyExpired,
+    )  # fmt: skip
+    assert issubclass(KeyExpired, sogen_soap.ConfigurationError)
