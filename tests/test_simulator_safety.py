@@ -169,7 +169,8 @@ def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path)
 def _add_card_body() -> tuple[bytes, dict[str, str]]:
     """A real addCard request, as the client builds and seals it."""
     with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1) as client:
-        return client._request(client.plan_add_card("w", TEST_PAN, "203012"))
+        body, headers, _key = client._request(client.plan_add_card("w", TEST_PAN, "203012"))
+        return body, headers
 
 
 def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> None:
