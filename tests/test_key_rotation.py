@@ -241,3 +241,22 @@ def test_from_env_builds_a_ring_from_sogen_keys(tmp_path: Path) -> None:
         assert client.key_version == 1
     with pytest.raises(ConfigurationError, match="keep one"):
         WalletClient.from_env({**env, "SOGEN_SECRET_KEY": KEY_1})
+
+
+def test_the_async_client_switches_keys_without_a_restart_too() -> None:
+    import asyncio
+
+    from sogen_soap import AsyncWalletClient
+
+    async def life(sim: Simulator) -> list[tuple[int | None, bool]]:
+        seen = []
+        async with AsyncWalletClient(MERCHANT_ID, _ring(active=1), environment=sim.url) as client:
+            result = await client.add_card("async", TEST_PAN, "203012")
+            seen.append((result.key_version, result.seal_verified))
+            client.activate_key(2)
+            wallet = await client.get_wallet_data("async")
+            seen.append((wallet.key_version, wallet.seal_verified))
+        return seen
+
+    with _both_keys() as sim:
+        assert asyncio.run(life(sim)) == [(1, True), (2, True)]

@@ -261,3 +261,18 @@ def _plain(value: object) -> object:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def test_the_async_client_s_hooks_see_every_exchange(kit: SimulatedWallet) -> None:
+    seen: list[Exchange] = []
+
+    async def life() -> None:
+        async with kit.async_client(on_request=seen.append, on_response=seen.append,
+                                    telemetry=False) as client:  # fmt: skip
+            kit.fail_next("getWalletData", "code_99")
+            assert (await client.get_wallet_data("w")).response_code == "25"
+
+    asyncio.run(life())
+    assert [(e.attempt, e.response_code) for e in seen] == [(1, None), (1, "99"), (2, None),
+                                                            (2, "25")]  # fmt: skip
+    assert all(e.operation == "getWalletData" and e.key_version == 1 for e in seen)
