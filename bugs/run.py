@@ -49,8 +49,9 @@ def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
          "--timeout", "120", *tests],
         cwd=copy, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
-    tail = (done.stdout.strip().splitlines() or [""])[-1]
-    return done.returncode, time.monotonic() - started, tail
+    lines = done.stdout.strip().splitlines() or [""]
+    failed = [line for line in lines if line.startswith("FAILED ")]
+    return done.returncode, time.monotonic() - started, "; ".join([*failed[:3], lines[-1]])
 
 
 def _try(copy: Path, bug: Bug) -> dict[str, object]:
