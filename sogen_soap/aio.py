@@ -57,7 +57,11 @@ class AsyncWalletClient(WalletCore):
         max_connections: int = 8,
         **options: Unpack[ClientOptions],
     ) -> None:
-        if not isinstance(max_connections, int) or max_connections < 1:
+        if (
+            not isinstance(max_connections, int)
+            or isinstance(max_connections, bool)
+            or (max_connections < 1)
+        ):
             raise ConfigurationError("max_connections must be at least 1")
         super().__init__(merchant_id, secret_key, key_version, **options)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .adapter import DEFAULT_TIMEOUT, AddCardOptions, Answer, ClientOptions, Plan, R, WalletCore
 from .credentials import SecretKey
-from .errors import SogenSoapError
+from .errors import ConfigurationError, SogenSoapError
 from .keys import KeyRing
 from .results import (
     AddCardResult,
@@ -74,6 +74,10 @@ class WalletClient(WalletCore):
         pool_size: int = 16,
         **options: Unpack[ClientOptions],
     ) -> None:
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 0:
+            raise ConfigurationError(
+                "pool_size must be a whole number of kept-alive connections, 0 or more"
+            )
         super().__init__(merchant_id, secret_key, key_version, **options)
         self._sender: SyncSender | LegacySyncSender
         if session is not None:
