@@ -73,6 +73,9 @@ def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
         with kit.client() as fast, pytest.raises(OutcomeUnknown):
             fast.add_card("w", TEST_PAN, "203012")
         assert time.monotonic() - started < 2.9  # its 2 s deadline, not the default 35
+        kit.fail_next("addCard", "delay")
+        with kit.client(timeout=6.0) as patient:  # the caller's timeout wins
+            assert patient.add_card("w", "5100000000000000", "203012").ok
         kit.fail_next("getWalletData", "code_99", times=2)
         with kit.client() as retrying:  # three quick attempts by default
             assert retrying.get_wallet_data("other").response_code == "25"
