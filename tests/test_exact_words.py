@@ -91,3 +91,24 @@ def test_a_chunk_size_line_with_an_extension_is_read(simulator: Simulator) -> No
     answer = _chunked(simulator, b"3;name=value\r\n<a>\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 ")  # answered (not a framing refusal)
     assert not answer.startswith(b"HTTP/1.1 400 ")
+
+
+@pytest.mark.parametrize(
+    ("environment", "endpoint"),
+    [
+        ("test", "https://office-server-sogenactif.test.sips-services.com/services/v2/wallet"),
+        ("https://Wallet.Example:443/services/v2/wallet", "https://wallet.example/services/v2/wallet"),
+        ("https://wallet.example:8443/services/v2/wallet", "https://wallet.example:8443/services/v2/wallet"),
+        ("http://127.0.0.1:80/services/v2/wallet", "http://127.0.0.1/services/v2/wallet"),
+        ("http://[::1]:8080/services/v2/wallet", "http://[::1]:8080/services/v2/wallet"),
+    ],
+)
+def test_an_endpoint_is_written_without_its_scheme_s_default_port(
+    environment: str, endpoint: str
+) -> None:
+    from sogen_soap import WalletClient
+    from sogen_soap.endpoints import resolve_endpoint
+
+    assert resolve_endpoint(environment) == endpoint
+    with WalletClient("002001000000001", "k", 1, environment=environment) as client:
+        assert client.endpoint == endpoint
