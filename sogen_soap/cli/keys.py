@@ -15,10 +15,10 @@ from typing import Final
 
 from ..errors import ConfigurationError, SogenSoapError
 from ..keys import EXPIRY_WARNINGS, KeyVersion
-from ..results import UNKNOWN_WALLET_CODES
+from ..results import UNKNOWN_WALLET_CODES, GetWalletDataResult
 from .output import EXIT_CREDENTIALS, EXIT_OK, EXIT_TRANSPORT
 
-__all__ = ["EXIT_EXPIRING", "PROBE_WALLET", "KeyCheck", "check_keys"]
+__all__ = ["EXIT_EXPIRING", "PROBE_WALLET", "KeyCheck", "check_keys", "verdict"]
 
 EXIT_EXPIRING: Final = 8  # every key accepted, one expires within the warning window
 PROBE_WALLET: Final = "sogen-key-check-0000"
@@ -73,6 +73,11 @@ def _probe(client: object, entry: KeyVersion) -> tuple[str, str]:
         return EXPIRED, str(exc)
     except SogenSoapError as exc:
         return UNREACHABLE, f"{type(exc).__name__}: {exc}"
+    return verdict(result)
+
+
+def verdict(result: GetWalletDataResult) -> tuple[str, str]:
+    """What the answer to the probe says of the key that sealed it."""
     code = result.response_code
     if code == "34":
         return REFUSED, "34: the service does not accept this key or version (yet, or any more)"
