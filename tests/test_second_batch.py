@@ -1,0 +1,149 @@
+"""Properties the second batch of hand-written bugs found unheld: a settled card
+without id, the simulator's connection budget, the key it seals a 34 with, a
+tampered answer, the kit's async client with a key ring, expiry warnings day by
+day, a key's last day, whose 34 gets the hint, and the keys check's clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from datetime import date, timedelta
+
+import pytest
+from conftest import MERCHANT, TEST_PAN
+
+from sogen_soap import (
+    KeyRing,
+    KeyVersion,
+    RetryPolicy,
+    SealVerificationError,
+    SecretKey,
+    WalletClient,
+)
+from sogen_soap.cli.enrol import _outcome
+from sogen_soap.cli.keys import check_keys
+from sogen_soap.results import AddCardResult
+from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
+from sogen_soap.testing import simulated_wallet
+
+KEY_2 = "002001000000001_KEY2_rotated"
+
+
+def test_a_card_settled_without_its_id_is_in_wallet_not_ok() -> None:
+    assert _outcome(AddCardResult(response_code="94", recovered=True)) == "in-wallet"
+    assert _outcome(AddCardResult(response_code="94", recovered=True, payment_mean_id="3")) == "ok"
+    assert _outcome(AddCardResult(response_code="00", payment_mean_id="1")) == "ok"
+    assert _outcome(AddCardResult(response_code="94")) == "duplicate"
+
+
+def _request() -> bytes:
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1) as client:
+        body, headers, _key = client._request(client.plan_get_wallet_data("w"))
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (f"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+
+
+def _answered(conn: socket.socket) -> bool:
+    conn.sendall(_request())
+    try:
+        return conn.recv(12).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def test_the_simulator_keeps_as_many_idle_connections_as_it_was_given() -> None:
+    with Simulator(max_connections=4) as sim:
+        port = int(sim.url.split(":")[2].split("/")[0])
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+        try:
+            assert all(_answered(c) for c in conns)
+            for conn in conns:  # the rest of each answer, so the next one starts clean
+                conn.settimeout(0.5)
+                try:
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+                conn.settimeout(5)
+            assert all(_answered(c) for c in conns)  # none of the four was closed
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_34_for_an_unknown_version_is_sealed_with_the_merchant_s_newest_key() -> None:
+    with Simulator(merchants=[DEFAULT_MERCHANT, Merchant(MERCHANT.merchant_id, 2, KEY_2)]) as sim:
+        ring = KeyRing([KeyVersion(9, SecretKey(KEY_2))])
+        with WalletClient(MERCHANT.merchant_id, ring, environment=sim.url) as client:
+            refused = client.get_wallet_data("w")
+    assert (refused.response_code, refused.seal_verified) == ("34", True)
+
+
+def test_a_tampered_answer_is_refused() -> None:
+    with simulated_wallet() as kit, kit.client(retry=RetryPolicy(attempts=1)) as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+        kit.fail_next("getWalletData", "tampered")
+        with pytest.raises(SealVerificationError, match="the response seal is wrong"):
+            client.get_wallet_data("w")
+
+
+def test_the_kit_s_async_client_takes_a_key_ring() -> None:
+    async def call(kit: object) -> int | None:
+        async with kit.async_client(keys=KeyRing({1: MERCHANT.secret_key, 2: KEY_2},  # type: ignore[attr-defined]
+                                                 active=2)) as client:  # fmt: skip
+            return (await client.get_wallet_data("w")).key_version
+
+    with simulated_wallet() as kit:
+        kit.add_key(2, KEY_2)
+        assert asyncio.run(call(kit)) == 2
+
+
+def test_expiry_warnings_come_at_90_45_and_20_days_day_by_day(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expires = date(2031, 6, 30)
+    today = [expires - timedelta(days=120)]
+    ring = KeyRing([KeyVersion(7001, SecretKey("k"), expires)], today=lambda: today[0])
+    warned_at = []
+    with caplog.at_level(logging.WARNING, logger="sogen_soap.keys"):
+        for left in (120, 91, 90, 89, 60, 46, 45, 44, 21, 20, 19, 5, 0):
+            today[0] = expires - timedelta(days=left)
+            before = len(caplog.records)
+            ring.for_request()
+            if len(caplog.records) > before:
+                warned_at.append(left)
+    assert warned_at == [90, 45, 20]
+
+
+def test_a_key_is_valid_through_its_expiry_day() -> None:
+    today = date(2031, 6, 30)
+    ring = KeyRing([KeyVersion(7002, SecretKey("k"), today), KeyVersion(7003, SecretKey("j"))],
+                   active=7003, today=lambda: today)  # fmt: skip
+    assert not ring[7002].expired(today)
+    assert ring[7002].expired(today + timedelta(days=1))
+    ring.activate(7002)  # its last day: still usable
+    assert ring.for_request().version == 7002
+
+
+def test_only_the_version_switched_to_gets_the_hint() -> None:
+    ring = KeyRing({1: "k1", 2: "k2"}, active=1)
+    ring.for_request()
+    ring.proven(1)
+    ring.activate(2)
+    ring.for_request()
+    assert ring.hint_for_34(1) is None  # a call sealed before the switch
+    assert ring.hint_for_34(2) is not None
+    ring.proven(2)
+    assert ring.hint_for_34(2) is None  # accepted once: a later 34 is not the switch
+
+
+def test_the_keys_check_leaves_the_active_version_active() -> None:
+    with Simulator(merchants=[DEFAULT_MERCHANT, Merchant(MERCHANT.merchant_id, 2, KEY_2)]) as sim:
+        ring = KeyRing({1: MERCHANT.secret_key, 2: KEY_2}, active=1)
+        with WalletClient(MERCHANT.merchant_id, ring, environment=sim.url) as client:
+            checks = check_keys(client)
+            assert [c.state for c in checks] == ["accepted", "accepted"]
+            assert client.key_version == 1
+            assert client.get_wallet_data("w").key_version == 1
