@@ -129,8 +129,7 @@ def test_a_key_is_valid_through_its_expiry_day() -> None:
 
 def test_only_the_version_switched_to_gets_the_hint() -> None:
     ring = KeyRing({1: "k1", 2: "k2"}, active=1)
-    ring.for_request()
-    ring.proven(1)
+    ring.for_request()  # version 1 sent, never answered with a seal: not proven
     ring.activate(2)
     ring.for_request()
     assert ring.hint_for_34(1) is None  # a call sealed before the switch
