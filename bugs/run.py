@@ -1,7 +1,7 @@
 """Run the realistic-bug campaign: each bug of ``bugs/realistic.py`` against the tests
 it names, in a scratch copy of the repository.
 
-    python bugs/run.py [--jobs N] [--only TEXT] [--json PATH] [--again EARLIER.json]
+    python bugs/run.py [--jobs N] [--only TEXT] [--json PATH] [--again EARLIER.json] [--last N]
 
 First the named test files run on the unchanged copy and must pass (a campaign
 against a failing suite proves nothing).  Then, for each bug, its file is
@@ -75,8 +75,11 @@ def main() -> int:
     parser.add_argument("--only", help="bugs whose name or file holds this text")
     parser.add_argument("--json", help="write the verdicts here")
     parser.add_argument("--again", help="only the bugs that survived in this earlier --json")
+    parser.add_argument("--last", type=int, help="only the last N bugs of the list (a new batch)")
     args = parser.parse_args()
     bugs = [b for b in BUGS if not args.only or args.only in b.name or args.only in b.file]
+    if args.last:
+        bugs = bugs[-args.last :]
     if args.again:
         earlier = json.loads(Path(args.again).read_text(encoding="utf-8"))
         survived = {v["name"] for v in earlier if v["verdict"] == "survived"}
