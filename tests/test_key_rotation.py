@@ -64,11 +64,15 @@ def test_a_whole_wallet_life_runs_across_a_key_switch_with_no_failed_call() -> N
         def slow_read() -> None:
             in_flight["result"] = client.get_wallet_data("life")
 
+        arrived = sim.requests_seen
         reader = threading.Thread(target=slow_read)
         reader.start()
-        deadline = threading.Event()
-        while not sim.app.received and not deadline.wait(0.01):
-            pass  # the read has reached the simulator: it is in flight
+        pause = threading.Event()
+        for _ in range(1000):  # until the read has reached the simulator: it is in flight
+            if sim.requests_seen > arrived:
+                break
+            pause.wait(0.01)
+        assert sim.requests_seen > arrived
         client.activate_key(2)  # no restart, no new client
         second = client.add_card("life", OTHER_PAN, "203101")
         reader.join(10)
