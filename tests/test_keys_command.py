@@ -76,6 +76,9 @@ def test_keys_check_one_expiring_soon_exits_8_and_warns_once(
     status, _, _ = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
                           extra=("--key-version", "2", "--warn-days", "29"))  # fmt: skip
     assert status == 0
+    status, _, _ = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
+                          extra=("--key-version", "2", "--warn-days", "30"))  # fmt: skip
+    assert status == 8  # 30 days left is within 30 days
 
 
 def test_keys_check_a_refused_or_expired_key_exits_7(

@@ -276,3 +276,21 @@ def test_the_async_client_s_hooks_see_every_exchange(kit: SimulatedWallet) -> No
     assert [(e.attempt, e.response_code) for e in seen] == [(1, None), (1, "99"), (2, None),
                                                             (2, "25")]  # fmt: skip
     assert all(e.operation == "getWalletData" and e.key_version == 1 for e in seen)
+
+
+def test_a_lost_answer_is_counted_as_an_unknown_outcome(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    from sogen_soap import OutcomeUnknown
+
+    with kit.client(**telemetry.options()) as client:
+        client.add_card("w", TEST_PAN, "203012")
+        kit.fail_next("updatePaymentMean", "commit_drop")
+        with pytest.raises(OutcomeUnknown):
+            client.update_payment_mean("w", "1", "renamed")
+    (point,) = [p for p in telemetry.points("sogen_soap.client.calls")
+                if p.attributes["rpc.method"] == "wallet/updatePaymentMean"]  # fmt: skip
+    assert dict(point.attributes) == {
+        "rpc.system.name": RPC_SYSTEM, "rpc.method": "wallet/updatePaymentMean",
+        "sogen_soap.outcome": "unknown", "error.type": "OutcomeUnknown",
+    }  # fmt: skip

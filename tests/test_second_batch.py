@@ -146,3 +146,38 @@ def test_the_keys_check_leaves_the_active_version_active() -> None:
             assert [c.state for c in checks] == ["accepted", "accepted"]
             assert client.key_version == 1
             assert client.get_wallet_data("w").key_version == 1
+
+
+# ---- the third (blind) batch's survivors
+
+
+def test_wsdl_fetch_refuses_a_non_empty_folder_unless_forced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sogen_soap import ConfigurationError
+    from sogen_soap.wsdl_cache import fetch_wsdl
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    with Simulator() as sim:
+        with pytest.raises(ConfigurationError) as caught:
+            fetch_wsdl(sim.url, folder)
+        assert str(caught.value) == (
+            f"wsdl fetch: --output {folder} is not empty; choose a new folder, or pass "
+            "--force to overwrite the files fetched (nothing else is touched)"
+        )
+        assert fetch_wsdl(sim.url, folder, force=True).name.endswith(".wsdl")
+    assert (folder / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_key_ring_table_with_an_unknown_key_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sogen_soap import ConfigurationError
+    from sogen_soap.keys import key_from_table
+
+    (tmp_path / "k").write_text("key\n")
+    entry = {"version": 1, "secret_key_file": str(tmp_path / "k"), "expiry": "2030-01-01"}
+    with pytest.raises(ConfigurationError) as caught:
+        key_from_table(entry, "keys in c.toml")
+    assert str(caught.value) == (
+        "keys in c.toml: each key has version and secret_key_file, and may have expires and "
+        "active_from (not expiry)"
+    )

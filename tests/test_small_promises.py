@@ -74,6 +74,8 @@ def test_every_exception_masks_a_card_number_in_its_text(error: SogenSoapError) 
         ("400000000000", "4000######00"),  # 12 digits: the shortest the rule masks
         ("4000000000006", "4000#######06"),
         ("4000 0000 0000 6", "4000#######06"),
+        ("4000/0000/0000/6", "4000#######06"),  # any of the separators people type
+        ("4000.0000-0000_6", "4000#######06"),
         ("40000000000", "40000000000"),  # 11 digits: not a card number
         ("4000000000000000003", "4000#############03"),  # 19 digits
         ("40000000000000000031", "40000000000000000031"),  # 20: an id, not a card
