@@ -147,7 +147,10 @@ def parse_url(url: str, *, what: str = "endpoint") -> Endpoint:
     cut = _AUTHORITY_END.search(rest)
     authority, tail = (rest[: cut.start()], rest[cut.start() :]) if cut else (rest, "")
     if "@" in authority:
-        raise ConfigurationError(f"{what} URL must not carry user info (user:password@): {url!r}")
+        # the URL is not echoed: its user info may be a password
+        raise ConfigurationError(
+            f"{what} URL must not carry user info (user:password@); the URL is not shown here"
+        )
     if "#" in tail:
         raise ConfigurationError(f"{what} URL must not carry a #fragment: {url!r}")
     host_text, port_text = authority, ""

@@ -181,3 +181,81 @@ def test_a_key_ring_table_with_an_unknown_key_is_refused(tmp_path) -> None:  # t
         "keys in c.toml: each key has version and secret_key_file, and may have expires and "
         "active_from (not expiry)"
     )
+
+
+# ---- the fourth (blind) batch's survivors
+
+
+def test_a_carriage_return_in_a_field_arrives_as_sent() -> None:
+    """XML readers turn a raw CR into LF; escaped as &#13; it survives, and so does the seal."""
+    with simulated_wallet() as kit, kit.client() as client:
+        assert client.add_card("w", TEST_PAN, "203012", payment_mean_alias="a\rb").ok
+        (mean,) = client.get_wallet_data("w").payment_means
+        assert mean.payment_mean_alias == "a\rb"
+        assert kit.wallet("w")[0].alias == "a\rb"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://user:pa55word@wallet.example/services/v2/wallet",
+         "environment URL must not carry user info (user:password@); the URL is not shown here"),
+        ("https://wallet.example/services/v2/wallet#part",
+         "environment URL must not carry a #fragment: 'https://wallet.example/services/v2/wallet#part'"),
+    ],
+)  # fmt: skip
+def test_an_endpoint_with_user_info_or_a_fragment_is_refused(url: str, said: str) -> None:
+    from sogen_soap import ConfigurationError
+    from sogen_soap.endpoints import resolve_endpoint
+
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_endpoint(url)
+    assert str(caught.value) == said
+    assert "pa55word" not in str(caught.value)
+
+
+def test_the_simulator_answers_30_to_an_interface_version_it_does_not_know() -> None:
+    import hashlib
+    import hmac
+    import json
+    import urllib.request
+
+    fields = {"interfaceVersion": "IR_WS_2.55", "keyVersion": 1,
+              "merchantId": MERCHANT.merchant_id, "merchantWalletId": "w"}  # fmt: skip
+    seal_string = "IR_WS_2.55" + MERCHANT.merchant_id + "w"  # by name, keyVersion left out
+    fields["seal"] = hmac.new(MERCHANT.secret_key.encode(), seal_string.encode(),
+                              hashlib.sha256).hexdigest()  # fmt: skip
+    with Simulator() as sim:
+        base = sim.url.replace("/services/v2/wallet", "/rs-services/v2/wallet")
+        request = urllib.request.Request(  # noqa: S310 (the simulator on loopback)
+            f"{base}/getWalletData", data=json.dumps(fields).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback)
+            output = json.loads(answer.read())
+    assert (output["walletResponseCode"], output["errorFieldName"]) == ("30", "interfaceVersion")
+
+
+def test_the_environment_notice_is_a_notice_not_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from sogen_soap.cli import events
+    from sogen_soap.cli.config import resolve_settings
+    from sogen_soap.cli.main import build_parser
+
+    args = build_parser().parse_args(["wallet", "--wallet", "w"])
+    env = {"SOGEN_MERCHANT_ID": MERCHANT.merchant_id, "SOGEN_KEY_VERSION": "1",
+           "SOGEN_SECRET_KEY": MERCHANT.secret_key}  # fmt: skip
+    events.configure("json")
+    try:
+        assert resolve_settings(args, env).environment == "test"  # nothing is sent here
+    finally:
+        events.configure("text")
+    (line,) = capsys.readouterr().err.splitlines()
+    event = json.loads(line)
+    assert (event["level"], event["event"]) == ("notice", "environment")
+    assert event["message"].startswith("no environment set; using the vendor's test service")
+    resolve_settings(args, env)
+    assert capsys.readouterr().err.startswith("sogen-soap: no environment set;")
