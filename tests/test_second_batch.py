@@ -259,3 +259,62 @@ def test_the_environment_notice_is_a_notice_not_a_warning(
     assert event["message"].startswith("no environment set; using the vendor's test service")
     resolve_settings(args, env)
     assert capsys.readouterr().err.startswith("sogen-soap: no environment set;")
+
+
+# ---- the fifth (blind) batch's survivors
+
+
+def test_a_single_key_s_expiry_reaches_the_keys_check(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cli_support import clean_env, run_in_process
+
+    from sogen_soap.keys import KeyRing
+
+    assert KeyRing.single("k", 1, "2030-01-31").versions[0].expires == date(2030, 1, 31)
+    (tmp_path / "k").write_text(MERCHANT.secret_key + "\n")
+    with Simulator() as sim:
+        done = run_in_process(
+            "keys", "check", "--key-expires", "2099-12-31",
+            env=clean_env(tmp_path, SOGEN_ENVIRONMENT=sim.url, SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+                          SOGEN_KEY_VERSION="1", SOGEN_SECRET_KEY_FILE=str(tmp_path / "k")),
+            monkeypatch=monkeypatch,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("key version 1 (active): expires 2099-12-31 (")
+
+
+def test_a_log_format_other_than_text_or_json_is_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cli_support import clean_env, run_in_process
+
+    from sogen_soap.cli import events
+
+    with pytest.raises(ValueError, match="--log-format: text or json, not 'xml'"):
+        events.configure("xml")
+    done = run_in_process("wallet", "--wallet", "w",
+                          env=clean_env(tmp_path, SOGEN_LOG_FORMAT="xml"), monkeypatch=monkeypatch)  # fmt: skip
+    assert (done.returncode, done.stderr) == (2, "sogen-soap: SOGEN_LOG_FORMAT: text or json\n")
+
+
+def test_a_claim_undone_goes_back_to_its_earlier_state_or_failed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sogen_soap.cli.journal import Journal
+
+    journal = Journal(tmp_path / "j.sqlite3", "secret")
+    try:
+        first = journal.identity("w", TEST_PAN, "203012", None, None, None)
+        second = journal.identity("w", "5100000000000000", "203012", None, None, None)
+        journal.claim(first.key, 2, "w", "4100##########00")
+        journal.unclaim(first.key, None)  # never sent, no earlier state: failed, sent again later
+        journal.claim(second.key, 3, "w", "5100##########00")
+        journal.unclaim(second.key, "unknown")  # its earlier state comes back
+        assert journal.state(first, 2, ("w", TEST_PAN, "203012", "")) == "failed"
+        assert journal.state(second, 3, ("w", "5100000000000000", "203012", "")) == "unknown"
+    finally:
+        journal.close()
+
+
+def test_a_date_is_read_with_spaces_around_it() -> None:
+    from sogen_soap.keys import parse_day
+
+    assert parse_day(" 2030-01-31 ", "expires") == date(2030, 1, 31)
+    assert parse_day("", "expires") is None
+    with pytest.raises(Exception, match="expires must be a date written YYYY-MM-DD, not '31/01/2030'"):
+        parse_day("31/01/2030", "expires")
