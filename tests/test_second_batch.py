@@ -272,12 +272,11 @@ def test_a_single_key_s_expiry_reaches_the_keys_check(tmp_path, monkeypatch) -> 
     assert KeyRing.single("k", 1, "2030-01-31").versions[0].expires == date(2030, 1, 31)
     (tmp_path / "k").write_text(MERCHANT.secret_key + "\n")
     with Simulator() as sim:
-        done = run_in_process(
-            "keys", "check", "--key-expires", "2099-12-31",
-            env=clean_env(tmp_path, SOGEN_ENVIRONMENT=sim.url, SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
-                          SOGEN_KEY_VERSION="1", SOGEN_SECRET_KEY_FILE=str(tmp_path / "k")),
-            monkeypatch=monkeypatch,
-        )  # fmt: skip
+        env = clean_env(tmp_path, SOGEN_ENVIRONMENT=sim.url, SOGEN_KEY_VERSION="1",
+                        SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
+                        SOGEN_SECRET_KEY_FILE=str(tmp_path / "k"))  # fmt: skip
+        done = run_in_process("keys", "check", "--key-expires", "2099-12-31", env=env,
+                              monkeypatch=monkeypatch)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("key version 1 (active): expires 2099-12-31 (")
 
@@ -289,8 +288,8 @@ def test_a_log_format_other_than_text_or_json_is_refused(tmp_path, monkeypatch) 
 
     with pytest.raises(ValueError, match="--log-format: text or json, not 'xml'"):
         events.configure("xml")
-    done = run_in_process("wallet", "--wallet", "w",
-                          env=clean_env(tmp_path, SOGEN_LOG_FORMAT="xml"), monkeypatch=monkeypatch)  # fmt: skip
+    env = clean_env(tmp_path, SOGEN_LOG_FORMAT="xml")
+    done = run_in_process("wallet", "--wallet", "w", env=env, monkeypatch=monkeypatch)
     assert (done.returncode, done.stderr) == (2, "sogen-soap: SOGEN_LOG_FORMAT: text or json\n")
 
 
@@ -316,5 +315,6 @@ def test_a_date_is_read_with_spaces_around_it() -> None:
 
     assert parse_day(" 2030-01-31 ", "expires") == date(2030, 1, 31)
     assert parse_day("", "expires") is None
-    with pytest.raises(Exception, match="expires must be a date written YYYY-MM-DD, not '31/01/2030'"):
+    said = "expires must be a date written YYYY-MM-DD, not '31/01/2030'"
+    with pytest.raises(Exception, match=said):
         parse_day("31/01/2030", "expires")
