@@ -318,3 +318,30 @@ def test_a_date_is_read_with_spaces_around_it() -> None:
     said = "expires must be a date written YYYY-MM-DD, not '31/01/2030'"
     with pytest.raises(Exception, match=said):
         parse_day("31/01/2030", "expires")
+
+
+# ---- the sixth (blind) batch's survivors
+
+
+def _luhn_by_hand(number: str) -> bool:
+    digits = [int(c) for c in reversed(number)]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
+    return total % 10 == 0
+
+
+def test_load_test_cards_never_pass_the_luhn_check() -> None:
+    from sogen_soap.simulator.cards import luhn_valid, test_card_number
+
+    assert _luhn_by_hand("4111111111111111") and luhn_valid("4111111111111111")  # published
+    assert not _luhn_by_hand("4111111111111112") and not luhn_valid("4111111111111112")
+    numbers = {test_card_number(w, k) for w in range(200) for k in range(5)}
+    assert len(numbers) == 1000
+    assert not any(_luhn_by_hand(n) for n in numbers)
+    assert all(luhn_valid(n) == _luhn_by_hand(n) for n in [*numbers, "79927398713", "0"])
+
+
+def test_an_empty_key_ring_is_refused() -> None:
+    from sogen_soap import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="a key ring needs at least one key version"):
+        KeyRing([])
