@@ -332,8 +332,9 @@ def _luhn_by_hand(number: str) -> bool:
 def test_load_test_cards_never_pass_the_luhn_check() -> None:
     from sogen_soap.simulator.cards import luhn_valid, test_card_number
 
-    assert _luhn_by_hand("4111111111111111") and luhn_valid("4111111111111111")  # published
-    assert not _luhn_by_hand("4111111111111112") and not luhn_valid("4111111111111112")
+    # the textbook example of the Luhn check (not a card number)
+    assert _luhn_by_hand("79927398713") and luhn_valid("79927398713")
+    assert not _luhn_by_hand("79927398710") and not luhn_valid("79927398710")
     numbers = {test_card_number(w, k) for w in range(200) for k in range(5)}
     assert len(numbers) == 1000
     assert not any(_luhn_by_hand(n) for n in numbers)
