@@ -813,9 +813,13 @@ class WalletCore:
             raise self._final(plan, _unreadable(plan.operation, exc)) from None
 
     def _seen(
-        self, observer: Observer, plan: Plan[Any], attempt: int, key: KeyVersion
+        self, plan: Plan[Any], attempt: int, key: KeyVersion
     ) -> tuple[Observer, Exchange | None, float] | None:
-        """An exchange about to be sent, shown to the hooks (redacted)."""
+        """An exchange about to be sent, shown to the hooks (redacted); None when
+        no hook looks (the call's span still learns its key version)."""
+        observer = self._observer
+        if observer is None:
+            return None
         if not observer.hooked:
             observer.note_key(key.version)
             return None
@@ -828,10 +832,12 @@ class WalletCore:
 
     @staticmethod
     def _seen_answer(
-        seen: tuple[Observer, Exchange | None, float],
+        seen: tuple[Observer, Exchange | None, float] | None,
         status: int | None,
         outcome: Answer | SogenSoapError,
     ) -> None:
+        if seen is None:
+            return
         observer, exchange, started = seen
         if isinstance(outcome, Answer):
             output: Mapping[str, object] | None = outcome.output

@@ -166,16 +166,8 @@ class AsyncWalletClient(WalletCore):
         observer = self._observer
         if observer is None:
             return await work()
-        call, token = observer.begin(operation)
-        if call is None:
-            return await work()
-        try:
-            result = await work()
-        except BaseException as exc:
-            observer.end(call, token, None, exc)
-            raise
-        observer.end(call, token, result, None)
-        return result
+        with observer.observing(operation) as finish:
+            return finish(await work())
 
     async def _observed_run(self, plan: Plan[R]) -> R:
         if self._observer is None:
@@ -227,10 +219,9 @@ class AsyncWalletClient(WalletCore):
         body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
-        observer = self._observer
         while True:
             outcome: Answer | SogenSoapError
-            seen = None if observer is None else self._seen(observer, plan, attempt, key)
+            seen = self._seen(plan, attempt, key)
             status = None
             try:
                 answer = await self._sender.request(
@@ -245,8 +236,7 @@ class AsyncWalletClient(WalletCore):
                 outcome = self._read_answer(
                     plan.operation, answer.status, answer.reason, answer.body, key
                 )
-            if seen is not None:
-                self._seen_answer(seen, status, outcome)
+            self._seen_answer(seen, status, outcome)
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
                 return self._result(plan, step)

@@ -204,16 +204,8 @@ class WalletClient(WalletCore):
         observer = self._observer
         if observer is None:
             return work()
-        call, token = observer.begin(operation)
-        if call is None:
-            return work()
-        try:
-            result = work()
-        except BaseException as exc:
-            observer.end(call, token, None, exc)
-            raise
-        observer.end(call, token, result, None)
-        return result
+        with observer.observing(operation) as finish:
+            return finish(work())
 
     def _observed_run(self, plan: Plan[R]) -> R:
         if self._observer is None:
@@ -241,10 +233,9 @@ class WalletClient(WalletCore):
         body, headers, key = self._request(plan)
         deadline = self._new_deadline()
         attempt = 1
-        observer = self._observer
         while True:
             outcome: Answer | SogenSoapError
-            seen = None if observer is None else self._seen(observer, plan, attempt, key)
+            seen = self._seen(plan, attempt, key)
             status = None
             try:
                 answer = self._sender.request(
@@ -259,8 +250,7 @@ class WalletClient(WalletCore):
                 outcome = self._read_answer(
                     plan.operation, answer.status, answer.reason, answer.body, key
                 )
-            if seen is not None:
-                self._seen_answer(seen, status, outcome)
+            self._seen_answer(seen, status, outcome)
             step = self._after_attempt(plan, attempt, outcome, deadline)
             if isinstance(step, Answer):
                 return self._result(plan, step)

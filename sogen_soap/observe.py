@@ -37,13 +37,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .endpoints import Endpoint
+from .errors import ConfigurationError, OutcomeUnknown
 from .redact import mask_pan, redact_text
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("sogen_soap.observe")
+_R = TypeVar("_R")
 
 RPC_SYSTEM: Final = "sogenactif_office"
 """``rpc.system.name``: a custom value, as no registered one names this service."""
@@ -130,6 +133,19 @@ class _Call:
         self.reconciliations = 0
         self.key_version: int | None = None
         self.span = span
+
+
+class Finish:
+    """Keeps a call's result for ``Observer.observing`` and hands it back."""
+
+    __slots__ = ("result",)
+
+    def __init__(self) -> None:
+        self.result: object = None
+
+    def __call__(self, result: _R) -> _R:
+        self.result = result
+        return result
 
 
 _CURRENT: ContextVar[_Call | None] = ContextVar("sogen_soap_call", default=None)
@@ -232,13 +248,9 @@ class Observer:
     ) -> Observer | None:
         for name, hook in (("on_request", on_request), ("on_response", on_response)):
             if hook is not None and not callable(hook):
-                from .errors import ConfigurationError
-
                 raise ConfigurationError(f"{name} must be callable, not {type(hook).__name__}")
         otel = None if telemetry is False else _opentelemetry()
         if telemetry is True and otel is None:
-            from .errors import ConfigurationError
-
             raise ConfigurationError(
                 "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'"
             )
@@ -252,6 +264,22 @@ class Observer:
         return self._on_request is not None or self._on_response is not None
 
     # ------------------------------------------------------------ a logical call
+
+    @contextmanager
+    def observing(self, operation: str) -> Iterator[Finish]:
+        """One logical call, for both clients: ``with observer.observing(op) as
+        finish: return finish(work())``; an exception ends it as a failure."""
+        call, token = self.begin(operation)
+        finish = Finish()
+        if call is None:
+            yield finish
+            return
+        try:
+            yield finish
+        except BaseException as exc:
+            self.end(call, token, None, exc)
+            raise
+        self.end(call, token, finish.result, None)
 
     def begin(self, operation: str) -> tuple[_Call | None, object]:
         """The call's record and context token; (None, None) when nothing would see
@@ -370,8 +398,6 @@ def _call_hook(hook: Hook, exchange: Exchange) -> None:
 def _outcome(result: object, error: BaseException | None) -> tuple[str | None, str, str | None]:
     """(status code, outcome, error type) of a finished call."""
     if error is not None:
-        from .errors import OutcomeUnknown
-
         outcome = "unknown" if isinstance(error, OutcomeUnknown) else "error"
         return None, outcome, type(error).__name__
     code = getattr(result, "response_code", None)
