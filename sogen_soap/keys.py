@@ -36,6 +36,7 @@ __all__ = [
     "KeyVersion",
     "key_from_spec",
     "key_from_table",
+    "key_specs",
     "keys_from_env",
     "parse_day",
 ]
@@ -45,8 +46,8 @@ log = logging.getLogger("sogen_soap.keys")
 EXPIRY_WARNINGS: Final = (90, 45, 20)
 """Days before a key's expiry when a warning is logged: the vendor's alert e-mails."""
 
-# (version, expiry, threshold) already warned of in this process.
-_warned: set[tuple[int, date, int]] = set()
+# (version, expiry) -> the nearest threshold already warned of in this process.
+_warned: dict[tuple[int, date], int] = {}
 _warned_lock = threading.Lock()
 
 
@@ -222,8 +223,8 @@ class KeyRing:
         """The version to seal a request with now: expiry checked (warned of, or
         refused) and the switch noted, so a 34 right after it can say so."""
         entry = self.active
-        if entry.expires is not None:
-            left = (entry.expires - self._today()).days
+        left = entry.days_left(self._today())
+        if left is not None:
             if left < 0:
                 raise KeyExpired(
                     f"key version {entry.version} expired on {entry.expires}: the service "
@@ -256,16 +257,6 @@ class KeyRing:
             f"key version {version} was switched to and has not been accepted yet: the "
             f"service may not have activated it{back}"
         )
-
-    def expiring(self, within: int = EXPIRY_WARNINGS[0]) -> list[tuple[KeyVersion, int]]:
-        """Versions expiring within ``within`` days (or expired), with days left."""
-        today = self._today()
-        found = []
-        for entry in self.versions:
-            left = entry.days_left(today)
-            if left is not None and left <= within:
-                found.append((entry, left))
-        return found
 
 
 def key_from_table(entry: Mapping[str, object], where: str) -> KeyVersion:
@@ -308,36 +299,43 @@ def _secret(value: str | SecretKey) -> SecretKey:
 
 
 def _warn_expiry(entry: KeyVersion, left: int) -> None:
-    for threshold in sorted(EXPIRY_WARNINGS):
-        if left <= threshold:
-            assert entry.expires is not None
-            key = (entry.version, entry.expires, threshold)
-            with _warned_lock:
-                if any(k[:2] == key[:2] and k[2] <= threshold for k in _warned):
-                    return
-                _warned.add(key)
-            log.warning(
-                "key version %d expires on %s, in %d day%s: activate its successor before then",
-                entry.version,
-                entry.expires,
-                left,
-                "" if left == 1 else "s",
-            )
+    """Warn once per threshold reached (90, 45, 20 days), the nearest one only."""
+    threshold = min((t for t in EXPIRY_WARNINGS if left <= t), default=None)
+    if threshold is None:
+        return
+    assert entry.expires is not None
+    key = (entry.version, entry.expires)
+    with _warned_lock:
+        if _warned.get(key, threshold + 1) <= threshold:
             return
+        _warned[key] = threshold
+    log.warning(
+        "key version %d expires on %s, in %d day%s: activate its successor before then",
+        entry.version,
+        entry.expires,
+        left,
+        "" if left == 1 else "s",
+    )
+
+
+def key_specs(text: str, where: str) -> list[KeyVersion]:
+    """Comma-separated ``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]`` entries (``SOGEN_KEYS``)."""
+    return [key_from_spec(spec, where) for spec in text.split(",") if spec.strip()]
 
 
 def keys_from_env(environ: Mapping[str, str]) -> KeyRing | None:
     """``SOGEN_KEYS`` (``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]``, comma-separated),
     active ``SOGEN_KEY_VERSION`` if set; None when ``SOGEN_KEYS`` is not set."""
-    specs = [e for e in environ.get("SOGEN_KEYS", "").split(",") if e.strip()]
-    if not specs:
+    text = environ.get("SOGEN_KEYS", "")
+    if not text.replace(",", "").strip():
         return None
     if environ.get("SOGEN_SECRET_KEY") or environ.get("SOGEN_SECRET_KEY_FILE"):
         raise ConfigurationError(
             "SOGEN_KEYS and SOGEN_SECRET_KEY(_FILE) are both set: a key ring or one key; keep one"
         )
+    versions = key_specs(text, "SOGEN_KEYS")
     active = environ.get("SOGEN_KEY_VERSION")
     return KeyRing(
-        [key_from_spec(spec, "SOGEN_KEYS") for spec in specs],
+        versions,
         active=int(check_field("keyVersion", active, "SOGEN_KEY_VERSION")) if active else None,
     )

@@ -180,9 +180,8 @@ class SimulatedWallet:
         self._simulator.app.received.clear()
         from .simulator import DEFAULT_MERCHANT
 
-        self._simulator.app.merchants = {
-            DEFAULT_MERCHANT.merchant_id: {DEFAULT_MERCHANT.key_version: DEFAULT_MERCHANT}
-        }
+        self._simulator.app.merchants = {}
+        self._simulator.app.add_key(DEFAULT_MERCHANT)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from ..client import DEFAULT_TIMEOUT, WalletClient
 from ..credentials import SecretKey, secret_key_from_file
 from ..endpoints import resolve_endpoint
 from ..errors import ConfigurationError
-from ..keys import KeyRing, KeyVersion, key_from_spec, key_from_table, parse_day
+from ..keys import KeyRing, KeyVersion, key_from_spec, key_from_table, key_specs, parse_day
 from ..validation import check_field
 from .events import FORMATS, say
 
@@ -219,8 +219,7 @@ def _ring_source(
     if getattr(args, "key_ring", None):
         return "--key-ring", [key_from_spec(spec, "--key-ring") for spec in args.key_ring]
     if env.get("SOGEN_KEYS"):
-        specs = [e for e in env["SOGEN_KEYS"].split(",") if e.strip()]
-        return "SOGEN_KEYS", [key_from_spec(spec, "SOGEN_KEYS") for spec in specs]
+        return "SOGEN_KEYS", key_specs(env["SOGEN_KEYS"], "SOGEN_KEYS")
     if config.get("keys"):
         where = f"keys in {path}"
         return where, [key_from_table(entry, where) for entry in config["keys"]]
