@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
+from ..client import WalletClient
 from ..errors import ConfigurationError, SogenSoapError
 from ..keys import EXPIRY_WARNINGS, KeyVersion
 from ..results import UNKNOWN_WALLET_CODES, GetWalletDataResult
@@ -60,10 +61,7 @@ def _days(left: int | None) -> str:
     return f"{left} day{'s' * (left != 1)} left"
 
 
-def _probe(client: object, entry: KeyVersion) -> tuple[str, str]:
-    from ..client import WalletClient
-
-    assert isinstance(client, WalletClient)
+def _probe(client: WalletClient, entry: KeyVersion) -> tuple[str, str]:
     if entry.expired():
         return EXPIRED, "not sent: the service refuses an expired key"
     client.activate_key(entry.version)
@@ -88,11 +86,8 @@ def verdict(result: GetWalletDataResult) -> tuple[str, str]:
     return UNPROVEN, f"the answer ({result.message}) was not sealed with this key"
 
 
-def check_keys(client: object) -> list[KeyCheck]:
+def check_keys(client: WalletClient) -> list[KeyCheck]:
     """Prove every version of ``client.keys``; the active one is active again after."""
-    from ..client import WalletClient
-
-    assert isinstance(client, WalletClient)
     ring = client.keys
     active = ring.active.version
     checks = []
