@@ -35,6 +35,18 @@ if TYPE_CHECKING:
     from .client import DEFAULT_TIMEOUT, WalletClient
     from .credentials import SecretKey, secret_key_from_file
     from .keys import KeyExpired, KeyRing, KeyVersion
+    from .payment_results import (
+        PAYMENT_CODES,
+        CancelResult,
+        CashManagementResult,
+        PaymentResult,
+        RefundResult,
+        TransactionData,
+        ValidateResult,
+        WalletCreditHolderResult,
+        WalletOrderResult,
+    )
+    from .payments import new_transaction_reference
     from .results import (
         RESPONSE_CODES,
         AddCardResult,
@@ -64,6 +76,21 @@ _LAZY = {
     "KeyExpired": ".keys",
     "secret_key_from_file": ".credentials",
     "RetryPolicy": ".retry",
+    "new_transaction_reference": ".payments",
+    **dict.fromkeys(
+        (
+            "PAYMENT_CODES",
+            "CancelResult",
+            "CashManagementResult",
+            "PaymentResult",
+            "RefundResult",
+            "TransactionData",
+            "ValidateResult",
+            "WalletCreditHolderResult",
+            "WalletOrderResult",
+        ),
+        ".payment_results",
+    ),
     **dict.fromkeys(
         (
             "RESPONSE_CODES",
@@ -94,9 +121,12 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "PAYMENT_CODES",
     "RESPONSE_CODES",
     "AddCardResult",
     "AsyncWalletClient",
+    "CancelResult",
+    "CashManagementResult",
     "ConfigurationError",
     "ConnectionDropped",
     "ConnectionFailed",
@@ -110,6 +140,8 @@ __all__ = [
     "KeyVersion",
     "OutcomeUnknown",
     "PaymentMean",
+    "PaymentResult",
+    "RefundResult",
     "ResponseError",
     "ResponseTimeout",
     "ResponseTooLarge",
@@ -120,14 +152,19 @@ __all__ = [
     "SoapFault",
     "SogenSoapError",
     "TLSError",
+    "TransactionData",
     "TransportError",
     "UnreadableOutcome",
     "UnverifiedOutcome",
     "UpdatePaymentMeanResult",
+    "ValidateResult",
     "WalletActionResult",
     "WalletClient",
+    "WalletCreditHolderResult",
+    "WalletOrderResult",
     "WalletResponseError",
     "WalletResult",
     "__version__",
+    "new_transaction_reference",
     "secret_key_from_file",
 ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Generic, TypedDict, TypeVar
 
 from .credentials import SecretKey, secret_key_from_env
-from .endpoints import INTERFACE_VERSIONS, OPERATIONS, parse_endpoint
+from .endpoints import parse_endpoint
 from .envelope import (
     OperationShape,
     build_sealed_request,
@@ -53,6 +53,7 @@ from .json_codec import parse_reply as parse_json_reply
 from .keys import KeyRing, KeyVersion, keys_from_env
 from .observe import Exchange, Hook, Observer, note_reconciliation, note_resend
 from .parsing import list_items, parse_datetime, payment_mean, text_or_none, unmodeled
+from .payments import PaymentPlans
 from .redact import install_log_redaction, mask_pan
 from .results import (
     AddCardResult,
@@ -66,6 +67,7 @@ from .results import (
 )
 from .retry import READ_ONLY_OPERATIONS, RetryPolicy, retryable
 from .seal import DEFAULT_ALGORITHM, verified_order
+from .services import PAYMENT_OPERATIONS, SERVICES, WALLET, service_of
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, Deadline, Proxy, environment_proxy
 from .validation import check_card_number, check_field
 from .wsdl_cache import bundled_shapes, load_document, soap_binding, zeep_settings
@@ -145,12 +147,14 @@ class Answer:
     seal_order: str | None = None
     key_version: int | None = None
     hint: str | None = None
+    code_field: str = "walletResponseCode"
+    """The output field holding the service's code (``responseCode`` for payments)."""
 
     def common(self) -> dict[str, Any]:
         return {
             "key_version": self.key_version,
             "hint": self.hint,
-            "response_code": text_or_none(self.output.get("walletResponseCode")),
+            "response_code": text_or_none(self.output.get(self.code_field)),
             "error_field_name": text_or_none(self.output.get("errorFieldName")),
             "fault": self.fault,
             "seal_verified": self.seal_verified,
@@ -177,9 +181,12 @@ def _attempted(fields: Mapping[str, object]) -> dict[str, str]:
     """What a call asked for, safe to show: no card number, no token."""
     shown = {
         name: str(fields[name])
-        for name in ("merchantWalletId", "paymentMeanId", "cardExpiryDate", "paymentMeanAlias")
+        for name in (
+            "merchantWalletId", "paymentMeanId", "cardExpiryDate", "paymentMeanAlias",
+            "transactionReference", "amount", "operationAmount", "currencyCode",
+        )
         if fields.get(name) is not None
-    }
+    }  # fmt: skip
     if fields.get("cardNumber") is not None:
         shown["maskedPan"] = mask_pan(str(fields["cardNumber"]))
     return shown
@@ -268,6 +275,10 @@ def _reason(error: SogenSoapError) -> str:
 # -------------------------------------------------------------------- results
 
 
+def _changes_money(operation: str) -> bool:
+    return operation in PAYMENT_OPERATIONS and operation not in READ_ONLY_OPERATIONS
+
+
 def _known(*names: str) -> frozenset[str]:  # pragma: no mutate block
     return _STATUS_FIELDS | frozenset(names)
 
@@ -336,8 +347,11 @@ def _action_result(result: type[_Action]) -> Callable[[Answer], _Action]:
     return convert
 
 
-class WalletCore:
-    """The rules of a wallet client, without the I/O.  See ``WalletClient``."""
+class WalletCore(PaymentPlans):
+    """The rules of a wallet client, without the I/O.  See ``WalletClient``.
+
+    The payment services' plans and steps come from ``PaymentPlans``: the same
+    core sends them, each to its service's endpoint on the same host."""
 
     def __init__(
         self,
@@ -380,6 +394,7 @@ class WalletCore:
         # One service, two endpoints: a URL given either way is mapped by its path.
         self._address = json_base(address) if self._wire == "json" else soap_base(address)
         self._endpoint = self._address.url
+        self._targets = self._service_targets()
         self._max_response_bytes = _check_max_bytes(
             options.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         )
@@ -423,19 +438,31 @@ class WalletCore:
 
     @staticmethod
     def _versions(version: str | None, per_operation: Mapping[str, str] | None) -> dict[str, str]:
-        versions = dict(INTERFACE_VERSIONS)
+        """Each operation's interfaceVersion: the defaults of ``services``;
+        ``interface_version`` for every wallet operation; ``interface_versions``
+        per operation, of any service.  Each must carry its service's prefix
+        (WR_WS_ for the wallet, IR_WS_ checkout, CR_WS_ cash management, DR_WS_
+        diagnostic): a wallet version sent to the checkout is refused here."""
+        versions = {op: v for service in SERVICES for op, v in service.versions.items()}
         if version is not None:
-            versions = dict.fromkeys(OPERATIONS, version)
-        unknown = sorted(set(per_operation or ()) - set(OPERATIONS))
+            versions.update(dict.fromkeys(WALLET.operations, version))
+        unknown = sorted(set(per_operation or ()) - set(versions))
         if unknown:
             raise ConfigurationError(
-                f"interface_versions names no wallet operation: {', '.join(unknown)}"
+                f"interface_versions names no operation of the services: {', '.join(unknown)}"
             )
         versions.update(per_operation or {})
-        return {
-            op: check_field("interfaceVersion", v, "interface_version")
-            for op, v in versions.items()
-        }
+        checked = {}
+        for op, v in versions.items():
+            text = check_field("interfaceVersion", v, "interface_version")
+            prefix = service_of(op).versions[op][:6]
+            if not text.startswith(prefix):
+                raise ConfigurationError(
+                    f"interface version {text!r} is not one of {op}'s: its service takes "
+                    f"{prefix}... (e.g. {service_of(op).versions[op]})"
+                )
+            checked[op] = text
+        return checked
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
@@ -571,15 +598,34 @@ class WalletCore:
 
     def _shape(self, operation: str) -> OperationShape:
         shape = self._shapes.get(operation)
+        if shape is None and operation in PAYMENT_OPERATIONS:
+            # a WSDL given by the caller is the wallet's; payments use the bundled ones
+            shape = self._shapes[operation] = bundled_shapes()[operation]
         if shape is None:
             shape = self._shapes[operation] = operation_shape(self._binding, operation)
         return shape
 
+    def _service_targets(self) -> dict[str, str]:
+        """Each service's path on the endpoint's host: the wallet's as given; the
+        others beside it (``.../services/v2/wallet`` -> ``.../services/v2/checkout``,
+        and the same for JSON).  A path that names no wallet service is taken
+        as the prefix all services hang from."""
+        path = self._address.target.split("?", 1)[0].rstrip("/")
+        wallet_path = WALLET.json_path if self._wire == "json" else WALLET.soap_path
+        prefix = path[: -len(wallet_path)] if path.endswith(wallet_path) else path
+        targets = {WALLET.name: self._address.target}
+        for service in SERVICES[1:]:
+            own = service.json_path if self._wire == "json" else service.soap_path
+            targets[service.name] = prefix + own
+        return targets
+
     def _target(self, operation: str) -> str:
-        """Where the request goes: the SOAP endpoint, or ``<JSON base>/<function>``."""
+        """Where the request goes: the service's SOAP endpoint, or
+        ``<its JSON base>/<function>``."""
+        target = self._targets[service_of(operation).name]
         if self._wire == "json":
-            return f"{self._address.target.rstrip('/')}/{operation}"
-        return self._address.target
+            return f"{target.rstrip('/')}/{operation}"
+        return target
 
     def _request(self, plan: Plan[Any]) -> tuple[bytes, dict[str, str], KeyVersion]:
         """The sealed request body, its HTTP headers, and the key version that sealed
@@ -687,9 +733,10 @@ class WalletCore:
     def _checked(self, operation: str, output: dict[str, object], key: KeyVersion) -> Answer:
         """Verify the response seal with the key its request was sealed with; refuse
         what must not be trusted unverified."""
-        code = output.get("walletResponseCode")
+        code_field = service_of(operation).code_field
+        code = output.get(code_field)
         if not isinstance(code, str) or not code:
-            raise ResponseError(f"{operation}: the response carries no walletResponseCode")
+            raise ResponseError(f"{operation}: the response carries no {code_field}")
         seal = output.get("seal")
         order = (
             verified_order(output, seal, key.secret_key.reveal(), self._seal_algorithm)
@@ -700,7 +747,9 @@ class WalletCore:
         if verified:
             self._keys.proven(key.version)
         carries_data = any(
-            value not in (None, "") for name, value in output.items() if name not in _STATUS_FIELDS
+            value not in (None, "")
+            for name, value in output.items()
+            if name not in _STATUS_FIELDS and name != code_field
         )
         if not verified and (code == "00" or carries_data):
             state = "wrong" if isinstance(seal, str) and seal else "missing"
@@ -717,6 +766,7 @@ class WalletCore:
             seal_order=order,
             key_version=key.version,
             hint=hint,
+            code_field=code_field,
         )
 
     def _after_attempt(
@@ -740,13 +790,14 @@ class WalletCore:
                 if delay is not None:
                     return delay
             raise self._final(plan, outcome)
-        temporary = outcome.fault is None and outcome.output.get("walletResponseCode") == "99"
-        if temporary and not last:
+        temporary = outcome.fault is None and outcome.output.get(outcome.code_field) == "99"
+        # A payment's 99 is settled by its steps (looked up, never sent blindly again).
+        if temporary and not last and not _changes_money(operation):
             delay = self._retry_delay(operation, attempt, "code 99", deadline)
             if delay is not None:
                 return delay
         if log.isEnabledFor(logging.DEBUG):
-            code = outcome.fault.code if outcome.fault else outcome.output.get("walletResponseCode")
+            code = outcome.fault.code if outcome.fault else outcome.output.get(outcome.code_field)
             card = plan.fields.get("cardNumber")
             log.debug(
                 "%s %s -> %s (wallet %s%s)",

@@ -15,6 +15,14 @@ from .adapter import DEFAULT_TIMEOUT, AddCardOptions, Answer, ClientOptions, Pla
 from .credentials import SecretKey
 from .errors import ConfigurationError, SogenSoapError
 from .keys import KeyRing
+from .payment_results import (
+    CancelResult,
+    RefundResult,
+    TransactionData,
+    ValidateResult,
+    WalletCreditHolderResult,
+    WalletOrderResult,
+)
 from .results import (
     AddCardResult,
     DeletePaymentMeanResult,
@@ -28,6 +36,8 @@ from .transport import LegacySyncSender, SyncSender, tls_settings
 if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
+
+    from .payments import CreditOptions, PaymentOptions
 
 __all__ = ["DEFAULT_TIMEOUT", "WalletClient"]
 
@@ -196,6 +206,131 @@ class WalletClient(WalletCore):
     def sign_off(self, merchant_wallet_id: str) -> SignOffResult:
         """Delete a wallet and all its payment means (25 when unknown)."""
         return self._observed_run(self.plan_sign_off(merchant_wallet_id))
+
+    # ------------------------------------------------------------ paying with the wallet
+
+    def wallet_order(
+        self,
+        merchant_wallet_id: str,
+        payment_mean_id: str | int,
+        amount: int,
+        currency_code: str | int = "978",
+        *,
+        transaction_reference: str | None = None,
+        reconcile: bool = True,
+        after_lost_answer: bool = False,
+        **options: Unpack[PaymentOptions],
+    ) -> WalletOrderResult:
+        """Charge a stored card: ``amount`` in the currency's smallest unit (an ``int``:
+        1050 is 10.50 EUR), ``currency_code`` ISO 4217 numeric (978, euros).
+
+        ``transaction_reference`` identifies the payment; without one, a fresh one
+        is made (``new_transaction_reference()``; better: make it yourself and keep
+        it first).  Options by keyword: ``order_channel`` (INTERNET),
+        ``capture_day``, ``capture_mode``, ``payment_pattern``,
+        ``initial_scheme_transaction_identifier``, ``order_id``, ``customer_id``,
+        ``transaction_origin``.
+
+        No double charge: a lost answer is settled by looking the reference up
+        (``recovered``), and the request is sent again only when the service
+        says it does not know it.  A reference used before answers 94
+        (``duplicate``): no new payment.  ``reconcile=False`` raises
+        ``OutcomeUnknown`` instead; ``after_lost_answer`` says an earlier
+        attempt with this reference lost its answer (looked up first).
+        """
+        plan = self.plan_wallet_order(
+            merchant_wallet_id,
+            payment_mean_id,
+            amount,
+            currency_code,
+            transaction_reference,
+            **options,
+        )
+        steps = self.payment_steps(
+            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
+        )
+        return self._observed("walletOrder", lambda: self._drive(steps))
+
+    def wallet_credit_holder(
+        self,
+        merchant_wallet_id: str,
+        payment_mean_id: str | int,
+        amount: int,
+        currency_code: str | int = "978",
+        *,
+        transaction_reference: str | None = None,
+        reconcile: bool = True,
+        after_lost_answer: bool = False,
+        **options: Unpack[CreditOptions],
+    ) -> WalletCreditHolderResult:
+        """Credit a stored card (money to the holder), under the same rule as
+        ``wallet_order``: one credit per reference, whatever is lost."""
+        plan = self.plan_wallet_credit_holder(
+            merchant_wallet_id,
+            payment_mean_id,
+            amount,
+            currency_code,
+            transaction_reference,
+            **options,
+        )
+        steps = self.payment_steps(
+            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
+        )
+        return self._observed("walletCreditHolder", lambda: self._drive(steps))
+
+    def refund(
+        self,
+        transaction_reference: str,
+        amount: int,
+        currency_code: str | int = "978",
+        *,
+        operation_origin: str | None = None,
+        reconcile: bool = True,
+    ) -> RefundResult:
+        """Refund ``amount`` of a captured transaction (up to what remains).
+
+        The transaction is read before (``reconcile``): a lost answer is then
+        settled by reading it again, never by refunding twice."""
+        plan = self.plan_refund(transaction_reference, amount, currency_code, operation_origin)
+        return self._observed(
+            "refund", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
+        )
+
+    def cancel(
+        self,
+        transaction_reference: str,
+        amount: int,
+        currency_code: str | int = "978",
+        *,
+        operation_origin: str | None = None,
+        reconcile: bool = True,
+    ) -> CancelResult:
+        """Cancel ``amount`` of a transaction not yet captured (all of it: the
+        transaction is then CANCELLED).  Lost answers: as ``refund``."""
+        plan = self.plan_cancel(transaction_reference, amount, currency_code, operation_origin)
+        return self._observed(
+            "cancel", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
+        )
+
+    def validate(
+        self,
+        transaction_reference: str,
+        amount: int,
+        currency_code: str | int = "978",
+        *,
+        operation_origin: str | None = None,
+        reconcile: bool = True,
+    ) -> ValidateResult:
+        """Validate (capture) a transaction made with capture mode VALIDATION, for
+        ``amount`` (at most the authorised one).  Lost answers: as ``refund``."""
+        plan = self.plan_validate(transaction_reference, amount, currency_code, operation_origin)
+        return self._observed(
+            "validate", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
+        )
+
+    def get_transaction_data(self, transaction_reference: str) -> TransactionData:
+        """A transaction as the service holds it (25: unknown reference)."""
+        return self._observed_run(self.plan_get_transaction_data(transaction_reference))
 
     # ------------------------------------------------------------------ sending
 

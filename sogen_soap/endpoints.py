@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from .errors import ConfigurationError
+from .services import WALLET
 
 __all__ = [
     "DEFAULT_INTERFACE_VERSION",
@@ -36,14 +37,7 @@ DEFAULT_INTERFACE_VERSION: Final = "WR_WS_2.55"
 # and move them over time; every function accepts 2.55, so that is the default
 # everywhere until a page says otherwise.  Override per client with
 # ``WalletClient(interface_versions={...})``.
-INTERFACE_VERSIONS: Final = {
-    "addCard": DEFAULT_INTERFACE_VERSION,
-    "getWalletData": DEFAULT_INTERFACE_VERSION,
-    "getPaymentMeanData": DEFAULT_INTERFACE_VERSION,
-    "updatePaymentMean": DEFAULT_INTERFACE_VERSION,
-    "deletePaymentMean": DEFAULT_INTERFACE_VERSION,
-    "signOff": DEFAULT_INTERFACE_VERSION,
-}
+INTERFACE_VERSIONS: Final = dict(WALLET.versions)  # the wallet's; services.py has all
 OPERATIONS: Final = tuple(INTERFACE_VERSIONS)
 
 

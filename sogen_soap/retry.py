@@ -27,7 +27,9 @@ from .errors import (
 
 __all__ = ["READ_ONLY_OPERATIONS", "RetryPolicy", "retryable"]  # and NO_RETRY, made on use
 
-READ_ONLY_OPERATIONS: Final = frozenset({"getWalletData", "getPaymentMeanData"})
+READ_ONLY_OPERATIONS: Final = frozenset(
+    {"getWalletData", "getPaymentMeanData", "getTransactionData"}
+)
 _GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
 
 

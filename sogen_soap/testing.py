@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .simulator import Simulator
     from .simulator.app import Received
 
-__all__ = ["SimulatedWallet", "StoredPaymentMean", "simulated_wallet"]
+__all__ = ["SimulatedWallet", "StoredPaymentMean", "StoredTransaction", "simulated_wallet"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,46 @@ class StoredPaymentMean:
     @property
     def payment_mean_brand(self) -> str:
         return self.brand
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    """A payment as the simulated service holds it (masked card, amounts in cents)."""
+
+    transaction_reference: str
+    kind: str
+    """``"order"`` (a charge, ``walletOrder``) or ``"credit"`` (``walletCreditHolder``)."""
+    merchant_wallet_id: str
+    payment_mean_id: str
+    status: str
+    origin_amount: int
+    current_amount: int
+    currency_code: str
+    response_code: str
+    masked_pan: str
+    payment_pattern: str | None
+    scheme_transaction_identifier: str | None
+    initial_scheme_transaction_identifier: str | None
+    last_operation_name: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> StoredTransaction:
+        return cls(
+            transaction_reference=data["reference"],
+            kind=data["kind"],
+            merchant_wallet_id=data["wallet_id"],
+            payment_mean_id=data["payment_mean_id"],
+            status=data["status"],
+            origin_amount=data["origin_amount"],
+            current_amount=data["current_amount"],
+            currency_code=data["currency"],
+            response_code=data["response_code"],
+            masked_pan=data["masked_pan"],
+            payment_pattern=data["pattern"],
+            scheme_transaction_identifier=data["scheme_id"],
+            initial_scheme_transaction_identifier=data["initial_scheme_id"],
+            last_operation_name=data["last_op"],
+        )
 
 
 class SimulatedWallet:
@@ -150,11 +190,13 @@ class SimulatedWallet:
         return options
 
     def fail_next(self, operation: str, kind: str, times: int = 1) -> None:
-        """The next ``times`` calls of ``operation`` (e.g. ``"addCard"``) get fault ``kind``."""
-        from .endpoints import OPERATIONS
+        """The next ``times`` calls of ``operation`` (``"addCard"``, ``"walletOrder"``,
+        ``"refund"``, ...: any function of the four services) get fault ``kind``."""
+        from .services import SERVICES
 
-        if operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}; one of {', '.join(OPERATIONS)}")
+        names = [op for service in SERVICES for op in service.operations]
+        if operation not in names:
+            raise ValueError(f"unknown operation {operation!r}; one of {', '.join(names)}")
         self._simulator.app.faults.fail_next(operation, kind, times)
 
     def wallet(self, wallet_id: str) -> tuple[StoredPaymentMean, ...]:
@@ -167,6 +209,31 @@ class SimulatedWallet:
             for m in stored.payment_means
         )
 
+    def transactions(self) -> tuple[StoredTransaction, ...]:
+        """Every payment the service holds (charges and credits, refused ones too), in
+        the order they were made, as they stand at the simulated time (masked)."""
+        desk = self._simulator.app.payments
+        return tuple(
+            StoredTransaction.of(desk.current(data))
+            for data in self._simulator.store.payments(self.merchant_id)
+        )
+
+    def transaction(self, transaction_reference: str) -> StoredTransaction | None:
+        """One payment by its reference, or None when the service does not hold it."""
+        data = self._simulator.store.payment(self.merchant_id, transaction_reference)
+        if data is None:
+            return None
+        return StoredTransaction.of(self._simulator.app.payments.current(data))
+
+    def advance(self, *, days: float = 0, hours: float = 0) -> None:
+        """Move the simulated time ahead (captures fall due after their capture day;
+        key validity windows follow it too).  ``reset()`` puts it back."""
+        from datetime import timedelta
+
+        if days < 0 or hours < 0:
+            raise ValueError("time only moves ahead")
+        self._simulator.app.clock_offset += timedelta(days=days, hours=hours)
+
     @property
     def requests(self) -> list[Received]:
         """The requests received, in order: ``.operation``, ``.merchant_wallet_id``,
@@ -178,6 +245,9 @@ class SimulatedWallet:
         self._simulator.store.clear()
         self._simulator.app.faults.clear()
         self._simulator.app.received.clear()
+        from datetime import timedelta
+
+        self._simulator.app.clock_offset = timedelta(0)
         from .simulator import DEFAULT_MERCHANT
 
         self._simulator.app.merchants = {}

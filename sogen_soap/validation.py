@@ -19,11 +19,15 @@ from .redact import card_number_runs
 from .seal import SEAL_ALGORITHMS
 
 __all__ = [
+    "CAPTURE_MODES",
     "CLEAR_PAN_TYPES",
     "FIELD_RULES",
+    "ORDER_CHANNELS",
     "PAN_TYPES",
     "PAYMENT_MEAN_BRANDS",
+    "PAYMENT_PATTERNS",
     "FieldRule",
+    "check_amount",
     "check_card_number",
     "check_field",
     "holds_card_number",
@@ -31,6 +35,9 @@ __all__ = [
 ]
 
 PAN_TYPES: Final = ("CSE", "PAN", "STKPAN", "TOKEN_PAN", "VCO_PAN")
+ORDER_CHANNELS: Final = ("INTERNET", "IVR", "MAIL_ORDER", "MOTO", "TELEPHONE_ORDER")
+CAPTURE_MODES: Final = ("AUTHOR_CAPTURE", "IMMEDIATE", "VALIDATION")
+PAYMENT_PATTERNS: Final = ("INSTALMENT", "ONE_SHOT", "RECURRING_1", "RECURRING_N")
 CLEAR_PAN_TYPES: Final = frozenset({"PAN"})
 
 PAYMENT_MEAN_BRANDS: Final = (
@@ -74,7 +81,13 @@ def _rules(*rules: FieldRule) -> Mapping[str, FieldRule]:  # pragma: no mutate b
 
 FIELD_RULES: Final[Mapping[str, FieldRule]] = _rules(
     FieldRule("merchantId", 15, 15, r"[0-9]{15}", "must be 15 digits"),
-    FieldRule("interfaceVersion", 20, 1, r"WR_WS_[0-9]+\.[0-9]+", "must look like WR_WS_2.55"),
+    FieldRule(
+        "interfaceVersion",
+        20,
+        1,
+        r"(WR|IR|CR|DR)_WS_[0-9]+\.[0-9]+",
+        "must look like WR_WS_2.55 (IR_WS_, CR_WS_ or DR_WS_ for the payment services)",
+    ),
     FieldRule("keyVersion", 10, 1, r"[1-9][0-9]{0,9}", "must be a whole number from 1"),
     FieldRule("sealAlgorithm", 12, choices=tuple(sorted(SEAL_ALGORITHMS))),
     FieldRule("intermediateServiceProviderId", 20),
@@ -96,7 +109,32 @@ FIELD_RULES: Final[Mapping[str, FieldRule]] = _rules(
     ),
     FieldRule("paymentToken", 255, secret=True),
     FieldRule("paymentMeanId", 6, 1, r"[0-9]{1,6}", "must be 1 to 6 digits"),
+    # ---- the payment services (checkout, cash management, diagnostic)
+    FieldRule(
+        "currencyCode", 3, 3, r"[0-9]{3}", "must be the 3-digit ISO 4217 code (978 for euros)"
+    ),
+    FieldRule(
+        "transactionReference",
+        35,
+        1,
+        r"[A-Za-z0-9]{1,35}",
+        "must be 1 to 35 letters or digits, unique per merchant",
+    ),
+    FieldRule("orderChannel", 20, choices=ORDER_CHANNELS),
+    FieldRule("captureDay", 2, 1, r"[0-9]{1,2}", "must be a number of days from 0 to 99"),
+    FieldRule("captureMode", 20, choices=CAPTURE_MODES),
+    FieldRule("paymentPattern", 20, choices=PAYMENT_PATTERNS),
+    FieldRule("initialSchemeTransactionIdentifier", 56, 1),
+    FieldRule("orderId", 32),
+    FieldRule("customerId", 19),
+    FieldRule("transactionOrigin", 20),
+    FieldRule("operationOrigin", 20),
 )
+# Free text a merchant fills from its own data: refused when it holds a card number.
+_NO_CARD_DATA: Final = frozenset(
+    {"merchantWalletId", "orderId", "customerId", "transactionReference"}
+)
+MAX_AMOUNT: Final = 999_999_999_999  # N12
 
 _COMPILED: Final = {
     name: re.compile(rule.pattern) for name, rule in FIELD_RULES.items() if rule.pattern
@@ -151,12 +189,30 @@ def check_field(field: str, value: object, parameter: str | None = None) -> str:
         raise fail("must not be empty")
     if field == "paymentMeanAlias" and holds_card_number(text, strict=True):
         raise fail("looks like it holds a card number; the alias must carry no cardholder data")
-    if field == "merchantWalletId" and holds_card_number(text, strict=False):
+    if field in _NO_CARD_DATA and holds_card_number(text, strict=False):
+        what = "a wallet id" if field == "merchantWalletId" else "it"
         raise fail(
-            "looks like it holds a card number (digits passing the Luhn check); a wallet id "
+            f"looks like it holds a card number (digits passing the Luhn check); {what} "
             "must carry no cardholder data"
         )
     return text
+
+
+def check_amount(value: object, field: str = "amount", parameter: str | None = None) -> int:
+    """An amount in the currency's smallest unit (cents for euros): a whole ``int``
+    from 1 to 12 digits.  A float, a ``Decimal`` or text is refused, never rounded:
+    ``10.5`` may mean euros or cents, and a payment SDK must not guess."""
+    param = parameter or snake_case(field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidFieldError(
+            field,
+            param,
+            f"must be a whole number of the currency's smallest unit (1050 for 10.50 EUR), "
+            f"not {type(value).__name__}",
+        )
+    if not 1 <= value <= MAX_AMOUNT:
+        raise InvalidFieldError(field, param, f"must be from 1 to {MAX_AMOUNT} (got {value})")
+    return value
 
 
 def _luhn(digits: str) -> bool:

@@ -38,7 +38,10 @@ from .endpoints import Endpoint, parse_endpoint, parse_url
 from .errors import ConfigurationError, HTTPStatusError, ResponseError, SogenSoapError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .envelope import OperationShape
+    from .services import Service
 
 __all__ = [
     "SOURCE_FILE",
@@ -51,6 +54,7 @@ __all__ = [
     "fetch_wsdl",
     "forget_documents",
     "load_document",
+    "service_wsdl_path",
     "zeep_settings",
 ]
 
@@ -102,6 +106,8 @@ def _resolve(location: str | os.PathLike[str] | None) -> str:
     path = Path(location)
     if path.is_dir():
         found = sorted(path.glob("*.wsdl"))
+        if len(found) > 1 and (path / WSDL_FILE).is_file():
+            found = [path / WSDL_FILE]  # a folder of several services: the wallet's
         if len(found) != 1:
             raise ConfigurationError(f"{path} must hold exactly one .wsdl file, found {len(found)}")
         path = found[0]
@@ -182,28 +188,39 @@ def _parse(path: str) -> Any:
 SHAPES_FILE: Final = "WalletService.shapes.json"
 
 
+def service_wsdl_path(service: Service) -> str:
+    """Path of the bundled WSDL of ``service`` (beside the wallet's)."""
+    return str(Path(bundled_wsdl_path()).with_name(service.wsdl_file))
+
+
 @functools.lru_cache(maxsize=1)
 def bundled_shapes() -> dict[str, OperationShape]:
-    """The bundled WSDL's operation layouts, compiled ahead (``SHAPES_FILE``).
+    """Every bundled WSDL's operation layouts, compiled ahead (``<Service>.shapes.json``).
 
     Reading them costs no zeep import and no WSDL parse, so a one-shot
     command starts fast; a test holds them equal to what zeep reads from the
-    bundled WSDL, and ``compile_shapes`` writes them.
+    bundled WSDLs, and ``compile_shapes`` writes them.
     """
     from .envelope import shape_from_json
+    from .services import SERVICES
 
-    path = Path(bundled_wsdl_path()).with_name(SHAPES_FILE)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: shape_from_json(shape) for name, shape in data.items()}
+    shapes: dict[str, OperationShape] = {}
+    for service in SERVICES:
+        path = Path(bundled_wsdl_path()).with_name(f"{service.stem}.shapes.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        shapes.update({name: shape_from_json(shape) for name, shape in data.items()})
+    return shapes
 
 
-def compile_shapes(document: Any) -> dict[str, Any]:
-    """Every wallet operation's layout as zeep reads it from ``document`` (JSON-ready)."""
-    from .endpoints import OPERATIONS
+def compile_shapes(document: Any, operations: Iterable[str] | None = None) -> dict[str, Any]:
+    """Each operation's layout as zeep reads it from ``document`` (JSON-ready); the
+    wallet's operations unless ``operations`` names others."""
     from .envelope import operation_shape, shape_to_json
+    from .services import WALLET
 
     binding = soap_binding(document)
-    return {name: shape_to_json(operation_shape(binding, name)) for name in OPERATIONS}
+    names = WALLET.operations if operations is None else tuple(operations)
+    return {name: shape_to_json(operation_shape(binding, name)) for name in names}
 
 
 def soap_binding(document: Any) -> Any:

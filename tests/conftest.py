@@ -90,8 +90,8 @@ def record_answers(sim: Simulator) -> list[bytes]:
     answers: list[bytes] = []
     real_handle = sim.app.handle
 
-    def recording(body: bytes) -> tuple[str, bytes, str]:
-        status, payload, kind = real_handle(body)
+    def recording(body: bytes, *service: Any) -> tuple[str, bytes, str]:
+        status, payload, kind = real_handle(body, *service)
         answers.append(payload)
         return status, payload, kind
 
@@ -105,9 +105,9 @@ def received(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[byte
     bodies: list[bytes] = []
     real_handle = simulator.app.handle
 
-    def recording(body: bytes) -> tuple[str, bytes, str]:
+    def recording(body: bytes, *service: Any) -> tuple[str, bytes, str]:
         bodies.append(body)
-        return real_handle(body)
+        return real_handle(body, *service)
 
     monkeypatch.setattr(simulator.app, "handle", recording)
     return bodies

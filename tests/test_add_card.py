@@ -237,9 +237,7 @@ def test_a_soap_fault_to_add_card_is_an_unknown_outcome() -> None:
         with pytest.raises(OutcomeUnknown) as caught:
             client.add_card("wallet-1", TEST_PAN, "203012")
     assert caught.value.reason == "fault" and caught.value.operation == "addCard"
-    assert str(caught.value).startswith(
-        "addCard: the service answered 'SOAP fault soap:Server: "
-    )
+    assert str(caught.value).startswith("addCard: the service answered 'SOAP fault soap:Server: ")
     assert "whether card 4100##########00 is in wallet wallet-1 is unknown" in str(caught.value)
 
 

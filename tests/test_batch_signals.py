@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import SCRIPT, merchant_env
@@ -37,11 +38,11 @@ def _received(sim: Simulator) -> set[str]:
     wallets: set[str] = set()
     real = sim.app.handle
 
-    def recording(body: bytes) -> tuple[str, bytes, str]:
+    def recording(body: bytes, *service: Any) -> tuple[str, bytes, str]:
         found = re.search(rb"<[^>]*merchantWalletId>([^<]+)<", body)
         if found:
             wallets.add(found.group(1).decode())
-        return real(body)
+        return real(body, *service)
 
     sim.app.handle = recording  # type: ignore[method-assign]
     return wallets

@@ -267,13 +267,37 @@ def test_a_pipe_given_as_the_batch_file_says_why_it_cannot_be_read(
 def test_help_lists_every_exit_status_and_environment_variable(tmp_path: Path) -> None:
     done = run("--help", env=clean_env(tmp_path))
     text = " ".join(done.stdout.split())
-    for status in ("0 success", "1 internal error", "2 bad input", "3 refused", "4 SOAP fault",
-                   "5 transport failure", "6 untrusted answer", "7 a batch stopped", "130", "143"):
+    for status in (
+        "0 success",
+        "1 internal error",
+        "2 bad input",
+        "3 refused",
+        "4 SOAP fault",
+        "5 transport failure",
+        "6 untrusted answer",
+        "7 a batch stopped",
+        "130",
+        "143",
+    ):
         assert status in text, status
-    for name in ("SOGEN_ENVIRONMENT", "SOGEN_MERCHANT_ID", "SOGEN_KEY_VERSION", "SOGEN_SECRET_KEY",
-                 "SOGEN_SECRET_KEY_FILE", "SOGEN_CONFIG", "SOGEN_WSDL", "SOGEN_TIMEOUT",
-                 "SOGEN_TRANSPORT", "SOGEN_CA_BUNDLE", "SOGEN_CLIENT_CERT", "SOGEN_CLIENT_KEY",
-                 "SOGEN_PROXY", "SOGEN_SIMULATOR_MERCHANTS", "HTTPS_PROXY", "NO_PROXY"):
+    for name in (
+        "SOGEN_ENVIRONMENT",
+        "SOGEN_MERCHANT_ID",
+        "SOGEN_KEY_VERSION",
+        "SOGEN_SECRET_KEY",
+        "SOGEN_SECRET_KEY_FILE",
+        "SOGEN_CONFIG",
+        "SOGEN_WSDL",
+        "SOGEN_TIMEOUT",
+        "SOGEN_TRANSPORT",
+        "SOGEN_CA_BUNDLE",
+        "SOGEN_CLIENT_CERT",
+        "SOGEN_CLIENT_KEY",
+        "SOGEN_PROXY",
+        "SOGEN_SIMULATOR_MERCHANTS",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+    ):
         assert name in text, name
     enrol = " ".join(run("enrol", "--help", env=clean_env(tmp_path)).stdout.split())
     assert "Exit status: 5 if any row failed or is unknown" in enrol

@@ -76,7 +76,9 @@ def test_interface_versions_are_sent_as_configured(
 def test_interface_versions_for_no_operation_or_badly_written_are_refused() -> None:
     with pytest.raises(ConfigurationError) as caught:
         _client("test", interface_versions={"addCrd": "WR_WS_2.55", "signof": "WR_WS_2.55"})
-    assert str(caught.value) == "interface_versions names no wallet operation: addCrd, signof"
+    assert (
+        str(caught.value) == "interface_versions names no operation of the services: addCrd, signof"
+    )
     with pytest.raises(InvalidFieldError) as field_error:
         _client("test", interface_version="2.55")
     assert field_error.value.parameter == "interface_version"

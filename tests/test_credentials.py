@@ -124,7 +124,7 @@ def test_two_secret_sources_at_once_are_refused_by_name(
 def test_the_embedded_simulator_answers_a_wrong_key_34_and_an_unknown_merchant_03(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """"Checking my settings against the simulator" must fail where the service would."""
+    """ "Checking my settings against the simulator" must fail where the service would."""
     base = {"SOGEN_ENVIRONMENT": "simulator", "SOGEN_KEY_VERSION": "1"}
     wrong = clean_env(tmp_path, **base, SOGEN_MERCHANT_ID=MERCHANT.merchant_id,
                       SOGEN_SECRET_KEY="not the key")  # fmt: skip

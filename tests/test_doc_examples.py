@@ -96,7 +96,8 @@ def test_the_example_test_files_are_the_ones_the_testing_kit_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    "example", [e for e in EXAMPLES if e.lang == "python" and not _test_file(e)],
+    "example",
+    [e for e in EXAMPLES if e.lang == "python" and not _test_file(e)],
     ids=lambda e: e.name,
 )
 def test_a_python_example_runs_against_the_simulator(

@@ -664,7 +664,9 @@ def test_an_expiry_in_the_past_or_far_ahead_makes_the_row_invalid_unless_asked_f
         "send it all the same)",
     ]
     assert [r["outcome"] for r in read_results(tmp_path / "in.results.csv")] == [
-        "invalid", "invalid", "ok"
+        "invalid",
+        "invalid",
+        "ok",
     ]
     again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--any-expiry")
     assert again.returncode == 0, again.stderr

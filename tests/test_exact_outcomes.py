@@ -296,7 +296,9 @@ def test_a_card_s_later_row_waits_for_a_later_run_when_its_first_is_not_settled(
         stored = sim.store.find_card(MERCHANT.merchant_id, "w", TEST_PAN)
     assert (first.returncode, again.returncode) == (5, 0), again.stderr
     assert [r["outcome"] for r in read_results(tmp_path / "in.results.csv")] == [
-        "ok", "duplicate", "ok"
+        "ok",
+        "duplicate",
+        "ok",
     ]
     assert stored is not None and stored.expiry == "203012"  # the first row enrolled it
 

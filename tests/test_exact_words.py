@@ -97,8 +97,14 @@ def test_a_chunk_size_line_with_an_extension_is_read(simulator: Simulator) -> No
     ("environment", "endpoint"),
     [
         ("test", "https://office-server-sogenactif.test.sips-services.com/services/v2/wallet"),
-        ("https://Wallet.Example:443/services/v2/wallet", "https://wallet.example/services/v2/wallet"),
-        ("https://wallet.example:8443/services/v2/wallet", "https://wallet.example:8443/services/v2/wallet"),
+        (
+            "https://Wallet.Example:443/services/v2/wallet",
+            "https://wallet.example/services/v2/wallet",
+        ),
+        (
+            "https://wallet.example:8443/services/v2/wallet",
+            "https://wallet.example:8443/services/v2/wallet",
+        ),
         ("http://127.0.0.1:80/services/v2/wallet", "http://127.0.0.1/services/v2/wallet"),
         ("http://[::1]:8080/services/v2/wallet", "http://[::1]:8080/services/v2/wallet"),
     ],

@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN
@@ -52,8 +53,8 @@ def _recording(sim: Simulator) -> list[tuple[bytes, bytes]]:
     seen: list[tuple[bytes, bytes]] = []
     real = sim.app.handle_json
 
-    def record(operation: str, body: bytes) -> tuple[str, bytes, str]:
-        status, payload, kind = real(operation, body)
+    def record(operation: str, body: bytes, *service: Any) -> tuple[str, bytes, str]:
+        status, payload, kind = real(operation, body, *service)
         seen.append((body, payload))
         return status, payload, kind
 

@@ -38,8 +38,12 @@ def test_the_wheel_carries_the_wsdl_the_schema_and_py_typed(wheel: Path) -> None
                for n in names)  # fmt: skip
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
-    wanted = ["Framework :: Pytest", "Development Status :: 4 - Beta",
-              "Programming Language :: Python :: 3.10", "License :: OSI Approved :: MIT License"]
+    wanted = [
+        "Framework :: Pytest",
+        "Development Status :: 4 - Beta",
+        "Programming Language :: Python :: 3.10",
+        "License :: OSI Approved :: MIT License",
+    ]
     for classifier in wanted:
         assert f"Classifier: {classifier}" in text
 

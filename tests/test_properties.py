@@ -55,6 +55,7 @@ def test_the_deadline_is_for_the_whole_call_across_its_retries(asynchronous: boo
     with _slow_503(0.4) as server:
         options = {"environment": server.url, "timeout": 1.0, "retry": policy}
         if asynchronous:
+
             async def call() -> None:
                 async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
                                              **options) as client:  # type: ignore[arg-type]  # fmt: skip
@@ -200,9 +201,10 @@ def test_the_secret_key_is_used_as_utf8_text_in_the_seal() -> None:
     key = "clé-ключ-鍵"
     expected = hmac.new(key.encode("utf-8"), b"00", hashlib.sha256).hexdigest()
     assert compute_seal({"walletResponseCode": "00"}, key) == expected
-    assert compute_seal({"walletResponseCode": "00"}, key) != hmac.new(
-        key.encode("latin-1", "replace"), b"00", hashlib.sha256
-    ).hexdigest()
+    assert (
+        compute_seal({"walletResponseCode": "00"}, key)
+        != hmac.new(key.encode("latin-1", "replace"), b"00", hashlib.sha256).hexdigest()
+    )
 
 
 def test_the_simulator_refuses_a_key_version_it_does_not_know() -> None:

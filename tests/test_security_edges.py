@@ -189,9 +189,13 @@ def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         other = probe.getsockname()[1]
-    text = Path(bundled_wsdl_path()).read_bytes().replace(
-        b'schemaLocation="WalletService.xsd"',
-        f'schemaLocation="http://127.0.0.1:{other}/services/v2/wallet?xsd=x"'.encode(),
+    text = (
+        Path(bundled_wsdl_path())
+        .read_bytes()
+        .replace(
+            b'schemaLocation="WalletService.xsd"',
+            f'schemaLocation="http://127.0.0.1:{other}/services/v2/wallet?xsd=x"'.encode(),
+        )
     )
 
     def serve(conn: socket.socket, request: bytes, stop: threading.Event) -> None:

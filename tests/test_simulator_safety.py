@@ -105,9 +105,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayPKI:
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["heads", "handshakes"])
-def test_64_connections_dripping_never_stop_it_answering(
-    tls: bool, pki: ThrowawayPKI
-) -> None:
+def test_64_connections_dripping_never_stop_it_answering(tls: bool, pki: ThrowawayPKI) -> None:
     """64 connections each sending a byte every 0.2 s (a request head, or a TLS
     ClientHello): calls beside them are answered as usual."""
     with Simulator(tls=pki.server() if tls else None, request_timeout=10) as sim:

@@ -121,6 +121,8 @@ def test_a_stored_payment_mean_also_answers_to_the_names_results_use() -> None:
         client.add_card("w", "4100000000000000", "203012", payment_mean_alias="home")
         [stored] = wallet.wallet("w")
         [listed] = client.get_wallet_data("w").payment_means
-    assert (stored.pan_expiry_date, stored.payment_mean_alias, stored.payment_mean_brand) == (
-        listed.pan_expiry_date, listed.payment_mean_alias, listed.payment_mean_brand
-    ) == ("203012", "home", "VISA")
+    assert (
+        (stored.pan_expiry_date, stored.payment_mean_alias, stored.payment_mean_brand)
+        == (listed.pan_expiry_date, listed.payment_mean_alias, listed.payment_mean_brand)
+        == ("203012", "home", "VISA")
+    )

@@ -135,8 +135,10 @@ def test_a_session_that_does_not_verify_is_refused_however_it_says_so(
     session = _unverifying_session(how)
     with pytest.raises(ConfigurationError) as caught:
         _client(https.url, session=session)
-    why = "its adapter for https:// does not check certificates" if how == "adapter" else (
-        f"verify={session.verify!r}"
+    why = (
+        "its adapter for https:// does not check certificates"
+        if how == "adapter"
+        else (f"verify={session.verify!r}")
     )
     assert str(caught.value) == (
         f"the session given does not verify TLS ({why}); sogen-soap does not send card data "
@@ -157,9 +159,7 @@ def test_a_session_switched_off_after_the_client_was_made_is_refused_before_send
 
 
 @pytest.mark.parametrize("verify", [False, "context"])
-def test_an_httpx_client_that_does_not_verify_is_refused(
-    verify: object, https: Simulator
-) -> None:
+def test_an_httpx_client_that_does_not_verify_is_refused(verify: object, https: Simulator) -> None:
     import httpx
 
     from sogen_soap import AsyncWalletClient
@@ -356,8 +356,12 @@ def test_an_impostor_certificate_is_refused_on_every_path_and_receives_nothing(
                 async def call() -> None:
                     extra = {} if http_client is None else {"http_client": http_client}
                     async with AsyncWalletClient(
-                        MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=sim.url,
-                        **options, **extra,
+                        MERCHANT.merchant_id,
+                        MERCHANT.secret_key,
+                        1,
+                        environment=sim.url,
+                        **options,
+                        **extra,
                     ) as c:
                         await c.add_card("w", TEST_PAN, "203012")
 

@@ -356,9 +356,7 @@ def test_a_tunnel_refused_or_broken_is_a_failure_before_anything_was_sent(
     assert https.requests_seen == 0
 
 
-FORGED = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\n<a/>\n"
-)
+FORGED = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\n<a/>\n"
 
 
 def test_bytes_a_proxy_sends_after_its_200_and_before_tls_are_refused_sync_and_async(
@@ -853,6 +851,7 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy_with_a_caller_s_sessi
 ) -> None:
     """HTTP_PROXY set, a session trusting the environment: the addCard body (a card
     number in clear) goes straight to the simulator, never to the proxy."""
+
     def record(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
 
@@ -908,7 +907,11 @@ def test_plain_http_needs_every_address_of_the_name_on_loopback(
 
             async def call() -> None:
                 async with AsyncWalletClient(
-                    MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url, retry=ONCE,
+                    MERCHANT.merchant_id,
+                    MERCHANT.secret_key,
+                    1,
+                    environment=url,
+                    retry=ONCE,
                     **extra,
                 ) as client:
                     await client.add_card("w", TEST_PAN, "203012")

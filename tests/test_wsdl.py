@@ -89,11 +89,16 @@ def test_a_missing_wsdl_is_a_configuration_error(tmp_path: Path) -> None:
         load_document(tmp_path / "nothing.wsdl")
 
 
+def _schemas() -> list[etree._ElementTree]:
+    """The wallet's XSD and the payment services' beside it."""
+    return [etree.parse(str(path)) for path in sorted(_xsd_path().parent.glob("*.xsd"))]
+
+
 def _facets() -> dict[str, dict[str, object]]:
-    """Simple type name -> its facets, read from the XSD."""
-    schema = etree.parse(str(_xsd_path()))
+    """Simple type name -> its facets, read from the XSDs (one name, one meaning)."""
     facets: dict[str, dict[str, object]] = {}
-    for simple in schema.iter(f"{XS}simpleType"):
+    simples = [simple for schema in _schemas() for simple in schema.iter(f"{XS}simpleType")]
+    for simple in simples:
         restriction = simple.find(f"{XS}restriction")
         assert restriction is not None
         found: dict[str, object] = {
@@ -108,9 +113,9 @@ def _facets() -> dict[str, dict[str, object]]:
 
 
 def _request_field_types() -> dict[str, str]:
-    schema = etree.parse(str(_xsd_path()))
     types: dict[str, str] = {}
-    for complex_type in schema.iter(f"{XS}complexType"):
+    complex_types = [c for schema in _schemas() for c in schema.iter(f"{XS}complexType")]
+    for complex_type in complex_types:
         if str(complex_type.get("name", "")).endswith("Request"):
             for element in complex_type.iter(f"{XS}element"):
                 types[str(element.get("name"))] = str(element.get("type")).split(":")[-1]
@@ -198,12 +203,15 @@ def test_the_bundled_layouts_load_as_zeep_reads_them() -> None:
     field for field; and a layout-less shape survives the JSON round trip."""
     import dataclasses
 
-    from sogen_soap.endpoints import OPERATIONS
     from sogen_soap.envelope import operation_shape, shape_from_json, shape_to_json
-    from sogen_soap.wsdl_cache import bundled_shapes, soap_binding
+    from sogen_soap.services import SERVICES
+    from sogen_soap.wsdl_cache import bundled_shapes, service_wsdl_path, soap_binding
 
-    binding = soap_binding(load_document())
-    by_zeep = {name: operation_shape(binding, name) for name in OPERATIONS}
+    by_zeep = {}
+    for service in SERVICES:  # the wallet's and the three payment services'
+        binding = soap_binding(load_document(service_wsdl_path(service)))
+        by_zeep.update({name: operation_shape(binding, name) for name in service.operations})
+    assert len(by_zeep) == 12
     assert bundled_shapes.__wrapped__() == by_zeep
     for shape in by_zeep.values():
         bare = dataclasses.replace(shape, layout=None)

@@ -1,4 +1,6 @@
-"""The simulator's WSGI application: the wallet service as the vendor runs it.
+"""The simulator's WSGI application: the wallet service as the vendor runs it,
+and beside it the checkout, cash-management and diagnostic services that pay
+with the stored cards (``payments.PaymentDesk``), on the same port and store.
 
 It speaks the same WSDL as the client, validates every request against the
 XSD, checks merchant, key version and seal, keeps wallets in a ``WalletStore``
@@ -16,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from wsgiref.util import request_uri
@@ -25,9 +27,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lxml import etree
 
 from ..seal import DEFAULT_ALGORITHM, SEAL_ALGORITHMS, compute_seal, verify_seal
+from ..services import SERVICES, WALLET, Service, service_of
 from ..wsdl_cache import XSD_FILE, bundled_wsdl_path
 from ..xmlfields import element_values
 from .faults import FaultProfile
+from .payments import PaymentDesk
 from .store import PaymentMean, WalletStore, mask_card
 
 __all__ = ["DEFAULT_MERCHANT", "Merchant", "Received", "SimulatorApp"]
@@ -37,7 +41,8 @@ JSON_PATH: Final = "/rs-services/v2/wallet"
 SOAP_PATH: Final = "/services/v2/wallet"
 _NOT_HERE: Final = (
     b"Not the wallet service. It answers at /services/v2/wallet (SOAP; ?wsdl for its WSDL) "
-    b"and /rs-services/v2/wallet/<function> (JSON).\n"
+    b"and /rs-services/v2/wallet/<function> (JSON); the payment services at "
+    b"/services/v2/{checkout,cashManagement,diagnostic} and /rs-services/v2/<service>/<function>.\n"
 )
 JSON: Final = "application/json"
 WALLET_NS: Final = "urn:sips:cn:contract:office:wallet:v2"
@@ -175,17 +180,17 @@ def _soap_fault(code: str, text: str) -> bytes:
     return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
 
-def _append(parent: etree._Element, name: str, value: object) -> None:
+def _append(parent: etree._Element, name: str, value: object, ns: str = WALLET_NS) -> None:
     if value is None:
         return
     if isinstance(value, (list, tuple)):
         for item in value:
-            _append(parent, name, item)
+            _append(parent, name, item, ns)
         return
-    child = etree.SubElement(parent, f"{{{WALLET_NS}}}{name}")
+    child = etree.SubElement(parent, f"{{{ns}}}{name}")
     if isinstance(value, Mapping):
         for key, item in value.items():
-            _append(child, key, item)
+            _append(child, key, item, ns)
     else:
         child.text = str(value)
 
@@ -263,6 +268,17 @@ def _mean_fields(mean: PaymentMean, shape: str, newer: bool) -> Fields:
     return fields
 
 
+def _route(path: str) -> tuple[Service | None, str | None]:
+    """The service a path names, and for JSON the function: ``/services/v2/<service>``
+    or ``/rs-services/v2/<service>/<function>``; (None, None) for any other path."""
+    for service in SERVICES:
+        if path.rstrip("/") == service.soap_path:
+            return service, None
+        if path.startswith(service.json_path + "/"):
+            return service, path[len(service.json_path) + 1 :]
+    return None, None
+
+
 class SimulatorApp:
     """WSGI callable: GET ``?wsdl`` / ``?xsd=...``, POST SOAP 1.1 requests."""
 
@@ -297,14 +313,21 @@ class SimulatorApp:
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
-        schema_doc = etree.parse(str(folder / XSD_FILE), self._parser)
-        self._schema = etree.XMLSchema(schema_doc)
-        # Request fields without minOccurs="0": the ones a "missing" error is about.
-        self._required = frozenset(
-            str(element.get("name"))
-            for element in schema_doc.iter(f"{XS}element")
-            if element.get("minOccurs") != "0" and element.get("type", "").startswith("tns:")
-        )
+        self._schemas: dict[str, etree.XMLSchema] = {}
+        required: set[str] = set()
+        for service in SERVICES:
+            schema_doc = etree.parse(str(folder / f"{service.stem}.xsd"), self._parser)
+            self._schemas[service.name] = etree.XMLSchema(schema_doc)
+            # Request fields without minOccurs="0": the ones a "missing" error is about.
+            required.update(
+                str(element.get("name"))
+                for element in schema_doc.iter(f"{XS}element")
+                if element.get("minOccurs") != "0" and element.get("type", "").startswith("tns:")
+            )
+        self._required = frozenset(required)
+        self.clock_offset = timedelta(0)
+        """How far the simulated time runs ahead of the clock (the testing kit moves it)."""
+        self.payments = PaymentDesk(store, self.now)
         self._schema_lock = threading.Lock()  # an XMLSchema is not thread-safe
         self._count_lock = threading.Lock()
         self.requests_seen = 0
@@ -317,7 +340,12 @@ class SimulatorApp:
             "updatePaymentMean": self._update_payment_mean,
             "deletePaymentMean": self._delete_payment_mean,
             "signOff": self._sign_off,
+            **self.payments.handlers(),
         }
+
+    def now(self) -> datetime:
+        """The simulated time: the clock, moved ahead by ``clock_offset``."""
+        return self._clock() + self.clock_offset
 
     # ------------------------------------------------------------------ HTTP
 
@@ -327,13 +355,17 @@ class SimulatorApp:
         method = environ.get("REQUEST_METHOD", "GET")
         query = environ.get("QUERY_STRING", "")
         path = environ.get("PATH_INFO", "")
-        if path.rstrip("/") != SOAP_PATH and not path.startswith(JSON_PATH + "/"):
+        service, operation = _route(path)
+        if service is None:
             # a typo in the service path must not pass unnoticed against the simulator
             return self._send(start_response, "404 Not Found", _NOT_HERE, "text/plain")
         if method == "GET" and query.lower() == "wsdl":
-            return self._send(start_response, "200 OK", self._wsdl_for(environ))
-        if method == "GET" and query == f"xsd={XSD_FILE}":
-            return self._send(start_response, "200 OK", self._xsd_by_shape[self.shape])
+            return self._send(start_response, "200 OK", self._wsdl_for(environ, service))
+        if method == "GET" and query == f"xsd={service.stem}.xsd":
+            if service is WALLET:
+                return self._send(start_response, "200 OK", self._xsd_by_shape[self.shape])
+            xsd_path = self._wsdl_path.with_name(f"{service.stem}.xsd")
+            return self._send(start_response, "200 OK", xsd_path.read_bytes())
         if method != "POST":
             return self._send(
                 start_response, "405 Method Not Allowed", b"POST SOAP 1.1 here", "text/plain"
@@ -345,10 +377,10 @@ class SimulatorApp:
         if length > MAX_BODY:
             return self._send(start_response, "413 Payload Too Large", b"too large", "text/plain")
         body = environ["wsgi.input"].read(length) if length else b""
-        if path.startswith(JSON_PATH + "/"):
-            status, payload, content_type = self.handle_json(path[len(JSON_PATH) + 1 :], body)
+        if operation is not None:
+            status, payload, content_type = self.handle_json(operation, body, service)
         else:
-            status, payload, content_type = self.handle(body)
+            status, payload, content_type = self.handle(body, service)
         if status == DROP:
             _drop(environ)
             # the conventional signal for "the peer is gone": gateways stop quietly
@@ -367,20 +399,21 @@ class SimulatorApp:
         )
         return [payload]
 
-    def _wsdl_for(self, environ: dict[str, Any]) -> bytes:
+    def _wsdl_for(self, environ: dict[str, Any], service: Service = WALLET) -> bytes:
         """The WSDL with its address and schema location pointing back here, as CXF does."""
         base = request_uri(environ, include_query=False)
-        tree = etree.parse(str(self._wsdl_path), self._parser)
+        tree = etree.parse(str(self._wsdl_path.with_name(service.wsdl_file)), self._parser)
         for address in tree.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
             address.set("location", base)
+        xsd_file = f"{service.stem}.xsd"
         for imp in tree.iter("{http://www.w3.org/2001/XMLSchema}import"):
-            if imp.get("schemaLocation") == XSD_FILE:
-                imp.set("schemaLocation", f"{base}?xsd={XSD_FILE}")
+            if imp.get("schemaLocation") == xsd_file:
+                imp.set("schemaLocation", f"{base}?xsd={xsd_file}")
         return etree.tostring(tree, xml_declaration=True, encoding="utf-8")
 
     # ------------------------------------------------------------------ SOAP
 
-    def handle(self, body: bytes) -> tuple[str, bytes, str]:
+    def handle(self, body: bytes, service: Service = WALLET) -> tuple[str, bytes, str]:
         """Answer one SOAP request: (HTTP status, body, content type)."""
         xml = "text/xml; charset=utf-8"
         try:
@@ -410,7 +443,7 @@ class SimulatorApp:
                 xml,
             )
         qname = etree.QName(op_el)
-        if qname.namespace != WALLET_NS or qname.localname not in self._operations:
+        if qname.namespace != service.namespace or qname.localname not in service.operations:
             return (
                 "500 Internal Server Error",
                 _soap_fault("Client", f"Unexpected wrapper element {op_el.tag} found"),
@@ -419,32 +452,35 @@ class SimulatorApp:
 
         return self._process(qname.localname, op_el, as_json=False)
 
-    def handle_json(self, operation: str, body: bytes) -> tuple[str, bytes, str]:
+    def handle_json(
+        self, operation: str, body: bytes, service: Service = WALLET
+    ) -> tuple[str, bytes, str]:
         """Answer one JSON request to ``/rs-services/v2/wallet/<operation>``.
 
         The object is turned into the same request element SOAP carries, so it
         is validated, checked, stored and sealed by the very same code.
         """
-        if operation not in self._operations:
+        if operation not in service.operations:
             return "404 Not Found", b'{"error": "no such function"}', JSON
+        ns = service.namespace
         try:
             data = json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
         except (UnicodeDecodeError, ValueError, RecursionError):
             return "400 Bad Request", b'{"error": "the request is not JSON"}', JSON
         if not isinstance(data, dict):
             return "400 Bad Request", b'{"error": "the request is not a JSON object"}', JSON
-        op_el = etree.Element(f"{{{WALLET_NS}}}{operation}")
-        input_el = etree.SubElement(op_el, f"{{{WALLET_NS}}}input")
+        op_el = etree.Element(f"{{{ns}}}{operation}")
+        input_el = etree.SubElement(op_el, f"{{{ns}}}input")
         for name, value in data.items():
             if not _LOCAL_NAME.fullmatch(str(name)):
                 return "400 Bad Request", b'{"error": "a field name is not a name"}', JSON
-            child = etree.SubElement(input_el, f"{{{WALLET_NS}}}{name}")
+            child = etree.SubElement(input_el, f"{{{ns}}}{name}")
             if isinstance(value, bool):
                 child.text = "true" if value else "false"
             elif isinstance(value, (str, int)):
                 child.text = str(value)  # keyVersion comes as a number or as text
             elif value is not None:
-                etree.SubElement(child, f"{{{WALLET_NS}}}nested")  # schema-invalid: code 30
+                etree.SubElement(child, f"{{{ns}}}nested")  # schema-invalid: code 30
         return self._process(operation, op_el, as_json=True)
 
     def _process(
@@ -510,11 +546,12 @@ class SimulatorApp:
             if fault == "delay":
                 time.sleep(self.faults.delay)
             return "200 OK", payload, xml
-        env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": WALLET_NS})
+        ns = service_of(operation).namespace
+        env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": ns})
         wrapper = etree.SubElement(
-            etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{WALLET_NS}}}{operation}Response"
+            etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{ns}}}{operation}Response"
         )
-        _append(wrapper, "output", output)
+        _append(wrapper, "output", output, ns)
         if fault == "commit_drop":
             return DROP, b"", xml
         if fault == "delay":
@@ -542,7 +579,7 @@ class SimulatorApp:
             for name, value in fields.items()
             if name not in _UNSHOWN and not isinstance(value, (dict, list))
         }
-        code = output.get("walletResponseCode")
+        code = output.get(service_of(operation).code_field)
         with self._count_lock:
             self.received.append(
                 Received(
@@ -564,34 +601,36 @@ class SimulatorApp:
         forced_code: str | None,
         shape: str = "wrapped",
     ) -> Fields:
+        service = service_of(operation)
         try:
-            self._validate(op_el)
+            self._validate(op_el, service)
             if merchant is None:
                 raise _Answer("03")
             if str(fields.get("keyVersion")) != str(merchant.key_version):
                 raise _Answer("34")  # a version it does not know
-            moment = self._clock()  # read once: a test's clock may tick per read
+            moment = self.now()  # read once: a test's clock may tick per read
             if not merchant.valid_on(moment.date()):
                 raise _Answer("34")  # not valid yet, or expired
             if not verify_seal(fields, str(fields.get("seal", "")), merchant.secret_key, algorithm):
                 raise _Answer("34")
-            if not str(fields["interfaceVersion"]).startswith("WR_WS_"):
+            prefix = service.versions[operation][:6]  # WR_WS_, IR_WS_, CR_WS_, DR_WS_
+            if not str(fields["interfaceVersion"]).startswith(prefix):
                 raise _Answer("30", "interfaceVersion")
             if forced_code:
                 raise _Answer(forced_code)
             now = moment.isoformat(timespec="seconds")
             return {
-                "walletResponseCode": "00",
+                service.code_field: "00",
                 **self._operations[operation](merchant.merchant_id, fields, now, shape),
             }
         except _Answer as answer:
-            return {"walletResponseCode": answer.code, "errorFieldName": answer.error_field}
+            return {service.code_field: answer.code, "errorFieldName": answer.error_field}
 
-    def _validate(self, op_el: etree._Element) -> None:
+    def _validate(self, op_el: etree._Element, service: Service = WALLET) -> None:
         """Schema check: a violation is a format error (30) naming the field."""
         try:
             with self._schema_lock:
-                self._schema.assertValid(op_el)
+                self._schemas[service.name].assertValid(op_el)
             return
         except etree.DocumentInvalid as invalid:
             message = str(invalid)  # the first violation

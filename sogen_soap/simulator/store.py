@@ -13,14 +13,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["PaymentMean", "StoreError", "WalletStore", "mask_card"]
 
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS payment_mean (
     PRIMARY KEY (merchant_id, wallet_id, payment_mean_id),
     UNIQUE (merchant_id, wallet_id, card_fingerprint)
 );
+CREATE TABLE IF NOT EXISTS payment (
+    merchant_id TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    scheme_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, reference)
+);
+CREATE INDEX IF NOT EXISTS payment_scheme ON payment (merchant_id, scheme_id);
 """
 
 
@@ -167,6 +176,7 @@ class WalletStore:
         with self._transaction() as db:
             db.execute("DELETE FROM payment_mean")
             db.execute("DELETE FROM wallet")
+            db.execute("DELETE FROM payment")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -323,3 +333,72 @@ class WalletStore:
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM payment_mean").fetchone()
         return int(n)
+
+    # ---------------------------------------------------------------- payments
+    # A transaction is a JSON object of its fields (no card number: the masked
+    # one, from the payment mean), keyed by the merchant's transactionReference.
+
+    def add_payment(self, merchant_id: str, reference: str, data: dict[str, Any]) -> bool:
+        """Store a new transaction; False when the reference is taken (a duplicate)."""
+        with self._transaction() as db:
+            taken = db.execute(
+                "SELECT 1 FROM payment WHERE merchant_id=? AND reference=?",
+                (merchant_id, reference),
+            ).fetchone()
+            if taken:
+                return False
+            db.execute(
+                "INSERT INTO payment VALUES (?, ?, ?, ?)",
+                (merchant_id, reference, data.get("scheme_id"), json.dumps(data)),
+            )
+            return True
+
+    def payment(self, merchant_id: str, reference: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM payment WHERE merchant_id=? AND reference=?",
+                (merchant_id, reference),
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def change_payment(
+        self,
+        merchant_id: str,
+        reference: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """Read, change and write one transaction atomically: ``change`` returns the
+        new fields (or None to leave it); None when the reference is unknown."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT data FROM payment WHERE merchant_id=? AND reference=?",
+                (merchant_id, reference),
+            ).fetchone()
+            if row is None:
+                return None
+            data = dict(json.loads(row[0]))
+            changed = change(data)
+            if changed is not None:
+                db.execute(
+                    "UPDATE payment SET data=? WHERE merchant_id=? AND reference=?",
+                    (json.dumps(changed), merchant_id, reference),
+                )
+                return changed
+            return data
+
+    def payments(self, merchant_id: str | None = None) -> list[dict[str, Any]]:
+        """Every transaction (of one merchant), in the order they were made."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM payment WHERE ? IS NULL OR merchant_id=? ORDER BY rowid",
+                (merchant_id, merchant_id),
+            ).fetchall()
+        return [dict(json.loads(row[0])) for row in rows]
+
+    def scheme_id_known(self, merchant_id: str, scheme_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM payment WHERE merchant_id=? AND scheme_id=?",
+                (merchant_id, scheme_id),
+            ).fetchone()
+        return row is not None

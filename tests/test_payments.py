@@ -1,0 +1,429 @@
+"""Paying with the wallet, against the simulator over real sockets: the whole life of
+a payment over both transports, and no double charge whatever answer is lost.
+
+Every figure is checked against the simulator's own store (``kit.transactions()``),
+never against what the client says it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+
+import pytest
+from conftest import OTHER_PAN, TEST_PAN
+
+from sogen_soap import (
+    InvalidFieldError,
+    OutcomeUnknown,
+    WalletOrderResult,
+    new_transaction_reference,
+)
+from sogen_soap.errors import ConfigurationError
+from sogen_soap.simulator.faults import FAULT_KINDS
+from sogen_soap.testing import SimulatedWallet, simulated_wallet
+
+
+@pytest.fixture(scope="module")
+def _kit() -> Iterator[SimulatedWallet]:
+    with simulated_wallet() as kit:
+        yield kit
+
+
+@pytest.fixture
+def kit(_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
+    _kit.reset()
+    yield _kit
+    _kit.reset()
+
+
+def _enrolled(kit: SimulatedWallet, wallet: str = "w1", card: str = TEST_PAN) -> str:
+    with kit.client() as client:
+        mean = client.add_card(wallet, card, "203012").payment_mean_id
+    assert mean is not None
+    return mean
+
+
+def _stored(kit: SimulatedWallet, reference: str) -> list[object]:
+    return [t for t in kit.transactions() if t.transaction_reference == reference]
+
+
+@pytest.mark.parametrize("wire", ["soap", "json"])
+def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
+    mean = _enrolled(kit)
+    with kit.client(transport=wire) as client:
+        # a charge, captured once its capture day is over
+        paid = client.wallet_order("w1", mean, 2500, "978", capture_day=1)
+        assert paid.ok and paid.response_code == "00" and not paid.recovered
+        assert paid.masked_pan == "4100##########00" and paid.authorisation_id
+        reference = paid.transaction_reference
+        assert reference is not None
+        (stored,) = kit.transactions()
+        assert (stored.status, stored.origin_amount, stored.current_amount) == (
+            "TO_CAPTURE",
+            2500,
+            2500,
+        )
+        early = client.refund(reference, 500)
+        assert early.response_code == "12"  # not captured yet: nothing to refund
+        kit.advance(days=1)
+        assert kit.transaction(reference).status == "TO_CAPTURE"  # its capture day
+        kit.advance(days=1)
+        assert client.get_transaction_data(reference).status == "CAPTURED"
+        # a partial refund, then one beyond what remains, refused naming the field
+        part = client.refund(reference, 1000)
+        assert part.ok and (part.new_amount, part.new_status) == (1500, "CAPTURED")
+        beyond = client.refund(reference, 1501)
+        assert (beyond.response_code, beyond.error_field_name) == ("12", "operationAmount")
+        assert kit.transaction(reference).current_amount == 1500
+        rest = client.refund(reference, 1500)
+        assert rest.ok and rest.new_status == "REFUNDED"
+        assert client.cancel(reference, 1).response_code == "12"  # captured: no cancel
+
+        # a cancellation before capture, in part then in whole
+        other = client.wallet_order("w1", mean, 4000)
+        assert other.ok and other.transaction_reference != reference
+        assert client.cancel(str(other.transaction_reference), 1000).new_amount == 3000
+        whole = client.cancel(str(other.transaction_reference), 3000)
+        assert whole.ok and whole.new_status == "CANCELLED"
+        kit.advance(days=3)
+        assert kit.transaction(str(other.transaction_reference)).status == "CANCELLED"
+
+        # a recurring chain: the first payment's scheme id carried by the next ones
+        first = client.wallet_order("w1", mean, 990, payment_pattern="RECURRING_1")
+        chain = first.scheme_transaction_identifier
+        assert first.ok and chain
+        later = client.wallet_order(
+            "w1",
+            mean,
+            990,
+            payment_pattern="RECURRING_N",
+            initial_scheme_transaction_identifier=chain,
+        )
+        assert later.ok and later.scheme_transaction_identifier not in (None, chain)
+        stranger = client.wallet_order(
+            "w1",
+            mean,
+            990,
+            payment_pattern="RECURRING_N",
+            initial_scheme_transaction_identifier="NOTACHAINID00000",
+        )
+        assert (stranger.response_code, stranger.error_field_name) == (
+            "12",
+            "initialSchemeTransactionIdentifier",
+        )
+        stored_later = kit.transaction(str(later.transaction_reference))
+        assert stored_later.initial_scheme_transaction_identifier == chain
+
+        # validation mode: nothing captured until validated
+        held = client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION")
+        assert kit.transaction(str(held.transaction_reference)).status == "TO_VALIDATE"
+        valid = client.validate(str(held.transaction_reference), 4500)
+        assert valid.ok and (valid.new_amount, valid.new_status) == (4500, "TO_CAPTURE")
+
+        # a credit to the card holder
+        credit = client.wallet_credit_holder("w1", mean, 700)
+        assert credit.ok
+        assert kit.transaction(str(credit.transaction_reference)).kind == "credit"
+
+        # a reference the service does not know
+        unknown = client.get_transaction_data("nosuchreference")
+        assert unknown.unknown and not unknown.ok
+
+
+@pytest.mark.parametrize(
+    ("amount", "code", "acquirer", "status"),
+    [
+        (1000, "00", "00", "TO_CAPTURE"),
+        (1005, "05", "05", "REFUSED"),
+        (1002, "02", "02", "PENDING_REFERRAL"),
+        (1059, "63", "59", "REFUSED"),
+        (1060, "60", "60", "PENDING"),
+    ],
+)
+def test_authorisation_by_amount_is_a_result(
+    kit: SimulatedWallet, amount: int, code: str, acquirer: str, status: str
+) -> None:
+    """Declined, referral, fraud and pending are answers, not exceptions."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        result = client.wallet_order("w1", mean, amount)
+    assert (result.response_code, result.acquirer_response_code) == (code, acquirer)
+    assert result.ok is (code == "00")
+    assert result.pending is (code == "60")
+    assert result.declined is (code in ("02", "05", "63"))
+    (stored,) = kit.transactions()
+    assert stored.status == status and stored.response_code == code
+
+
+def test_a_reference_used_before_is_never_a_new_payment(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    with kit.client() as client:
+        assert client.wallet_order("w1", mean, 1000, transaction_reference=reference).ok
+        again = client.wallet_order("w1", mean, 1000, transaction_reference=reference)
+    assert again.duplicate and not again.ok and not again.recovered
+    assert again.authorisation_id is None
+    (stored,) = kit.transactions()
+    assert stored.current_amount == 1000
+
+
+@pytest.mark.parametrize("kind", sorted(FAULT_KINDS))
+def test_no_double_charge_and_none_lost_whatever_the_fault(kit: SimulatedWallet, kind: str) -> None:
+    """Every fault kind on the charge: at most one transaction for the reference; a
+    success means exactly one accepted transaction; never another's, never a 94."""
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    kit.fail_next("walletOrder", kind)
+    with kit.client() as client:
+        result = client.wallet_order("w1", mean, 1200, transaction_reference=reference)
+    stored = _stored(kit, reference)
+    assert len(stored) <= 1
+    assert not result.duplicate
+    if result.ok:
+        (one,) = stored
+        assert one.response_code == "00" and one.origin_amount == 1200  # type: ignore[attr-defined]
+        assert result.seal_verified
+    else:  # only an answer the client cannot take as lost: an unknown code, as sent
+        assert kind == "code_77" and result.response_code == "77" and not stored
+    operations = [r.operation for r in kit.requests]
+    assert operations.count("walletOrder") <= 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "operations", "recovered"),
+    [
+        ("commit_drop", ["walletOrder", "getTransactionData"], True),
+        ("drop", ["walletOrder", "getTransactionData", "walletOrder"], False),
+        ("code_99", ["walletOrder", "getTransactionData", "walletOrder"], False),
+    ],
+)
+def test_a_lost_charge_is_looked_up_before_anything_is_sent_again(
+    kit: SimulatedWallet, kind: str, operations: list[str], recovered: bool
+) -> None:
+    mean = _enrolled(kit)
+    kit.fail_next("walletOrder", kind)
+    with kit.client() as client:
+        before = len(kit.requests)
+        result = client.wallet_order("w1", mean, 1300)
+    assert [r.operation for r in kit.requests[before:]] == operations
+    assert result.ok and result.recovered is recovered
+    assert result.authorisation_id and result.scheme_transaction_identifier
+    assert len(kit.transactions()) == 1
+
+
+def test_a_lost_answer_for_another_payments_reference_is_its_94(kit: SimulatedWallet) -> None:
+    """The reference was another payment's (another amount): the lost request was
+    refused as a duplicate, and is reported so, not as that payment."""
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    with kit.client() as client:
+        client.wallet_order("w1", mean, 1000, transaction_reference=reference)
+        kit.fail_next("walletOrder", "commit_drop")
+        result = client.wallet_order("w1", mean, 2000, transaction_reference=reference)
+    assert result.duplicate and not result.ok and not result.recovered
+    assert result.authorisation_id is None
+    assert result.reconciliation is not None and "another payment" in result.reconciliation
+    (stored,) = kit.transactions()
+    assert stored.origin_amount == 1000
+
+
+def test_without_reconciling_a_lost_charge_raises_with_its_reference(
+    kit: SimulatedWallet,
+) -> None:
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    kit.fail_next("walletOrder", "commit_drop")
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.wallet_order("w1", mean, 1000, transaction_reference=reference, reconcile=False)
+    assert caught.value.attempted["transactionReference"] == reference
+    assert caught.value.attempted["amount"] == "1000"
+    # and settled later, after a restart, by saying the answer was lost
+    with kit.client() as client:
+        settled = client.wallet_order(
+            "w1", mean, 1000, transaction_reference=reference, after_lost_answer=True
+        )
+    assert settled.ok and settled.recovered
+    assert len(kit.transactions()) == 1
+
+
+@pytest.mark.parametrize("kind", ["commit_drop", "drop", "delay", "wrong_seal", "soap_fault"])
+def test_a_refund_is_never_made_twice(kit: SimulatedWallet, kind: str) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 3000).transaction_reference)
+        kit.advance(days=1)
+        kit.fail_next("refund", kind)
+        result = client.refund(reference, 1000)
+    assert result.ok and result.new_amount == 2000
+    assert kit.transaction(reference).current_amount == 2000
+    refunds = [r.operation for r in kit.requests].count("refund")
+    assert refunds == (2 if kind in ("drop", "soap_fault") else 1)
+
+
+def test_a_cancel_whose_answer_is_lost_is_settled_by_reading(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 3000).transaction_reference)
+        kit.fail_next("cancel", "commit_drop")
+        result = client.cancel(reference, 3000)
+    assert result.ok and result.recovered and result.new_status == "CANCELLED"
+    assert kit.transaction(reference).current_amount == 0
+
+
+def test_a_refund_with_the_transaction_changed_meanwhile_is_left_unknown(
+    kit: SimulatedWallet,
+) -> None:
+    """Another refund lands between the read and the lost answer: nothing can be
+    concluded, and nothing is sent again."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 3000).transaction_reference)
+        kit.advance(days=1)
+        steps = client.cash_steps(client.plan_refund(reference, 1000))
+        read = client._run(next(steps))  # the read before
+        client.refund(reference, 500)  # someone else's refund
+        kit.fail_next("refund", "commit_drop")
+        plan = steps.send(read)
+        with pytest.raises(OutcomeUnknown) as lost:
+            client._run(plan)
+        after = steps.throw(lost.value)
+        with pytest.raises(OutcomeUnknown, match="changed otherwise"):
+            steps.send(client._run(after))
+    assert kit.transaction(reference).current_amount == 1500
+    assert [r.operation for r in kit.requests].count("refund") == 2
+
+
+def test_an_async_life_of_payments(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+
+    async def life() -> None:
+        async with kit.async_client(transport="json") as client:
+            kit.fail_next("walletOrder", "commit_drop")
+            paid = await client.wallet_order("w1", mean, 1800)
+            assert paid.ok and paid.recovered
+            kit.advance(days=1)
+            refunded = await client.refund(str(paid.transaction_reference), 800)
+            assert refunded.ok and refunded.new_amount == 1000
+            data = await client.get_transaction_data(str(paid.transaction_reference))
+            assert (data.status, data.current_amount) == ("CAPTURED", 1000)
+
+    asyncio.run(life())
+    assert len(kit.transactions()) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "rule"),
+    [
+        (lambda c: c.wallet_order("w1", "1", 10.5), "amount", "not float"),
+        (lambda c: c.wallet_order("w1", "1", "1050"), "amount", "not str"),
+        (lambda c: c.wallet_order("w1", "1", 0), "amount", "from 1"),
+        (lambda c: c.wallet_order("w1", "1", 100, "EUR"), "currencyCode", "978"),
+        (
+            lambda c: c.wallet_order("w1", "1", 100, transaction_reference="ref-1"),
+            "transactionReference",
+            "letters or digits",
+        ),
+        (
+            lambda c: c.wallet_order("w1", "1", 100, payment_pattern="RECURRING_N"),
+            "initialSchemeTransactionIdentifier",
+            "RECURRING_N",
+        ),
+        (lambda c: c.wallet_order("w1", "1", 100, capture_mode="LATER"), "captureMode", "one of"),
+        (
+            lambda c: c.wallet_order("w1", "1", 100, order_id="o4111111111111111"),
+            "orderId",
+            "card number",
+        ),
+        (lambda c: c.refund("ref1", -5), "operationAmount", "from 1"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_sent(
+    kit: SimulatedWallet, call: object, field: str, rule: str
+) -> None:
+    with kit.client() as client, pytest.raises(InvalidFieldError) as caught:
+        call(client)  # type: ignore[operator]
+    assert caught.value.field == field and rule in caught.value.rule
+    assert TEST_PAN not in str(caught.value)
+    assert kit.requests == []
+
+
+def test_each_service_gets_its_own_interface_version(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client(interface_versions={"walletOrder": "IR_WS_2.40"}) as client:
+        paid = client.wallet_order("w1", mean, 100)
+        client.get_transaction_data(str(paid.transaction_reference))
+        client.cancel(str(paid.transaction_reference), 100)
+    sent = {r.operation: r.fields["interfaceVersion"] for r in kit.requests}
+    assert sent == {
+        "addCard": "WR_WS_2.55",
+        "walletOrder": "IR_WS_2.40",
+        "getTransactionData": "DR_WS_2.27",
+        "cancel": "CR_WS_2.27",
+    }
+    with pytest.raises(ConfigurationError, match="IR_WS_"):
+        kit.client(interface_versions={"walletOrder": "WR_WS_2.55"})
+
+
+def test_the_charge_is_sealed_by_the_published_rule(kit: SimulatedWallet) -> None:
+    """The JSON request's seal, derived by hand: every field but keyVersion and
+    sealAlgorithm, sorted by name, values concatenated, HMAC-SHA-256 in hex."""
+    with kit.client(transport="json") as client:
+        plan = client.plan_wallet_order("w1", "2", 1050, transaction_reference="abc123")
+        body, _headers, _key = client._request(plan)
+    sent = json.loads(body)
+    assert sent["keyVersion"] == 1
+    data = "".join(str(sent[name]) for name in sorted(sent) if name not in ("keyVersion", "seal"))
+    assert data == "1050978INTERFACE".replace("INTERFACE", "IR_WS_2.32") + (
+        f"{kit.merchant_id}w1INTERNET2abc123"
+    )
+    expected = hmac.new(kit.secret_key.encode(), data.encode(), hashlib.sha256).hexdigest()
+    assert sent["seal"] == expected
+
+
+def test_the_answers_of_a_payment_are_verified(kit: SimulatedWallet) -> None:
+    """A tampered or wrongly sealed answer to a lookup is never believed."""
+    mean = _enrolled(kit, card=OTHER_PAN)
+    with kit.client() as client:
+        paid = client.wallet_order("w1", mean, 100)
+        kit.fail_next("getTransactionData", "wrong_seal", times=3)
+        with pytest.raises(Exception, match="seal"):
+            client.get_transaction_data(str(paid.transaction_reference))
+
+
+def test_results_are_typed_and_reprs_allow_listed(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        paid = client.wallet_order("w1", mean, 1234)
+    assert isinstance(paid, WalletOrderResult)
+    assert isinstance(paid.amount, int) and paid.amount == 1234
+    assert paid.as_dict()["operation"] == "walletOrder"
+    assert "seal" not in repr(paid).replace("seal_verified", "").replace("seal_order", "")
+    assert TEST_PAN not in repr(paid) and TEST_PAN not in json.dumps(paid.as_dict())
+
+
+def test_a_94_to_a_charge_sent_again_is_the_first_one_arriving_late(
+    kit: SimulatedWallet,
+) -> None:
+    """Lost, looked up (unknown), sent again: meanwhile the first request arrived, so
+    the second answers 94.  That 94 is this payment, found by looking it up again."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        plan = client.plan_wallet_order("w1", mean, 1400)
+        steps = client.payment_steps(plan)
+        assert next(steps) is plan
+        lookup = steps.throw(OutcomeUnknown("lost on the way", reason="timeout", attempted={}))
+        assert lookup.operation == "getTransactionData"
+        again = steps.send(client._run(lookup))  # 25: unknown, so it is sent again
+        assert again.operation == "walletOrder"
+        client._run(plan)  # the first request, arriving late
+        second_lookup = steps.send(client._run(again))  # the re-send's 94
+        assert second_lookup.operation == "getTransactionData"
+        with pytest.raises(StopIteration) as done:
+            steps.send(client._run(second_lookup))
+    result = done.value.value
+    assert result.ok and result.recovered and not result.duplicate
+    assert len(kit.transactions()) == 1
