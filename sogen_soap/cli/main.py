@@ -66,7 +66,38 @@ FLAGS: Final = {
     "paymentMeanId": "--id",
     "merchantId": "--merchant-id",
     "keyVersion": "--key-version",
+    "amount": "--amount",
+    "operationAmount": "--amount",
+    "currencyCode": "--currency",
+    "transactionReference": "--reference",
+    "captureDay": "--capture-day",
+    "captureMode": "--capture-mode",
+    "paymentPattern": "--pattern",
+    "initialSchemeTransactionIdentifier": "--initial-scheme-id",
+    "orderId": "--order-id",
+    "customerId": "--customer-id",
 }
+
+
+def _cash_call(method: str) -> Call:
+    """A cash-management command: the client's ``method`` on --reference and --amount."""
+
+    def call(args: argparse.Namespace) -> WalletResult:
+        result: WalletResult = getattr(args.client, method)(
+            args.reference, args.amount, args.currency
+        )
+        return result
+
+    return call
+
+
+def _cents(text: str) -> int:
+    """``--amount``: a whole number of the currency's smallest unit, never a fraction."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"a whole number of cents (1050 for 10.50 EUR), not {text!r}"
+        )
+    return int(text)
 
 
 def _card(value: str, pan_type: str | None) -> str:
@@ -461,6 +492,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign_off.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
 
+    pay = service(
+        "pay",
+        "charge a stored card (walletOrder); a lost answer is looked up by its reference, "
+        "never charged twice",
+        lambda a: a.client.wallet_order(
+            a.wallet,
+            a.id,
+            a.amount,
+            a.currency,
+            transaction_reference=a.reference,
+            capture_day=a.capture_day,
+            capture_mode=a.capture_mode,
+            payment_pattern=a.pattern,
+            initial_scheme_transaction_identifier=a.initial_scheme_id,
+            order_id=a.order_id,
+            customer_id=a.customer_id,
+        ),
+    )
+    credit = service(
+        "credit",
+        "credit a stored card (walletCreditHolder), under the same rule as pay",
+        lambda a: a.client.wallet_credit_holder(
+            a.wallet, a.id, a.amount, a.currency, transaction_reference=a.reference
+        ),
+    )
+    for sub in (pay, credit):
+        sub.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
+        sub.add_argument("--id", required=True, help="the card's paymentMeanId")
+        sub.add_argument(
+            "--reference",
+            help="transactionReference, unique per merchant (default: a new one, printed); "
+            "give the same one again after a lost answer",
+        )
+    pay.add_argument("--capture-day", type=int, help="days before the capture (captureDay)")
+    pay.add_argument("--capture-mode", help="AUTHOR_CAPTURE, VALIDATION or IMMEDIATE")
+    pay.add_argument("--pattern", help="paymentPattern: ONE_SHOT, RECURRING_1, RECURRING_N, ...")
+    pay.add_argument("--initial-scheme-id", help="the first payment's scheme id, for RECURRING_N")
+    pay.add_argument("--order-id", help="orderId")
+    pay.add_argument("--customer-id", help="customerId")
+    cash = {
+        "refund": ("refund a captured transaction, up to what remains (refund)", "refund"),
+        "cancel": ("cancel a transaction before its capture (cancel)", "cancel"),
+        "capture": ("validate a transaction held for validation (validate)", "validate"),
+    }
+    for name, (text, method) in cash.items():
+        sub = service(name, text, _cash_call(method))
+        sub.add_argument("--reference", required=True, help="the transactionReference")
+    for sub in (pay, credit, *(commands.choices[name] for name in cash)):
+        sub.add_argument("--amount", required=True, type=_cents, help="in cents: 1050 is 10.50 EUR")
+        sub.add_argument(
+            "--currency", default="978", help="ISO 4217 numeric code (default 978, euros)"
+        )
+    transaction = service(
+        "transaction",
+        "show a transaction (getTransactionData)",
+        lambda a: a.client.get_transaction_data(a.reference),
+        "get-transaction-data",
+    )
+    transaction.add_argument("--reference", required=True, help="the transactionReference")
+
     batch = commands.add_parser(
         "enrol",
         help="enrol the cards of a CSV or JSON Lines file, restartably",
@@ -596,11 +687,22 @@ def _message(exc: BaseException, args: argparse.Namespace) -> str:
         return f"{exc.parameter}: {exc.rule}"
     text = str(exc)
     wallet = getattr(args, "wallet", None)
-    if isinstance(exc, OutcomeUnknown) and wallet and "sogen-soap wallet" not in text:
+    if (
+        isinstance(exc, OutcomeUnknown)
+        and wallet
+        and "sogen-soap wallet" not in text
+        and "sogen-soap transaction" not in text
+    ):
         text += f". See what the wallet holds: sogen-soap wallet --wallet {wallet}"
     elif isinstance(exc, TransportError) and not isinstance(exc, OutcomeUnknown):
         command = getattr(args, "command", "")
-        if command in ("wallet", "get-wallet-data", "payment-mean"):
+        if command in (
+            "wallet",
+            "get-wallet-data",
+            "payment-mean",
+            "transaction",
+            "get-transaction-data",
+        ):
             text += " (a read: safe to run again)"
     return text
 
