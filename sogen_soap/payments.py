@@ -20,6 +20,7 @@ means it never arrived (sent again), anything else is left unknown.
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import Callable, Generator, Mapping
@@ -38,7 +39,7 @@ from .payment_results import (
     WalletCreditHolderResult,
     WalletOrderResult,
 )
-from .validation import check_amount, check_field
+from .validation import check_amount, check_field, holds_card_number
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -63,10 +64,15 @@ _STATUS: Final = frozenset({"errorFieldName", "seal"})
 
 
 def new_transaction_reference() -> str:
-    """A fresh ``transactionReference``: 32 random hex digits after ``sg``
-    (34 letters and digits; the field takes 35).  Keep it before charging:
-    it is what settles a lost answer, and what a refund names."""
-    return "sg" + secrets.token_hex(16)
+    """A fresh ``transactionReference``: ``sg`` and 32 random characters of
+    base32 (a-z, 2-7: 160 bits; 34 letters and digits, the field takes 35).
+    Keep it before charging: it is what settles a lost answer, and what a
+    refund names.  Never a run of 12 digits, which the field rules (and every
+    redaction) would take for a card number: hex could give one."""
+    while True:
+        reference = "sg" + base64.b32encode(secrets.token_bytes(20)).decode("ascii").lower()
+        if not holds_card_number(reference, strict=True):
+            return reference
 
 
 class PaymentOptions(TypedDict, total=False):

@@ -427,3 +427,16 @@ def test_a_94_to_a_charge_sent_again_is_the_first_one_arriving_late(
     result = done.value.value
     assert result.ok and result.recovered and not result.duplicate
     assert len(kit.transactions()) == 1
+
+
+def test_a_new_reference_is_always_a_valid_one() -> None:
+    """Made by the package, refused by its own rules would be absurd: 2,000 of them,
+    each 34 letters and digits and never taken for a card number."""
+    from sogen_soap.validation import check_field, holds_card_number
+
+    references = {new_transaction_reference() for _ in range(2000)}
+    assert len(references) == 2000
+    for reference in references:
+        assert len(reference) == 34 and reference.isalnum()
+        assert check_field("transactionReference", reference) == reference
+        assert not holds_card_number(reference, strict=True)
