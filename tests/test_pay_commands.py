@@ -69,3 +69,56 @@ def test_bad_payment_input_exits_2_with_nothing_sent(
     assert done.returncode == 2 and words in done.stderr
     assert "Traceback" not in done.stderr
     assert simulator.app.requests_seen == before
+
+
+def test_charge_a_file_then_again_charges_nothing_twice(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = merchant_env(tmp_path, simulator.url)
+    monkeypatch.chdir(tmp_path)
+    done = run_in_process("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                          env=env, monkeypatch=monkeypatch, stdin=TEST_PAN + "\n")  # fmt: skip
+    assert done.returncode == 0
+    bill = tmp_path / "bill.csv"
+    bill.write_text(
+        "wallet,id,amount,currency,reference\n"
+        "w,1,1000,,\n"  # two identical rows: two charges
+        "w,1,1000,,\n"
+        "w,1,2505,978,r1\n"  # refused (..05)
+        "w,1,2500,978,r1\n"  # the same reference: one payment, not sent
+        "w,1,10.50,,\n"  # invalid, reported before anything is sent
+    )
+    first = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert first.returncode == 2, first.stderr  # an invalid row
+    assert "line 6: amount: a whole number of cents" in first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["counts"] == {"ok": 2, "refused": 1, "duplicate": 1, "invalid": 1}
+    assert len(simulator.store.payments()) == 3
+    # the file reordered: rows are known by what they are, not by their line
+    bill.write_text(
+        "wallet,id,amount,currency,reference\n"
+        "w,1,2500,978,r1\nw,1,1000,,\nw,1,2505,978,r1\nw,1,1000,,\n"
+    )
+    again = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert again.returncode == 3, again.stderr  # refused and duplicate rows
+    assert json.loads(again.stdout)["sent"] == 0
+    assert len(simulator.store.payments()) == 3
+    results = (tmp_path / "bill.results.csv").read_text().splitlines()
+    assert results[0].startswith("line,wallet,id,amount,currency,reference,outcome")
+    assert results[1].startswith("2,w,1,2500,978,r1,duplicate,")  # the journal's row owns r1
+    assert ",r1,refused,05,05," in results[3]
+    assert (tmp_path / "bill.charges.sqlite3").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "bill.results.csv").stat().st_mode & 0o077 == 0
+
+
+def test_a_charge_file_without_its_columns_is_refused_whole(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,price\nw,1,1000\n")
+    before = simulator.app.requests_seen
+    done = run_in_process("charge", str(bill), env=merchant_env(tmp_path, simulator.url),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2 and "price" in done.stderr and "amount" in done.stderr
+    assert simulator.app.requests_seen == before
+    assert not (tmp_path / "bill.charges.sqlite3").exists()

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -694,7 +694,14 @@ def results_of(journal: Journal) -> Iterator[dict[str, object]]:
 
 def write_results(journal: Journal, path: Path) -> None:
     """Every row's outcome: this input's rows in order, then the rows of earlier runs
-    no longer in the file (``line`` empty); CSV, or JSON Lines for ``.jsonl``.
+    no longer in the file (``line`` empty); see ``write_records``."""
+    write_records(path, RESULT_FIELDS, results_of(journal))
+
+
+def write_records(
+    path: Path, fieldnames: Sequence[str], records: Iterable[dict[str, object]]
+) -> None:
+    """A results file: CSV, or JSON Lines for ``.jsonl``/``.ndjson``.
 
     The file is private (0600: it names wallets) and written atomically.  In
     CSV, a cell that would start with ``=``, ``+``, ``-``, ``@``, a tab or a
@@ -705,10 +712,10 @@ def write_results(journal: Journal, path: Path) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=RESULT_FIELDS)
+            writer = csv.DictWriter(out, fieldnames=list(fieldnames))
             if not lines:
                 writer.writeheader()
-            for record in results_of(journal):
+            for record in records:
                 record = {k: _safe_text(v) for k, v in record.items()}
                 if lines:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -26,16 +26,36 @@ from ..validation import check_card_number, check_field
 
 __all__ = [
     "COLUMNS",
+    "ENROL_COLUMNS",
     "BadRow",
+    "Columns",
     "InputError",
     "Row",
     "Source",
     "StandardInput",
     "check_file",
     "read_rows",
+    "records",
 ]
 
-# Accepted column names (CSV header or JSON key) for each input.
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns a batch file has: each one's accepted names (CSV header or JSON
+    key; the vendor's field names work too), which are required, and the help line
+    every refusal ends with."""
+
+    names: Mapping[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    help: str
+    example: str
+
+    @property
+    def by_name(self) -> dict[str, str]:
+        return {name: column for column, names in self.names.items() for name in names}
+
+
+# Accepted column names (CSV header or JSON key) for each input of ``enrol``.
 COLUMNS: Final = {
     "wallet": ("wallet", "merchantWalletId", "merchant_wallet_id"),
     "card": ("card", "cardNumber", "card_number"),
@@ -45,12 +65,16 @@ COLUMNS: Final = {
     "pan_type": ("pan_type", "panType"),
 }
 REQUIRED: Final = ("wallet", "card", "expiry")
-_NAMES: Final = {name: column for column, names in COLUMNS.items() for name in names}
+ENROL_COLUMNS: Final = Columns(
+    COLUMNS,
+    REQUIRED,
+    "columns: wallet, card, expiry (required; an empty expiry cell is allowed), "
+    "and optional alias, brand, pan_type",
+    '(e.g. "alias": "home", "expiry": "203012")',
+)
 _JSON_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
 _FIELD_LIMIT: Final = 128 * 1024
 _MAX_REPORTED: Final = 5
-_HELP: Final = "columns: wallet, card, expiry (required; an empty expiry cell is allowed), " \
-    "and optional alias, brand, pan_type"  # fmt: skip
 
 
 class InputError(ValueError):
@@ -166,19 +190,21 @@ def _delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _columns(names: list[str], path: Source, where: str) -> None:
-    known = [_NAMES.get(name.strip()) for name in names]
+def _columns(names: list[str], path: Source, where: str, columns: Columns) -> None:
+    help_line = columns.help
+    by_name = columns.by_name
+    known = [by_name.get(name.strip()) for name in names]
     if not any(known):
         shown = redact_text(", ".join(n.strip() for n in names[:6]))  # data: mask cards
         raise InputError(
             f"{path}: {where} names none of the columns (it reads: {shown}). "
-            f"The first line must be a header row: {_HELP}"
+            f"The first line must be a header row: {help_line}"
         )
-    missing = [c for c in REQUIRED if c not in known]
+    missing = [c for c in columns.required if c not in known]
     if missing:
         raise InputError(
             f"{path}: {where} lacks column {', '.join(missing)} (found: "
-            f"{redact_text(', '.join(n.strip() for n in names))}); {_HELP}"
+            f"{redact_text(', '.join(n.strip() for n in names))}); {help_line}"
         )
     unknown = [n.strip() for n, k in zip(names, known, strict=True) if k is None]
     if unknown and not any(unknown):
@@ -190,25 +216,25 @@ def _columns(names: list[str], path: Source, where: str) -> None:
     if unknown:
         raise InputError(
             f"{path}: {where} has column {redact_text(', '.join(unknown))}, which sogen-soap "
-            f"does not use; remove it so nothing is ignored silently ({_HELP})"
+            f"does not use; remove it so nothing is ignored silently ({help_line})"
         )
     doubled = sorted({k for k in known if k and known.count(k) > 1})
     if doubled:
         raise InputError(f"{path}: {where} names column {', '.join(doubled)} twice")
 
 
-def check_file(path: Source) -> FileFormat:
+def check_file(path: Source, columns: Columns = ENROL_COLUMNS) -> FileFormat:
     """Refuse the file as a whole if it cannot be read as asked; its format if it can."""
     _check_bytes(path)
     if _is_json_lines(path):
-        _check_json_lines(path)
+        _check_json_lines(path, columns)
         return FileFormat(json_lines=True)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header = handle.readline()
     if not header.strip():
-        raise InputError(f"{path} is empty; expected a header row and rows ({_HELP})")
+        raise InputError(f"{path} is empty; expected a header row and rows ({columns.help})")
     delimiter = _delimiter(header)
-    _check_csv(path, delimiter)
+    _check_csv(path, delimiter, columns)
     return FileFormat(json_lines=False, delimiter=delimiter)
 
 
@@ -228,7 +254,7 @@ def _open_quote(path: Source) -> int | None:
     return opened
 
 
-def _check_csv(path: Source, delimiter: str) -> None:
+def _check_csv(path: Source, delimiter: str, columns: Columns) -> None:
     opened = _open_quote(path)
     if opened is not None:  # else the reader blames whatever line the file ends on
         raise InputError(
@@ -241,7 +267,7 @@ def _check_csv(path: Source, delimiter: str) -> None:
         reader = _reader(handle, delimiter)
         try:
             header = next(reader)
-            _columns(header, path, "the header row")
+            _columns(header, path, "the header row", columns)
             for record in reader:
                 if not record or record == [""]:
                     continue
@@ -314,7 +340,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _check_json_lines(path: Source) -> None:
+def _check_json_lines(path: Source, columns: Columns) -> None:
     rows = 0
     with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
@@ -322,18 +348,22 @@ def _check_json_lines(path: Source) -> None:
                 continue
             rows += 1
             record = _json_record(text, path, number)
-            _columns(list(record), path, f"line {number}")
+            _columns(list(record), path, f"line {number}", columns)
             not_text = [k for k, v in record.items() if v is not None and not isinstance(v, str)]
             if not_text:  # true would be sent as "True", 030012 read as 30012
                 raise InputError(
                     f"{path}: line {number}: {', '.join(not_text)} must be text, in quotes "
-                    '(e.g. "alias": "home", "expiry": "203012")'
+                    f"{columns.example}"
                 )
     if not rows:
-        raise InputError(f"{path} is empty; expected one JSON object per line ({_HELP})")
+        raise InputError(f"{path} is empty; expected one JSON object per line ({columns.help})")
 
 
-def _records(path: Source, form: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
+def records(
+    path: Source, form: FileFormat, columns: Columns = ENROL_COLUMNS
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each row of a checked file as (line, {column: text}), by the columns' own names."""
+    by_name = columns.by_name
     if form.json_lines:
         with path.open(encoding="utf-8-sig") as handle:
             for number, text in enumerate(handle, start=1):
@@ -341,12 +371,12 @@ def _records(path: Source, form: FileFormat) -> Iterator[tuple[int, dict[str, st
                     record = _json_record(text, path, number)
                     yield (
                         number,
-                        {_NAMES[k]: ("" if v is None else str(v)) for k, v in record.items()},
+                        {by_name[k]: ("" if v is None else str(v)) for k, v in record.items()},
                     )
         return
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = _reader(handle, form.delimiter)
-        header = [_NAMES[name.strip()] for name in next(reader)]
+        header = [by_name[name.strip()] for name in next(reader)]
         for cells in reader:
             if cells and cells != [""]:
                 yield reader.line_num, dict(zip(header, cells, strict=True))
@@ -385,7 +415,7 @@ def read_rows(
 
     Messages name the column (``expiry``), as the file does.
     """
-    for line, record in _records(path, form):
+    for line, record in records(path, form):
         wallet = record["wallet"].strip()  # required columns: checked for the whole file
         card = record["card"].strip()
         masked = mask_pan(card) if card else None

@@ -40,7 +40,14 @@ from ..errors import ConfigurationError
 from ..keys import KeyRing
 from ..redact import redact_text
 
-__all__ = ["FINAL_STATES", "IN_FLIGHT_STATES", "Journal", "JournalError", "JournalRow"]
+__all__ = [
+    "FINAL_STATES",
+    "IN_FLIGHT_STATES",
+    "Journal",
+    "JournalError",
+    "JournalRow",
+    "exclusive",
+]
 
 FINAL_STATES: Final = frozenset({"ok", "in-wallet", "duplicate", "refused", "invalid"})
 IN_FLIGHT_STATES: Final = frozenset({"sending", "unknown"})
@@ -141,7 +148,7 @@ class JournalError(ValueError):
     """The journal cannot be used: not ours, unreadable, or in use by another run."""
 
 
-def _exclusive(path: Path) -> Any:
+def exclusive(path: Path, command: str = "enrol") -> Any:
     """Create the journal private (0600) if new, and hold an exclusive lock on it.
 
     SQLite's own locks guard single writes, not a whole run: two runs of the
@@ -165,7 +172,7 @@ def _exclusive(path: Path) -> Any:
     except OSError:
         handle.close()
         raise JournalError(
-            f"another sogen-soap enrol is running with the journal {path}; wait for it to "
+            f"another sogen-soap {command} is running with the journal {path}; wait for it to "
             "finish (then run again to see its results), or give another --journal"
         ) from None
     return handle
@@ -211,7 +218,7 @@ class Journal:
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
-        self._holder = _exclusive(path)  # one run per journal; released by close()
+        self._holder = exclusive(path)  # one run per journal; released by close()
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._open(secret)

@@ -178,7 +178,13 @@ def _not_a_link(path: Path, field: str, flag: str) -> None:
         )
 
 
-def _output_path(args: argparse.Namespace, source: Source, journal: Path, default: Path) -> Path:
+def _output_path(
+    args: argparse.Namespace,
+    source: Source,
+    journal: Path,
+    default: Path,
+    fields: tuple[str, ...] | None = None,
+) -> Path:
     """The results file, checked before anything is sent."""
     path = Path(args.output) if args.output else default
     _not_a_link(path, "output", "--output")
@@ -198,7 +204,7 @@ def _output_path(args: argparse.Namespace, source: Source, journal: Path, defaul
         raise InvalidFieldError("output", "--output", f"no such folder: {folder}")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InvalidFieldError("output", "--output", f"{path} cannot be written here")
-    if path.is_file() and not args.force and not _earlier_results(path):
+    if path.is_file() and not args.force and not _earlier_results(path, fields):
         raise InvalidFieldError(
             "output", "--output",
             f"{path} exists and is not a sogen-soap results file; name another file, or "
@@ -207,9 +213,11 @@ def _output_path(args: argparse.Namespace, source: Source, journal: Path, defaul
     return path
 
 
-def _earlier_results(path: Path) -> bool:
+def _earlier_results(path: Path, fields: tuple[str, ...] | None = None) -> bool:
     """Whether ``path`` is empty or begins as a results file this command writes."""
     from .enrol import RESULT_FIELDS
+
+    expected = fields or RESULT_FIELDS
 
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
@@ -218,10 +226,10 @@ def _earlier_results(path: Path) -> bool:
         return False
     if not first:
         return True
-    if first == ",".join(RESULT_FIELDS):
+    if first == ",".join(expected):
         return True
     try:
-        return list(json.loads(first)) == list(RESULT_FIELDS)
+        return list(json.loads(first)) == list(expected)
     except (ValueError, TypeError):
         return False
 
@@ -343,6 +351,97 @@ def _enrol(args: argparse.Namespace) -> int:
     if counts["invalid"]:
         return EXIT_BAD_INPUT
     if counts["refused"]:
+        return EXIT_REFUSED
+    return EXIT_OK
+
+
+def _charge(args: argparse.Namespace) -> int:
+    """``sogen-soap charge FILE``: see ``cli/charge.py``."""
+    from .charge import (
+        CHARGE_COLUMNS,
+        RESULT_FIELDS,
+        BadCharge,
+        ChargeJournal,
+        charge,
+        read_charges,
+    )
+    from .enrol import Stop
+    from .inputs import check_file
+
+    source = Path(args.file)
+    form = check_file(source, CHARGE_COLUMNS)  # the file as a whole, before anything else
+    stem = source.with_suffix("")
+    lines = source.suffix.lower() in (".jsonl", ".ndjson")
+    journal_path = _journal_path(args, source, Path(f"{stem}.charges.sqlite3"))
+    results_path = _output_path(
+        args,
+        source,
+        journal_path,
+        Path(f"{stem}.results{'.jsonl' if lines else '.csv'}"),
+        RESULT_FIELDS,
+    )
+    settings = resolve_settings(args)
+    bad = 0
+    for row in read_charges(source, form):  # every bad row reported before anything is sent
+        if isinstance(row, BadCharge):
+            bad += 1
+            say(f"line {row.line}: {row.message}", event="bad_row", prefix=False, line=row.line)
+    journal = ChargeJournal(journal_path)
+    args.resume_hint = (
+        f"run the same command again to resume; what was done is kept in {journal_path}"
+    )
+    stop = Stop()
+    stop.install()  # SIGINT and SIGTERM: no new row, the rows in flight finish
+    try:
+        with open_client(settings, workers=args.concurrency) as client:
+            summary = charge(
+                client,
+                source,
+                form,
+                journal,
+                results_path,
+                concurrency=args.concurrency,
+                stop=stop,
+                credential_failures=args.credential_failures,
+            )
+    finally:
+        journal.close()
+        stop.uninstall()
+    if summary.wrong_credentials:
+        say(
+            f"stopped after {args.credential_failures} answers in a row saying the "
+            "credentials are wrong (34: the secret key or key version; 03: the merchant id); "
+            "nothing more was sent. Run the same command again once they are right"
+        )
+        return EXIT_CREDENTIALS
+    if summary.stopped is not None:
+        name = signal.Signals(summary.stopped).name
+        say(f"interrupted by {name}; {args.resume_hint} (rows sent: {summary.sent})")
+        return EXIT_INTERRUPTED if summary.stopped == signal.SIGINT else EXIT_TERMINATED
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": summary.rows,
+                    "counts": dict(summary.counts),
+                    "sent": summary.sent,
+                    "skipped": summary.skipped,
+                    "recovered": summary.recovered,
+                    "bad_rows": bad,
+                    "seconds": round(summary.seconds, 3),
+                    "results": str(results_path),
+                }
+            )
+        )
+    else:
+        print(summary.line())
+        print(f"results: {results_path}")
+    counts = summary.counts
+    if counts["failed"] or counts["unknown"]:
+        return EXIT_TRANSPORT  # run again: those rows are looked up, never charged twice
+    if counts["invalid"]:
+        return EXIT_BAD_INPUT
+    if counts["refused"] or counts["duplicate"] or counts["pending"]:
         return EXIT_REFUSED
     return EXIT_OK
 
@@ -605,6 +704,41 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="no progress bar even on a terminal")
     batch.add_argument("--json", action="store_true", help="summary as one JSON object")
     batch.set_defaults(handler=_enrol)
+
+    bill = commands.add_parser(
+        "charge",
+        help="charge the stored cards of a CSV or JSON Lines file, restartably (walletOrder)",
+        description="One row is one charge. Columns/keys: wallet, id (paymentMeanId), amount "
+        "(in cents), and optional currency (978) and reference (transactionReference; made "
+        "for the row when empty, and kept in the journal before it is sent). Every row is "
+        "checked first; bad rows are reported by line number and never sent. A row is never "
+        "charged twice, whatever is killed when: run the same command again, and rows caught "
+        "in flight are looked up by their reference first. Outcomes: ok, pending, refused, "
+        "duplicate (the reference was used before: nothing charged), failed, invalid, "
+        "unknown. Exit status: 5 if any row failed or is unknown (run it again), else 2 if "
+        "any was invalid, else 3 if any was refused, duplicate or pending, else 0; 7 when "
+        "stopped by wrong credentials, 130/143 by SIGINT/SIGTERM.",
+    )
+    add_options(bill)
+    bill.add_argument("file", metavar="FILE", help="input .csv (with a header row) or .jsonl")
+    bill.add_argument(
+        "--concurrency", type=int, default=4, help="charges in flight at once (default 4)"
+    )
+    bill.add_argument(
+        "--credential-failures",
+        type=int,
+        default=DEFAULT_CREDENTIAL_FAILURES,
+        metavar="N",
+        help="stop after N answers in a row saying the credentials are wrong (34, 03), "
+        f"exit 7 (default {DEFAULT_CREDENTIAL_FAILURES}; 0: never stop)",
+    )
+    bill.add_argument("--journal", help="journal file (default: FILE.charges.sqlite3 beside it)")
+    bill.add_argument("--output", help="result file, .csv or .jsonl (default: beside FILE)")
+    bill.add_argument(
+        "--force", action="store_true", help="let --output replace a file that is not ours"
+    )
+    bill.add_argument("--json", action="store_true", help="summary as one JSON object")
+    bill.set_defaults(handler=_charge)
 
     sim = commands.add_parser(
         "simulator", help="serve the wallet simulator (see --help)", add_help=False
