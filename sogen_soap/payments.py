@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .adapter import Answer, Plan
 
 __all__ = [
+    "TYPED_FIELDS",
     "CreditOptions",
     "PaymentOptions",
     "PaymentPlans",
@@ -132,6 +133,10 @@ _TRANSACTION_FIELDS: Final = _known(
     "authorisationId", "maskedPan", "paymentMeanBrand", "paymentPattern", "orderChannel",
     "orderId", "customerId", "schemeTransactionIdentifier", "fromTransactionReference",
 )  # fmt: skip
+
+
+TYPED_FIELDS: Final = _PAYMENT_FIELDS | _CASH_FIELDS | _TRANSACTION_FIELDS
+"""Every answer field of the payment services the results type (the rest: ``extra``)."""
 
 
 def _payment_result(kind: type[_P], fields: Mapping[str, object]) -> Callable[[Answer], _P]:

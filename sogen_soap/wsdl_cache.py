@@ -296,8 +296,13 @@ def fetch_wsdl(
     ca_bundle: str | None = None,
     max_documents: int = MAX_DOCUMENTS,
     max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    service: str = "wallet",
 ) -> Path:
     """Download ``<endpoint>?wsdl`` and every schema it imports into ``output``.
+
+    ``service`` names which one: the wallet's endpoint as given, or the checkout,
+    cash-management or diagnostic service beside it on the same host (its own
+    folder, ``<cache>/<service>``, by default).
 
     Locations are rewritten to the local files, so ``WalletClient(wsdl=output)``
     loads the result offline.  Only documents on the endpoint's own origin are
@@ -307,10 +312,24 @@ def fetch_wsdl(
     replaced; nothing is deleted).  ``SOURCE.json`` records each file's URL and
     digest.  Returns the path of the WSDL file.
     """
+    from .services import SERVICES, WALLET
     from .transport import Deadline, SyncSender, ssl_context
 
     endpoint = parse_endpoint(environment)
+    chosen = {s.name: s for s in SERVICES}.get(service)
+    if chosen is None:
+        raise ConfigurationError(
+            f"wsdl fetch: service must be one of {', '.join(s.name for s in SERVICES)}"
+        )
     folder = Path(output) if output is not None else default_cache_dir(environment)
+    if chosen is not WALLET:
+        path = endpoint.target.split("?", 1)[0].rstrip("/")
+        for wallet_path in (WALLET.soap_path, WALLET.json_path):
+            if path.endswith(wallet_path):
+                path = path[: -len(wallet_path)]
+        endpoint = endpoint.with_target(path + chosen.soap_path)
+        if output is None:
+            folder = folder / chosen.name
     _prepare_folder(folder, force or output is None)
     deadline = Deadline(timeout)
     sender = SyncSender(

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .endpoints import ENVIRONMENTS, OPERATIONS
+from .endpoints import ENVIRONMENTS
+from .services import SERVICES, WALLET, Service
 from .wsdl_cache import bundled_shapes, load_document, soap_binding
 
 __all__ = ["Difference", "diff_wsdl"]
@@ -37,6 +38,16 @@ _TYPED_OUTPUT: Final = frozenset(
         "mandateId", "issuerWalletId", "issuerWalletType",
     }
 )  # fmt: skip
+
+
+def _typed_output(service: Service) -> frozenset[str]:
+    if service is WALLET:
+        return _TYPED_OUTPUT
+    from .payments import TYPED_FIELDS
+
+    return TYPED_FIELDS
+
+
 # Request fields the client sends on every call of an operation.
 _ALWAYS_SENT: Final = frozenset({"merchantId", "interfaceVersion", "keyVersion", "seal"})
 
@@ -83,14 +94,23 @@ def _jaxb_lists(fields: dict[str, Any]) -> Iterable[str]:
             yield from _jaxb_lists(inner)
 
 
-def diff_wsdl(location: str | os.PathLike[str]) -> list[Difference]:
-    """How the WSDL at ``location`` (a file or a folder) differs, for this client."""
+def diff_wsdl(location: str | os.PathLike[str], service: str = "wallet") -> list[Difference]:
+    """How the WSDL at ``location`` (a file or a folder) differs, for this client, from
+    the bundled WSDL of ``service`` (``wallet``, ``checkout``, ``cashManagement`` or
+    ``diagnostic``)."""
+    known = {s.name: s for s in SERVICES}
+    if service not in known:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"service must be one of {', '.join(known)}, not {service!r}")
+    chosen = known[service]
+    operations = chosen.operations
     document = load_document(location)  # ConfigurationError naming the file if unusable
     binding = soap_binding(document)
     bundled = bundled_shapes()
     theirs_ops = set(binding._operations)  # zeep has no public list of them
     found: list[Difference] = []
-    for name in OPERATIONS:
+    for name in operations:
         if name not in theirs_ops:
             found.append(Difference(BREAKS, name, f"missing: client calls of {name} would fail"))
             continue
@@ -122,7 +142,7 @@ def diff_wsdl(location: str | os.PathLike[str]) -> list[Difference]:
                 )  # fmt: skip
         if operation.output is not None:
             theirs_out = _fields(operation.output.body.type)
-            for field in sorted(set(_nested(theirs_out)) - _TYPED_OUTPUT):
+            for field in sorted(set(_nested(theirs_out)) - _typed_output(chosen)):
                 found.append(
                     Difference(INFO, name, f"response field {field} is not typed by the "
                                "client: it is kept in result.extra (or the payment mean's)")
@@ -132,22 +152,30 @@ def diff_wsdl(location: str | os.PathLike[str]) -> list[Difference]:
                     Difference(INFO, name, f"{field} repeats with the fields directly inside "
                                "(JAXB layout): the client reads both layouts")
                 )  # fmt: skip
-    for name in sorted(theirs_ops - set(OPERATIONS)):
+    for name in sorted(theirs_ops - set(operations)):
         found.append(Difference(INFO, name, "an operation this client does not call"))
     namespace = (
-        binding.get(OPERATIONS[0]).input.body.qname.namespace
-        if (OPERATIONS[0] in theirs_ops)
+        binding.get(operations[0]).input.body.qname.namespace
+        if (operations[0] in theirs_ops)
         else None
     )
-    if namespace and namespace != "urn:sips:cn:contract:office:wallet:v2":
+    if namespace and namespace != chosen.namespace and chosen is WALLET:
         found.append(
             Difference(INFO, None, f"namespace {namespace}: the client takes every name from "
                        "the loaded WSDL, so it works unchanged with wsdl=")
         )  # fmt: skip
-    for service in document.services.values():
-        for port in service.ports.values():
+    elif namespace and namespace != chosen.namespace:  # payments use the bundled WSDLs
+        found.append(
+            Difference(BREAKS, None, f"namespace {namespace}: the client sends "
+                       f"{chosen.namespace} (the bundled WSDL's), so every call would fail")
+        )  # fmt: skip
+    for declared in document.services.values():
+        for port in declared.ports.values():
             address = getattr(port, "binding_options", {}).get("address")
-            if address and address not in ENVIRONMENTS.values():
+            known_addresses = {
+                url.replace(WALLET.soap_path, chosen.soap_path) for url in ENVIRONMENTS.values()
+            }
+            if address and address not in known_addresses:
                 found.append(
                     Difference(INFO, None, f"endpoint {address}: not a known environment; "
                                "pass it as environment= (the WSDL's address is not used)")

@@ -449,7 +449,7 @@ def _charge(args: argparse.Namespace) -> int:
 def _wsdl_diff(args: argparse.Namespace) -> int:
     from ..wsdl_diff import BREAKS, CHANGES, diff_wsdl
 
-    differences = diff_wsdl(args.path)
+    differences = diff_wsdl(args.path, args.service)
     if args.json:
         print(json.dumps([d.__dict__ for d in differences]))
     else:
@@ -473,10 +473,16 @@ def _wsdl_fetch(args: argparse.Namespace) -> int:
         from ..simulator import Simulator
 
         output = args.output or default_cache_dir("simulator")
+        if args.service != "wallet" and not args.output:
+            output = Path(output) / args.service
         with Simulator() as sim:  # the default folder is ours to refresh, as for test/prod
-            print(fetch_wsdl(sim.url, output, force=args.force or not args.output))
+            print(
+                fetch_wsdl(
+                    sim.url, output, force=args.force or not args.output, service=args.service
+                )
+            )
         return EXIT_OK
-    print(fetch_wsdl(args.environment, args.output, force=args.force))
+    print(fetch_wsdl(args.environment, args.output, force=args.force, service=args.service))
     return EXIT_OK
 
 
@@ -775,6 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
         "are still listed); 1: a difference would break or change a call; 2: bad input.",
     )
     diff.add_argument("path", metavar="PATH", help="a WSDL file, or the folder wsdl fetch wrote")
+    for sub in (fetch, diff):
+        sub.add_argument(
+            "--service",
+            choices=("wallet", "checkout", "cashManagement", "diagnostic"),
+            default="wallet",
+            help="which service's WSDL (default wallet; the payment services live beside it)",
+        )
     diff.add_argument("--json", action="store_true", help="the differences as a JSON list")
     diff.set_defaults(handler=_wsdl_diff)
 

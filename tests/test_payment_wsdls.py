@@ -1,0 +1,75 @@
+"""The payment services' WSDLs: fetched from the simulator and compared, per service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import clean_env, run_in_process
+
+from sogen_soap.simulator import Simulator
+from sogen_soap.wsdl_cache import fetch_wsdl
+from sogen_soap.wsdl_diff import diff_wsdl
+
+
+@pytest.mark.parametrize("service", ["checkout", "cashManagement", "diagnostic"])
+def test_each_payment_wsdl_is_fetched_and_matches_the_bundled_one(
+    simulator: Simulator, tmp_path: Path, service: str
+) -> None:
+    path = fetch_wsdl(simulator.url, tmp_path / service, service=service)
+    source = json.loads((path.parent / "SOURCE.json").read_text())
+    assert source["endpoint"].endswith(f"/services/v2/{service}")
+    assert [d for d in diff_wsdl(path.parent, service) if d.severity != "info"] == []
+    # the wallet's WSDL is not the checkout's: compared as it, every call would break
+    if service == "checkout":
+        breaks = [d for d in diff_wsdl(path.parent, "wallet") if d.severity == "breaks"]
+        assert {d.operation for d in breaks} >= {"addCard", "getWalletData"}
+
+
+def test_a_payment_wsdl_missing_an_operation_breaks(tmp_path: Path) -> None:
+    bundled = Path(__file__).resolve().parent.parent / "wsdl"
+    for name in ("CashManagementService.wsdl", "CashManagementService.xsd"):
+        text = (bundled / name).read_text()
+        if name.endswith(".wsdl"):  # the refund operation gone from the port and binding
+            start = text.index('    <wsdl:operation name="refund">')
+            end = text.index("</wsdl:operation>", start) + len("</wsdl:operation>")
+            text = text[:start] + text[end:]
+            start = text.index('    <wsdl:operation name="refund">')
+            end = text.index("</wsdl:operation>", start) + len("</wsdl:operation>")
+            text = text[:start] + text[end:]
+        (tmp_path / name).write_text(text)
+    found = diff_wsdl(tmp_path / "CashManagementService.wsdl", "cashManagement")
+    assert [(d.severity, d.operation) for d in found if d.severity == "breaks"] == [
+        ("breaks", "refund")
+    ]
+
+
+def test_wsdl_commands_take_a_service(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = clean_env(tmp_path)
+    fetched = run_in_process("wsdl", "fetch", "--environment", simulator.url, "--service",
+                             "diagnostic", "--output", str(tmp_path / "d"), env=env,
+                             monkeypatch=monkeypatch)  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    same = run_in_process("wsdl", "diff", str(tmp_path / "d"), "--service", "diagnostic",
+                          env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert same.returncode == 0 and "works unchanged" in same.stdout
+    other = run_in_process("wsdl", "diff", str(tmp_path / "d"), "--service", "checkout",
+                           env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert other.returncode == 1 and "walletOrder" in other.stdout
+    wrong = run_in_process("wsdl", "diff", str(tmp_path / "d"), "--service", "billing",
+                           env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert wrong.returncode == 2 and "--service" in wrong.stderr
+
+
+def test_a_payment_wsdl_in_another_namespace_breaks(tmp_path: Path) -> None:
+    """The payment services are sent from the bundled layouts: another namespace
+    in the vendor's WSDL would have every call refused, and is said so."""
+    bundled = Path(__file__).resolve().parent.parent / "wsdl"
+    for name in ("DiagnosticService.wsdl", "DiagnosticService.xsd"):
+        text = (bundled / name).read_text().replace(":diagnostic:v2", ":diagnostic:v3")
+        (tmp_path / name).write_text(text)
+    found = diff_wsdl(tmp_path / "DiagnosticService.wsdl", "diagnostic")
+    assert [d.severity for d in found if "namespace" in d.text] == ["breaks"]
