@@ -7,7 +7,8 @@ Off unless asked, and then never a card number, seal, seal string or key:
   key version, and the fields with the card number masked and the seal left out.
 - With ``opentelemetry-api`` installed (the ``otel`` extra), each logical call
   (its retries and its reconciliation included) is one CLIENT span named
-  ``wallet/<operation>``, and metrics count calls, retries and reconciliations
+  ``<service>/<operation>`` (``wallet/addCard``, ``checkout/walletOrder``), and
+  metrics count calls, retries and reconciliations
   and time the calls.  Without a tracer or meter provider configured, the API's
   no-op ones make that cheap; ``telemetry=False`` turns it off altogether, and
   ``tracer_provider=``/``meter_provider=`` use providers of your own instead of
@@ -17,14 +18,17 @@ Span and metric attributes (OpenTelemetry's RPC conventions):
 
 - ``rpc.system.name``: ``"sogenactif_office"`` (a custom value: no registered
   one names this service);
-- ``rpc.method``: ``wallet/<operation>``, e.g. ``wallet/addCard``;
-- ``rpc.status_code``: the ``walletResponseCode`` answered (``"00"``, ``"94"``);
+- ``rpc.method``: ``<service>/<operation>``, e.g. ``wallet/addCard``,
+  ``checkout/walletOrder``, ``cashManagement/refund``;
+- ``rpc.status_code``: the code answered (``walletResponseCode``, or a payment
+  service's ``responseCode``: ``"00"``, ``"94"``);
   absent when no code came (a SOAP fault, a lost answer);
 - ``error.type``: only on failure: the code (``"94"``), ``"soap_fault"``, or the
   package's exception class (``"OutcomeUnknown"``, ``"ConnectionFailed"``);
 - ``server.address``, ``server.port``;
 - ``sogen_soap.resends`` (retries and reconciling re-sends of the call),
-  ``sogen_soap.reconciled`` (a lost answer settled by sending again),
+  ``sogen_soap.reconciled`` (a lost answer settled by sending again, or for a
+  payment by looking it up),
   ``sogen_soap.key_version``.
 
 Metrics (meter ``sogen_soap``): ``rpc.client.call.duration`` (histogram, s),
@@ -149,6 +153,13 @@ class Finish:
 
 
 _CURRENT: ContextVar[_Call | None] = ContextVar("sogen_soap_call", default=None)
+
+
+def _method(operation: str) -> str:
+    """``<service>/<operation>``: ``wallet/addCard``, ``checkout/walletOrder``."""
+    from .services import service_of
+
+    return f"{service_of(operation).name}/{operation}"
 
 
 def note_resend() -> None:
@@ -291,9 +302,9 @@ class Observer:
         if otel:
             assert self._otel is not None
             span = self._otel.tracer.start_span(
-                f"wallet/{operation}",
+                _method(operation),
                 kind=self._otel.trace.SpanKind.CLIENT,
-                attributes={**self._base, "rpc.method": f"wallet/{operation}"},
+                attributes={**self._base, "rpc.method": _method(operation)},
             )
         call = _Call(operation, span)
         return call, _CURRENT.set(call)
@@ -304,7 +315,7 @@ class Observer:
             return
         seconds = time.perf_counter() - call.started
         code, outcome, error_type = _outcome(result, error)
-        method = f"wallet/{call.operation}"
+        method = _method(call.operation)
         attributes: dict[str, Any] = {
             **self._base,
             "rpc.method": method,

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeVar
 
 from .errors import ConnectionFailed, OutcomeUnknown, ResponseError, SogenSoapError
+from .observe import note_reconciliation
 from .parsing import parse_datetime, text_or_none, unmodeled
 from .payment_results import (
     CancelResult,
@@ -425,6 +426,7 @@ class PaymentPlans:
         lost = after_lost_answer
         for _ in range(_SENDS):
             if lost:
+                note_reconciliation()
                 found = yield from self._look_up(reference)
                 if found is None:
                     raise self._payment_unknown(plan, "the transaction could not be read (sealed)")
@@ -528,6 +530,7 @@ class PaymentPlans:
                     if result.temporary:
                         return result
                     raise self._payment_unknown(plan, f"the service answered {result.message!r}")
+            note_reconciliation()
             if before is None or not before.ok:
                 raise self._payment_unknown(plan, "the transaction could not be read before it")
             after = yield from self._look_up(reference)

@@ -296,3 +296,25 @@ def test_a_lost_answer_is_counted_as_an_unknown_outcome(
         "rpc.system.name": RPC_SYSTEM, "rpc.method": "wallet/updatePaymentMean",
         "sogen_soap.outcome": "unknown", "error.type": "OutcomeUnknown",
     }  # fmt: skip
+
+
+def test_a_payment_is_one_span_of_its_service_with_its_lookup_counted(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    """A charge whose answer is lost: one span, checkout/walletOrder, reconciled, and the
+    lookup that settled it counted; a refund is cashManagement/refund."""
+    with kit.client(**telemetry.options()) as client:
+        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+        kit.fail_next("walletOrder", "commit_drop")
+        paid = client.wallet_order("w", str(mean), 1500)
+        kit.advance(days=1)
+        client.refund(str(paid.transaction_reference), 500)
+    spans = {span.name: span for span in telemetry.spans.get_finished_spans()}
+    assert set(spans) == {"wallet/addCard", "checkout/walletOrder", "cashManagement/refund"}
+    charge = dict(spans["checkout/walletOrder"].attributes or {})
+    assert charge["rpc.method"] == "checkout/walletOrder"
+    assert charge["rpc.status_code"] == "00" and "error.type" not in charge
+    assert charge["sogen_soap.reconciled"] is True and charge["sogen_soap.resends"] == 1
+    refund = dict(spans["cashManagement/refund"].attributes or {})
+    assert refund["rpc.status_code"] == "00" and refund["sogen_soap.reconciled"] is False
+    assert refund["sogen_soap.resends"] == 0
