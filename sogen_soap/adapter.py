@@ -275,6 +275,10 @@ def _reason(error: SogenSoapError) -> str:
 # -------------------------------------------------------------------- results
 
 
+_UNSEALABLE: Final = frozenset({"03", "34"})
+"""Codes a service cannot seal: the merchant is unknown, or the key is not its."""
+
+
 def _changes_money(operation: str) -> bool:
     return operation in PAYMENT_OPERATIONS and operation not in READ_ONLY_OPERATIONS
 
@@ -751,7 +755,15 @@ class WalletCore(PaymentPlans):
             for name, value in output.items()
             if name not in _STATUS_FIELDS and name != code_field
         )
-        if not verified and (code == "00" or carries_data):
+        # An unsealed answer is taken only when it claims nothing was done: a refusal
+        # without data.  Money never moves on one: for a payment, anything unsealed
+        # but "unknown merchant" (03) and "wrong key" (34), which cannot be sealed,
+        # is a lost answer, settled by the sealed lookup.
+        if not verified and (
+            code == "00"
+            or carries_data
+            or (_changes_money(operation) and code not in _UNSEALABLE)
+        ):
             state = "wrong" if isinstance(seal, str) and seal else "missing"
             raise SealVerificationError(
                 f"{operation}: the response seal is {state} (code {code}, key version "

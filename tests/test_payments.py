@@ -440,3 +440,22 @@ def test_a_new_reference_is_always_a_valid_one() -> None:
         assert len(reference) == 34 and reference.isalnum()
         assert check_field("transactionReference", reference) == reference
         assert not holds_card_number(reference, strict=True)
+
+
+@pytest.mark.parametrize("kind", ["wrong_seal", "no_seal", "tampered"])
+def test_an_unsealed_refusal_of_a_charge_is_never_its_outcome(
+    kit: SimulatedWallet, kind: str
+) -> None:
+    """An answer whose seal is wrong or missing may say anything: a refusal like that is
+    looked up (sealed) before it is believed.  The chaos test met a tampered 12."""
+    mean = _enrolled(kit)
+    kit.fail_next("walletOrder", kind)
+    with kit.client() as client:
+        refused = client.wallet_order("w1", "9", 1000)  # no such card: 12, naming the field
+        kit.fail_next("walletOrder", kind)
+        paid = client.wallet_order("w1", mean, 1000)
+    assert (refused.response_code, refused.error_field_name) == ("12", "paymentMeanId")
+    assert refused.seal_verified
+    assert paid.ok and paid.seal_verified
+    operations = [r.operation for r in kit.requests if r.operation != "addCard"]
+    assert operations[:3] == ["walletOrder", "getTransactionData", "walletOrder"]
