@@ -203,9 +203,9 @@ def _drop(environ: dict[str, Any]) -> None:
             connection.shutdown(socket.SHUT_RDWR)
 
 
-def _tamper(output: dict[str, object]) -> None:
+def _tamper(output: dict[str, object], code_field: str = "walletResponseCode") -> None:
     """Change the deepest, last data value, as a meddler in the middle would."""
-    data = [k for k in output if k not in ("walletResponseCode", "errorFieldName", "seal")]
+    data = [k for k in output if k not in (code_field, "errorFieldName", "seal")]
     if not data:
         return
     target: Any = output
@@ -538,7 +538,7 @@ class SimulatorApp:
             if fault == "wrong_seal":
                 output["seal"] = compute_seal(output, merchant.secret_key + "x", algorithm)
         if fault == "tampered":
-            _tamper(output)
+            _tamper(output, service_of(operation).code_field)
         if as_json:
             payload = json.dumps(output, ensure_ascii=False).encode("utf-8")
             if fault == "commit_drop":
