@@ -210,8 +210,12 @@ def check_amount(value: object, field: str = "amount", parameter: str | None = N
             f"must be a whole number of the currency's smallest unit (1050 for 10.50 EUR), "
             f"not {type(value).__name__}",
         )
-    if not 1 <= value <= MAX_AMOUNT:
-        raise InvalidFieldError(field, param, f"must be from 1 to {MAX_AMOUNT} (got {value})")
+    if value < 1:
+        raise InvalidFieldError(field, param, f"must be 1 or more (got {value})")
+    if value > MAX_AMOUNT:  # said in digits: twelve of them would be masked as a card
+        raise InvalidFieldError(
+            field, param, f"must be at most 12 digits (got {len(str(value))})"
+        )
     return value
 
 

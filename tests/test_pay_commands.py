@@ -107,6 +107,7 @@ def test_charge_a_file_then_again_charges_nothing_twice(
     assert results[0].startswith("line,wallet,id,amount,currency,reference,outcome")
     assert results[1].startswith("2,w,1,2500,978,r1,duplicate,")  # the journal's row owns r1
     assert ",r1,refused,05,05," in results[3]
+    assert results[2].startswith("3,w,1,1000,978,sg")  # no currency given: euros, 978
     assert (tmp_path / "bill.charges.sqlite3").stat().st_mode & 0o077 == 0
     assert (tmp_path / "bill.results.csv").stat().st_mode & 0o077 == 0
 

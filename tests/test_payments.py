@@ -320,7 +320,7 @@ def test_an_async_life_of_payments(kit: SimulatedWallet) -> None:
     [
         (lambda c: c.wallet_order("w1", "1", 10.5), "amount", "not float"),
         (lambda c: c.wallet_order("w1", "1", "1050"), "amount", "not str"),
-        (lambda c: c.wallet_order("w1", "1", 0), "amount", "from 1"),
+        (lambda c: c.wallet_order("w1", "1", 0), "amount", "1 or more"),
         (lambda c: c.wallet_order("w1", "1", 100, "EUR"), "currencyCode", "978"),
         (
             lambda c: c.wallet_order("w1", "1", 100, transaction_reference="ref-1"),
@@ -338,7 +338,7 @@ def test_an_async_life_of_payments(kit: SimulatedWallet) -> None:
             "orderId",
             "card number",
         ),
-        (lambda c: c.refund("ref1", -5), "operationAmount", "from 1"),
+        (lambda c: c.refund("ref1", -5), "operationAmount", "1 or more"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_sent(
@@ -460,3 +460,148 @@ def test_an_unsealed_refusal_of_a_charge_is_never_its_outcome(
     assert paid.ok and paid.seal_verified
     operations = [r.operation for r in kit.requests if r.operation != "addCard"]
     assert operations[:3] == ["walletOrder", "getTransactionData", "walletOrder"]
+
+
+# ---- batch 7's survivors: what each property needs to be held
+
+
+def test_a_lost_validation_of_another_amount_is_left_unknown(kit: SimulatedWallet) -> None:
+    """Someone else validated the payment (another amount) before ours was lost: the
+    transaction no longer waits, but not at our amount, so nothing is concluded."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(
+            client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION").transaction_reference
+        )
+        steps = client.cash_steps(client.plan_validate(reference, 4500))
+        plan = steps.send(client._run(next(steps)))  # the read before: TO_VALIDATE
+        assert client.validate(reference, 4000).ok  # someone else's
+        kit.fail_next("validate", "commit_drop")
+        with pytest.raises(OutcomeUnknown) as lost:
+            client._run(plan)
+        after = steps.throw(lost.value)
+        with pytest.raises(OutcomeUnknown, match="changed otherwise"):
+            steps.send(client._run(after))
+    assert kit.transaction(reference).current_amount == 4000
+
+
+def test_a_charge_sent_again_that_cannot_connect_is_an_unknown_outcome(
+    kit: SimulatedWallet,
+) -> None:
+    """After a lost answer, 'could not connect' to the re-send does not mean the
+    payment was never made: the first request may have arrived."""
+    from sogen_soap import ConnectionFailed
+
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        steps = client.payment_steps(client.plan_wallet_order("w1", mean, 1400))
+        next(steps)
+        lookup = steps.throw(OutcomeUnknown("lost", reason="timeout", attempted={}))
+        again = steps.send(client._run(lookup))  # 25: sent again
+        assert again.operation == "walletOrder"
+        refused = ConnectionFailed("refused", operation="walletOrder", endpoint=kit.url)
+        with pytest.raises(OutcomeUnknown, match="could not be reached again"):
+            steps.throw(refused)
+
+
+def test_a_lost_answer_for_a_reference_in_another_currency_is_its_94(
+    kit: SimulatedWallet,
+) -> None:
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    with kit.client() as client:
+        client.wallet_order("w1", mean, 1000, "978", transaction_reference=reference)
+        kit.fail_next("walletOrder", "commit_drop")
+        result = client.wallet_order("w1", mean, 1000, "840", transaction_reference=reference)
+    assert result.duplicate and not result.recovered
+    assert result.reconciliation is not None and "currency 978" in result.reconciliation
+
+
+def test_an_unsealed_unknown_from_the_lookup_sends_nothing_again(kit: SimulatedWallet) -> None:
+    """Only a sealed 25 lets a charge be sent again: an unsealed one is read again."""
+    mean = _enrolled(kit)
+    kit.fail_next("walletOrder", "drop")
+    kit.fail_next("getTransactionData", "no_seal")
+    with kit.client() as client:
+        before = len(kit.requests)
+        result = client.wallet_order("w1", mean, 1000)
+    assert result.ok
+    assert [r.operation for r in kit.requests[before:]] == [
+        "walletOrder", "getTransactionData", "getTransactionData", "walletOrder"
+    ]  # fmt: skip
+
+
+def test_the_largest_amount_is_twelve_digits() -> None:
+    from sogen_soap.validation import check_amount
+
+    assert check_amount(999_999_999_999) == 999_999_999_999
+    with pytest.raises(InvalidFieldError, match=r"at most 12 digits \(got 13\)"):
+        check_amount(1_000_000_000_000)
+
+
+def test_a_lookup_answered_99_is_asked_again(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.fail_next("getTransactionData", "code_99")
+        data = client.get_transaction_data(reference)
+    assert data.ok and data.current_amount == 1000
+    assert [r.operation for r in kit.requests].count("getTransactionData") == 2
+
+
+def test_pending_is_the_service_code_or_the_acquirers() -> None:
+    from sogen_soap import WalletOrderResult
+
+    assert WalletOrderResult(response_code="60").pending
+    assert WalletOrderResult(response_code="00", acquirer_response_code="60").pending
+    assert not WalletOrderResult(response_code="05", acquirer_response_code="05").pending
+
+
+def test_the_kit_moves_time_by_hours_and_reset_puts_it_back(kit: SimulatedWallet) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.advance(hours=30)  # past midnight whatever the hour: the capture day is over
+        assert kit.transaction(reference).status == "CAPTURED"
+        kit.reset()
+        mean = _enrolled(kit)
+        paid = client.wallet_order("w1", mean, 1000)
+    assert paid.transaction_datetime is not None
+    drift = abs(paid.transaction_datetime - datetime.now(timezone.utc))
+    assert drift < timedelta(minutes=5)  # the simulated clock is back to the real one
+    with pytest.raises(ValueError, match="ahead"):
+        kit.advance(days=-1)
+
+
+def test_an_async_credit_and_validation(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+
+    async def calls() -> tuple[str, str]:
+        async with kit.async_client() as client:
+            credit = await client.wallet_credit_holder("w1", mean, 700)
+            held = await client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION")
+            valid = await client.validate(str(held.transaction_reference), 4500)
+            assert valid.ok and valid.new_amount == 4500
+            cancel = await client.cancel(str(held.transaction_reference), 500)
+            assert cancel.ok and cancel.new_amount == 4000
+            return str(credit.transaction_reference), str(held.transaction_reference)
+
+    credited, held = asyncio.run(calls())
+    assert kit.transaction(credited).kind == "credit"
+    assert (kit.transaction(held).status, kit.transaction(held).current_amount) == (
+        "TO_CAPTURE",
+        4000,
+    )
+
+
+def test_a_cash_operation_answered_99_is_settled_not_returned(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 3000).transaction_reference)
+        kit.advance(days=1)
+        kit.fail_next("refund", "code_99")
+        result = client.refund(reference, 1000)
+    assert result.ok and result.new_amount == 2000
+    assert kit.transaction(reference).current_amount == 2000
