@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import merchant_env, run_in_process
-from conftest import TEST_PAN
+from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
 
@@ -123,3 +123,30 @@ def test_a_charge_file_without_its_columns_is_refused_whole(
     assert done.returncode == 2 and "price" in done.stderr and "amount" in done.stderr
     assert simulator.app.requests_seen == before
     assert not (tmp_path / "bill.charges.sqlite3").exists()
+
+
+def test_charge_shows_its_progress(simulator: Simulator, tmp_path: Path) -> None:
+    """The same progress line as enrol's: rows done of all, by outcome."""
+    import io
+
+    from sogen_soap import WalletClient
+    from sogen_soap.cli.charge import CHARGE_COLUMNS, ChargeJournal, charge
+    from sogen_soap.cli.inputs import check_file
+    from sogen_soap.cli.progress import Progress
+
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw,1,1000\nw,1,1005\nw,1,oops\n")
+    shown = io.StringIO()
+    progress = Progress(3, stream=shown, enabled=True)
+    journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
+    try:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                          environment=simulator.url) as client:  # fmt: skip
+            client.add_card("w", TEST_PAN, "203012")
+            summary = charge(client, bill, check_file(bill, CHARGE_COLUMNS), journal,
+                             tmp_path / "out.csv", progress=progress)  # fmt: skip
+        progress.close()
+    finally:
+        journal.close()
+    assert summary.counts == {"ok": 1, "refused": 1, "invalid": 1}
+    assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]

@@ -40,6 +40,7 @@ from ..validation import check_amount, check_field
 from .enrol import CREDENTIAL_CODES, DEFAULT_CREDENTIAL_FAILURES, Stop, write_records
 from .inputs import Columns, FileFormat, Source, records
 from .journal import JournalError, exclusive
+from .progress import Progress
 
 __all__ = [
     "CHARGE_COLUMNS",
@@ -288,9 +289,11 @@ def charge(
     concurrency: int = 4,
     stop: Stop | None = None,
     credential_failures: int = DEFAULT_CREDENTIAL_FAILURES,
+    progress: Progress | None = None,
 ) -> ChargeSummary:
     """Charge every valid row not charged yet; the summary of this input's rows."""
     stop = stop or Stop()
+    shown = progress or Progress(0, enabled=False)
     summary = ChargeSummary(results_path=results)
     started = time.monotonic()
     outcome: dict[int, tuple[Charge | BadCharge, str, Entry | None]] = {}
@@ -314,12 +317,14 @@ def charge(
             journal.finish(row.key, "unknown", message=str(exc))
             with lock:
                 summary.sent += 1
+            shown.add("unknown")
             return
         state = _state(result)
         journal.finish(
             row.key, state, result.response_code, result.acquirer_response_code,
             result.authorisation_id, result.message,
         )  # fmt: skip
+        shown.add(state)
         with lock:
             summary.sent += 1
             summary.recovered += result.recovered
@@ -342,15 +347,18 @@ def charge(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for row in rows:
             if isinstance(row, BadCharge):
+                shown.add("invalid")
                 continue
             if row.reference is not None:
                 first = references.setdefault(row.reference, row.line)
                 if first != row.line:
                     outcome[row.line] = (row, f"repeat:{first}", None)
+                    shown.add("duplicate")
                     continue
             entry = journal.entry(row.key)
             if entry is not None and entry.state in _FINAL:
                 summary.skipped += 1
+                shown.skip(entry.state)
                 continue
             if stop.requested:
                 continue

@@ -381,12 +381,14 @@ def _charge(args: argparse.Namespace) -> int:
         RESULT_FIELDS,
     )
     settings = resolve_settings(args)
-    bad = 0
+    bad = total = 0
     for row in read_charges(source, form):  # every bad row reported before anything is sent
+        total += 1
         if isinstance(row, BadCharge):
             bad += 1
             say(f"line {row.line}: {row.message}", event="bad_row", prefix=False, line=row.line)
     journal = ChargeJournal(journal_path)
+    progress = Progress(total, enabled=None if not args.quiet else False)
     args.resume_hint = (
         f"run the same command again to resume; what was done is kept in {journal_path}"
     )
@@ -403,7 +405,9 @@ def _charge(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 stop=stop,
                 credential_failures=args.credential_failures,
+                progress=progress,
             )
+        progress.close()
     finally:
         journal.close()
         stop.uninstall()
@@ -743,6 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
     bill.add_argument(
         "--force", action="store_true", help="let --output replace a file that is not ours"
     )
+    bill.add_argument("--quiet", action="store_true", help="no progress bar even on a terminal")
     bill.add_argument("--json", action="store_true", help="summary as one JSON object")
     bill.set_defaults(handler=_charge)
 
