@@ -760,9 +760,7 @@ class WalletCore(PaymentPlans):
         # but "unknown merchant" (03) and "wrong key" (34), which cannot be sealed,
         # is a lost answer, settled by the sealed lookup.
         if not verified and (
-            code == "00"
-            or carries_data
-            or (_changes_money(operation) and code not in _UNSEALABLE)
+            code == "00" or carries_data or (_changes_money(operation) and code not in _UNSEALABLE)
         ):
             state = "wrong" if isinstance(seal, str) and seal else "missing"
             raise SealVerificationError(

@@ -208,10 +208,8 @@ class AsyncWalletClient(WalletCore):
             transaction_reference,
             **options,
         )
-        steps = self.payment_steps(
-            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-        )
-        return await self._observed("walletOrder", lambda: self._drive(steps))
+        steps = self.payment_steps(plan, reconcile=reconcile, after_lost_answer=after_lost_answer)
+        return await self._stepped(plan, steps)
 
     async def wallet_credit_holder(
         self,
@@ -235,10 +233,8 @@ class AsyncWalletClient(WalletCore):
             transaction_reference,
             **options,
         )
-        steps = self.payment_steps(
-            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-        )
-        return await self._observed("walletCreditHolder", lambda: self._drive(steps))
+        steps = self.payment_steps(plan, reconcile=reconcile, after_lost_answer=after_lost_answer)
+        return await self._stepped(plan, steps)
 
     async def refund(
         self,
@@ -254,9 +250,7 @@ class AsyncWalletClient(WalletCore):
         The transaction is read before (``reconcile``): a lost answer is then
         settled by reading it again, never by refunding twice."""
         plan = self.plan_refund(transaction_reference, amount, currency_code, operation_origin)
-        return await self._observed(
-            "refund", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return await self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     async def cancel(
         self,
@@ -270,9 +264,7 @@ class AsyncWalletClient(WalletCore):
         """Cancel ``amount`` of a transaction not yet captured (all of it: the
         transaction is then CANCELLED).  Lost answers: as ``refund``."""
         plan = self.plan_cancel(transaction_reference, amount, currency_code, operation_origin)
-        return await self._observed(
-            "cancel", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return await self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     async def validate(
         self,
@@ -286,9 +278,7 @@ class AsyncWalletClient(WalletCore):
         """Validate (capture) a transaction made with capture mode VALIDATION, for
         ``amount`` (at most the authorised one).  Lost answers: as ``refund``."""
         plan = self.plan_validate(transaction_reference, amount, currency_code, operation_origin)
-        return await self._observed(
-            "validate", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return await self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     async def get_transaction_data(self, transaction_reference: str) -> TransactionData:
         """A transaction as the service holds it (25: unknown reference)."""
@@ -303,6 +293,10 @@ class AsyncWalletClient(WalletCore):
             return await work()
         with observer.observing(operation) as finish:
             return finish(await work())
+
+    async def _stepped(self, plan: Plan[R], steps: Generator[Plan[Any], Any, R]) -> R:
+        """A call made of steps (a payment and its lookups), observed as one."""
+        return await self._observed(plan.operation, lambda: self._drive(steps))
 
     async def _observed_run(self, plan: Plan[R]) -> R:
         if self._observer is None:

@@ -246,10 +246,8 @@ class WalletClient(WalletCore):
             transaction_reference,
             **options,
         )
-        steps = self.payment_steps(
-            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-        )
-        return self._observed("walletOrder", lambda: self._drive(steps))
+        steps = self.payment_steps(plan, reconcile=reconcile, after_lost_answer=after_lost_answer)
+        return self._stepped(plan, steps)
 
     def wallet_credit_holder(
         self,
@@ -273,10 +271,8 @@ class WalletClient(WalletCore):
             transaction_reference,
             **options,
         )
-        steps = self.payment_steps(
-            plan, reconcile=reconcile or after_lost_answer, after_lost_answer=after_lost_answer
-        )
-        return self._observed("walletCreditHolder", lambda: self._drive(steps))
+        steps = self.payment_steps(plan, reconcile=reconcile, after_lost_answer=after_lost_answer)
+        return self._stepped(plan, steps)
 
     def refund(
         self,
@@ -292,9 +288,7 @@ class WalletClient(WalletCore):
         The transaction is read before (``reconcile``): a lost answer is then
         settled by reading it again, never by refunding twice."""
         plan = self.plan_refund(transaction_reference, amount, currency_code, operation_origin)
-        return self._observed(
-            "refund", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     def cancel(
         self,
@@ -308,9 +302,7 @@ class WalletClient(WalletCore):
         """Cancel ``amount`` of a transaction not yet captured (all of it: the
         transaction is then CANCELLED).  Lost answers: as ``refund``."""
         plan = self.plan_cancel(transaction_reference, amount, currency_code, operation_origin)
-        return self._observed(
-            "cancel", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     def validate(
         self,
@@ -324,9 +316,7 @@ class WalletClient(WalletCore):
         """Validate (capture) a transaction made with capture mode VALIDATION, for
         ``amount`` (at most the authorised one).  Lost answers: as ``refund``."""
         plan = self.plan_validate(transaction_reference, amount, currency_code, operation_origin)
-        return self._observed(
-            "validate", lambda: self._drive(self.cash_steps(plan, reconcile=reconcile))
-        )
+        return self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 
     def get_transaction_data(self, transaction_reference: str) -> TransactionData:
         """A transaction as the service holds it (25: unknown reference)."""
@@ -341,6 +331,10 @@ class WalletClient(WalletCore):
             return work()
         with observer.observing(operation) as finish:
             return finish(work())
+
+    def _stepped(self, plan: Plan[R], steps: Generator[Plan[Any], Any, R]) -> R:
+        """A call made of steps (a payment and its lookups), observed as one."""
+        return self._observed(plan.operation, lambda: self._drive(steps))
 
     def _observed_run(self, plan: Plan[R]) -> R:
         if self._observer is None:

@@ -424,6 +424,7 @@ class PaymentPlans:
         """
         reference = str(plan.fields["transactionReference"])
         lost = after_lost_answer
+        reconcile = reconcile or after_lost_answer  # a lost answer is settled, said so
         for _ in range(_SENDS):
             if lost:
                 note_reconciliation()

@@ -213,9 +213,7 @@ def check_amount(value: object, field: str = "amount", parameter: str | None = N
     if value < 1:
         raise InvalidFieldError(field, param, f"must be 1 or more (got {value})")
     if value > MAX_AMOUNT:  # said in digits: twelve of them would be masked as a card
-        raise InvalidFieldError(
-            field, param, f"must be at most 12 digits (got {len(str(value))})"
-        )
+        raise InvalidFieldError(field, param, f"must be at most 12 digits (got {len(str(value))})")
     return value
 
 
