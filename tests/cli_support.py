@@ -6,6 +6,8 @@ import contextlib
 import csv
 import io
 import os
+import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -144,3 +146,43 @@ def read_results(path: Path) -> list[dict[str, str]]:
 def is_valid(record: dict[str, str]) -> bool:
     """Whether ``write_batch`` made this row a good one."""
     return len(record["card"]) == 16 and record["expiry"] == "203012"
+
+
+class SimulatorProcess:
+    """``python -m sogen_soap.simulator`` on a fixed port and store, restartable: the
+    service a chaos test kills.  ``rates`` are fault kinds and their shares."""
+
+    def __init__(
+        self, db: Path, port: int, rates: dict[str, float], seed: int, latency: float
+    ) -> None:
+        self.db, self.port, self.rates = db, port, rates
+        self.seed, self.latency = seed, latency
+        self.process: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        faults = [f"--fault={kind}={rate}" for kind, rate in self.rates.items()]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sogen_soap.simulator", "--port", str(self.port),
+             "--db", str(self.db), "--seed", str(self.seed + self.starts),
+             "--fault-delay", "1.0", "--latency", str(self.latency), *faults],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().startswith("http://127.0.0.1:")
+
+    def kill(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill(signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

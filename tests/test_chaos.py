@@ -22,16 +22,14 @@ from __future__ import annotations
 import json
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_support import SCRIPT, merchant_env, read_results
+from cli_support import SCRIPT, SimulatorProcess, free_port, merchant_env, read_results
 from conftest import MERCHANT
 
 from sogen_soap.simulator import FAULT_KINDS, WalletStore
@@ -124,42 +122,6 @@ def _write(path: Path, rows: list[Row]) -> None:
     path.write_text("wallet,card,expiry,alias\n" + "\n".join(r.csv() for r in rows) + "\n")
 
 
-class _ServiceProcess:
-    """``python -m sogen_soap.simulator`` on a fixed port, restartable."""
-
-    def __init__(self, db: Path, port: int) -> None:
-        self.db, self.port = db, port
-        self.process: subprocess.Popen[str] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        faults = [f"--fault={kind}={rate}" for kind, rate in RATES.items()]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sogen_soap.simulator", "--port", str(self.port),
-             "--db", str(self.db), "--seed", str(SEED + self.starts), "--fault-delay", "1.0",
-             "--latency", str(LATENCY), *faults],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().startswith("http://127.0.0.1:")
-
-    def kill(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill(signal.SIGTERM)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _options(chance: random.Random) -> list[str]:
     transport = chance.choice(("soap", "json"))
     processes = ["--processes", "2"] if chance.random() < 0.3 else []
@@ -179,8 +141,8 @@ def test_killing_the_batch_and_the_service_at_random_never_misreports_a_row(
         assert seeded.add_card(M, wallet, card, expiry, alias, None, "2026-01-01T00:00:00Z")
     seeded.close()
     _write(tmp_path / "cards.csv", versions[0])
-    port = _free_port()
-    service = _ServiceProcess(store_path, port)
+    port = free_port()
+    service = SimulatorProcess(store_path, port, RATES, SEED, LATENCY)
     env = merchant_env(tmp_path, f"http://127.0.0.1:{port}/services/v2/wallet")
     command = [SCRIPT, "enrol", "cards.csv", "--timeout", "0.5", "--quiet", "--json",
                "--concurrency", CONCURRENCY]  # fmt: skip

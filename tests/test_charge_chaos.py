@@ -19,7 +19,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cli_support import SCRIPT, merchant_env, read_results
+from cli_support import SCRIPT, SimulatorProcess, free_port, merchant_env, read_results
 from conftest import MERCHANT
 
 from sogen_soap.simulator import FAULT_KINDS, WalletStore
@@ -92,42 +91,6 @@ def _write(path: Path, rows: list[Row]) -> None:
     )
 
 
-class _ServiceProcess:
-    def __init__(self, db: Path, port: int) -> None:
-        self.db, self.port = db, port
-        self.process: subprocess.Popen[str] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        faults = [f"--fault={kind}={rate}" for kind, rate in RATES.items()]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sogen_soap.simulator", "--port", str(self.port),
-             "--db", str(self.db), "--seed", str(SEED + self.starts), "--fault-delay", "1.0",
-             "--latency", str(LATENCY), *faults],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().startswith("http://127.0.0.1:")
-
-    def kill(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill(signal.SIGTERM)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _seed(store_path: Path) -> dict[str, int]:
     """A card in every wallet, and payments made before the batch (their amounts)."""
     store = WalletStore(str(store_path))
@@ -154,8 +117,8 @@ def test_killing_charge_and_the_service_never_charges_twice_loses_or_misreports(
     store_path = tmp_path / "store.sqlite3"
     seeds = _seed(store_path)
     _write(tmp_path / "bill.csv", versions[0])
-    port = _free_port()
-    service = _ServiceProcess(store_path, port)
+    port = free_port()
+    service = SimulatorProcess(store_path, port, RATES, SEED, LATENCY)
     env = merchant_env(tmp_path, f"http://127.0.0.1:{port}/services/v2/wallet")
     command = [SCRIPT, "charge", "bill.csv", "--timeout", "0.5", "--json", "--concurrency", "2"]
     kills: Counter[str] = Counter()

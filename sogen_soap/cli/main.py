@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -345,14 +345,7 @@ def _enrol(args: argparse.Namespace) -> int:
     else:
         print(summary.line())
         print(f"results: {results_path}")
-    counts = summary.counts
-    if counts["failed"] or counts["unknown"]:
-        return EXIT_TRANSPORT  # run again: those rows are retried or read back
-    if counts["invalid"]:
-        return EXIT_BAD_INPUT
-    if counts["refused"]:
-        return EXIT_REFUSED
-    return EXIT_OK
+    return _batch_status(summary.counts, ("refused",))
 
 
 def _charge(args: argparse.Namespace) -> int:
@@ -440,12 +433,18 @@ def _charge(args: argparse.Namespace) -> int:
     else:
         print(summary.line())
         print(f"results: {results_path}")
-    counts = summary.counts
-    if counts["failed"] or counts["unknown"]:
-        return EXIT_TRANSPORT  # run again: those rows are looked up, never charged twice
-    if counts["invalid"]:
+    return _batch_status(summary.counts, ("refused", "duplicate", "pending"))
+
+
+def _batch_status(counts: Mapping[str, int], refusals: tuple[str, ...]) -> int:
+    """A batch's exit status: 5 when any row must be run again (failed, unknown: it
+    is retried, or looked up, never done twice), else 2 for invalid rows, else 3 for
+    ``refusals``, else 0."""
+    if counts.get("failed") or counts.get("unknown"):
+        return EXIT_TRANSPORT
+    if counts.get("invalid"):
         return EXIT_BAD_INPUT
-    if counts["refused"] or counts["duplicate"] or counts["pending"]:
+    if any(counts.get(outcome) for outcome in refusals):
         return EXIT_REFUSED
     return EXIT_OK
 
