@@ -557,6 +557,24 @@ def test_pending_is_the_service_code_or_the_acquirers() -> None:
     assert not WalletOrderResult(response_code="05", acquirer_response_code="05").pending
 
 
+def test_a_transaction_to_confirm_or_pending_is_pending_and_a_charge_at_60_reads_so(
+    kit: SimulatedWallet,
+) -> None:
+    """TO_CONFIRM_* and PENDING* states are results the caller reads, not errors."""
+    from sogen_soap import TransactionData
+
+    for status in ("TO_CONFIRM_AUTHOR", "TO_CONFIRM_CAPTURE", "PENDING", "PENDING_REFERRAL"):
+        assert TransactionData(response_code="00", status=status).pending, status
+    for status in ("TO_CAPTURE", "CAPTURED", "REFUSED", "CANCELLED", None):
+        assert not TransactionData(response_code="00", status=status).pending, status
+    assert TransactionData(response_code="00", authorisation_response_code="60").pending
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        charged = client.wallet_order("w1", mean, 1060)
+        data = client.get_transaction_data(str(charged.transaction_reference))
+    assert charged.pending and data.ok and data.pending
+
+
 def test_the_kit_moves_time_by_hours_and_reset_puts_it_back(kit: SimulatedWallet) -> None:
     from datetime import datetime, timedelta, timezone
 
