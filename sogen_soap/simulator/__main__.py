@@ -102,7 +102,7 @@ def main(
     )
     parser.add_argument(
         "--fault-delay", type=_seconds, default=2.0,
-        help="seconds the delay fault holds an answer",
+        help="seconds the delay fault holds an answer (default 2)",
     )  # fmt: skip
     parser.add_argument(
         "--shape",
