@@ -623,6 +623,11 @@ class WalletCore(PaymentPlans):
             targets[service.name] = prefix + own
         return targets
 
+    def _endpoint_of(self, operation: str) -> str:
+        """The URL a call of ``operation`` goes to, as errors name it (a payment's is
+        its own service's, not the wallet's)."""
+        return f"{self._address.scheme}://{self._address.netloc}{self._target(operation)}"
+
     def _target(self, operation: str) -> str:
         """Where the request goes: the service's SOAP endpoint, or
         ``<its JSON base>/<function>``."""
@@ -650,7 +655,7 @@ class WalletCore(PaymentPlans):
                 wire_log.debug(
                     "%s request to %s:\n%s",
                     plan.operation,
-                    self._endpoint,
+                    self._endpoint_of(plan.operation),
                     redacted_json(json.loads(body)),
                 )
             return body, dict(JSON_HEADERS), key
@@ -668,7 +673,7 @@ class WalletCore(PaymentPlans):
             wire_log.debug(
                 "%s request to %s:\n%s",
                 plan.operation,
-                self._endpoint,
+                self._endpoint_of(plan.operation),
                 redacted_xml(parse_xml_safely(body)),
             )
         headers = {
@@ -680,11 +685,11 @@ class WalletCore(PaymentPlans):
     def _http_error(self, operation: str, status: int, reason: str) -> HTTPStatusError:
         kind = "JSON" if self._wire == "json" else "SOAP"
         return HTTPStatusError(
-            f"{operation}: HTTP {status} {reason} from {self._endpoint} "
+            f"{operation}: HTTP {status} {reason} from {self._endpoint_of(operation)} "
             f"without a {kind} answer".replace("  ", " "),
             status_code=status,
             operation=operation,
-            endpoint=self._endpoint,
+            endpoint=self._endpoint_of(operation),
         )
 
     def _interpret_json(
@@ -812,7 +817,7 @@ class WalletCore(PaymentPlans):
             log.debug(
                 "%s %s -> %s (wallet %s%s)",
                 operation,
-                self._endpoint,
+                self._endpoint_of(operation),
                 code,
                 plan.fields.get("merchantWalletId", "-"),
                 f", card {mask_pan(str(card))}" if card else "",
@@ -836,7 +841,7 @@ class WalletCore(PaymentPlans):
             reason=_reason(error),
             attempted=_attempted(plan.fields),
             operation=plan.operation,
-            endpoint=self._endpoint,
+            endpoint=self._endpoint_of(plan.operation),
         )
 
     def _read_answer(
@@ -858,10 +863,10 @@ class WalletCore(PaymentPlans):
     def _broken_exchange(self, operation: str, exc: Exception) -> ConnectionDropped:
         """A sender failed in a way it does not name: the request may have left."""
         return ConnectionDropped(
-            f"{operation}: the exchange with {self._endpoint} failed ({type(exc).__name__}) "
-            "after the request may have left",
+            f"{operation}: the exchange with {self._endpoint_of(operation)} failed "
+            f"({type(exc).__name__}) after the request may have left",
             operation=operation,
-            endpoint=self._endpoint,
+            endpoint=self._endpoint_of(operation),
         )
 
     def _result(self, plan: Plan[R], answer: Answer) -> R:
@@ -1076,7 +1081,7 @@ class WalletCore(PaymentPlans):
                 reason="fault",
                 attempted=_attempted(plan.fields),
                 operation="addCard",
-                endpoint=self._endpoint,
+                endpoint=self._endpoint_of("addCard"),
             )
         if result is not None:
             why = f"sending again answered {result.message!r}"
@@ -1091,5 +1096,5 @@ class WalletCore(PaymentPlans):
             reason="unresolved",
             attempted=_attempted(plan.fields),
             operation="addCard",
-            endpoint=self._endpoint,
+            endpoint=self._endpoint_of("addCard"),
         )

@@ -228,7 +228,7 @@ def _attempted(fields: Mapping[str, object]) -> dict[str, str]:
 class PaymentPlans:
     """The payment services' plans and steps, mixed into ``WalletCore``."""
 
-    _endpoint: str
+    _endpoint_of: Callable[[str], str]  # WalletCore's: where an operation's calls go
 
     # ------------------------------------------------------------- plans
 
@@ -406,7 +406,7 @@ class PaymentPlans:
             reason="unresolved",
             attempted=_attempted(plan.fields),
             operation=plan.operation,
-            endpoint=self._endpoint,
+            endpoint=self._endpoint_of(plan.operation),
         )
 
     def payment_steps(
@@ -460,7 +460,7 @@ class PaymentPlans:
                         reason="fault",
                         attempted=_attempted(plan.fields),
                         operation=plan.operation,
-                        endpoint=self._endpoint,
+                        endpoint=self._endpoint_of(plan.operation),
                     )
                 lost = True
                 continue

@@ -129,15 +129,13 @@ def test_an_http_error_without_a_usable_answer_names_its_status(
     with pytest.raises(HTTPStatusError) as caught:
         _read(answering, _answer(status, body), transport)
     kind = "JSON" if transport == "json" else "SOAP"
+    # the URL the call went to: JSON's names its function
+    called = _endpoint(answering, transport) + ("/getWalletData" if transport == "json" else "")
     assert str(caught.value) == (
-        f"getWalletData: HTTP {status} from {_endpoint(answering, transport)} "
-        f"without a {kind} answer"
+        f"getWalletData: HTTP {status} from {called} without a {kind} answer"
     )
     assert caught.value.status_code == int(status[:3])
-    assert (caught.value.operation, caught.value.endpoint) == (
-        "getWalletData",
-        _endpoint(answering, transport),
-    )
+    assert (caught.value.operation, caught.value.endpoint) == ("getWalletData", called)
 
 
 def test_an_http_error_without_a_reason_phrase_is_named_by_its_status(

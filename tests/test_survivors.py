@@ -143,7 +143,7 @@ def test_a_token_card_number_is_masked_in_wire_logs(
     assert mask_pan(token) in text
     assert "pt-1" not in text  # the payment token is hidden too
     request, response = (r.getMessage() for r in caplog.records if r.name == "sogen_soap.wire")
-    endpoint = client.endpoint
+    endpoint = client.endpoint + ("/addCard" if transport == "json" else "")  # the URL called
     assert request.startswith(f"addCard request to {endpoint}:\n")
     assert response.startswith("addCard response (HTTP 200):\n")
     assert "walletResponseCode" in response and "[hidden]" in response  # its seal hidden

@@ -1,0 +1,173 @@
+"""What a payment result holds, field by field, answered or recovered after a lost
+answer, and what an unsettled one says: the mutation run over ``payments.py``
+found these fields unheld (a recovered validation read as a refund's arithmetic,
+a recovered result's fields, the unknown outcome's words and its endpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from conftest import TEST_PAN
+
+from sogen_soap import OutcomeUnknown
+from sogen_soap.testing import SimulatedWallet, simulated_wallet
+
+
+@pytest.fixture(scope="module")
+def _kit() -> Iterator[SimulatedWallet]:
+    with simulated_wallet() as kit:
+        yield kit
+
+
+@pytest.fixture
+def kit(_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
+    _kit.reset()
+    yield _kit
+    _kit.reset()
+
+
+def _mean(kit: SimulatedWallet) -> str:
+    with kit.client() as client:
+        mean = client.add_card("w1", TEST_PAN, "203012").payment_mean_id
+    assert mean is not None
+    return mean
+
+
+def _operations(kit: SimulatedWallet, since: int) -> list[str]:
+    return [r.operation for r in kit.requests[since:]]
+
+
+def test_a_recovered_charge_holds_the_transaction_s_fields(kit: SimulatedWallet) -> None:
+    mean = _mean(kit)
+    kit.fail_next("walletOrder", "commit_drop")
+    with kit.client() as client:
+        paid = client.wallet_order("w1", mean, 1000, transaction_reference="lost1")
+        held = client.get_transaction_data("lost1")
+    assert (paid.ok, paid.recovered, paid.response_code) == (True, True, "00")
+    assert (paid.amount, paid.currency_code, paid.transaction_reference) == (1000, "978", "lost1")
+    assert paid.seal_verified and paid.key_version == 1
+    shown = (
+        "acquirer_response_code", "authorisation_id", "masked_pan", "payment_mean_brand",
+        "capture_limit_date", "scheme_transaction_identifier", "transaction_datetime",
+    )  # fmt: skip
+    for name in shown:
+        assert getattr(paid, name) == getattr(held, name) is not None, name
+    assert paid.masked_pan == "4100##########00" and paid.payment_mean_brand == "VISA"
+    assert paid.message == "Accepted (recovered after a lost answer)"
+
+
+def test_an_answered_cash_operation_holds_every_field(kit: SimulatedWallet) -> None:
+    mean = _mean(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.advance(days=2)
+        refunded = client.refund(reference, 300)
+        held = client.get_transaction_data(reference)
+    assert (refunded.ok, refunded.recovered, refunded.transaction_reference) == (
+        True, False, reference,
+    )  # fmt: skip
+    assert (refunded.operation_amount, refunded.new_amount, refunded.new_status) == (
+        300, 700, "CAPTURED",
+    )  # fmt: skip
+    assert refunded.acquirer_response_code == "00"
+    assert refunded.authorisation_id == held.authorisation_id is not None
+    assert refunded.capture_limit_date == held.capture_limit_date is not None
+    assert isinstance(refunded.operation_datetime, datetime)
+    assert refunded.operation_datetime.tzinfo is not None
+    assert dict(refunded.extra) == {}
+
+
+@pytest.mark.parametrize(
+    ("operation", "mode", "captured", "amount", "new_amount", "new_status"),
+    [
+        ("refund", None, True, 300, 700, "CAPTURED"),
+        ("refund", None, True, 1000, 0, "REFUNDED"),
+        ("cancel", None, False, 400, 600, "TO_CAPTURE"),
+        ("cancel", None, False, 1000, 0, "CANCELLED"),
+        ("validate", "VALIDATION", False, 600, 600, "TO_CAPTURE"),
+        ("validate", "VALIDATION", False, 1000, 1000, "TO_CAPTURE"),
+    ],
+)  # fmt: skip
+def test_a_lost_cash_operation_is_settled_from_the_transaction_once(
+    kit: SimulatedWallet, operation: str, mode: str | None, captured: bool, amount: int,
+    new_amount: int, new_status: str,
+) -> None:  # fmt: skip
+    mean = _mean(kit)
+    with kit.client() as client:
+        options = {"capture_mode": mode} if mode else {}
+        reference = str(client.wallet_order("w1", mean, 1000, **options).transaction_reference)
+        if captured:
+            kit.advance(days=2)
+        kit.fail_next(operation, "commit_drop")
+        since = len(kit.requests)
+        result = getattr(client, operation)(reference, amount)
+    assert _operations(kit, since) == ["getTransactionData", operation, "getTransactionData"]
+    assert (result.ok, result.recovered, result.response_code) == (True, True, "00")
+    assert (result.operation_amount, result.new_amount, result.new_status) == (
+        amount, new_amount, new_status,
+    )  # fmt: skip
+    assert result.transaction_reference == reference and result.seal_verified
+    stored = kit.transaction(reference)
+    assert stored is not None
+    assert (stored.current_amount, stored.status) == (new_amount, new_status)
+    assert "recovered after a lost answer" in result.message
+
+
+def test_an_unsettled_charge_says_what_was_attempted_and_where(kit: SimulatedWallet) -> None:
+    mean = _mean(kit)
+    kit.fail_next("walletOrder", "commit_drop")
+    kit.fail_next("getTransactionData", "wrong_seal", 3)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.wallet_order("w1", mean, 1000, transaction_reference="ref9")
+    assert str(caught.value) == (
+        "walletOrder: the answer was lost and the transaction could not be read (sealed); "
+        "whether transaction ref9 was made is unknown. Look it up before anything else: "
+        "sogen-soap transaction ref9"
+    )
+    assert caught.value.reason == "unresolved"
+    assert caught.value.attempted == {
+        "transactionReference": "ref9", "amount": "1000", "currencyCode": "978",
+        "merchantWalletId": "w1", "paymentMeanId": mean,
+    }  # fmt: skip
+    assert caught.value.operation == "walletOrder"
+    assert caught.value.endpoint == kit.url.replace("/services/v2/wallet", "/services/v2/checkout")
+
+
+def test_an_unsettled_refund_says_changed_and_names_the_cash_service(
+    kit: SimulatedWallet,
+) -> None:
+    mean = _mean(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.advance(days=2)
+        kit.fail_next("getTransactionData", "wrong_seal", 3)  # the read before it
+        kit.fail_next("refund", "commit_drop")
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.refund(reference, 250)
+    assert str(caught.value) == (
+        "refund: the answer was lost and the transaction could not be read before it; "
+        f"whether transaction {reference} was changed is unknown. Look it up before "
+        f"anything else: sogen-soap transaction {reference}"
+    )
+    assert caught.value.attempted == {
+        "transactionReference": reference, "operationAmount": "250", "currencyCode": "978",
+    }  # fmt: skip
+    assert caught.value.endpoint.endswith("/services/v2/cashManagement")
+    stored = kit.transaction(reference)
+    assert stored is not None and stored.current_amount == 750  # applied once: nothing re-sent
+
+
+def test_a_cash_operation_s_http_error_names_its_own_service(kit: SimulatedWallet) -> None:
+    from sogen_soap import HTTPStatusError, RetryPolicy
+
+    mean = _mean(kit)
+    with kit.client(retry=RetryPolicy(attempts=1), transport="json") as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.fail_next("getTransactionData", "http_503")
+        with pytest.raises(HTTPStatusError) as caught:
+            client.get_transaction_data(reference)
+    called = kit.url.replace("/services/v2/wallet", "/rs-services/v2/diagnostic/getTransactionData")
+    assert caught.value.endpoint == called
+    assert f"HTTP 503 Service Unavailable from {called} without a JSON answer" in str(caught.value)
