@@ -171,3 +171,107 @@ def test_a_cash_operation_s_http_error_names_its_own_service(kit: SimulatedWalle
     called = kit.url.replace("/services/v2/wallet", "/rs-services/v2/diagnostic/getTransactionData")
     assert caught.value.endpoint == called
     assert f"HTTP 503 Service Unavailable from {called} without a JSON answer" in str(caught.value)
+
+
+def _unknown_charge(kit: SimulatedWallet, reference: str, **options: object) -> OutcomeUnknown:
+    mean = _mean(kit)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.wallet_order("w1", mean, 1000, transaction_reference=reference, **options)
+    assert caught.value.operation == "walletOrder"
+    assert caught.value.attempted == {
+        "transactionReference": reference, "amount": "1000", "currencyCode": "978",
+        "merchantWalletId": "w1", "paymentMeanId": mean,
+    }  # fmt: skip
+    assert caught.value.endpoint.endswith("/services/v2/checkout")
+    return caught.value
+
+
+def test_a_lookup_answering_another_code_leaves_the_charge_unknown(kit: SimulatedWallet) -> None:
+    kit.fail_next("walletOrder", "commit_drop")
+    kit.fail_next("getTransactionData", "code_77")
+    unknown = _unknown_charge(kit, "r77")
+    assert (str(unknown), unknown.reason) == (
+        "walletOrder: the answer was lost and looking it up answered 'Unknown response code "
+        "77'; whether transaction r77 was made is unknown. Look it up before anything else: "
+        "sogen-soap transaction r77",
+        "unresolved",
+    )
+
+
+def test_a_fault_to_a_charge_not_reconciled_is_an_unknown_outcome(kit: SimulatedWallet) -> None:
+    kit.fail_next("walletOrder", "soap_fault")
+    unknown = _unknown_charge(kit, "rf", reconcile=False)
+    assert (str(unknown), unknown.reason) == (
+        "walletOrder: the service answered 'SOAP fault soap:Server: Fault injected by the "
+        "simulator', which it may send after the work was done: whether transaction rf was "
+        "made is unknown. Send it again with reconcile=True, or look: sogen-soap transaction rf",
+        "fault",
+    )
+    assert [r.operation for r in kit.requests].count("walletOrder") == 1
+
+
+def test_a_charge_never_answered_is_unknown_after_its_sends(kit: SimulatedWallet) -> None:
+    kit.fail_next("walletOrder", "drop", 6)
+    unknown = _unknown_charge(kit, "rd")
+    assert str(unknown) == (
+        "walletOrder: the answer was lost and it was sent 3 times without a sealed answer; "
+        "whether transaction rd was made is unknown. Look it up before anything else: "
+        "sogen-soap transaction rd"
+    )
+    assert [r.operation for r in kit.requests].count("walletOrder") == 3
+    assert kit.transaction("rd") is None
+
+
+def test_settling_is_logged_without_a_card(
+    kit: SimulatedWallet, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    mean = _mean(kit)
+    caplog.set_level(logging.INFO, logger="sogen_soap")
+    with kit.client() as client:
+        assert client.wallet_order("w1", mean, 2000, transaction_reference="theirs").ok
+        kit.fail_next("walletOrder", "commit_drop")
+        assert client.wallet_order("w1", mean, 1000, transaction_reference="mine").recovered
+        kit.fail_next("walletOrder", "drop")  # lost; the lookup finds the other payment
+        other = client.wallet_order("w1", mean, 1000, transaction_reference="theirs")
+        kit.advance(days=2)
+        kit.fail_next("refund", "commit_drop")
+        assert client.refund("mine", 300).recovered
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "sogen_soap"]
+    assert ("INFO", "walletOrder mine: lost answer settled by looking the transaction up "
+            "(00, status TO_CAPTURE)") in said  # fmt: skip
+    assert ("WARNING", "walletOrder theirs: the reference belongs to another payment "
+            "(2000 978); not charged") in said  # fmt: skip
+    assert ("INFO", "refund mine: lost answer settled by reading the transaction "
+            "(1000 -> 700)") in said  # fmt: skip
+    assert (other.response_code, other.duplicate, other.recovered) == ("94", True, False)
+    assert (other.acquirer_response_code, other.authorisation_id) == (None, None)
+    assert other.scheme_transaction_identifier is None
+    assert "4100000000000000" not in caplog.text
+
+
+def test_a_cash_operation_s_origin_is_sent_and_checked(kit: SimulatedWallet) -> None:
+    from sogen_soap import InvalidFieldError
+
+    reference = _captured(kit)
+    with kit.client() as client:
+        assert client.refund(reference, 100, operation_origin="BATCH").ok
+        assert kit.requests[-1].fields["operationOrigin"] == "BATCH"
+        sent = len(kit.requests)
+        with pytest.raises(InvalidFieldError) as long:
+            client.cancel(reference, 100, operation_origin="x" * 21)
+        with pytest.raises(InvalidFieldError) as zero:
+            client.validate(reference, 0)
+    assert (long.value.field, long.value.parameter) == ("operationOrigin", "operation_origin")
+    assert (zero.value.field, zero.value.parameter) == ("operationAmount", "amount")
+    assert str(zero.value) == "amount (operationAmount): must be 1 or more (got 0)"
+    assert len(kit.requests) == sent  # nothing sent
+
+
+def _captured(kit: SimulatedWallet) -> str:
+    mean = _mean(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+    kit.advance(days=2)
+    return reference
