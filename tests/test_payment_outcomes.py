@@ -275,3 +275,37 @@ def _captured(kit: SimulatedWallet) -> str:
         reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
     kit.advance(days=2)
     return reference
+
+
+def _unknown_refund(kit: SimulatedWallet, **options: object) -> tuple[str, OutcomeUnknown]:
+    reference = _captured(kit)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.refund(reference, 250, **options)
+    assert (caught.value.operation, caught.value.reason) == ("refund", "unresolved")
+    stored = kit.transaction(reference)
+    assert stored is not None and stored.current_amount == 1000  # nothing refunded
+    return reference, caught.value
+
+
+def test_a_fault_to_a_refund_not_reconciled_is_an_unknown_outcome(kit: SimulatedWallet) -> None:
+    kit.fail_next("refund", "soap_fault")
+    reference, unknown = _unknown_refund(kit, reconcile=False)
+    assert str(unknown) == (
+        "refund: the answer was lost and the service answered 'SOAP fault soap:Server: Fault "
+        f"injected by the simulator'; whether transaction {reference} was changed is unknown. "
+        f"Look it up before anything else: sogen-soap transaction {reference}"
+    )
+    assert [r.operation for r in kit.requests].count("getTransactionData") == 0
+
+
+def test_a_refund_never_answered_is_unknown_after_its_sends(kit: SimulatedWallet) -> None:
+    kit.fail_next("refund", "drop", 6)
+    reference, unknown = _unknown_refund(kit)
+    assert str(unknown) == (
+        "refund: the answer was lost and it was sent 3 times without a sealed answer; whether "
+        f"transaction {reference} was changed is unknown. Look it up before anything else: "
+        f"sogen-soap transaction {reference}"
+    )
+    operations = [r.operation for r in kit.requests if r.operation != "addCard"]
+    after_charge = ["refund", "getTransactionData"] * 3  # each loss read, then sent again
+    assert operations == ["walletOrder", "getTransactionData", *after_charge]
