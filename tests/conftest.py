@@ -16,6 +16,7 @@ import pytest
 
 from sogen_soap import RetryPolicy, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
+from sogen_soap.testing import SimulatedWallet, simulated_wallet
 
 pytest_plugins = ["pytester"]  # the testing kit's tests run merchant test files
 
@@ -71,6 +72,20 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 def simulator() -> Iterator[Simulator]:
     with Simulator() as sim:
         yield sim
+
+
+@pytest.fixture(scope="module")
+def _module_kit() -> Iterator[SimulatedWallet]:
+    with simulated_wallet() as kit:
+        yield kit
+
+
+@pytest.fixture
+def kit(_module_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
+    """The testing kit's simulated service, one per test module, fresh for each test."""
+    _module_kit.reset()
+    yield _module_kit
+    _module_kit.reset()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from conftest import MERCHANT, TEST_PAN
 from sogen_soap import WalletClient
 from sogen_soap.adapter import Answer
 from sogen_soap.payments import transaction_data
-from sogen_soap.testing import SimulatedWallet, simulated_wallet
+from sogen_soap.testing import SimulatedWallet
 
 PARIS = timezone(timedelta(hours=1))
 
@@ -116,17 +116,10 @@ def test_a_transaction_answer_field_by_field() -> None:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def kit() -> Iterator[SimulatedWallet]:
-    with simulated_wallet() as kit:
-        yield kit
-
-
 @pytest.mark.parametrize("transport", ["soap", "json"])
 def test_a_transaction_read_over_the_wire_field_by_field(
     kit: SimulatedWallet, transport: str
 ) -> None:
-    kit.reset()
     with kit.client(transport=transport) as client:
         mean = client.add_card("w1", TEST_PAN, "203012").payment_mean_id
         assert mean is not None

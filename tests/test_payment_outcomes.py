@@ -5,27 +5,13 @@ a recovered result's fields, the unknown outcome's words and its endpoint)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 from conftest import TEST_PAN
 
 from sogen_soap import OutcomeUnknown
-from sogen_soap.testing import SimulatedWallet, simulated_wallet
-
-
-@pytest.fixture(scope="module")
-def _kit() -> Iterator[SimulatedWallet]:
-    with simulated_wallet() as kit:
-        yield kit
-
-
-@pytest.fixture
-def kit(_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
-    _kit.reset()
-    yield _kit
-    _kit.reset()
+from sogen_soap.testing import SimulatedWallet
 
 
 def _mean(kit: SimulatedWallet) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 
 import pytest
 from conftest import OTHER_PAN, TEST_PAN
@@ -24,20 +23,7 @@ from sogen_soap import (
 )
 from sogen_soap.errors import ConfigurationError
 from sogen_soap.simulator.faults import FAULT_KINDS
-from sogen_soap.testing import SimulatedWallet, simulated_wallet
-
-
-@pytest.fixture(scope="module")
-def _kit() -> Iterator[SimulatedWallet]:
-    with simulated_wallet() as kit:
-        yield kit
-
-
-@pytest.fixture
-def kit(_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
-    _kit.reset()
-    yield _kit
-    _kit.reset()
+from sogen_soap.testing import SimulatedWallet
 
 
 def _enrolled(kit: SimulatedWallet, wallet: str = "w1", card: str = TEST_PAN) -> str:

@@ -30,21 +30,8 @@ from sogen_soap.cli.charge import ChargeJournal
 from sogen_soap.cli.journal import JournalError
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.tls import make_test_pki
-from sogen_soap.testing import SimulatedWallet, simulated_wallet
+from sogen_soap.testing import SimulatedWallet
 from sogen_soap.wsdl_cache import fetch_wsdl
-
-
-@pytest.fixture(scope="module")
-def _kit() -> Iterator[SimulatedWallet]:
-    with simulated_wallet() as kit:
-        yield kit
-
-
-@pytest.fixture
-def kit(_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
-    _kit.reset()
-    yield _kit
-    _kit.reset()
 
 
 def _enrolled(kit: SimulatedWallet, wallet: str = "w1") -> str:
