@@ -16,7 +16,7 @@ import pytest
 
 from sogen_soap import RetryPolicy, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
-from sogen_soap.testing import SimulatedWallet, simulated_wallet
+from sogen_soap.testing import SimulatedWallet
 
 pytest_plugins = ["pytester"]  # the testing kit's tests run merchant test files
 
@@ -74,18 +74,11 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
-@pytest.fixture(scope="module")
-def _module_kit() -> Iterator[SimulatedWallet]:
-    with simulated_wallet() as kit:
-        yield kit
-
-
 @pytest.fixture
-def kit(_module_kit: SimulatedWallet) -> Iterator[SimulatedWallet]:
-    """The testing kit's simulated service, one per test module, fresh for each test."""
-    _module_kit.reset()
-    yield _module_kit
-    _module_kit.reset()
+def kit(wallet_simulator: SimulatedWallet) -> SimulatedWallet:
+    """The testing kit's own fixture (its pytest plugin), as these tests name it: one
+    simulated service for the session, empty at the start of each test."""
+    return wallet_simulator
 
 
 @pytest.fixture
