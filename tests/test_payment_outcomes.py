@@ -295,3 +295,31 @@ def test_a_refund_never_answered_is_unknown_after_its_sends(kit: SimulatedWallet
     operations = [r.operation for r in kit.requests if r.operation != "addCard"]
     after_charge = ["refund", "getTransactionData"] * 3  # each loss read, then sent again
     assert operations == ["walletOrder", "getTransactionData", *after_charge]
+
+
+def test_a_validation_s_origin_is_sent(kit: SimulatedWallet) -> None:
+    mean = _mean(kit)
+    with kit.client() as client:
+        held = client.wallet_order("w1", mean, 1000, capture_mode="VALIDATION")
+        done = client.validate(str(held.transaction_reference), 1000, operation_origin="BO")
+    assert done.ok and kit.requests[-1].fields["operationOrigin"] == "BO"
+
+
+def test_a_charge_s_mistakes_are_named_before_anything_is_sent(kit: SimulatedWallet) -> None:
+    from sogen_soap import InvalidFieldError
+
+    with kit.client() as client:
+        with pytest.raises(TypeError) as unknown:
+            client.wallet_order("w1", "1", 100, colour="red", size=2)  # type: ignore[call-arg]
+        with pytest.raises(TypeError) as credit:
+            client.wallet_credit_holder("w1", "1", 100, capture_day=2)  # type: ignore[call-arg]
+        with pytest.raises(InvalidFieldError) as chain:
+            client.wallet_order("w1", "1", 100, payment_pattern="RECURRING_N")
+    assert str(unknown.value) == "wallet_order() got unexpected keyword colour, size"
+    assert str(credit.value) == "wallet_credit_holder() got unexpected keyword capture_day"
+    assert str(chain.value) == (
+        "initial_scheme_transaction_identifier (initialSchemeTransactionIdentifier): is "
+        "needed with payment_pattern RECURRING_N: the scheme transaction identifier of the "
+        "chain's first payment"
+    )
+    assert kit.requests == []
