@@ -626,7 +626,7 @@ class WalletCore(PaymentPlans):
     def _endpoint_of(self, operation: str) -> str:
         """The URL a call of ``operation`` goes to, as errors name it (a payment's is
         its own service's, not the wallet's)."""
-        return f"{self._address.scheme}://{self._address.netloc}{self._target(operation)}"
+        return self._address.with_target(self._target(operation)).url
 
     def _target(self, operation: str) -> str:
         """Where the request goes: the service's SOAP endpoint, or
@@ -684,12 +684,13 @@ class WalletCore(PaymentPlans):
 
     def _http_error(self, operation: str, status: int, reason: str) -> HTTPStatusError:
         kind = "JSON" if self._wire == "json" else "SOAP"
+        where = self._endpoint_of(operation)
         return HTTPStatusError(
-            f"{operation}: HTTP {status} {reason} from {self._endpoint_of(operation)} "
+            f"{operation}: HTTP {status} {reason} from {where} "
             f"without a {kind} answer".replace("  ", " "),
             status_code=status,
             operation=operation,
-            endpoint=self._endpoint_of(operation),
+            endpoint=where,
         )
 
     def _interpret_json(
@@ -862,11 +863,12 @@ class WalletCore(PaymentPlans):
 
     def _broken_exchange(self, operation: str, exc: Exception) -> ConnectionDropped:
         """A sender failed in a way it does not name: the request may have left."""
+        where = self._endpoint_of(operation)
         return ConnectionDropped(
-            f"{operation}: the exchange with {self._endpoint_of(operation)} failed "
+            f"{operation}: the exchange with {where} failed "
             f"({type(exc).__name__}) after the request may have left",
             operation=operation,
-            endpoint=self._endpoint_of(operation),
+            endpoint=where,
         )
 
     def _result(self, plan: Plan[R], answer: Answer) -> R:
