@@ -140,6 +140,15 @@ CASES = [
     Case("a PAN on the command line", ["add-card", "--wallet", "w", "--card", "4100.0000.0000.0000",
                                        "--expiry", "203012"], 2,
          "--card: a card number is not accepted on the command line", hidden="4100.0000.0000.0000"),
+    # --pan-type PAN says it is a card number: refused there as without the flag
+    Case("a PAN on the command line, said to be one", ["add-card", "--wallet", "w", "--card",
+         TEST_PAN, "--pan-type", "PAN", "--expiry", "203012"], 2,
+         "--card: a card number is not accepted on the command line", hidden=TEST_PAN),
+    # str.isdigit() takes other scripts' digits, which int() reads as a number
+    Case("Arabic-Indic digits as an amount", ["pay", "--wallet", "w", "--id", "1", "--amount",
+         "\u0661\u0660\u0665\u0660"], 2,
+         "argument --amount: a whole number of cents (1050 for 10.50 EUR), not "
+         "'\u0661\u0660\u0665\u0660'"),
     Case("a PAN as wallet id", ["wallet", "--wallet", "4111-1111-1111-1111"], 2,
          "--wallet: looks like it holds a card number"),
     Case("nothing on stdin", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"], 2,

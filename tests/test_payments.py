@@ -324,6 +324,16 @@ def test_an_async_life_of_payments(kit: SimulatedWallet) -> None:
             "orderId",
             "card number",
         ),
+        (  # each free-text field a merchant fills from its own data (validation.py)
+            lambda c: c.wallet_order("w1", "1", 100, customer_id="4111111111111111"),
+            "customerId",
+            "card number",
+        ),
+        (
+            lambda c: c.wallet_order("w1", "1", 100, transaction_reference="4111111111111111"),
+            "transactionReference",
+            "card number",
+        ),
         (lambda c: c.refund("ref1", -5), "operationAmount", "1 or more"),
     ],
 )

@@ -190,6 +190,8 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
         (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"400"),  # two framings
         (b"Transfer-Encoding: gzip, chunked\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),  # not a hex size
+        # five bytes said, seven sent: the chunk does not end where its size says
+        (b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
     ],
 )

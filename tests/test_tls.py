@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -262,6 +263,90 @@ def _hold(tls: ssl.SSLSocket) -> None:
     sent and nobody read would reset the connection before it reads what came."""
     while select.select([tls], [], [], 5)[0] and os.read(tls.fileno(), 65536):
         pass
+
+
+class _TLSOverBIO:
+    """The server's side of TLS in memory over a plain socket, so the test can hand it
+    a record the client never sent."""
+
+    def __init__(self, context: ssl.SSLContext, conn: socket.socket) -> None:
+        self.conn = conn
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+
+    def flush(self) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.conn.sendall(data)
+
+    def _more(self) -> None:
+        self.flush()
+        data = self.conn.recv(65536)
+        if not data:
+            raise ConnectionError("the client left")
+        self.incoming.write(data)
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._more()
+        self.flush()
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            try:
+                return self.tls.read(size)
+            except ssl.SSLWantReadError:
+                self._more()
+
+
+class BadRecordServer(HTTPSServer):
+    """Reads the request, then is handed a record no key opens: its TLS stack answers
+    with an alert (bad record MAC), which is about no certificate.  The request was
+    read, so what the service did is unknown to the client."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self.context = context
+        self.requests = 0
+        self.refused: list[str] = []
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        side = _TLSOverBIO(self.context, conn)
+        side.handshake()
+        if not read_request(side):  # type: ignore[arg-type]
+            return
+        self.requests += 1
+        side.incoming.write(b"\x17\x03\x03\x00\x20" + bytes(range(32)))  # not a sealed record
+        try:
+            side.tls.read(65536)
+        except ssl.SSLError as exc:
+            self.refused.append(str(exc.reason))
+        side.flush()  # the alert
+        with contextlib.suppress(OSError):
+            while select.select([conn], [], [], 5)[0] and conn.recv(65536):
+                pass
+
+
+@SENDERS
+def test_an_alert_about_no_certificate_after_the_request_leaves_the_outcome_unknown(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    # Only a certificate alert after the handshake means "never read" (TLS 1.3's late
+    # client-certificate refusal); any other alert came after the server read the
+    # request.  Reported as a TLS failure, the caller would take it for nothing done.
+    with BadRecordServer(_server_context(pki, False)) as server:
+        with pytest.raises(ConnectionDropped) as caught:
+            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
+        assert server.requests == 1
+        assert server.refused == ["DECRYPTION_FAILED_OR_BAD_RECORD_MAC"]
+        assert str(caught.value) == (
+            f"getWalletData: the connection to {server.url} broke before the answer was complete"
+        )
 
 
 def _server_context(pki: ThrowawayPKI, require_client_cert: bool) -> ssl.SSLContext:
