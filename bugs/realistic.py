@@ -1232,6 +1232,9 @@ BUGS: tuple[Bug, ...] = (
         '        if buffer[position + size : position + size + 2] != b"\\r\\n":\n            raise _BadRequest(400)',
         "        if False:\n            raise _BadRequest(400)",
         "test_simulator.py", "test_simulator_safety.py"),
+    # Equivalent: the head is read as Latin-1, where the only characters int() reads
+    # as digits are ASCII's ("\u00b2" passes isdigit() and int() refuses it, which the
+    # loop's catch-all answers 400 as the check does).
     bug("the simulator reads a superscript length", "simulator/server.py",
         "    if not (length_text.isascii() and length_text.isdigit()) or len(length_text) > 12:",
         "    if not length_text.isdigit() or len(length_text) > 12:",
