@@ -69,6 +69,11 @@ def test_a_charge_batch_with_a_pending_row_exits_3(
     charged = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
     assert json.loads(charged.stdout)["counts"] == {"pending": 1}
     assert charged.returncode == 3, charged.stderr
+    # pending is final for the batch: the next run neither sends nor looks it up again
+    again = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    summary = json.loads(again.stdout)
+    assert (summary["sent"], summary["skipped"], summary["recovered"]) == (0, 1, 0)
+    assert len(simulator.store.payments()) == 1
 
 
 def test_an_empty_results_file_is_written_without_force(

@@ -33,6 +33,10 @@ REFUSED = [
     f"http://{OTHER}/services/v2/wallet",
     "http://127.0.0.1.nip.io/services/v2/wallet",
     "http://localhost.example/services/v2/wallet",
+    "http://notlocalhost/services/v2/wallet",  # only localhost itself is loopback
+    "http://evil-localhost/services/v2/wallet",
+    "http://127.0.0.1:0/services/v2/wallet",  # port 0 is no port
+    "https://office-server.example/services/v2/wallet#top",  # a fragment, even in https
     "http://127.1/services/v2/wallet",
     "http://0x7f.0.0.1/services/v2/wallet",
     "http://0x7f000001/services/v2/wallet",
@@ -170,4 +174,6 @@ def test_the_endpoint_shown_is_the_one_connected_to() -> None:
     assert (endpoint.scheme, endpoint.host, endpoint.port) == ("http", "localhost", 8080)
     assert endpoint.target == "/services/v2/wallet?x=1"
     assert endpoint.url == "http://localhost:8080/services/v2/wallet?x=1"
+    # a query with no path: the request line needs its "/" (RFC 9112 origin-form)
+    assert parse_endpoint("http://127.0.0.1:8080?x=1").target == "/?x=1"
     assert parse_endpoint("test").host == "office-server-sogenactif.test.sips-services.com"
