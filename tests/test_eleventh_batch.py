@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import MERCHANT, TEST_PAN
 
+from sogen_soap.observe import Exchange
 from sogen_soap.testing import SimulatedWallet
 
 
@@ -66,3 +67,21 @@ def test_a_charge_file_s_amount_in_other_digits_is_a_bad_row(tmp_path: Path) -> 
     said = "amount: a whole number of cents (1050 for 10.50 EUR), not '\u0661\u0660\u0665\u0660'"
     assert rows[0] == BadCharge(2, said, "w")
     assert not isinstance(rows[1], BadCharge) and rows[1].amount == 1050
+
+
+def test_a_key_file_saved_by_notepad_reads_as_the_key(tmp_path: Path) -> None:
+    # credentials.py: "UTF-8 with or without a byte-order mark, CRLF or LF"
+    from sogen_soap.credentials import secret_key_from_file
+
+    (tmp_path / "k").write_bytes(b"\xef\xbb\xbf" + MERCHANT.secret_key.encode() + b"\r\n")
+    assert secret_key_from_file(tmp_path / "k").reveal() == MERCHANT.secret_key
+
+
+def test_hooks_never_see_a_payment_token(kit: SimulatedWallet) -> None:
+    seen: list[Exchange] = []
+    with kit.client(on_request=seen.append, on_response=seen.append, telemetry=False) as client:
+        assert client.add_card("w", TEST_PAN, "203012", payment_token="tok0secret0value").ok
+    assert [e.operation for e in seen] == ["addCard", "addCard"]
+    for exchange in seen:
+        assert "paymentToken" not in exchange.request
+        assert "tok0secret0value" not in repr(exchange)
