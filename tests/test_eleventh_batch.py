@@ -1,6 +1,9 @@
-"""Properties batch 16 of realistic bugs found untested: a signed-off wallet keeps no
-card (the same card enrols again as new); the simulator answers a wallet function
-under the wallet's interface versions only."""
+"""Properties of realistic-bug batches 16 to 19 found untested: a signed-off wallet
+keeps no card; the simulator answers a wallet function under the wallet's interface
+versions only; a charge file's amount in other digits is a bad row; a key file saved
+by Notepad reads as the key; hooks never see a payment token; a key spec's dates,
+a key table's misspelt field and a ring beside one key in the environment; a
+declined payment holds no money."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import urllib.request
 from pathlib import Path
 
+import pytest
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.observe import Exchange
@@ -85,3 +89,58 @@ def test_hooks_never_see_a_payment_token(kit: SimulatedWallet) -> None:
     for exchange in seen:
         assert "paymentToken" not in exchange.request
         assert "tok0secret0value" not in repr(exchange)
+
+
+def test_a_key_spec_s_dates_are_not_part_of_its_file_name(tmp_path: Path) -> None:
+    # docs/keys.md: VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]
+    from datetime import date
+
+    from sogen_soap.keys import key_from_spec
+
+    (tmp_path / "k2").write_text("002001000000001_KEY2_example\n")
+    entry = key_from_spec(f"2:{tmp_path / 'k2'}:2027-03-31:2027-03-01", "SOGEN_KEYS")
+    assert (entry.version, entry.expires, entry.active_from) == (
+        2, date(2027, 3, 31), date(2027, 3, 1)
+    )  # fmt: skip
+    assert entry.secret_key.reveal() == "002001000000001_KEY2_example"
+    only = key_from_spec(f"3:{tmp_path / 'k2'}:2027-03-31", "SOGEN_KEYS")
+    assert (only.expires, only.active_from) == (date(2027, 3, 31), None)
+
+
+def test_a_key_table_with_a_misspelt_field_is_refused(tmp_path: Path) -> None:
+    from sogen_soap import ConfigurationError
+    from sogen_soap.keys import key_from_table
+
+    (tmp_path / "k").write_text("k1\n")
+    with pytest.raises(ConfigurationError) as refused:
+        key_from_table({"version": 1, "secret_key_file": str(tmp_path / "k"),
+                        "expiry": "2027-01-01"}, "config c.toml")  # fmt: skip
+    assert str(refused.value) == (
+        "config c.toml: each key has version and secret_key_file, and may have expires and "
+        "active_from (not expiry)"
+    )
+
+
+def test_a_key_ring_and_one_key_in_the_environment_are_refused(tmp_path: Path) -> None:
+    from sogen_soap import ConfigurationError
+    from sogen_soap.keys import keys_from_env
+
+    (tmp_path / "k").write_text("k1\n")
+    for single in ("SOGEN_SECRET_KEY", "SOGEN_SECRET_KEY_FILE"):
+        with pytest.raises(ConfigurationError) as refused:
+            keys_from_env({"SOGEN_KEYS": f"1:{tmp_path / 'k'}", single: str(tmp_path / "k")})
+        assert str(refused.value) == (
+            "SOGEN_KEYS and SOGEN_SECRET_KEY(_FILE) are both set: a key ring or one key; keep one"
+        )
+
+
+def test_a_declined_payment_holds_no_money(kit: SimulatedWallet) -> None:
+    # a refusal authorised nothing: its current amount is 0, its origin what was asked
+    with kit.client() as client:
+        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+        declined = client.wallet_order("w", str(mean), 2505, transaction_reference="decl1")
+        assert (declined.response_code, declined.declined) == ("05", True)
+        data = client.get_transaction_data("decl1")
+    assert (data.status, data.origin_amount, data.current_amount) == ("REFUSED", 2505, 0)
+    stored = kit.transaction("decl1")
+    assert stored is not None and (stored.status, stored.current_amount) == ("REFUSED", 0)
