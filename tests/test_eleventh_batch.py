@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import MERCHANT, TEST_PAN
 
+from sogen_soap import OutcomeUnknown
 from sogen_soap.observe import Exchange
 from sogen_soap.testing import SimulatedWallet
 
@@ -144,3 +145,23 @@ def test_a_declined_payment_holds_no_money(kit: SimulatedWallet) -> None:
     assert (data.status, data.origin_amount, data.current_amount) == ("REFUSED", 2505, 0)
     stored = kit.transaction("decl1")
     assert stored is not None and (stored.status, stored.current_amount) == ("REFUSED", 0)
+
+
+def test_the_kit_s_delay_outlasts_its_client_s_wait(kit: SimulatedWallet) -> None:
+    # testing.py: the kit's client gives a call up after 2 s, and the "delay" fault holds
+    # the answer back longer: the card is stored and the caller is told it cannot know
+    kit.fail_next("addCard", "delay")
+    with kit.client() as client, pytest.raises(OutcomeUnknown):
+        client.add_card("w", TEST_PAN, "203012")
+    assert [m.payment_mean_id for m in kit.wallet("w")] == ["1"]
+
+
+def test_the_kit_shows_one_transaction_as_it_stands(kit: SimulatedWallet) -> None:
+    with kit.client() as client:
+        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+        client.wallet_order("w", str(mean), 1000, transaction_reference="due1", capture_day=1)
+    stored = kit.transaction("due1")
+    assert stored is not None and stored.status == "TO_CAPTURE"
+    kit.advance(days=2)  # past its capture day: captured
+    stored = kit.transaction("due1")
+    assert stored is not None and stored.status == "CAPTURED"

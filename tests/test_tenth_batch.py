@@ -155,6 +155,10 @@ def test_a_refused_card_lets_its_next_row_go(
     assert json.loads(done.stdout)["counts"] == {"refused": 1, "ok": 1}, done.stderr
     assert done.returncode == 3
     assert simulator.store.count_cards() == 1
+    # a refusal is final: the next run sends neither row again
+    again = run_in_process("enrol", str(cards), "--json", "--quiet", env=env,
+                           monkeypatch=monkeypatch)  # fmt: skip
+    assert (json.loads(again.stdout)["sent"], json.loads(again.stdout)["skipped"]) == (0, 2)
 
 
 def test_enrol_stops_only_for_wrong_credentials_in_a_row(
