@@ -165,3 +165,38 @@ def test_the_kit_shows_one_transaction_as_it_stands(kit: SimulatedWallet) -> Non
     kit.advance(days=2)  # past its capture day: captured
     stored = kit.transaction("due1")
     assert stored is not None and stored.status == "CAPTURED"
+
+
+def _card_in(kit: SimulatedWallet) -> str:
+    with kit.client() as client:
+        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+    assert mean is not None
+    return mean
+
+
+def test_a_lookup_answering_99_is_read_again(kit: SimulatedWallet) -> None:
+    # docs/payments.md: a lost charge is settled by the service's sealed word; a 99 to
+    # the lookup is no word about the payment.  A read's 99 is retried (3 attempts, the
+    # kit's policy); a lookup still at 99 after them is asked again, not taken
+    mean = _card_in(kit)
+    kit.fail_next("walletOrder", "commit_drop")
+    kit.fail_next("getTransactionData", "code_99", times=3)
+    with kit.client() as client:
+        paid = client.wallet_order("w", mean, 1000, transaction_reference="look99")
+    assert (paid.ok, paid.recovered, paid.amount) == (True, True, 1000)
+    assert [(r.operation, r.response_code) for r in kit.requests][1:] == [
+        ("walletOrder", "00"), *[("getTransactionData", "99")] * 3, ("getTransactionData", "00")
+    ]  # fmt: skip
+    assert len(kit.transactions()) == 1
+
+
+def test_a_first_94_is_the_answer_and_nothing_is_looked_up(kit: SimulatedWallet) -> None:
+    # a reference used before, on a request that was not lost: nothing new was charged,
+    # and the service already said so
+    mean = _card_in(kit)
+    with kit.client() as client:
+        assert client.wallet_order("w", mean, 1000, transaction_reference="used1").ok
+        again = client.wallet_order("w", mean, 2000, transaction_reference="used1")
+    assert (again.response_code, again.duplicate, again.recovered) == ("94", True, False)
+    assert again.reconciliation is None
+    assert [r.operation for r in kit.requests][1:] == ["walletOrder", "walletOrder"]
