@@ -9,8 +9,9 @@ against a failing suite proves nothing).  Then, for each bug, its file is
 changed in the copy, its tests run (``-x``: the first failure kills it), and
 the file is restored.  With ``--whole``, a bug its named tests miss meets the whole
 suite before it is called a survivor: what an independent campaign, which runs
-every test, would see (``named`` in the verdict keeps the first answer).  ``PYTHONPATH`` points at the copy, so the command-line
-tests' subprocesses run the changed code too.  Loopback only, as every test.
+every test, would see (``named`` in the verdict keeps the first answer).
+``PYTHONPATH`` points at the copy, so the command-line tests' subprocesses run the
+changed code too.  Loopback only, as every test.
 Prints one line per bug and the share killed; exit 1 when any survived.
 """
 
@@ -114,8 +115,8 @@ def main() -> int:
             verdicts = []
             for verdict in pool.map(one, bugs):
                 verdicts.append(verdict)
-                late = " (by the whole suite)" if verdict.get("named") == "survived" != verdict[
-                    "verdict"] else ""  # fmt: skip
+                by_whole = verdict.get("named") == "survived" and verdict["verdict"] != "survived"
+                late = " (by the whole suite)" if by_whole else ""
                 print(f"{verdict['verdict']:<9} {verdict['name']} ({verdict.get('file', '')}){late}",
                       flush=True)  # fmt: skip
     stale = [v for v in verdicts if v["verdict"] == "stale"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MERCHANT, TEST_PAN
+from test_payments import _enrolled
 
 from sogen_soap import OutcomeUnknown
 from sogen_soap.observe import Exchange
@@ -137,9 +138,9 @@ def test_a_key_ring_and_one_key_in_the_environment_are_refused(tmp_path: Path) -
 
 def test_a_declined_payment_holds_no_money(kit: SimulatedWallet) -> None:
     # a refusal authorised nothing: its current amount is 0, its origin what was asked
+    mean = _enrolled(kit, "w")
     with kit.client() as client:
-        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
-        declined = client.wallet_order("w", str(mean), 2505, transaction_reference="decl1")
+        declined = client.wallet_order("w", mean, 2505, transaction_reference="decl1")
         assert (declined.response_code, declined.declined) == ("05", True)
         data = client.get_transaction_data("decl1")
     assert (data.status, data.origin_amount, data.current_amount) == ("REFUSED", 2505, 0)
@@ -157,9 +158,9 @@ def test_the_kit_s_delay_outlasts_its_client_s_wait(kit: SimulatedWallet) -> Non
 
 
 def test_the_kit_shows_one_transaction_as_it_stands(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit, "w")
     with kit.client() as client:
-        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
-        client.wallet_order("w", str(mean), 1000, transaction_reference="due1", capture_day=1)
+        client.wallet_order("w", mean, 1000, transaction_reference="due1", capture_day=1)
     stored = kit.transaction("due1")
     assert stored is not None and stored.status == "TO_CAPTURE"
     kit.advance(days=2)  # past its capture day: captured
@@ -167,18 +168,11 @@ def test_the_kit_shows_one_transaction_as_it_stands(kit: SimulatedWallet) -> Non
     assert stored is not None and stored.status == "CAPTURED"
 
 
-def _card_in(kit: SimulatedWallet) -> str:
-    with kit.client() as client:
-        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
-    assert mean is not None
-    return mean
-
-
 def test_a_lookup_answering_99_is_read_again(kit: SimulatedWallet) -> None:
     # docs/payments.md: a lost charge is settled by the service's sealed word; a 99 to
     # the lookup is no word about the payment.  A read's 99 is retried (3 attempts, the
     # kit's policy); a lookup still at 99 after them is asked again, not taken
-    mean = _card_in(kit)
+    mean = _enrolled(kit, "w")
     kit.fail_next("walletOrder", "commit_drop")
     kit.fail_next("getTransactionData", "code_99", times=3)
     with kit.client() as client:
@@ -193,7 +187,7 @@ def test_a_lookup_answering_99_is_read_again(kit: SimulatedWallet) -> None:
 def test_a_first_94_is_the_answer_and_nothing_is_looked_up(kit: SimulatedWallet) -> None:
     # a reference used before, on a request that was not lost: nothing new was charged,
     # and the service already said so
-    mean = _card_in(kit)
+    mean = _enrolled(kit, "w")
     with kit.client() as client:
         assert client.wallet_order("w", mean, 1000, transaction_reference="used1").ok
         again = client.wallet_order("w", mean, 2000, transaction_reference="used1")

@@ -158,7 +158,8 @@ def test_a_refused_card_lets_its_next_row_go(
     # a refusal is final: the next run sends neither row again
     again = run_in_process("enrol", str(cards), "--json", "--quiet", env=env,
                            monkeypatch=monkeypatch)  # fmt: skip
-    assert (json.loads(again.stdout)["sent"], json.loads(again.stdout)["skipped"]) == (0, 2)
+    summary = json.loads(again.stdout)
+    assert (summary["sent"], summary["skipped"]) == (0, 2)
 
 
 def test_enrol_stops_only_for_wrong_credentials_in_a_row(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import socket
@@ -258,10 +257,10 @@ class TLSScriptServer(HTTPSServer):
             _hold(tls)
 
 
-def _hold(tls: ssl.SSLSocket) -> None:
+def _hold(conn: socket.socket) -> None:
     """Read raw bytes until the client leaves (or 5 s pass): closing on bytes it
     sent and nobody read would reset the connection before it reads what came."""
-    while select.select([tls], [], [], 5)[0] and os.read(tls.fileno(), 65536):
+    while select.select([conn], [], [], 5)[0] and os.read(conn.fileno(), 65536):
         pass
 
 
@@ -327,9 +326,7 @@ class BadRecordServer(HTTPSServer):
         except ssl.SSLError as exc:
             self.refused.append(str(exc.reason))
         side.flush()  # the alert
-        with contextlib.suppress(OSError):
-            while select.select([conn], [], [], 5)[0] and conn.recv(65536):
-                pass
+        _hold(conn)
 
 
 @SENDERS
