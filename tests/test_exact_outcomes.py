@@ -106,6 +106,37 @@ def test_an_answer_that_raises_while_read_is_an_unknown_outcome_never_not_sent(c
     assert TEST_PAN not in str(lost.value) + str(unresolved.value)
 
 
+class _BrokenAfterSending:
+    """The client's own sender, with a bug of ours after the answer came: a foreign
+    exception from the sending layer, raised once the request reached the service."""
+
+    def __init__(self, sender: object) -> None:
+        self._sender = sender
+
+    def request(self, *args: object) -> object:
+        self._sender.request(*args)  # type: ignore[attr-defined]
+        raise RuntimeError("a bug of ours after the request left")
+
+    def close(self) -> None:
+        self._sender.close()  # type: ignore[attr-defined]
+
+
+def test_a_sender_s_foreign_failure_is_a_lost_answer_never_not_sent() -> None:
+    with Simulator(record=True) as sim, _client(sim.url, retry=FAST_RETRY) as client:
+        client._sender = _BrokenAfterSending(client._sender)  # type: ignore[assignment]
+        with pytest.raises(OutcomeUnknown) as lost:
+            client.add_card("w", TEST_PAN, "203012")
+        with pytest.raises(ConnectionDropped) as read:  # a read: retried, as reads are
+            client.get_wallet_data("w")
+        operations = [r.operation for r in sim.app.received]
+        stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert stored  # it did reach the service: "not sent" would have been a lie
+    assert operations == ["addCard"] + ["getWalletData"] * 3  # the change never re-sent
+    assert lost.value.reason == "dropped"
+    assert type(read.value) is ConnectionDropped
+    assert "(RuntimeError) after the request may have left" in str(read.value)
+
+
 def test_a_read_whose_answer_raises_while_read_is_the_package_s_error() -> None:
     transport, head, body = HOSTILE_ANSWERS["lone-surrogate"]
     with _answering(head, body) as server, _client(server.url, transport=transport) as client:
@@ -191,6 +222,26 @@ def test_an_async_client_refuses_a_second_loop_while_its_first_is_open() -> None
     assert str(caught.value) == (
         "this AsyncWalletClient belongs to another event loop, still open; nothing was "
         "sent. Make one client per event loop"
+    )
+
+
+def test_a_caller_http_client_stays_with_its_first_loop_even_once_it_is_closed() -> None:
+    """Our own connections move to a new loop once the first is closed; a caller's
+    ``http_client`` cannot (its pool belongs to the loop it was used in): refused,
+    nothing sent."""
+    import httpx
+
+    with Simulator() as sim:
+        http = httpx.AsyncClient(timeout=5, trust_env=False)
+        client = _async_client(sim.url, http_client=http)
+        assert asyncio.run(client.get_wallet_data("w")).response_code == "25"
+        with pytest.raises(ConfigurationError) as caught:
+            asyncio.run(client.add_card("w", TEST_PAN, "203012"))
+        assert sim.requests_seen == 1  # nothing was sent
+        assert not sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert str(caught.value) == (
+        "this AsyncWalletClient belongs to another event loop; nothing was sent. "
+        "Make one client per event loop"
     )
 
 

@@ -277,6 +277,7 @@ def test_the_async_client_s_hooks_see_every_exchange(kit: SimulatedWallet) -> No
     asyncio.run(life())
     assert [(e.attempt, e.response_code) for e in seen] == [(1, None), (1, "99"), (2, None),
                                                             (2, "25")]  # fmt: skip
+    assert [e.status for e in seen] == [None, 200, None, 200]  # as the sync client's hooks
     assert all(e.operation == "getWalletData" and e.key_version == 1 for e in seen)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from conftest import TEST_PAN
 
-from sogen_soap import OutcomeUnknown
+from sogen_soap import KeyRing, OutcomeUnknown
 from sogen_soap.testing import SimulatedWallet
 
 
@@ -323,3 +323,18 @@ def test_a_charge_s_mistakes_are_named_before_anything_is_sent(kit: SimulatedWal
         "chain's first payment"
     )
     assert kit.requests == []
+
+
+def test_a_charge_refused_for_its_key_takes_the_unsealed_34_as_its_answer(
+    kit: SimulatedWallet,
+) -> None:
+    """A service cannot seal with a key it does not hold: a 34 (and a 03) comes
+    unsealed and is the answer (no money moved), not a lost one to look up."""
+    mean = _mean(kit)
+    since = len(kit.requests)
+    with kit.client(keys=KeyRing.single("not-the-key", 1)) as client:
+        refused = client.wallet_order("w1", mean, 1000, transaction_reference="wrongkey1")
+    assert (refused.ok, refused.response_code, refused.seal_verified) == (False, "34", False)
+    assert not refused.recovered
+    assert _operations(kit, since) == ["walletOrder"]  # nothing looked up, nothing re-sent
+    assert kit.transactions() == ()

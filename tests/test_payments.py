@@ -292,8 +292,9 @@ def test_an_async_life_of_payments(kit: SimulatedWallet) -> None:
             paid = await client.wallet_order("w1", mean, 1800)
             assert paid.ok and paid.recovered
             kit.advance(days=1)
+            kit.fail_next("refund", "commit_drop")  # settled by reading, by default
             refunded = await client.refund(str(paid.transaction_reference), 800)
-            assert refunded.ok and refunded.new_amount == 1000
+            assert refunded.ok and refunded.recovered and refunded.new_amount == 1000
             data = await client.get_transaction_data(str(paid.transaction_reference))
             assert (data.status, data.current_amount) == ("CAPTURED", 1000)
 
@@ -596,10 +597,12 @@ def test_an_async_credit_and_validation(kit: SimulatedWallet) -> None:
         async with kit.async_client() as client:
             credit = await client.wallet_credit_holder("w1", mean, 700)
             held = await client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION")
+            kit.fail_next("validate", "commit_drop")  # lost answers settled by default
             valid = await client.validate(str(held.transaction_reference), 4500)
-            assert valid.ok and valid.new_amount == 4500
+            assert valid.ok and valid.recovered and valid.new_amount == 4500
+            kit.fail_next("cancel", "commit_drop")
             cancel = await client.cancel(str(held.transaction_reference), 500)
-            assert cancel.ok and cancel.new_amount == 4000
+            assert cancel.ok and cancel.recovered and cancel.new_amount == 4000
             return str(credit.transaction_reference), str(held.transaction_reference)
 
     credited, held = asyncio.run(calls())
