@@ -155,3 +155,36 @@ def test_idle_and_slow_connections_do_not_starve_real_clients() -> None:
             dripper.join()
             for sock in idle + slow:
                 sock.close()
+
+
+@pytest.mark.parametrize("status", [b"203 Non-Authoritative Information", b"204 No Content"])
+def test_wsdl_fetch_takes_only_a_200_as_a_document(status: bytes, tmp_path: Path) -> None:
+    """Any answer but a 200 is refused with its status, even one carrying a WSDL."""
+    from sogen_soap import HTTPStatusError
+
+    wsdl = Path(bundled_wsdl_path()).read_bytes()
+
+    def answer(conn: socket.socket, request: bytes, stop: object) -> None:
+        _answer(conn, status, b"" if status.startswith(b"204") else wsdl)
+
+    with HostileServer(answer) as server:  # type: ignore[arg-type]
+        url = server.url
+        with pytest.raises(HTTPStatusError) as caught:
+            fetch_wsdl(url, tmp_path / "out")
+    code = int(status.split()[0])
+    assert caught.value.status_code == code
+    assert str(caught.value) == f"wsdl fetch: HTTP {code} for {url}?wsdl"
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_refreshes_its_own_default_folder(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no output folder, the per-user cache is the command's own: fetched again,
+    its files are replaced (an output folder given is refused unless --force)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = fetch_wsdl(simulator.url)
+    assert first.is_relative_to(tmp_path / "cache")
+    first.write_text("stale")
+    again = fetch_wsdl(simulator.url)
+    assert again == first and again.read_bytes().startswith(b"<?xml")

@@ -108,3 +108,31 @@ def test_a_session_adapter_that_skips_checks_is_named(
     session.mount("https://", adapter)
     expected = "its adapter for https:// does not check certificates" if refused else None
     assert requests_refusal(session) == expected
+
+
+def test_a_folder_of_two_wsdls_is_refused_never_one_picked(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, XSD_FILE)
+    (folder / "other.wsdl").write_text((folder / "service.wsdl").read_text())
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert str(caught.value) == f"{folder} must hold exactly one .wsdl file, found 2"
+    (folder / "other.wsdl").unlink()
+    (folder / "service.wsdl").unlink()
+    with pytest.raises(ConfigurationError) as none:
+        _client(folder)
+    assert str(none.value) == f"{folder} must hold exactly one .wsdl file, found 0"
+
+
+def test_a_wsdl_is_parsed_once_until_forget_documents(tmp_path: Path) -> None:
+    """Clients share the parsed WSDL (no file read after the first); an edited WSDL
+    is read again once ``forget_documents()`` is called, as its docstring says."""
+    folder = _folder(tmp_path, XSD_FILE)
+    with _client(folder):
+        pass
+    (folder / "service.wsdl").write_text("not a WSDL any more")
+    with _client(folder) as client:  # the parse kept: the file is not read again
+        assert client.plan_get_wallet_data("w").operation == "getWalletData"
+    forget_documents()
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert f"WSDL {(folder / 'service.wsdl').resolve()} cannot be used" in str(caught.value)

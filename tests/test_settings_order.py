@@ -65,6 +65,15 @@ def test_an_option_beats_the_environment(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("env_source", ["SOGEN_SECRET_KEY", "SOGEN_SECRET_KEY_FILE"])
+def test_a_key_file_option_beats_a_key_in_the_environment(tmp_path: Path, env_source: str) -> None:
+    (tmp_path / "option-key").write_text("option-key\n")
+    env = {"SOGEN_SECRET_KEY": "env-key"} if env_source == "SOGEN_SECRET_KEY" else {
+        "SOGEN_SECRET_KEY_FILE": str(tmp_path / "env-key")}  # fmt: skip
+    s = _settings(tmp_path, "--secret-key-file", str(tmp_path / "option-key"), **env)
+    assert s.secret_key.reveal() == "option-key"  # type: ignore[attr-defined]
+
+
 def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
     with simulated_wallet() as kit:
         kit._simulator.app.faults.delay = 3.0

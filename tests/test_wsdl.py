@@ -287,6 +287,26 @@ def test_layouts_of_an_unwrapped_or_complex_request_are_read_as_they_are() -> No
     assert body is not None and [etree.QName(c).localname for c in body] == ["addCard"]
 
 
+def test_a_repeated_simple_field_is_rendered_by_zeep_not_precompiled(tmp_path: Path) -> None:
+    """A layout renders one element per field: a field the WSDL lets repeat
+    (maxOccurs above 1), simple or not, sends the request through zeep."""
+    from sogen_soap.envelope import operation_shape
+    from sogen_soap.wsdl_cache import soap_binding
+
+    flat = (Path(__file__).parent / "data" / "flat" / "Wallet.wsdl").read_text(encoding="utf-8")
+    complex_filter = '<xsd:element name="filter" type="w:paymentMeanCoBadgingBrandListType" '
+    assert flat.count(complex_filter) == 1
+    repeated = flat.replace(
+        complex_filter, '<xsd:element name="filter" type="xsd:string" maxOccurs="unbounded" '
+    )
+    (tmp_path / "Wallet.wsdl").write_text(repeated, encoding="utf-8")
+    binding = soap_binding(load_document(str(tmp_path / "Wallet.wsdl")))
+    read = operation_shape(binding, "getWalletData")
+    assert "filter" in read.fields and "filter" not in read.required
+    assert read.layout is None
+    assert operation_shape(binding, "signOff").layout is not None  # single fields only
+
+
 def _edited_wsdl(folder: Path, old: str, new: str) -> Path:
     """A copy of the bundled WSDL whose schema has ``old`` replaced by ``new``."""
     wsdl = Path(bundled_wsdl_path())
