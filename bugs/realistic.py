@@ -1607,7 +1607,7 @@ BUGS: tuple[Bug, ...] = (
     bug("a worker's client key dropped", "cli/config.py",
         '        "client_cert": (\n            (settings.client_cert, settings.client_key)\n            if settings.client_cert and settings.client_key\n            else settings.client_cert\n        ),',
         '        "client_cert": settings.client_cert,',
-        "test_tls.py", "test_enrol.py", "test_cli.py"),
+        "test_tls.py", "test_enrol.py", "test_cli.py", "test_settings_order.py"),
     bug("the embedded simulator's notice names the wrong code", "cli/config.py",
         "{'34' if known else '03'}", "{'03' if known else '34'}",
         "test_cli.py", "test_simulator_command.py", "test_cli_mistakes.py"),

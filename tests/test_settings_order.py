@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import MERCHANT, TEST_PAN
 
-from sogen_soap import OutcomeUnknown, RetryPolicy
+from sogen_soap import ConfigurationError, OutcomeUnknown, RetryPolicy
 from sogen_soap.cli.config import resolve_settings
 from sogen_soap.cli.main import build_parser
 from sogen_soap.testing import simulated_wallet
@@ -72,6 +72,60 @@ def test_a_key_file_option_beats_a_key_in_the_environment(tmp_path: Path, env_so
         "SOGEN_SECRET_KEY_FILE": str(tmp_path / "env-key")}  # fmt: skip
     s = _settings(tmp_path, "--secret-key-file", str(tmp_path / "option-key"), **env)
     assert s.secret_key.reveal() == "option-key"  # type: ignore[attr-defined]
+
+
+def _ring_config(tmp_path: Path, extra: str) -> Path:
+    (tmp_path / "k1").write_text("key-one\n")
+    (tmp_path / "k2").write_text("key-two\n")
+    config = tmp_path / "ring.toml"
+    config.write_text(
+        '[sogen-soap]\nmerchant_id = "111111111111111"\nenvironment = "test"\n' + extra
+        + '[[sogen-soap.keys]]\nversion = 1\nsecret_key_file = "k1"\n'
+        '[[sogen-soap.keys]]\nversion = 2\nsecret_key_file = "k2"\nactive_from = 2020-01-01\n'
+    )  # fmt: skip
+    return config
+
+
+def test_a_config_s_key_ring_beside_its_own_single_key_is_refused(tmp_path: Path) -> None:
+    config = _ring_config(tmp_path, 'secret_key_file = "k1"\n')
+    args = build_parser().parse_args(["wallet", "--wallet", "w", "--config", str(config)])
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_settings(args, {})
+    assert str(caught.value) == (
+        f"the secret key is given both as a key ring (keys in {config}) and as one key "
+        f"(secret_key_file in {config}); keep one"
+    )
+    alone = _ring_config(tmp_path, "")  # the ring alone: its latest version reached
+    s = resolve_settings(build_parser().parse_args(["wallet", "--wallet", "w", "--config",
+                                                    str(alone)]), {})  # fmt: skip
+    assert (s.key_version, s.secret_key.reveal()) == (2, "key-two")
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [("option", "--key-expires"), ("env", "SOGEN_KEY_EXPIRES"), ("config", "key_expires in")],
+)
+def test_one_expiry_for_a_whole_key_ring_is_refused(tmp_path: Path, where: str, said: str) -> None:
+    config = _ring_config(tmp_path, "key_expires = 2099-01-31\n" if where == "config" else "")
+    options = ["--key-expires", "2099-01-31"] if where == "option" else []
+    env = {"SOGEN_KEY_EXPIRES": "2099-01-31"} if where == "env" else {}
+    args = build_parser().parse_args(["wallet", "--wallet", "w", "--config", str(config),
+                                      *options])  # fmt: skip
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_settings(args, env)
+    assert str(caught.value).startswith(said)
+    assert str(caught.value).endswith(": a key ring gives each version its own expiry")
+
+
+def test_a_worker_process_gets_the_client_key_beside_its_certificate(tmp_path: Path) -> None:
+    """``--processes``: each worker builds its client from ``client_options``; a client
+    key given apart from its certificate travels with it (else mutual TLS fails there)."""
+    from sogen_soap.cli.config import client_options
+
+    both = _settings(tmp_path, "--client-cert", "c.pem", "--client-key", "k.pem")
+    assert client_options(both, "https://x.example/w")["client_cert"] == ("c.pem", "k.pem")  # type: ignore[arg-type]
+    cert_only = _settings(tmp_path, "--client-cert", "both.pem")
+    assert client_options(cert_only, "https://x.example/w")["client_cert"] == "both.pem"  # type: ignore[arg-type]
 
 
 def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
