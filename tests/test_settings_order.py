@@ -74,6 +74,56 @@ def test_a_key_file_option_beats_a_key_in_the_environment(tmp_path: Path, env_so
     assert s.secret_key.reveal() == "option-key"  # type: ignore[attr-defined]
 
 
+def test_sogen_config_names_the_config_file(tmp_path: Path) -> None:
+    _settings(tmp_path)  # writes c.toml
+    args = build_parser().parse_args(["wallet", "--wallet", "w"])
+    s = resolve_settings(args, {"SOGEN_CONFIG": str(tmp_path / "c.toml")})
+    assert (s.merchant_id, s.key_version, s.secret_key.reveal()) == (
+        "111111111111111", 3, "config-key",
+    )  # fmt: skip
+
+
+def test_an_empty_option_leaves_the_environment_s_value(tmp_path: Path) -> None:
+    """``--environment "$UNSET"`` is an empty option: the environment variable (then
+    the file) still decides, as for every setting."""
+    s = _settings(tmp_path, "--environment", "", "--merchant-id", "",
+                  SOGEN_ENVIRONMENT="prod", SOGEN_MERCHANT_ID="222222222222222")  # fmt: skip
+    assert (s.environment, s.merchant_id) == ("prod", "222222222222222")  # type: ignore[attr-defined]
+
+
+# Each setting: its option, its environment variable, the attribute it lands in, and
+# three values (option, environment, the config file's as _settings writes it).
+LAYERED = [
+    ("--wsdl", "SOGEN_WSDL", "wsdl", "o.wsdl", "e.wsdl", "w/service.wsdl"),
+    ("--ca-bundle", "SOGEN_CA_BUNDLE", "ca_bundle", "o.pem", "e.pem", "ca.pem"),
+    ("--proxy", "SOGEN_PROXY", "proxy", "http://o:1", "http://e:2", "http://proxy.config:3128"),
+    ("--transport", "SOGEN_TRANSPORT", "transport", "json", "soap", "json"),
+    ("--timeout", "SOGEN_TIMEOUT", "timeout", "11", "9", "7"),
+    ("--client-cert", "SOGEN_CLIENT_CERT", "client_cert", "o.crt", "e.crt", None),
+    ("--client-key", "SOGEN_CLIENT_KEY", "client_key", "o.key", "e.key", None),
+    ("--environment", "SOGEN_ENVIRONMENT", "environment", "prod", "test",
+     "https://config.example/x"),
+]
+
+
+@pytest.mark.parametrize(("option", "variable", "name", "mine", "env", "filed"), LAYERED,
+                         ids=[row[2] for row in LAYERED])  # fmt: skip
+def test_every_setting_is_an_option_then_its_variable_then_the_file(
+    tmp_path: Path, option: str, variable: str, name: str, mine: str, env: str, filed: str | None
+) -> None:
+    def value(s: object) -> object:
+        got = getattr(s, name)
+        if name == "timeout":
+            return str(int(got))
+        if name in ("wsdl", "ca_bundle") and got is not None and got.startswith(str(tmp_path)):
+            return str(Path(got).relative_to(tmp_path))  # the file's paths: relative to it
+        return got
+
+    assert value(_settings(tmp_path)) == filed
+    assert value(_settings(tmp_path, **{variable: env})) == env
+    assert value(_settings(tmp_path, option, mine, **{variable: env})) == mine
+
+
 def _ring_config(tmp_path: Path, extra: str) -> Path:
     (tmp_path / "k1").write_text("key-one\n")
     (tmp_path / "k2").write_text("key-two\n")
