@@ -168,3 +168,33 @@ def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signa
         ended = time.monotonic()
         _until(lambda: not any(_alive(pid) for pid in workers), 5.0)
         assert time.monotonic() - ended < 5.0
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_charge_stops_on_a_signal_with_that_signal_s_status(
+    tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
+    """``charge`` under SIGTERM or SIGINT: no new row, the resume hint, and the status
+    the command's help documents for that signal (143, 130)."""
+    from conftest import MERCHANT, TEST_PAN
+
+    (tmp_path / "bill.csv").write_text("wallet,id,amount,currency,reference\n"
+                                       + "w,1,1000,,\n" * 200)  # fmt: skip
+    with Simulator(latency=0.05) as sim:
+        assert sim.store.add_card(MERCHANT.merchant_id, "w", TEST_PAN, "203012", None, None,
+                                  "2026-12-01T10:00:00+01:00")  # fmt: skip
+        batch = subprocess.Popen(
+            [SCRIPT, "charge", "bill.csv", "--concurrency", "2"],
+            env=merchant_env(tmp_path, sim.url), cwd=tmp_path, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        _until(lambda: sim.requests_seen >= 4)
+        batch.send_signal(sig)
+        _, err = batch.communicate(timeout=30)
+        charged = len(sim.store.payments())
+    assert batch.returncode == status, err
+    assert err.splitlines()[-1].startswith(
+        f"sogen-soap: interrupted by {sig.name}; run the same command again to resume; "
+        "what was done is kept in bill.charges.sqlite3 (rows sent: "
+    )
+    assert 0 < charged < 200

@@ -118,7 +118,7 @@ def test_the_card_can_come_from_stdin(env: dict[str, str], simulator: Simulator)
         "203012",
         "--json",
         env=env,
-        stdin=OTHER_PAN + "\n",
+        stdin="\n" + OTHER_PAN + "  \n\n",  # blank lines around (an editor's): one card
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["masked_pan"] == "5100##########00"
