@@ -106,6 +106,8 @@ CASES = [
          {"in.csv": GOOD}),
     Case("processes 0", ["enrol", "in.csv", "--processes", "0"], 2, "--processes must be at least 1",
          {"in.csv": GOOD}),
+    Case("credential failures -1", ["enrol", "in.csv", "--credential-failures", "-1"], 2,
+         "--credential-failures must be 0 (never stop) or more", {"in.csv": GOOD}),
     # ---- flags and configuration
     Case("timeout 0", ["wallet", "--wallet", "w", "--timeout", "0"], 2, "--timeout: must be more than 0"),
     Case("timeout not a number", ["wallet", "--wallet", "w", "--timeout", "soon"], 2,

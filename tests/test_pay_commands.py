@@ -150,3 +150,9 @@ def test_charge_shows_its_progress(simulator: Simulator, tmp_path: Path) -> None
         journal.close()
     assert summary.counts == {"ok": 1, "refused": 1, "invalid": 1}
     assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]
+
+
+def test_charge_sends_four_rows_at_a_time_by_default_as_its_help_says() -> None:
+    from sogen_soap.cli.main import build_parser
+
+    assert build_parser().parse_args(["charge", "bill.csv"]).concurrency == 4
