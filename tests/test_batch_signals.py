@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from cli_support import SCRIPT, merchant_env
+from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
@@ -176,8 +177,6 @@ def test_charge_stops_on_a_signal_with_that_signal_s_status(
 ) -> None:
     """``charge`` under SIGTERM or SIGINT: no new row, the resume hint, and the status
     the command's help documents for that signal (143, 130)."""
-    from conftest import MERCHANT, TEST_PAN
-
     (tmp_path / "bill.csv").write_text("wallet,id,amount,currency,reference\n"
                                        + "w,1,1000,,\n" * 200)  # fmt: skip
     with Simulator(latency=0.05) as sim:
