@@ -305,6 +305,7 @@ def test_a_refusal_names_the_field_at_fault_and_xml_may_start_with_white_space(
     result = _read(answering, _answer("200 OK", b"\r\n  " + body))
     assert result.seal_verified and result.response_code == "12"
     assert result.error_field_name == "merchantWalletId"
+    assert result.message == "Invalid data, verify the request (field merchantWalletId)"
 
 
 def test_an_added_card_keeps_the_fields_the_client_does_not_know(answering: list[bytes]) -> None:

@@ -137,6 +137,40 @@ def test_a_sender_s_foreign_failure_is_a_lost_answer_never_not_sent() -> None:
     assert "(RuntimeError) after the request may have left" in str(read.value)
 
 
+class _AsyncBrokenAfterSending:
+    """The async client's own sender with the same bug of ours after the answer came."""
+
+    def __init__(self, sender: object) -> None:
+        self._sender = sender
+
+    async def request(self, *args: object) -> object:
+        await self._sender.request(*args)  # type: ignore[attr-defined]
+        raise RuntimeError("a bug of ours after the request left")
+
+    async def aclose(self) -> None:
+        await self._sender.aclose()  # type: ignore[attr-defined]
+
+
+def test_the_async_sender_s_foreign_failure_is_a_lost_answer_too() -> None:
+    async def calls(url: str) -> tuple[BaseException, BaseException]:
+        async with _async_client(url, retry=FAST_RETRY) as client:
+            client._sender = _AsyncBrokenAfterSending(client._sender)  # type: ignore[assignment]
+            with pytest.raises(OutcomeUnknown) as lost:
+                await client.add_card("w", TEST_PAN, "203012")
+            with pytest.raises(ConnectionDropped) as read:
+                await client.get_wallet_data("w")
+        return lost.value, read.value
+
+    with Simulator(record=True) as sim:
+        lost, read = asyncio.run(calls(sim.url))
+        operations = [r.operation for r in sim.app.received]
+        assert sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert operations == ["addCard"] + ["getWalletData"] * 3  # the change never re-sent
+    assert lost.reason == "dropped"  # type: ignore[attr-defined]
+    assert type(read) is ConnectionDropped
+    assert "(RuntimeError) after the request may have left" in str(read)
+
+
 def test_a_read_whose_answer_raises_while_read_is_the_package_s_error() -> None:
     transport, head, body = HOSTILE_ANSWERS["lone-surrogate"]
     with _answering(head, body) as server, _client(server.url, transport=transport) as client:

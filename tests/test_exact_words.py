@@ -52,6 +52,33 @@ def test_an_unknown_outcome_says_where_to_look(
 
 
 @pytest.mark.parametrize(
+    ("argv", "hinted"),
+    [
+        (["wallet", "--wallet", "w7"], True),
+        (["get-wallet-data", "--wallet", "w7"], True),
+        (["payment-mean", "--wallet", "w7", "--id", "1"], True),
+        (["transaction", "--reference", "r1"], True),
+        (["get-transaction-data", "--reference", "r1"], True),
+        (["delete-payment-mean", "--wallet", "w7", "--id", "1"], False),
+        (["sign-off", "--wallet", "w7"], False),
+    ],
+)
+def test_a_failed_read_says_it_is_safe_to_run_again_and_a_change_does_not(
+    argv: list[str], hinted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why: after a failure the operator's first question is "may I just run it
+    again?"; for a read the answer is always yes, and the command says so.  A
+    change's failure is not given that blanket word (its own message decides)."""
+    with socket.socket() as bound:  # bound, never listening: the connection is refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}/services/v2/wallet"
+        done = run_in_process(*argv, env=merchant_env(tmp_path, url), monkeypatch=monkeypatch)
+    assert done.returncode == 5
+    assert "Connection refused" in done.stderr
+    assert done.stderr.endswith(" (a read: safe to run again)\n") is hinted
+
+
+@pytest.mark.parametrize(
     ("url", "taken", "suffix", "name"),
     [
         ("https://h/services/v2/wallet?wsdl", set(), ".wsdl", "wallet.wsdl"),

@@ -319,3 +319,17 @@ def test_a_payment_is_one_span_of_its_service_with_its_lookup_counted(
     refund = dict(spans["cashManagement/refund"].attributes or {})
     assert refund["rpc.status_code"] == "00" and refund["sogen_soap.reconciled"] is False
     assert refund["sogen_soap.resends"] == 0
+
+
+def test_a_soap_fault_reaches_the_hook_as_its_code_and_text(kit: SimulatedWallet) -> None:
+    """A fault has no answer fields: the hook gets its faultcode and faultstring, so a
+    dashboard built on hooks can tell a fault from an empty answer."""
+    responses: list[Exchange] = []
+    with kit.client(on_response=responses.append, retry=RetryPolicy(attempts=1)) as client:
+        kit.fail_next("getWalletData", "soap_fault")
+        result = client.get_wallet_data("w")
+    assert result.fault is not None
+    assert [(e.status, e.error, e.response_code, e.response) for e in responses] == [
+        (500, None, None,
+         {"faultcode": "soap:Server", "faultstring": "Fault injected by the simulator"}),
+    ]  # fmt: skip

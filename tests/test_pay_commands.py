@@ -156,3 +156,50 @@ def test_charge_sends_four_rows_at_a_time_by_default_as_its_help_says() -> None:
     from sogen_soap.cli.main import build_parser
 
     assert build_parser().parse_args(["charge", "bill.csv"]).concurrency == 4
+
+
+def _enrolled(simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = run_in_process("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                          env=merchant_env(tmp_path, simulator.url), monkeypatch=monkeypatch,
+                          stdin=TEST_PAN + "\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_rows_a_stopped_charge_never_sent_say_to_run_it_again(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped by wrong credentials after two rows: the rows after them were never
+    sent, and their results say so (unknown, "run the batch again"), not failed."""
+    _enrolled(simulator, tmp_path, monkeypatch)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\n" + "".join(f"w,1,{1000 + n}\n" for n in range(6)))
+    env = {**merchant_env(tmp_path, simulator.url), "SOGEN_SECRET_KEY": "a-wrong-key"}
+    before = simulator.app.requests_seen
+    done = run_in_process("charge", str(bill), "--concurrency", "1", "--credential-failures", "2",
+                          env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    rows = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    outcomes = [row.split(",")[6] for row in rows]
+    sent = outcomes.count("failed")  # the two, and those already queued behind them
+    assert 2 <= sent <= 4 and outcomes == ["failed"] * sent + ["unknown"] * (6 - sent)
+    assert all(row.endswith(",not sent yet: run the batch again") for row in rows[sent:])
+    assert simulator.app.requests_seen - before == sent
+    assert simulator.store.payments() == []
+
+
+def test_a_charge_never_answered_is_unknown_and_says_it_is_looked_up_first(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _enrolled(simulator, tmp_path, monkeypatch)
+    (tmp_path / "bill.csv").write_text("wallet,id,amount,reference\nw,1,1000,lost1\n")
+    simulator.app.faults.fail_next("walletOrder", "drop", 6)
+    env = merchant_env(tmp_path, simulator.url)
+    done = run_in_process("charge", str(tmp_path / "bill.csv"), "--json", "--timeout", "5",
+                          env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["counts"], summary["sent"]) == ({"unknown": 1}, 1)
+    (row,) = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    assert row.startswith("2,w,1,1000,978,lost1,unknown,")
+    assert "run the batch again: it looks the reference up first, never charging twice" in row
+    assert simulator.store.payments() == []

@@ -338,3 +338,55 @@ def test_a_charge_refused_for_its_key_takes_the_unsealed_34_as_its_answer(
     assert not refused.recovered
     assert _operations(kit, since) == ["walletOrder"]  # nothing looked up, nothing re-sent
     assert kit.transactions() == ()
+
+
+def test_a_charge_not_reconciled_raises_its_lost_answer_without_looking(
+    kit: SimulatedWallet,
+) -> None:
+    mean = _mean(kit)
+    kit.fail_next("walletOrder", "drop")
+    since = len(kit.requests)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.wallet_order("w1", mean, 1000, transaction_reference="nr1", reconcile=False)
+    assert caught.value.operation == "walletOrder"
+    assert _operations(kit, since) == ["walletOrder"]  # neither looked up nor sent again
+
+
+@pytest.mark.parametrize("operation", ["walletOrder", "refund"])
+def test_a_99_not_reconciled_is_returned_as_answered(kit: SimulatedWallet, operation: str) -> None:
+    """A 99 is a sealed "try later": without reconciling it is the caller's to act on,
+    and nothing is looked up or sent again."""
+    reference = _captured(kit)
+    kit.fail_next(operation, "code_99")
+    since = len(kit.requests)
+    with kit.client() as client:
+        if operation == "walletOrder":
+            mean = kit.wallet("w1")[0].payment_mean_id
+            result = client.wallet_order("w1", mean, 700, transaction_reference="t99",
+                                         reconcile=False)  # fmt: skip
+        else:
+            result = client.refund(reference, 250, reconcile=False)
+    assert (result.response_code, result.temporary, result.ok) == ("99", True, False)
+    assert not result.recovered
+    assert _operations(kit, since) == [operation]
+    assert kit.transaction(reference).current_amount == 1000  # nothing refunded
+    assert kit.transaction("t99") is None  # nothing charged
+
+
+def test_a_validation_that_never_arrived_is_sent_again_after_reading(
+    kit: SimulatedWallet,
+) -> None:
+    """The transaction unchanged after a lost validation: it never arrived, so it is
+    sent once more (and is not "recovered": this answer is the service's own)."""
+    mean = _mean(kit)
+    with kit.client() as client:
+        held = client.wallet_order("w1", mean, 1000, capture_mode="VALIDATION")
+        reference = str(held.transaction_reference)
+        kit.fail_next("validate", "drop")
+        since = len(kit.requests)
+        result = client.validate(reference, 1000)
+    assert _operations(kit, since) == [
+        "getTransactionData", "validate", "getTransactionData", "validate",
+    ]  # fmt: skip
+    assert (result.ok, result.recovered, result.new_status) == (True, False, "TO_CAPTURE")
+    assert kit.transaction(reference).status == "TO_CAPTURE"

@@ -64,6 +64,7 @@ def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
         assert part.ok and (part.new_amount, part.new_status) == (1500, "CAPTURED")
         beyond = client.refund(reference, 1501)
         assert (beyond.response_code, beyond.error_field_name) == ("12", "operationAmount")
+        assert beyond.message == "Invalid transaction, verify the request (field operationAmount)"
         assert kit.transaction(reference).current_amount == 1500
         rest = client.refund(reference, 1500)
         assert rest.ok and rest.new_status == "REFUNDED"

@@ -400,6 +400,26 @@ def test_a_94_whose_wallet_cannot_be_read_is_recovered_without_an_id() -> None:
     )
 
 
+def test_the_async_client_recovers_a_94_without_an_id_the_same_way() -> None:
+    """The async twin: three lost reads end the steps with the 94 settled, id unknown
+    (the generator returns straight from a thrown error)."""
+
+    async def enrol(sim: Simulator) -> object:
+        async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                                     environment=sim.url, retry=RetryPolicy(attempts=1),
+                                     timeout=1.5) as client:  # fmt: skip
+            assert (await client.add_card("w", TEST_PAN, "203012")).ok
+            sim.app.faults = FaultProfile(sequence=[None, "drop", "drop", "drop"])
+            return await client.add_card("w", TEST_PAN, "203012", reconcile=True,
+                                         after_lost_answer=True)  # fmt: skip
+
+    with Simulator() as sim:
+        result = asyncio.run(enrol(sim))
+        assert sim.requests_seen == 1 + 4
+    assert result.recovered and result.payment_mean_id is None  # type: ignore[attr-defined]
+    assert result.response_code == "94"  # type: ignore[attr-defined]
+
+
 def test_a_94_whose_wallet_read_is_lost_once_is_read_again_for_the_id() -> None:
     with Simulator() as sim:
         with _client(sim.url, retry=RetryPolicy(attempts=1)) as client:
