@@ -232,8 +232,14 @@ def soap_binding(document: Any) -> Any:
 
 
 def default_cache_dir(environment: str) -> Path:
-    """Where ``fetch_wsdl`` puts an environment's WSDL when not told: per user, per host."""
-    host = parse_endpoint(environment).netloc.replace(":", "_").strip("[]")
+    """Where ``fetch_wsdl`` puts an environment's WSDL when not told: per user, per host.
+
+    ``"simulator"`` (the embedded one) has no host of its own, its port changes with
+    each start: it gets one folder of its own, kept across starts."""
+    if environment == "simulator":
+        host = "simulator"
+    else:
+        host = parse_endpoint(environment).netloc.replace(":", "_").strip("[]")
     import platformdirs
 
     return platformdirs.user_cache_path("sogen-soap") / "wsdl" / host

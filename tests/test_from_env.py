@@ -179,3 +179,25 @@ def test_wsdl_fetch_takes_the_simulator_as_its_environment(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "w" / "service.wsdl")
     assert b"WalletServiceImplService" in (tmp_path / "w" / "service.wsdl").read_bytes()
+
+
+def test_wsdl_fetch_from_the_simulator_without_output_uses_its_own_cache_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As documented in docs/cli.md: ``--environment simulator`` alone.  It has no
+    host to name a folder after: one folder of its own, refreshed on each fetch,
+    and each other service in a folder under it (never over the wallet's)."""
+    from cli_support import clean_env, run_in_process
+
+    env = clean_env(tmp_path)
+    folder = tmp_path / "cache" / "sogen-soap" / "wsdl" / "simulator"
+    said = []
+    for service in ("wallet", "checkout", "wallet"):  # the second wallet fetch refreshes
+        done = run_in_process("wsdl", "fetch", "--environment", "simulator", "--service",
+                              service, env=env, monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said.append(done.stdout.strip())
+    assert said == [str(folder / "service.wsdl"), str(folder / "checkout" / "service.wsdl"),
+                    str(folder / "service.wsdl")]  # fmt: skip
+    assert b"WalletServiceImplService" in (folder / "service.wsdl").read_bytes()
+    assert b"WalletServiceImplService" not in (folder / "checkout" / "service.wsdl").read_bytes()

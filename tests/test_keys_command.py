@@ -189,3 +189,23 @@ def test_a_batch_resumed_after_a_key_switch_sends_no_done_row_again(
                              monkeypatch=monkeypatch, cwd=tmp_path)  # fmt: skip
     assert refused.returncode == 2
     assert "was started under key version 1, which is not configured now" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [
+        (-1, "1 day ago); expired: not sent: the service refuses an expired key"),
+        (-3, "3 days ago); expired: not sent: the service refuses an expired key"),
+        (1, "1 day left); accepted"),
+    ],
+)
+def test_keys_check_says_days_in_words_expired_keys_unsent(
+    days: int, said: str, tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    when = TODAY + timedelta(days=days)
+    before = two_keys.requests_seen
+    _, out, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{when}", "2:@k2",
+                         extra=("--key-version", "2"))  # fmt: skip
+    assert f"key version 1: expires {when} ({said}" in out, out + err
+    probes = two_keys.requests_seen - before
+    assert probes == (2 if days > 0 else 1)  # an expired key's probe is never sent
