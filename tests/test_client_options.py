@@ -148,3 +148,46 @@ def test_add_card_names_every_option_it_does_not_know_and_sends_nothing(
         client.add_card("w", TEST_PAN, "203012", pan_typ="PAN", alias="x")  # type: ignore[call-arg]
     assert str(caught.value) == "add_card() got unexpected keyword alias, pan_typ"
     assert simulator.requests_seen == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"on_request": "print"}, "on_request must be callable, not str"),
+        ({"on_response": 3}, "on_response must be callable, not int"),
+    ],
+)
+def test_a_hook_that_cannot_be_called_is_refused_when_the_client_is_made(
+    options: dict[str, object], said: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _client("test", **options)
+    assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("options", [{"attempts": 0}, {"base_delay": -0.1}, {"cap": -1.0}])
+def test_a_retry_policy_that_cannot_be_followed_is_refused(options: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RetryPolicy(**options)  # type: ignore[arg-type]
+    assert str(caught.value) == "retry: attempts >= 1, delays >= 0"
+    assert RetryPolicy(attempts=1, base_delay=0, cap=0).delay(3) == 0  # the edges are allowed
+
+
+def test_a_key_ring_is_checked_when_made_and_hides_its_secrets() -> None:
+    from datetime import date, datetime, timedelta
+
+    from sogen_soap import KeyRing, KeyVersion
+
+    with pytest.raises(ConfigurationError) as caught:
+        KeyRing(["S3cr3tAsText"])  # type: ignore[list-item]
+    assert str(caught.value) == "a key ring holds KeyVersion entries, not str"
+    assert "S3cr3tAsText" not in str(caught.value)
+    entry = KeyVersion(2, "S3cr3tAsText", expires=datetime(2031, 1, 2, 23, 59))  # type: ignore[arg-type]
+    assert entry.expires == date(2031, 1, 2) and "S3cr3tAsText" not in repr(entry)
+    assert entry.secret_key.reveal() == "S3cr3tAsText"
+    later = date.today() + timedelta(days=3)
+    ring = KeyRing([KeyVersion(4, "k4", active_from=later + timedelta(days=1)),  # type: ignore[arg-type]
+                    KeyVersion(3, "k3", active_from=later)])  # type: ignore[arg-type]  # fmt: skip
+    with pytest.raises(ConfigurationError) as early:
+        ring.active  # noqa: B018
+    assert str(early.value) == f"no key version is active yet: the first, 3, starts on {later}"
