@@ -123,6 +123,24 @@ def test_a_folder_of_two_wsdls_is_refused_never_one_picked(tmp_path: Path) -> No
     assert str(none.value) == f"{folder} must hold exactly one .wsdl file, found 0"
 
 
+def test_a_folder_of_several_services_gives_the_wallet_s_wsdl(tmp_path: Path) -> None:
+    """What ``wsdl fetch`` of every service into one folder leaves, or the bundled
+    folder itself: the wallet's WSDL is the one the wallet client takes."""
+    folder = tmp_path / "services"
+    folder.mkdir()
+    bundled = Path(bundled_wsdl_path()).parent
+    for name in ("WalletService.wsdl", XSD_FILE, "CheckoutService.wsdl", "CheckoutService.xsd"):
+        shutil.copy(bundled / name, folder / name)
+    with _client(folder) as client:
+        assert client.get_wallet_data  # made: the wallet's WSDL was chosen, not refused
+    (folder / "WalletService.wsdl").unlink()  # without it, two others are no choice
+    (folder / "other.wsdl").write_text((bundled / "CheckoutService.wsdl").read_text())
+    forget_documents()  # the folder was read once: its first reading is kept until then
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert str(caught.value) == f"{folder} must hold exactly one .wsdl file, found 2"
+
+
 def test_a_wsdl_is_parsed_once_until_forget_documents(tmp_path: Path) -> None:
     """Clients share the parsed WSDL (no file read after the first); an edited WSDL
     is read again once ``forget_documents()`` is called, as its docstring says."""
