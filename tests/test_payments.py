@@ -623,3 +623,29 @@ def test_a_cash_operation_answered_99_is_settled_not_returned(kit: SimulatedWall
         result = client.refund(reference, 1000)
     assert result.ok and result.new_amount == 2000
     assert kit.transaction(reference).current_amount == 2000
+
+
+def test_the_simulated_days_settle_credits_and_let_validations_expire(
+    kit: SimulatedWallet,
+) -> None:
+    """What a kit user's time travel shows: a credit is CREDITED the day after, and a
+    charge held for validation EXPIRED once its capture day is over; a charge to a
+    wallet the service does not know is refused naming that field."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        credit = client.wallet_credit_holder("w1", mean, 700)
+        held = client.wallet_order("w1", mean, 900, capture_mode="VALIDATION", capture_day=1)
+        stranger = client.wallet_order("nobody", mean, 900)
+    assert credit.ok and held.ok
+    assert (stranger.response_code, stranger.error_field_name) == ("12", "merchantWalletId")
+    credited, validated = str(credit.transaction_reference), str(held.transaction_reference)
+    assert (kit.transaction(credited).status, kit.transaction(validated).status) == (
+        "TO_CREDIT", "TO_VALIDATE",
+    )  # fmt: skip
+    kit.advance(days=1)  # the validation's capture day itself: not over yet
+    assert (kit.transaction(credited).status, kit.transaction(validated).status) == (
+        "CREDITED", "TO_VALIDATE",
+    )  # fmt: skip
+    kit.advance(days=1)
+    assert kit.transaction(validated).status == "EXPIRED"
+    assert len(kit.transactions()) == 2  # the refused charge made none
