@@ -202,3 +202,29 @@ def test_a_chunked_request_framed_wrong_or_too_large_is_refused(
     answer = _raw(simulator.url, head if framing.endswith(b"\r\n\r\n") or b"\r\n\r\n" in framing
                   else head + b"\r\n")  # fmt: skip
     assert answer.startswith(b"HTTP/1.1 " + status)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "said"),
+    [
+        (b'{"merchantId": "a", "merchantId": "b"}', 400, "the request is not JSON"),  # twice
+        (b'{"merchantId": "\xff"}', 400, "the request is not JSON"),
+        (b"[1, 2]", 400, "the request is not a JSON object"),
+        (b'{"bad name": "x"}', 400, "a field name is not a name"),
+        (b'{"a:b": "x"}', 400, "a field name is not a name"),
+    ],
+)
+def test_the_json_front_refuses_what_is_not_one_json_object_of_fields(
+    body: bytes, status: int, said: str, simulator: Simulator
+) -> None:
+    import requests
+
+    root = simulator.url.split("/services/", 1)[0]
+    answer = requests.post(f"{root}/rs-services/v2/wallet/getWalletData", data=body,
+                           headers={"Content-Type": "application/json"}, timeout=5)  # fmt: skip
+    assert (answer.status_code, answer.json()) == (status, {"error": said})
+    missing = requests.post(f"{root}/rs-services/v2/wallet/noSuchFunction", data=b"{}",
+                            headers={"Content-Type": "application/json"}, timeout=5)  # fmt: skip
+    assert (missing.status_code, missing.json()) == (404, {"error": "no such function"})
+    with _client(simulator.url, transport="json") as client:  # and it keeps answering
+        assert client.get_wallet_data("w").response_code == "25"
