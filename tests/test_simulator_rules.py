@@ -46,3 +46,59 @@ def test_scripted_faults_count_from_one() -> None:
 
 def test_the_documented_limits_of_a_wsdl_download() -> None:
     assert (MAX_DOCUMENTS, MAX_DOCUMENT_BYTES) == (32, 4 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("4100000000000000", "4100##########00"),
+        ("1234567890", "1234####90"),  # the shortest shown in part
+        ("123456789", "#########"),  # shorter: nothing shown
+        ("4111111111111111111", "4111#############11"),
+    ],
+)
+def test_the_simulator_masks_as_the_vendor_does(number: str, masked: str) -> None:
+    from sogen_soap.simulator.store import mask_card
+
+    assert mask_card(number) == masked
+
+
+@pytest.mark.parametrize(
+    ("specs", "said"),
+    [
+        (["drop"], "fault 'drop': expected KIND=RATE"),
+        (["drop=often"], "fault 'drop=often': expected KIND=RATE"),
+        (["melt=0.5", "boil=0.1"], "unknown fault kind boil, melt; known: ['billion_laughs'"),
+        (
+            ["drop=0.6", "garbage=0.5"],
+            "fault rates must be between 0 and 1 and add up to at most 1",
+        ),
+        (["drop=-0.1"], "fault rates must be between 0 and 1"),
+    ],
+)
+def test_a_fault_rate_is_written_kind_equals_rate(specs: list[str], said: str) -> None:
+    with pytest.raises(ValueError, match="fault") as caught:
+        FaultProfile.parse(specs)
+    assert str(caught.value).startswith(said)
+    parsed = FaultProfile.parse(["drop=0.25", "garbage=0.75"])
+    assert parsed.rates == {"drop": 0.25, "garbage": 0.75}  # adding up to 1 exactly is allowed
+
+
+def test_a_scripted_fault_of_an_unknown_kind_is_refused_naming_the_known_ones() -> None:
+    from sogen_soap.simulator.faults import FAULT_KINDS
+
+    with pytest.raises(ValueError, match="unknown fault kind") as caught:
+        FaultProfile().fail_next("addCard", "melt")
+    assert str(caught.value) == f"unknown fault kind 'melt'; known: {sorted(FAULT_KINDS)}"
+
+
+def test_a_store_key_file_of_another_length_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from sogen_soap.simulator.store import StoreError, WalletStore
+
+    db = Path(str(tmp_path)) / "wallets.sqlite3"
+    Path(f"{db}.key").write_bytes(b"x" * 31)
+    with pytest.raises(StoreError) as caught:
+        WalletStore(str(db))
+    assert str(caught.value) == f"{db}.key is not a sogen-soap simulator key"
