@@ -177,3 +177,45 @@ def test_the_endpoint_shown_is_the_one_connected_to() -> None:
     # a query with no path: the request line needs its "/" (RFC 9112 origin-form)
     assert parse_endpoint("http://127.0.0.1:8080?x=1").target == "/?x=1"
     assert parse_endpoint("test").host == "office-server-sogenactif.test.sips-services.com"
+
+
+_LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters: the most DNS takes
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://[::1]x/s", "malformed IPv6 address in 'https://[::1]x/s'"),
+        ("https://[::1/s", "malformed IPv6 address in 'https://[::1/s'"),
+        ("https:///s", "environment URL has no host: 'https:///s'"),
+        ("https://exa_mple.com/s", "'exa_mple.com' in 'https://exa_mple.com/s' is not a valid host name"),
+        (f"https://{_LONGEST}e/s", f"'{_LONGEST}e' in 'https://{_LONGEST}e/s' is not a valid host name"),
+        ("http://127.1/s", "'127.1' in 'http://127.1/s' is not a plain dotted IPv4 address"),
+        ("http://[::1%25eth0]/s",
+         "'[::1%25eth0]' in 'http://[::1%25eth0]/s': no percent-encoding or zone ids in a host"),
+        ("https://h.example/s#top", "environment URL must not carry a #fragment: 'https://h.example/s#top'"),
+        ("https://h.example:0/s", "environment URL has a bad port: 'https://h.example:0/s'"),
+        ("https://h.example:65536/s", "environment URL has a bad port: 'https://h.example:65536/s'"),
+        ("https://h.example:/s", "environment URL has a bad port: 'https://h.example:/s'"),
+        ("https://user:pw@h.example/s",
+         "environment URL must not carry user info (user:password@); the URL is not shown here"),
+    ],
+)  # fmt: skip
+def test_each_refused_url_says_why(url: str, said: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_endpoint(url)
+    assert str(caught.value) == said
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        (f"https://{_LONGEST}/s", _LONGEST, 443),
+        ("https://H.Example:65535/s", "h.example", 65535),
+        ("https://h.example:1/s", "h.example", 1),
+        ("http://[0:0:0:0:0:0:0:1]:8080/s", "::1", 8080),
+    ],
+)
+def test_the_edges_that_are_accepted_are_read_one_way(url: str, host: str, port: int) -> None:
+    endpoint = parse_endpoint(url)
+    assert (endpoint.host, endpoint.port) == (host, port)
