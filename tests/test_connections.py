@@ -355,3 +355,136 @@ def test_a_kept_connection_with_unasked_bytes_is_not_reused() -> None:
 
         assert asyncio.run(run()) == [b"ok", b"ok"]
         assert server.connections == 4
+
+
+def _answer_once_then_stop_reading(release: threading.Event) -> Script:
+    """The first request answered; the next one, on the same kept connection, never read."""
+
+    def script(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(read_request(conn))
+        conn.sendall(OK)
+        release.wait(10)
+
+    return script
+
+
+def test_a_send_that_times_out_on_a_kept_connection_is_never_sent_again() -> None:
+    """A reused connection that goes quiet mid-send is not a stale one (that fails at
+    once): part of the request may have reached the service, so it is a lost answer,
+    never a reason to open another connection and send it once more."""
+    release = threading.Event()
+    with Server(_answer_once_then_stop_reading(release)) as server:
+        sender = SyncSender(parse_url(server.url))
+        assert _send(sender).body == b"ok"
+        with pytest.raises(ResponseTimeout):
+            sender.request("op", "POST", "/services/v2/wallet", {}, BIG, Deadline(0.5))
+        release.set()
+        sender.close()
+        assert server.connections == 1  # no second connection: nothing sent again
+
+
+def _both_at_once(arrived: threading.Barrier, closed: list[int]) -> Script:
+    """Each connection's first request is answered once both have arrived; a
+    connection the client then closes is noted."""
+
+    def script(number: int, conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(read_request(conn))
+        arrived.wait()
+        conn.sendall(OK)
+        while request := read_request(conn):
+            requests.append(request)
+            conn.sendall(OK)
+        closed.append(number)
+
+    return script
+
+
+def test_the_pool_keeps_no_more_idle_connections_than_its_size() -> None:
+    closed: list[int] = []
+    with Server(_both_at_once(threading.Barrier(2, timeout=5), closed)) as server:
+        sender = SyncSender(parse_url(server.url), pool_size=1)
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: _send(sender), range(2)))
+        assert [a.body for a in answers] == [b"ok", b"ok"] and server.connections == 2
+        for _ in range(50):  # the second connection is closed, not kept
+            if closed:
+                break
+            threading.Event().wait(0.02)
+        assert len(closed) == 1
+        assert _send(sender).body == b"ok"  # the kept one serves the next request
+        assert server.connections == 2
+        sender.close()
+
+
+class _Counting:
+    """How many requests the server holds at once, at most."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def script(self, number: int, conn: socket.socket, requests: list[bytes]) -> None:
+        while request := read_request(conn):
+            with self.lock:
+                requests.append(request)
+                self.now += 1
+                self.most = max(self.most, self.now)
+            threading.Event().wait(0.15)  # long enough for every caller to be waiting
+            with self.lock:
+                self.now -= 1
+            conn.sendall(OK)
+
+
+def test_the_async_sender_has_at_most_max_connections_on_the_wire() -> None:
+    counting = _Counting()
+
+    async def run(url: str) -> list[bytes]:
+        sender = AsyncSender(parse_url(url), max_connections=2)
+        try:
+            answers = await asyncio.gather(*(_send_async(sender) for _ in range(6)))
+        finally:
+            await sender.aclose()
+        return [a.body for a in answers]
+
+    with Server(counting.script) as server:
+        assert asyncio.run(run(server.url)) == [b"ok"] * 6
+        assert len(server.requests) == 6
+    assert counting.most == 2  # the others queued in the client, not on the wire
+
+
+def test_a_connect_that_hangs_ends_at_the_call_s_deadline_sync_and_async() -> None:
+    """A service whose accept queue is full lets a connect hang (loopback, a listener
+    that never accepts): the call still ends at its deadline, not at the longer
+    connect timeout, and says it could not connect (nothing was sent)."""
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        url = f"http://127.0.0.1:{address[1]}/services/v2/wallet"
+        queued = socket.create_connection(address, timeout=2)  # fills the queue
+
+        async def run() -> tuple[BaseException, float]:
+            sender = AsyncSender(parse_url(url), connect_timeout=20)
+            started = time.monotonic()
+            try:
+                await sender.request("op", "POST", "/services/v2/wallet", {}, b"b", Deadline(0.5))
+            except ConnectionFailed as error:
+                return error, time.monotonic() - started
+            finally:
+                await sender.aclose()
+            raise AssertionError("connected to a listener that never accepts")
+
+        try:
+            sync_started = time.monotonic()
+            with pytest.raises(ConnectionFailed) as sync_error:
+                SyncSender(parse_url(url), connect_timeout=20).request(
+                    "op", "POST", "/services/v2/wallet", {}, b"b", Deadline(0.5)
+                )
+            sync_took = time.monotonic() - sync_started
+            async_error, async_took = asyncio.run(run())
+        finally:
+            queued.close()
+    assert sync_took < 5 and async_took < 5  # the deadline (0.5 s), not the 20 s connect timeout
+    assert type(async_error) is type(sync_error.value)
