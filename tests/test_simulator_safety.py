@@ -228,3 +228,38 @@ def test_the_json_front_refuses_what_is_not_one_json_object_of_fields(
     assert (missing.status_code, missing.json()) == (404, {"error": "no such function"})
     with _client(simulator.url, transport="json") as client:  # and it keeps answering
         assert client.get_wallet_data("w").response_code == "25"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nContent-Length : 0\r\n\r\n",
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n Content-Length: 0\r\n\r\n",
+        b"POST /services/v2/wallet HTTP/2.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"POST /services/v2/wallet ICAP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["space-before-colon", "space-before-name", "http-2", "not-http"],
+)
+def test_a_head_another_server_could_read_otherwise_is_refused(
+    head: bytes, simulator: Simulator
+) -> None:
+    """A header name with white space, or a version that is not HTTP/1.x, is read one
+    way by one server and another way by the next (request smuggling): refused."""
+    assert _raw(simulator.url, head).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulator) -> None:
+    """Trailer fields after the last chunk belong to the request: the next request on
+    the same connection starts after them, not inside them."""
+    body, headers = _add_card_body()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    chunked = (
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        + head.encode() + b"\r\n"
+        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\nX-Checksum: none\r\n\r\n"
+        + b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )  # fmt: skip
+    answers = _raw(simulator.url, chunked)
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2, answers[:300]
+    assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answers
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
