@@ -263,3 +263,37 @@ def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulato
     assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2, answers[:300]
     assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answers
     assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+
+
+def test_over_its_connection_cap_it_closes_the_longest_idle_first() -> None:
+    """docs: past ``max_connections`` the longest-idle connections are closed first;
+    the one just opened is served."""
+    ask = b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def answered(sock: socket.socket) -> bytes:
+        sock.sendall(ask)
+        data = b""
+        while not data.rstrip().endswith(b"definitions>"):  # the WSDL's last tag
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    with Simulator(max_connections=2) as sim:
+        endpoint = parse_url(sim.url)
+        address = (endpoint.host, endpoint.port)
+        oldest = socket.create_connection(address, timeout=5)
+        assert answered(oldest).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(0.05)
+        middle = socket.create_connection(address, timeout=5)
+        assert answered(middle).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(0.05)
+        newest = socket.create_connection(address, timeout=5)
+        try:
+            assert answered(newest).startswith(b"HTTP/1.1 200 OK")  # served, not shed
+            assert oldest.recv(1) == b""  # closed by the simulator
+            assert answered(middle).startswith(b"HTTP/1.1 200 OK")
+        finally:
+            for sock in (oldest, middle, newest):
+                sock.close()
