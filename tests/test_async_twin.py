@@ -118,13 +118,13 @@ def _held(kit: SimulatedWallet) -> tuple[object, ...]:
     )
 
 
-def _sync(name: str, kind: str) -> tuple[object, ...]:
+def _sync(name: str, kind: str, wire: str = "soap") -> tuple[object, ...]:
     operation, call = CALLS[name]
     with simulated_wallet() as kit:
         _prepared(kit, operation, kind)
         since = len(kit.requests)
         seen: list[Exchange] = []
-        with kit.client(on_response=seen.append) as client:
+        with kit.client(on_response=seen.append, transport=wire) as client:
             try:
                 outcome = call(client)
             except SogenSoapError as error:
@@ -159,3 +159,17 @@ def test_the_async_client_reports_every_fault_as_the_sync_client_does(name: str,
     expected = _sync(name, kind)
     assert expected[1], "the call reached the service"
     assert _async(name, kind) == expected
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "soap_fault"])
+@pytest.mark.parametrize("name", list(CALLS))
+def test_the_json_wire_keeps_the_soap_wire_s_rules(name: str, kind: str) -> None:
+    """The same table over the JSON transport: the same kind of outcome, the same
+    requests and the same state at the service (words may name the wire: "not XML"
+    or "not JSON").  A SOAP fault has no JSON form: there a 500 is an HTTP error
+    (``test_json.py``)."""
+    soap_said, soap_sent, soap_held, _ = _sync(name, kind)
+    json_said, json_sent, json_held, _ = _sync(name, kind, "json")
+    assert (json_said[:3], json_sent, json_held) == (soap_said[:3], soap_sent, soap_held)
+    if soap_said[0] == "returned":
+        assert json_said[:-1] == soap_said[:-1]  # every field but the fault's code
