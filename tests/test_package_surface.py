@@ -32,3 +32,30 @@ def test_the_key_ring_names_are_public() -> None:
         KeyRing, KeyVersion, KeyExpired,
     )  # fmt: skip
     assert issubclass(KeyExpired, sogen_soap.ConfigurationError)
+
+
+def test_all_advertises_every_error_and_every_lazily_loaded_name() -> None:
+    """``from sogen_soap import *`` (and an IDE's completion, and the API docs) see
+    what ``__all__`` says: every exception of ``errors`` and every name loaded on
+    first use, nothing more."""
+    import sogen_soap.errors as errors
+
+    assert set(sogen_soap.__all__) == set(errors.__all__) | set(sogen_soap._LAZY) | {"__version__"}
+    assert len(sogen_soap.__all__) == len(set(sogen_soap.__all__))  # each once
+    star: dict[str, object] = {}
+    exec("from sogen_soap import *", star)  # noqa: S102
+    assert {"KeyRing", "KeyVersion", "KeyExpired", "WalletClient", "AsyncWalletClient"} <= set(star)
+
+
+def test_the_package_logs_nothing_by_itself_until_logging_is_configured() -> None:
+    """A library's warnings go to the application's handlers: with none configured,
+    nothing reaches stderr (Python's last-resort handler is kept away)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import logging, sogen_soap; "
+         "logging.getLogger('sogen_soap.client').warning('a warning of the package')"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
