@@ -227,6 +227,44 @@ def test_charge_stops_only_for_wrong_credentials_in_a_row(
     assert "stopped after 3 answers in a row saying the credentials are wrong" in stopped.stderr
 
 
+class _MischiefAndLoss(_Mischief):
+    """As ``_Mischief``, and requests for wallet ``lost`` get no answer at all."""
+
+    def do_POST(self) -> None:
+        if b">lost<" in self.rfile.peek(65536):  # type: ignore[attr-defined]
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.close_connection = True  # closed without a word: a lost answer
+            return
+        super().do_POST()
+
+
+def test_enrol_s_wrong_credentials_in_a_row_are_not_broken_by_a_lost_answer(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost answer says nothing about the credentials: 03, 03, lost, 03 is three
+    wrong-credential answers in a row, and the batch stops before the next row."""
+    from sogen_soap.simulator.cards import test_card_number
+
+    wallets = ["bad", "bad", "lost", "bad", "w"]
+    rows = [f"{w},{test_card_number(7, k)},203012" for k, w in enumerate(wallets)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    origin = "/".join(simulator.url.split("/")[:3])
+    handler = type("Handler", (_MischiefAndLoss,), {"upstream": origin})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/services/v2/wallet"
+        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--concurrency", "1",
+                              "--credential-failures", "3", "--timeout", "5",
+                              env=merchant_env(tmp_path, url), monkeypatch=monkeypatch)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 7, done.stderr
+    assert "stopped after 3 answers in a row saying the credentials are wrong" in done.stderr
+    assert simulator.store.count_cards() == 0  # the last row, wallet w, never sent
+
+
 # ------------------------------------------------------------------ the payment commands
 
 
