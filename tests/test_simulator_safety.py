@@ -297,3 +297,23 @@ def test_over_its_connection_cap_it_closes_the_longest_idle_first() -> None:
         finally:
             for sock in (oldest, middle, newest):
                 sock.close()
+
+
+@pytest.mark.parametrize(
+    ("asked", "closes"),
+    [(b"Connection: close\r\n", True), (b"", False), (b"Connection: keep-alive\r\n", False)],
+)
+def test_the_simulator_says_when_it_closes_the_connection(
+    asked: bytes, closes: bool, simulator: Simulator
+) -> None:
+    """RFC 9112: a server that will close after its answer says ``Connection: close``
+    (a client that pools connections relies on it); one that keeps it says nothing."""
+    endpoint = parse_url(simulator.url)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+        sock.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n" + asked + b"\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+    head = data.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+    assert head[0] == b"http/1.1 200 ok"
+    assert (b"connection: close" in head) is closes
