@@ -124,6 +124,27 @@ def test_sigterm_stops_like_sigint_and_a_rerun_finishes_the_batch(tmp_path: Path
     assert '"counts": {"ok": 200}' in again.stdout
 
 
+def test_a_stopped_batch_waits_for_the_rows_on_the_wire_and_records_their_answers(
+    tmp_path: Path,
+) -> None:
+    """Stopped while four rows are on the wire (each answered 0.4 s after it
+    arrives): the batch lets them end (it waits up to 2 s) and records each answer,
+    so none is left in flight for the next run to settle."""
+    _write(tmp_path / "cards.csv", 40)
+    with Simulator(latency=0.4) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--concurrency", "4")
+        _until(lambda: len(received) >= 4)
+        batch.send_signal(signal.SIGTERM)
+        _, err = batch.communicate(timeout=30)
+        assert batch.returncode == 143, err
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        stored = sim.store.count_cards()
+    assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight
+    assert len(entries) == stored >= 4  # every row that reached the service, recorded
+    assert _sent(err) == str(stored)  # and counted in what the stop says
+
+
 def _sent(err: str) -> str:
     found = re.search(r"rows sent so far: (\d+)", err)
     return found.group(1) if found else "?"
