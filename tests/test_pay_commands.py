@@ -203,3 +203,23 @@ def test_a_charge_never_answered_is_unknown_and_says_it_is_looked_up_first(
     assert row.startswith("2,w,1,1000,978,lost1,unknown,")
     assert "run the batch again: it looks the reference up first, never charging twice" in row
     assert simulator.store.payments() == []
+
+
+def test_a_charge_row_whose_reference_was_used_before_is_a_duplicate_not_a_refusal(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's 94 (that reference is another payment's): the row's outcome is
+    ``duplicate``, nothing new charged, and the batch exits 3 as for any refusal."""
+    _enrolled(simulator, tmp_path, monkeypatch)
+    env = merchant_env(tmp_path, simulator.url)
+    paid = run_in_process("pay", "--wallet", "w", "--id", "1", "--amount", "900",
+                          "--reference", "used1", env=env, monkeypatch=monkeypatch)  # fmt: skip
+    assert paid.returncode == 0, paid.stderr
+    (tmp_path / "bill.csv").write_text("wallet,id,amount,reference\nw,1,1000,used1\n")
+    done = run_in_process("charge", str(tmp_path / "bill.csv"), "--json", env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout)["counts"] == {"duplicate": 1}
+    (row,) = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    assert row.startswith("2,w,1,1000,978,used1,duplicate,94,")
+    assert [p["origin_amount"] for p in simulator.store.payments()] == [900]
