@@ -275,6 +275,11 @@ class _Sender(Protocol):
     batch: int  # rows handed out at once
 
     @property
+    def retries(self) -> int:
+        """Retries made by worker processes (threads share the batch's client,
+        which counts its own)."""
+
+    @property
     def gone(self) -> bool:
         """Nobody is left to send: every worker process ended."""
 
@@ -290,6 +295,7 @@ class _Threads:
 
     batch = 1
     gone = False
+    retries = 0  # made by the batch's own client, which counts them
 
     def __init__(self, batch: _Batch, concurrency: int) -> None:
         self._batch = batch
@@ -334,7 +340,12 @@ class _Processes:
         self._batch = batch
         self.batch = threads
         self._workers = [_Worker(options, threads, batch.done) for _ in range(processes)]
+        self._started = list(self._workers)  # a worker that died still made its retries
         self._idle = list(self._workers)
+
+    @property
+    def retries(self) -> int:
+        return sum(worker.retries for worker in self._started)
 
     def free(self) -> int:
         return len(self._idle) * self.batch
@@ -373,6 +384,7 @@ class _Worker:
         import subprocess
 
         self.items: list[_Item] | None = None
+        self.retries = 0  # as the worker's own client counts them, after its last chunk
         self._closing = False
         self._done = done
         self.process = subprocess.Popen(
@@ -411,6 +423,7 @@ class _Worker:
                 answer = json.loads(text)
                 items, self.items = self.items or [], None
                 outcomes = [Outcome(**o) for o in answer["outcomes"]]
+                self.retries = int(answer["retries"])
                 self._done.put((self, items, outcomes))
         except (OSError, ValueError, TypeError, KeyError):
             pass  # a worker that broke its protocol is one that died
@@ -648,7 +661,7 @@ def enrol(
     summary.stopped = stop.signal
     summary.wrong_credentials = stop.credentials
     summary.seconds = time.monotonic() - started
-    summary.retries = client.retries_made
+    summary.retries = client.retries_made + batch.sender.retries
     summary.recovered = batch.recovered
     if not stop.requested:  # a stopped run's rows are counted by the run that ends it
         for result in journal.rows():

@@ -4,7 +4,8 @@ Started by the batch as ``python -m sogen_soap.cli.worker`` in a session of
 its own, it reads JSON lines on standard input: first the client's options
 (the secret key among them: a pipe to our own child, never the command
 line), then chunks of rows; for each chunk it sends the rows on its threads
-and writes one line of outcomes.  It keeps no state and writes no file: the
+and writes one line of outcomes (with the retries its client has made so far,
+which the batch's summary counts).  It keeps no state and writes no file: the
 batch claims a chunk's rows in its journal before handing them over.
 
 It ends when its input closes, and within half a second of its parent
@@ -67,7 +68,8 @@ def main() -> int:
         sent = [(Row(**{k: v for k, v in r.items() if k != "resumed"}), bool(r["resumed"]))
                 for r in rows]  # fmt: skip
         outcomes = list(pool.map(lambda item: send_row(client, *item), sent))
-        sys.stdout.write(json.dumps({"outcomes": [asdict(o) for o in outcomes]}) + "\n")
+        answer = {"outcomes": [asdict(o) for o in outcomes], "retries": client.retries_made}
+        sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
     return 0
 

@@ -1,0 +1,51 @@
+"""``enrol --processes 2`` is ``enrol``'s twin: rows sent by worker processes meet
+every fault kind of the simulator and end as rows sent by threads do.
+
+One fault is put on the batch's first ``addCard`` (whichever row that is); the
+summary (counts, rows sent, recovered, retries), the exit status and the cards the
+service holds must be the same both ways.  A rule that one sender keeps and the
+other does not (a lost answer reconciled, a refusal final, an outcome counted)
+shows as a difference.  ``delay`` is left out: it costs a whole deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import merchant_env, run_in_process
+
+from sogen_soap.simulator import Simulator
+from sogen_soap.simulator.cards import test_card_number
+from sogen_soap.simulator.faults import FAULT_KINDS
+
+KINDS = ["none", *sorted(set(FAULT_KINDS) - {"delay"})]
+
+
+def _enrol(kind: str, processes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    work = tmp_path / f"p{processes}"
+    work.mkdir()
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(6)]
+    (work / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    with Simulator() as sim:
+        if kind != "none":
+            sim.app.faults.fail_next("addCard", kind)
+        done = run_in_process("enrol", str(work / "in.csv"), "--json", "--processes", processes,
+                              "--concurrency", "2", "--timeout", "5",
+                              env=merchant_env(work, sim.url), monkeypatch=monkeypatch)  # fmt: skip
+        held = sim.store.count_cards()
+    summary = json.loads(done.stdout) if done.stdout else {}
+    summary.pop("seconds", None)
+    summary.pop("results", None)
+    return done.returncode, summary, held
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_worker_processes_end_each_fault_as_threads_do(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = _enrol(kind, "1", tmp_path, monkeypatch)
+    assert threads[1], "the batch ran and said what it did"
+    assert _enrol(kind, "2", tmp_path, monkeypatch) == threads
