@@ -1,5 +1,6 @@
-"""``enrol --processes 2`` is ``enrol``'s twin: rows sent by worker processes meet
-every fault kind of the simulator and end as rows sent by threads do.
+"""``enrol --processes 2`` and ``enrol --concurrency 1`` are ``enrol``'s twins: rows
+sent by worker processes, or one at a time, meet every fault kind of the simulator
+and end as rows sent by threads side by side do.
 
 One fault is put on the batch's first ``addCard`` (whichever row that is); the
 summary (counts, rows sent, recovered, retries), the exit status and the cards the
@@ -23,8 +24,11 @@ from sogen_soap.simulator.faults import FAULT_KINDS
 KINDS = ["none", *sorted(set(FAULT_KINDS) - {"delay"})]
 
 
-def _enrol(kind: str, processes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
-    work = tmp_path / f"p{processes}"
+def _enrol(
+    kind: str, processes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    concurrency: str = "2",
+) -> object:  # fmt: skip
+    work = tmp_path / f"p{processes}c{concurrency}"
     work.mkdir()
     rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(6)]
     (work / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
@@ -32,7 +36,7 @@ def _enrol(kind: str, processes: str, tmp_path: Path, monkeypatch: pytest.Monkey
         if kind != "none":
             sim.app.faults.fail_next("addCard", kind)
         done = run_in_process("enrol", str(work / "in.csv"), "--json", "--processes", processes,
-                              "--concurrency", "2", "--timeout", "5",
+                              "--concurrency", concurrency, "--timeout", "5",
                               env=merchant_env(work, sim.url), monkeypatch=monkeypatch)  # fmt: skip
         held = sim.store.count_cards()
     summary = json.loads(done.stdout) if done.stdout else {}
@@ -49,3 +53,4 @@ def test_worker_processes_end_each_fault_as_threads_do(
     threads = _enrol(kind, "1", tmp_path, monkeypatch)
     assert threads[1], "the batch ran and said what it did"
     assert _enrol(kind, "2", tmp_path, monkeypatch) == threads
+    assert _enrol(kind, "1", tmp_path, monkeypatch, concurrency="1") == threads  # one at a time
