@@ -69,6 +69,19 @@ def test_a_database_of_something_else_is_refused_and_left_as_it_was(tmp_path: Pa
     Journal(tmp_path / "other.sqlite3", SECRET).close()  # the lock was let go
 
 
+def test_a_database_holding_our_tables_beside_others_is_refused_too(tmp_path: Path) -> None:
+    """Tables named like the journal's do not make a database a journal: one more
+    table of anything else, and it is some other program's file."""
+    path = tmp_path / "mixed.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("CREATE TABLE customers (name TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match=r"\(it holds tables customers\)"):
+        Journal(path, SECRET)
+    assert path.read_bytes() == before
+
+
 def _hmac(salt: str, secret: str, *fields: str) -> str:
     """A journal key computed here by hand: HMAC-SHA-256 under salt + pepper."""
     pepper = hmac.new(secret.encode(), b"sogen-soap journal", hashlib.sha256).digest()
@@ -202,6 +215,7 @@ def test_a_repeat_is_found_only_earlier_in_the_same_run(tmp_path: Path) -> None:
     expiry = journal.identity("w", TEST_PAN, "203112", "a", None, None)
     elsewhere = journal.identity("w2", TEST_PAN, "203012", "a", None, None)
     journal.note_line(4, row)
+    journal.note_line(6, row)  # a second repeat: the first line is still the one named
     assert (journal.same_row(row, 9), journal.same_card(row, 9)) == (4, 4)
     assert (journal.same_row(alias, 9), journal.same_card(alias, 9)) == (None, 4)
     assert (journal.same_row(expiry, 9), journal.same_card(expiry, 9)) == (None, None)
