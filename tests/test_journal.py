@@ -265,3 +265,40 @@ def test_after_close_nothing_is_written_and_nothing_raises(tmp_path: Path) -> No
     journal = Journal(path, SECRET)
     assert journal.state(identity, 2, ("w", TEST_PAN, "203012", "x")) == "sending"
     journal.close()
+
+
+def test_a_claim_given_back_takes_its_attempt_back(tmp_path: Path) -> None:
+    """``unclaim`` undoes a claim whose request never left: the row is as it was,
+    its attempts included (a row never sent has not been tried)."""
+    journal = Journal(tmp_path / "j.sqlite3", SECRET)
+    identity = journal.identity("w", TEST_PAN, "203012", None, None, None)
+    journal.note_line(2, identity)
+    journal.claim(identity.key, 2, "w", "4100##########00")
+    journal.finish(identity.key, "failed", "99", None, "try later")
+    journal.claim(identity.key, 2, "w", "4100##########00")
+    journal.unclaim(identity.key, "failed")
+    (row,) = journal.rows()
+    assert (row.state, row.attempts) == ("failed", 1)
+    journal.close()
+
+
+def test_no_text_the_journal_keeps_holds_a_card_number(tmp_path: Path) -> None:
+    """A card number typed into the wallet column, or quoted back in an answer's
+    message, is stored masked, whichever way it reaches the journal."""
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path, SECRET)
+    identity = journal.identity("w", OTHER_PAN, "203012", None, None, None)
+    journal.note_line(2, None, state="invalid", message=f"wallet: {TEST_PAN} is not a wallet",
+                      wallet=TEST_PAN, masked_pan=TEST_PAN)  # fmt: skip
+    journal.note_line(3, identity)
+    journal.claim(identity.key, 3, "w", "5100##########00")
+    journal.finish(identity.key, "refused", "12", None, f"the service said {TEST_PAN} is bad")
+    rows = list(journal.rows())
+    journal.close()
+    assert [(r.line, r.wallet, r.masked_pan) for r in rows] == [
+        (2, "4100##########00", "4100##########00"), (3, "w", "5100##########00"),
+    ]  # fmt: skip
+    assert rows[0].message == "wallet: 4100##########00 is not a wallet"
+    assert rows[1].message == "the service said 4100##########00 is bad"
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert TEST_PAN.encode() not in stored and OTHER_PAN.encode() not in stored
