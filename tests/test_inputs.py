@@ -83,6 +83,23 @@ def test_a_header_mixing_delimiters_is_read_by_the_commoner_one_and_refused(
     )
 
 
+def test_a_header_with_as_many_of_two_delimiters_is_read_by_commas(tmp_path: Path) -> None:
+    """A tie (one comma, one semicolon) goes to the comma, the format's own
+    delimiter, before the semicolon and the tab."""
+    assert _refusal(tmp_path, "t.csv", "wallet,card;expiry\nw,c;e\n") == (
+        f"t.csv: the header row lacks column card, expiry (found: wallet, card;expiry); {HELP}"
+    )
+
+
+def test_a_card_number_as_a_column_name_is_shown_masked(tmp_path: Path) -> None:
+    """The refusal is an exception an application may log: the file's own data (a
+    row pasted over the header) is masked in it, not only on the command's stderr."""
+    assert _refusal(tmp_path, "p.csv", f"wallet,card,expiry,{TEST_PAN}\nw,c,e,x\n") == (
+        "p.csv: the header row has column 4100##########00, which sogen-soap does not use; "
+        f"remove it so nothing is ignored silently ({HELP})"
+    )
+
+
 def test_a_one_column_file_falls_back_to_commas(tmp_path: Path) -> None:
     assert _refusal(tmp_path, "one.csv", "wallet\nw1\n") == (
         f"one.csv: the header row lacks column card, expiry (found: wallet); {HELP}"
