@@ -1986,6 +1986,10 @@ BUGS: tuple[Bug, ...] = (
         "    if month > current + 12 * EXPIRY_YEARS_AHEAD + 1:",
         "test_inputs.py", "test_cli_table.py"),
     # the throw-away PKI
+    # Equivalent on this machine's OpenSSL 3.0: its default security level refuses TLS
+    # below 1.2 in a server whatever its minimum_version (checked by hand: a server
+    # context without the minimum refuses a TLS 1.1 peer); with OpenSSL 1.1 the test
+    # test_tls.py (a peer offering only TLS 1.0-1.1) kills it.
     bug("the simulator takes TLS 1.0 and 1.1", "simulator/tls.py",
         "        context.minimum_version = ssl.TLSVersion.TLSv1_2\n", "",
         "test_tls.py", "test_simulator.py"),

@@ -270,3 +270,16 @@ def test_values_too_long_are_named_by_their_column(tmp_path: Path) -> None:
     (row,) = read_rows(path, check_file(path))
     assert isinstance(row, BadRow)
     assert row.message == "wallet: must be at most 21 characters (got 22)"
+
+
+def test_a_bad_row_with_a_card_number_in_its_wallet_column_keeps_it_masked(
+    tmp_path: Path,
+) -> None:
+    """A bad row is reported (and journalled) by its wallet: a card number typed there
+    by mistake is masked in the row the reader gives back, not left to the writers."""
+    path = tmp_path / "in.csv"
+    path.write_text(f"wallet,card,expiry\n{TEST_PAN},,203012\n")
+    (row,) = read_rows(path, check_file(path))
+    assert isinstance(row, BadRow)
+    assert (row.wallet, row.masked_pan, row.message) == ("4100##########00", None, "card: missing")
+    assert TEST_PAN not in repr(row)

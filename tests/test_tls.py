@@ -455,3 +455,27 @@ def test_an_impostor_certificate_is_refused_on_every_path_and_receives_nothing(
                     client.add_card("w", TEST_PAN, "203012")
         assert sim.requests_seen == 0 and sim.store.count_cards() == 0
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+def test_the_simulator_speaks_tls_1_2_or_later_only(https: Simulator, pki: ThrowawayPKI) -> None:
+    """A peer offering TLS 1.0 or 1.1 only (its own security level lowered so that
+    it may) is refused by the simulator's HTTPS, as by the vendor's."""
+    import socket
+    import ssl
+    import warnings
+
+    from sogen_soap.endpoints import parse_url
+
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(pki.ca_cert)
+    old.set_ciphers("DEFAULT@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the point of the test
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    endpoint = parse_url(https.url)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as raw:
+        with pytest.raises(ssl.SSLError):
+            old.wrap_socket(raw, server_hostname="localhost")
+    with _client(https.url, ca_bundle=str(pki.ca_cert)) as client:  # a modern peer is served
+        assert client.get_wallet_data("w").response_code == "25"
