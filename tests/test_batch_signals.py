@@ -95,15 +95,22 @@ def _start(tmp_path: Path, sim: Simulator, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _terminated(tmp_path: Path, sim: Simulator, *, once: int) -> tuple[str, str, set[str]]:
+    """``enrol`` four rows at a time, sent SIGTERM once ``once`` rows reached the
+    service: what it printed, and the wallets the service received."""
+    received = _received(sim)
+    batch = _start(tmp_path, sim, "--concurrency", "4")
+    _until(lambda: len(received) >= once)
+    batch.send_signal(signal.SIGTERM)
+    out, err = batch.communicate(timeout=30)
+    assert batch.returncode == 143, err
+    return out, err, received
+
+
 def test_sigterm_stops_like_sigint_and_a_rerun_finishes_the_batch(tmp_path: Path) -> None:
     _write(tmp_path / "cards.csv", 200)
     with Simulator(latency=0.05) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--concurrency", "4")
-        _until(lambda: len(received) >= 8)
-        batch.send_signal(signal.SIGTERM)
-        out, err = batch.communicate(timeout=30)
-        assert batch.returncode == 143, err
+        out, err, received = _terminated(tmp_path, sim, once=8)
         assert err.splitlines() == [
             "sogen-soap: interrupted by SIGTERM; run the same command again to resume; what "
             f"was done is kept in cards.journal.sqlite3 (rows sent so far: {_sent(err)}, "
@@ -132,12 +139,7 @@ def test_a_stopped_batch_waits_for_the_rows_on_the_wire_and_records_their_answer
     so none is left in flight for the next run to settle."""
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=0.4) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--concurrency", "4")
-        _until(lambda: len(received) >= 4)
-        batch.send_signal(signal.SIGTERM)
-        _, err = batch.communicate(timeout=30)
-        assert batch.returncode == 143, err
+        _, err, _ = _terminated(tmp_path, sim, once=4)
         entries = _entries(tmp_path / "cards.journal.sqlite3")
         stored = sim.store.count_cards()
     assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight
