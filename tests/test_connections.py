@@ -391,9 +391,7 @@ def _both_at_once(arrived: threading.Barrier, closed: list[int]) -> Script:
         requests.append(read_request(conn))
         arrived.wait()
         conn.sendall(OK)
-        while request := read_request(conn):
-            requests.append(request)
-            conn.sendall(OK)
+        answer_each(conn, requests, OK)
         closed.append(number)
 
     return script
