@@ -24,6 +24,7 @@ from sogen_soap import (
     SealVerificationError,
     TLSError,
 )
+from sogen_soap.retry import RetryPolicy
 from sogen_soap.simulator import FaultProfile, Simulator, make_test_pki
 
 pytestmark = pytest.mark.asyncio
@@ -217,3 +218,27 @@ async def test_tls_is_verified_and_mutual_tls_works(tmp_path: Path) -> None:
 async def test_the_repr_shows_no_secret(aclient: AsyncWalletClient) -> None:
     assert MERCHANT.secret_key not in repr(aclient)
     assert repr(aclient).startswith("AsyncWalletClient(")
+
+
+async def test_the_pause_before_a_retry_leaves_the_loop_free() -> None:
+    # While a call waits to try again, the event loop runs everything else: a ticker
+    # every 10 ms ticks dozens of times between the 99 and the second request (a
+    # blocking pause would let it tick once at most, while the first answer is made).
+    pause = RetryPolicy(attempts=2, base_delay=1.0, jitter=False)
+    with Simulator(faults=FaultProfile(sequence=["code_99", None])) as sim:
+        async with _client(sim.url, retry=pause) as client:
+            between = 0
+
+            async def tick() -> None:
+                nonlocal between
+                while True:
+                    between += sim.app.requests_seen == 1
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.create_task(tick())
+            try:
+                result = await client.get_wallet_data("w")
+            finally:
+                ticker.cancel()
+        assert (result.response_code, client.retries_made, sim.app.requests_seen) == ("25", 1, 2)
+    assert between >= 10

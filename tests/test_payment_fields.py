@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import MERCHANT, TEST_PAN
 
-from sogen_soap import WalletClient
+from sogen_soap import AddCardResult, WalletClient, WalletOrderResult
 from sogen_soap.adapter import Answer
 from sogen_soap.payments import transaction_data
 from sogen_soap.testing import SimulatedWallet
@@ -142,3 +142,27 @@ def test_a_transaction_read_over_the_wire_field_by_field(
     assert data.scheme_transaction_identifier == stored.scheme_transaction_identifier is not None
     assert (first.capture_day, first.capture_mode) == (2, "AUTHOR_CAPTURE")
     assert dict(data.extra) == {}
+
+
+def test_a_charge_s_options_are_sent_as_given_a_zero_too(kit: SimulatedWallet) -> None:
+    # capture_day=0 (captured the same day) is a value, not an absence; the caller's
+    # channel replaces the default INTERNET, never the other way round
+    with kit.client() as client:
+        mean = client.add_card("w1", TEST_PAN, "203012").payment_mean_id
+        assert mean is not None
+        paid = client.wallet_order("w1", mean, 1000, capture_day=0, order_channel="MOTO")
+        data = client.get_transaction_data(str(paid.transaction_reference))
+    sent = next(r for r in kit.requests if r.operation == "walletOrder").fields
+    assert (sent["captureDay"], sent["orderChannel"]) == ("0", "MOTO")
+    assert (paid.ok, paid.capture_day, data.order_channel) == (True, 0, "MOTO")
+
+
+def test_a_result_s_reconciliation_replaces_the_word_recovered() -> None:
+    # Payment results say a lost answer the way addCard's do: the reconciliation's own
+    # words when there are some, "recovered" only when there are none.
+    kinds = ((WalletOrderResult, "Accepted"), (AddCardResult, "Successful operation"))
+    for kind, accepted in kinds:
+        both = kind(response_code="00", recovered=True, reconciliation="settled by a lookup")
+        assert both.message == f"{accepted} (settled by a lookup)"
+        alone = kind(response_code="00", recovered=True)
+        assert alone.message == f"{accepted} (recovered after a lost answer)"

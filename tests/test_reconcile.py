@@ -86,6 +86,7 @@ def test_a_94_with_two_lookalike_cards_recovers_without_guessing_an_id() -> None
         sim.app.faults = FaultProfile(sequence=["commit_drop"])  # stored, answer lost
         result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
         assert result.ok and result.recovered and result.response_code == "94"
+        assert result.raise_for_code() is result  # ok is what raise_for_code asks, not the code
         assert result.payment_mean_id is None  # two cards show 4100##########00 / 203012
         assert sim.store.count_cards() == 2
 

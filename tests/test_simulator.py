@@ -65,8 +65,9 @@ def _output(response: requests.Response) -> dict[str, str]:
     return {etree.QName(e).localname: e.text or "" for e in output}
 
 
-def test_it_serves_its_wsdl_pointing_back_at_itself(simulator: Simulator) -> None:
-    response = requests.get(simulator.url + "?wsdl", timeout=5)
+@pytest.mark.parametrize("query", ["?wsdl", "?WSDL"])  # CXF takes either spelling
+def test_it_serves_its_wsdl_pointing_back_at_itself(simulator: Simulator, query: str) -> None:
+    response = requests.get(simulator.url + query, timeout=5)
     assert response.status_code == 200
     assert f'location="{simulator.url}"' in response.text
     assert f"{simulator.url}?xsd=WalletService.xsd" in response.text
@@ -193,3 +194,15 @@ def test_the_command_prints_its_url_first_and_stops_on_sigterm(tmp_path: Path) -
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=10)
     assert returncode == 0
+
+
+def test_a_json_boolean_reaches_the_rules_as_jackson_writes_it(simulator: Simulator) -> None:
+    # A JSON true in a text field is the text "true" (as a Jackson-based service reads
+    # it): the seal is over "true", and the alias stored is "true", never Python's "True".
+    fields = _add_card_fields(paymentMeanAlias="true")
+    body = {**fields, "keyVersion": 1, "paymentMeanAlias": True, "seal": _hand_seal(fields)}
+    url = simulator.url.replace("/services/v2/wallet", "/rs-services/v2/wallet/addCard")
+    answer = requests.post(url, json=body, timeout=5).json()
+    assert answer["walletResponseCode"] == "00"
+    means = simulator.store.wallet(MERCHANT.merchant_id, "raw-1")
+    assert means is not None and [m.alias for m in means.payment_means] == ["true"]
