@@ -129,6 +129,8 @@ def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
         (1002, "02", "02", "PENDING_REFERRAL"),
         (1059, "63", "59", "REFUSED"),
         (1060, "60", "60", "PENDING"),
+        (5, "05", "05", "REFUSED"),  # the last two digits of 5 cents are 05
+        (2, "02", "02", "PENDING_REFERRAL"),
     ],
 )
 def test_authorisation_by_amount_is_a_result(
@@ -144,6 +146,9 @@ def test_authorisation_by_amount_is_a_result(
     assert result.declined is (code in ("02", "05", "63"))
     (stored,) = kit.transactions()
     assert stored.status == status and stored.response_code == code
+    # only an accepted charge has a scheme transaction id, the start of a recurring chain
+    assert (result.scheme_transaction_identifier is not None) is (code == "00")
+    assert (stored.scheme_transaction_identifier is not None) is (code == "00")
 
 
 def test_a_reference_used_before_is_never_a_new_payment(kit: SimulatedWallet) -> None:
@@ -649,3 +654,37 @@ def test_the_simulated_days_settle_credits_and_let_validations_expire(
     kit.advance(days=1)
     assert kit.transaction(validated).status == "EXPIRED"
     assert len(kit.transactions()) == 2  # the refused charge made none
+
+
+def test_a_credit_answers_no_capture_and_a_lookup_dates_the_last_operation(
+    kit: SimulatedWallet,
+) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        credit = client.wallet_credit_holder("w1", mean, 500)
+        paid = client.wallet_order("w1", mean, 1000)
+        kit.advance(days=2)
+        refunded = client.refund(str(paid.transaction_reference), 300)
+        held = client.get_transaction_data(str(paid.transaction_reference))
+    # a credit is not captured: no capture day or mode in its answer
+    assert (credit.ok, credit.capture_day, credit.capture_mode) == (True, None, None)
+    # the lookup dates its last operation, the refund, not the payment
+    assert held.last_operation_name == "REFUND"
+    assert held.last_operation_datetime == refunded.operation_datetime is not None
+    assert held.transaction_datetime == paid.transaction_datetime is not None
+    assert held.last_operation_datetime != held.transaction_datetime
+
+
+def test_a_captured_charge_is_refunded_never_cancelled(kit: SimulatedWallet) -> None:
+    # cancel works only before the capture (the documented rule): afterwards it answers
+    # 12 and changes nothing, so a merchant's script learns to refund instead
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        reference = str(client.wallet_order("w1", mean, 1000).transaction_reference)
+        kit.advance(days=2)
+        cancelled = client.cancel(reference, 300)
+        refunded = client.refund(reference, 300)
+    assert (cancelled.ok, cancelled.response_code, cancelled.new_amount) == (False, "12", None)
+    assert (refunded.ok, refunded.new_amount, refunded.new_status) == (True, 700, "CAPTURED")
+    stored = kit.transaction(reference)
+    assert stored is not None and (stored.current_amount, stored.status) == (700, "CAPTURED")
