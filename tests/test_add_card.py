@@ -143,7 +143,7 @@ def test_raise_for_code_raises_for_a_refusal_and_returns_a_success(client: Walle
     with pytest.raises(WalletResponseError) as caught:
         client.add_card("wallet-1", TEST_PAN, "203012").raise_for_code()
     assert caught.value.response_code == "94"
-    assert "Duplicated" in str(caught.value)
+    assert str(caught.value) == "addCard: Duplicated wallet / payment mean"  # names the call
 
 
 # ------------------------------------------------------------------ what goes on the wire

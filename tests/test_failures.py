@@ -216,3 +216,13 @@ def test_answers_with_a_dtd_or_entities_are_refused(fault: str) -> None:
     ):
         client.add_card("w", TEST_PAN, "203012")
     assert "root:" not in str(caught.value)  # nothing of /etc/passwd came back
+
+
+def test_an_unknown_outcome_keeps_its_own_copy_of_what_was_attempted() -> None:
+    # The exception is raised far from where its mapping was built, and a batch keeps it:
+    # what it says was attempted must not change when the caller's dict does.
+    asked = {"merchantWalletId": "w1", "maskedPan": "4100##########00"}
+    error = OutcomeUnknown("lost", reason="timeout", attempted=asked, operation="addCard")
+    asked["merchantWalletId"] = "w2"
+    assert error.attempted == {"merchantWalletId": "w1", "maskedPan": "4100##########00"}
+    assert (error.reason, error.operation, error.endpoint) == ("timeout", "addCard", "")
