@@ -112,6 +112,33 @@ def test_keys_check_with_the_service_out_of_reach_exits_5(
     assert "unreachable" in done.stdout
 
 
+def test_keys_check_with_an_answer_that_proves_nothing_exits_5(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a sealed 77 says nothing of the key: not accepted, not refused; the run is not "all good"
+    two_keys.app.faults.fail_next("getWalletData", "code_77")
+    status, out, err = _check(tmp_path, two_keys, monkeypatch, "1:@k1", "2:@k2",
+                              extra=("--key-version", "2"))  # fmt: skip
+    assert status == 5, out + err
+    first, second = out.splitlines()
+    assert first.startswith("key version 1: no expiry given; unproven: the answer (")
+    assert second.startswith("key version 2 (active): no expiry given; accepted")
+
+
+def test_keys_check_for_a_merchant_the_service_does_not_know_exits_7(
+    tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 03: the merchant id is wrong, whatever the key: a refusal, as a 34 is
+    done = run_in_process(
+        "keys", "check", "--key-version", "1",
+        env={**_env(tmp_path, two_keys), "SOGEN_MERCHANT_ID": "002001000000099",
+             "SOGEN_SECRET_KEY_FILE": str(tmp_path / "k1")},
+        monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert done.returncode == 7, done.stdout + done.stderr
+    assert "; refused: 03: Invalid merchant contract" in done.stdout
+
+
 def test_log_format_json_makes_every_stderr_line_one_object(
     tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,6 +224,7 @@ def test_a_batch_resumed_after_a_key_switch_sends_no_done_row_again(
         (-1, "1 day ago); expired: not sent: the service refuses an expired key"),
         (-3, "3 days ago); expired: not sent: the service refuses an expired key"),
         (1, "1 day left); accepted"),
+        (0, "0 days left); accepted"),  # its last valid day: still good, still sent
     ],
 )
 def test_keys_check_says_days_in_words_expired_keys_unsent(
@@ -208,4 +236,4 @@ def test_keys_check_says_days_in_words_expired_keys_unsent(
                          extra=("--key-version", "2"))  # fmt: skip
     assert f"key version 1: expires {when} ({said}" in out, out + err
     probes = two_keys.requests_seen - before
-    assert probes == (2 if days > 0 else 1)  # an expired key's probe is never sent
+    assert probes == (2 if days >= 0 else 1)  # an expired key's probe is never sent

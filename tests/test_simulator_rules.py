@@ -44,6 +44,18 @@ def test_scripted_faults_count_from_one() -> None:
     assert [faults.draw("addCard") for _ in range(3)] == ["drop", "drop", None]
 
 
+def test_an_operation_s_scripted_faults_come_first_in_order_and_clear_drops_every_script() -> None:
+    faults = FaultProfile(sequence=["drop", "garbage", "http_503"])
+    faults.fail_next("addCard", "code_99")
+    faults.fail_next("addCard", "no_seal")
+    # the operation's own script first, in the order given; then the sequence
+    assert [faults.draw("addCard") for _ in range(3)] == ["code_99", "no_seal", "drop"]
+    faults.fail_next("addCard", "wrong_seal")
+    faults.clear()  # both scripts go: what is left of the sequence too
+    assert [faults.draw("addCard") for _ in range(2)] == [None, None]
+    assert faults.injected == {"code_99": 1, "no_seal": 1, "drop": 1}
+
+
 def test_the_documented_limits_of_a_wsdl_download() -> None:
     assert (MAX_DOCUMENTS, MAX_DOCUMENT_BYTES) == (32, 4 * 1024 * 1024)
 
