@@ -10,12 +10,13 @@ script, and seals by hand (names sorted ignoring case, values joined, HMAC-SHA25
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import FAST_RETRY, MERCHANT
@@ -24,6 +25,7 @@ from hostile import HostileServer
 from sogen_soap import OutcomeUnknown, ResponseError, WalletClient
 
 LOST = None  # a 500 without a body: the answer to a change is lost
+Answers = dict[str, list[dict[str, str] | None]]  # per JSON function, its answers in turn
 
 
 def _sealed(fields: dict[str, str]) -> bytes:
@@ -35,7 +37,7 @@ def _sealed(fields: dict[str, str]) -> bytes:
 class _Script:
     """Per JSON function, the answers to give in turn; what was asked, in order."""
 
-    def __init__(self, answers: dict[str, list[dict[str, str] | None]]) -> None:
+    def __init__(self, answers: Answers) -> None:
         self.answers = answers
         self.asked: list[str] = []
         self._lock = threading.Lock()
@@ -56,50 +58,60 @@ class _Script:
         )
 
 
+Against = Callable[[Answers], tuple[_Script, WalletClient]]
+
+
 @pytest.fixture
-def serve() -> Iterator[list[tuple[HostileServer, WalletClient]]]:
-    made: list[tuple[HostileServer, WalletClient]] = []
-    yield made
-    for server, client in made:
-        client.close()
-        server.__exit__(None, None, None)
+def against() -> Iterator[Against]:
+    """A scripted server and a JSON client of it, both closed when the test ends."""
+    with contextlib.ExitStack() as stack:
 
+        def start(answers: Answers) -> tuple[_Script, WalletClient]:
+            script = _Script(answers)
+            server = stack.enter_context(HostileServer(script))
+            client = stack.enter_context(WalletClient(
+                MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=server.url,
+                transport="json", retry=FAST_RETRY, timeout=5,
+            ))  # fmt: skip
+            return script, client
 
-def _against(
-    serve: list[tuple[HostileServer, WalletClient]],
-    answers: dict[str, list[dict[str, str] | None]],
-) -> tuple[_Script, WalletClient]:
-    script = _Script(answers)
-    server = HostileServer(script).__enter__()
-    client = WalletClient(
-        MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=server.url,
-        transport="json", retry=FAST_RETRY, timeout=5,
-    )  # fmt: skip
-    serve.append((server, client))
-    return script, client
+        yield start
 
 
 def _found(**fields: str) -> dict[str, str]:
     return {"getTransDataResponseCode": "00", "transactionReference": "ref1", **fields}
 
 
+def _lost_validation(before: str, after: str) -> Answers:
+    """A transaction of 1000 read in status ``before``, a validation whose answer is
+    lost, and the transaction read again in status ``after``, still at 1000."""
+    amounts = {"currentAmount": "1000", "originAmount": "1000"}
+    return {
+        "getTransactionData": [
+            _found(transactionStatus=before, **amounts),
+            _found(transactionStatus=after, **amounts),
+        ],
+        "validate": [LOST],
+    }
+
+
 def test_an_amount_in_other_digits_is_refused_not_read(
-    serve: list[tuple[HostileServer, WalletClient]],
+    against: Against,
 ) -> None:
     # 1000 in Arabic-Indic digits: digits to str.isdigit() and 1000 to int(), yet not a
     # whole number as the data dictionary writes one (N12: ASCII digits)
     arabic = "\u0661\u0660\u0660\u0660"
-    _, client = _against(serve, {"getTransactionData": [_found(originAmount=arabic)]})
+    _, client = against({"getTransactionData": [_found(originAmount=arabic)]})
     with pytest.raises(ResponseError) as caught:
         client.get_transaction_data("ref1")
     assert "originAmount is not a whole number" in str(caught.value)
 
 
 def test_a_lookup_without_its_origin_amount_settles_a_lost_charge(
-    serve: list[tuple[HostileServer, WalletClient]],
+    against: Against,
 ) -> None:
     # Nothing in the lookup says another amount: the same reference and currency settle it.
-    script, client = _against(serve, {
+    script, client = against({
         "walletOrder": [LOST],
         "getTransactionData": [_found(responseCode="00", currencyCode="978",
                                       authorisationId="A1", transactionStatus="TO_CAPTURE")],
@@ -111,9 +123,9 @@ def test_a_lookup_without_its_origin_amount_settles_a_lost_charge(
 
 
 def test_a_lookup_in_another_currency_is_another_payment(
-    serve: list[tuple[HostileServer, WalletClient]],
+    against: Against,
 ) -> None:
-    _, client = _against(serve, {
+    _, client = against({
         "walletOrder": [LOST],
         "getTransactionData": [_found(responseCode="00", currencyCode="840",
                                       authorisationId="A1")],
@@ -128,16 +140,10 @@ def test_a_lookup_in_another_currency_is_another_payment(
 
 
 def test_a_validation_of_a_transaction_that_was_not_waiting_stays_unknown(
-    serve: list[tuple[HostileServer, WalletClient]],
+    against: Against,
 ) -> None:
     # Captured since, at this amount: not this validation's doing (it was not waiting for one).
-    script, client = _against(serve, {
-        "getTransactionData": [
-            _found(transactionStatus="TO_CAPTURE", currentAmount="1000", originAmount="1000"),
-            _found(transactionStatus="CAPTURED", currentAmount="1000", originAmount="1000"),
-        ],
-        "validate": [LOST],
-    })  # fmt: skip
+    script, client = against(_lost_validation("TO_CAPTURE", "CAPTURED"))
     with pytest.raises(OutcomeUnknown) as caught:
         client.validate("ref1", 1000)
     assert script.asked == ["getTransactionData", "validate", "getTransactionData"]
@@ -146,15 +152,9 @@ def test_a_validation_of_a_transaction_that_was_not_waiting_stays_unknown(
 
 
 def test_a_validation_of_a_waiting_transaction_is_settled_by_its_capture(
-    serve: list[tuple[HostileServer, WalletClient]],
+    against: Against,
 ) -> None:
-    script, client = _against(serve, {
-        "getTransactionData": [
-            _found(transactionStatus="TO_VALIDATE", currentAmount="1000", originAmount="1000"),
-            _found(transactionStatus="TO_CAPTURE", currentAmount="1000", originAmount="1000"),
-        ],
-        "validate": [LOST],
-    })  # fmt: skip
+    script, client = against(_lost_validation("TO_VALIDATE", "TO_CAPTURE"))
     done = client.validate("ref1", 1000)
     assert script.asked == ["getTransactionData", "validate", "getTransactionData"]
     assert (done.ok, done.recovered, done.new_status, done.new_amount) == (
