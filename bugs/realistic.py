@@ -2383,6 +2383,9 @@ BUGS: tuple[Bug, ...] = (
         '            journal.finish(row.key, "unknown", message=str(exc))\n            with lock:\n                summary.sent += 1\n',
         '            journal.finish(row.key, "unknown", message=str(exc))\n',
         "test_pay_commands.py", "test_charge_chaos.py"),
+    # Equivalent: every cell of a results file is masked again as it is written
+    # (enrol.write_records, _safe_text), and the terminal's line names no wallet;
+    # test_pay_commands pins the masked row end to end all the same.
     bug("a bad charge row's wallet shown whole", "cli/charge.py",
         '            yield BadCharge(line, f"{exc.parameter}: {exc.rule}", redact_text(wallet) or None)',
         '            yield BadCharge(line, f"{exc.parameter}: {exc.rule}", wallet or None)',
@@ -2415,7 +2418,7 @@ BUGS: tuple[Bug, ...] = (
         "        server_tls = ServerTLS(args.tls_cert, args.tls_key)",
         "test_simulator_command.py", "test_simulator_options.py", "test_tls.py"),
     bug("the open-address warning forgets plain http", "simulator/__main__.py",
-        '                + ("" if server_tls else ", in plain http")', '                + ""',
+        '        + ("" if tls else ", in plain http")', '        + ""',
         "test_simulator_command.py", "test_simulator_options.py"),
     bug("negative seconds accepted by the simulator command", "simulator/__main__.py",
         "    if not math.isfinite(value) or value < 0:", "    if not math.isfinite(value):",

@@ -321,3 +321,25 @@ def test_an_added_card_keeps_the_fields_the_client_does_not_know(answering: list
         result = client.add_card("w", "4100000000000000", "203012")
     assert result.ok and result.seal_verified and result.payment_mean_id == "3"
     assert dict(result.extra) == {"newField": "n"}
+
+
+def test_a_result_s_repr_names_only_the_fields_it_holds(client: WalletClient) -> None:
+    """results.py: reprs are allow-listed, and show what is set; fields that are
+    None, and an empty ``extra``, are left out (a log line per row stays short)."""
+    import re
+
+    from conftest import TEST_PAN
+
+    added = client.add_card("w", TEST_PAN, "203012")
+    shown = repr(added)
+    assert shown.startswith("AddCardResult(response_code='00', ")
+    assert re.findall(r"(?:^\w+\(|, )(\w+)=(?!datetime\.timezone)", shown) == [
+        "response_code", "seal_verified", "seal_order", "key_version",
+        "wallet_action_datetime", "payment_mean_id", "masked_pan", "recovered",
+    ]  # fmt: skip
+    assert "masked_pan='4100##########00'" in shown and TEST_PAN not in shown
+    unknown = repr(client.get_wallet_data("nobody"))
+    assert unknown == (
+        "GetWalletDataResult(response_code='25', seal_verified=True, seal_order='received', "
+        "key_version=1, payment_means=())"
+    )

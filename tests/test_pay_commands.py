@@ -223,3 +223,63 @@ def test_a_charge_row_whose_reference_was_used_before_is_a_duplicate_not_a_refus
     (row,) = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
     assert row.startswith("2,w,1,1000,978,used1,duplicate,94,")
     assert [p["origin_amount"] for p in simulator.store.payments()] == [900]
+
+
+def test_the_same_charge_in_two_currencies_is_two_charges(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row is known by all its fields: 10.00 in euros and 10.00 in dollars are two
+    rows of the journal, each charged once, and a second run charges neither again."""
+    _enrolled(simulator, tmp_path, monkeypatch)
+    env = merchant_env(tmp_path, simulator.url)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,currency\nw,1,1000,978\nw,1,1000,840\n")
+    for run_number, sent in ((1, 2), (2, 0)):
+        done = run_in_process("charge", str(bill), "--json", "--concurrency", "1", env=env,
+                              monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 0, (run_number, done.stderr)
+        summary = json.loads(done.stdout)
+        assert (summary["counts"], summary["sent"]) == ({"ok": 2}, sent), run_number
+    charged = sorted((p["currency"], p["origin_amount"]) for p in simulator.store.payments())
+    assert charged == [("840", 1000), ("978", 1000)]
+    rows = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[4] for row in rows] == ["978", "840"]
+
+
+def test_a_card_number_in_a_bad_charge_row_is_masked_everywhere(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A card number typed in the wallet column of a row that is refused: the
+    results file and the terminal show it masked, never whole."""
+    bill = tmp_path / "bill.csv"
+    bill.write_text(f"wallet,id,amount\n{TEST_PAN},1,oops\n")
+    done = run_in_process("charge", str(bill), env=merchant_env(tmp_path, simulator.url),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    results = (tmp_path / "bill.results.csv").read_text()
+    (row,) = results.splitlines()[1:]
+    assert row.startswith("2,4100##########00,,,,,invalid,"), row
+    assert TEST_PAN not in results + done.stdout + done.stderr
+
+
+def test_a_database_of_something_else_is_never_taken_for_a_charge_journal(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    other = tmp_path / "app.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE charge (key TEXT PRIMARY KEY)")
+        db.execute("CREATE TABLE orders (id INTEGER)")
+    before = other.read_bytes()
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw,1,1000\n")
+    sent = simulator.app.requests_seen
+    env = merchant_env(tmp_path, simulator.url)
+    done = run_in_process("charge", str(bill), "--journal", str(other), env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"{other} is not a sogen-soap charge journal (it holds tables charge, orders)" in (
+        done.stderr
+    )
+    assert other.read_bytes() == before and simulator.app.requests_seen == sent

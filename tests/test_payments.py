@@ -119,6 +119,9 @@ def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
         # a reference the service does not know
         unknown = client.get_transaction_data("nosuchreference")
         assert unknown.unknown and not unknown.ok
+        # 25 is the transaction's "unknown" here, never the wallet's (results.py's
+        # unknown_wallet reads 01 and 25 on wallet answers only)
+        assert unknown.response_code == "25" and unknown.unknown_wallet is False
 
 
 @pytest.mark.parametrize(
@@ -688,3 +691,47 @@ def test_a_captured_charge_is_refunded_never_cancelled(kit: SimulatedWallet) -> 
     assert (refunded.ok, refunded.new_amount, refunded.new_status) == (True, 700, "CAPTURED")
     stored = kit.transaction(reference)
     assert stored is not None and (stored.current_amount, stored.status) == (700, "CAPTURED")
+
+
+def test_every_payment_function_sends_the_version_docs_payments_md_gives(
+    kit: SimulatedWallet,
+) -> None:
+    """docs/payments.md's table of interface versions, read from the page itself and
+    compared with what reached the service for each of the six functions."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "payments.md").read_text(encoding="utf-8")
+    documented: dict[str, str] = {}
+    for functions, version in re.findall(r"^\| [a-z ]+ \| (`[^|]+) \| `([A-Z]+_WS_[\d.]+)` \|",
+                                         page, re.MULTILINE):  # fmt: skip
+        documented.update(dict.fromkeys(re.findall(r"`(\w+)`", functions), version))
+    assert len(documented) == 6, documented
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        held = str(client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION")
+                   .transaction_reference)  # fmt: skip
+        client.validate(held, 5000)
+        later = str(client.wallet_order("w1", mean, 800).transaction_reference)
+        client.cancel(later, 800)
+        paid = str(client.wallet_order("w1", mean, 900).transaction_reference)
+        kit.advance(days=2)
+        assert client.refund(paid, 100).ok
+        client.wallet_credit_holder("w1", mean, 700)
+        client.get_transaction_data(paid)
+    sent = {r.operation: r.fields["interfaceVersion"] for r in kit.requests}
+    del sent["addCard"]
+    assert sent == documented
+
+
+def test_a_payment_s_hint_is_part_of_its_message() -> None:
+    """Like a wallet answer's, a payment answer's hint (a 34 right after a key switch)
+    is said in its message, before what a reconciliation said."""
+    from sogen_soap import WalletOrderResult
+
+    hinted = WalletOrderResult(response_code="34", hint="the new key may not be active yet")
+    assert hinted.message == (
+        "Suspected fraud: wrong seal or key version (the new key may not be active yet)"
+    )
+    both = WalletOrderResult(response_code="00", hint="h", reconciliation="looked up")
+    assert both.message == "Accepted (h) (looked up)"

@@ -54,3 +54,24 @@ def test_worker_processes_end_each_fault_as_threads_do(
     assert threads[1], "the batch ran and said what it did"
     assert _enrol(kind, "2", tmp_path, monkeypatch) == threads
     assert _enrol(kind, "1", tmp_path, monkeypatch, concurrency="1") == threads  # one at a time
+
+
+def test_worker_processes_present_the_client_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutual TLS through ``--processes``: the certificate and its key reach each
+    worker (as a pair, after a trip through JSON) and every row is enrolled."""
+    from sogen_soap.simulator import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    with Simulator(tls=pki.server(require_client_cert=True)) as sim:
+        env = {**merchant_env(tmp_path, sim.url), "SOGEN_CA_BUNDLE": str(pki.ca_cert),
+               "SOGEN_CLIENT_CERT": str(pki.client_cert),
+               "SOGEN_CLIENT_KEY": str(pki.client_key)}  # fmt: skip
+        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+                              "--timeout", "5", env=env, monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["counts"] == {"ok": 4}
+        assert sim.store.count_cards() == 4

@@ -95,3 +95,26 @@ def test_listening_beyond_loopback_is_told_apart(host: str, loopback: bool) -> N
     from sogen_soap.simulator.__main__ import _loopback
 
     assert _loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "said"),
+    [
+        ("127.0.0.1", False, None),
+        ("::1", False, None),
+        ("0.0.0.0", False, "listening on 0.0.0.0, beyond this machine's loopback, in plain "  # noqa: S104
+         "http; it accepts the public demo merchant 002001000000001 and its published key: "
+         "anyone who can reach it can use it"),
+        ("192.0.2.1", True, "listening on 192.0.2.1, beyond this machine's loopback; it "
+         "accepts the public demo merchant 002001000000001 and its published key: anyone "
+         "who can reach it can use it"),
+    ],
+)  # fmt: skip
+def test_the_warning_beyond_loopback_says_what_is_exposed(
+    host: str, tls: bool, said: str | None
+) -> None:
+    """Worked out from the address alone (no socket is opened here): plain http is
+    said when there is no TLS, and loopback gets no warning."""
+    from sogen_soap.simulator.__main__ import _exposure
+
+    assert _exposure(host, tls=tls) == said

@@ -165,14 +165,17 @@ def test_the_store_on_disk_keeps_wallets_between_runs(
         (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
         (["--merchant", "1:x:k"], "expected ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL]"),
         (["--port", "65536"], "a port is 0 to 65535, not '65536'"),
+        (["--port", "\u0668\u0660"], "a port is 0 to 65535, not '\u0668\u0660'"),  # Arabic-Indic 80
         (["--latency", "inf"], "must be 0 or more seconds, not inf"),
     ],
 )
 def test_refusals_name_the_option(
     argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    stopped = threading.Event()
+    stopped.set()  # an option taken by mistake serves and stops at once: never a hang
     with pytest.raises(SystemExit) as exit_:
-        main(argv, prog="sim", stop=threading.Event())
+        main(argv, prog="sim", stop=stopped)
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("sim: ") and said in err and "(see sim --help)" in err
@@ -182,3 +185,36 @@ def test_port_65535_and_0_are_ports() -> None:
     from sogen_soap.simulator.__main__ import _port
 
     assert (_port("65535"), _port("0")) == (65535, 0)
+
+
+def test_the_seed_chooses_the_draws(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--seed`` is what makes a run repeatable: another seed draws other faults."""
+    codes = {}
+    for seed in ("7", "8"):
+        with serving("--fault", "code_99=0.5", "--seed", seed, capsys=capsys) as (sim, _):
+            with _client(sim) as client:
+                codes[seed] = [client.get_wallet_data(f"w{i}").response_code for i in range(16)]
+    assert codes["7"] != codes["8"]
+    assert {*codes["7"], *codes["8"]} == {"99", "25"}
+
+
+def test_certificates_of_its_own_with_a_client_ca_require_a_client_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--tls-cert``/``--tls-key`` serve https; ``--tls-client-ca`` beside them
+    refuses a client without a certificate that CA signed."""
+    from sogen_soap.simulator import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    own = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+    with serving(*own, capsys=capsys) as (sim, _):
+        with _client(sim, ca_bundle=pki.ca_cert) as anonymous:
+            assert anonymous.get_wallet_data("w").response_code == "25"
+    with serving(*own, "--tls-client-ca", str(pki.ca_cert), capsys=capsys) as (sim, _):
+        assert sim.url.startswith("https://127.0.0.1:")
+        with _client(sim, ca_bundle=pki.ca_cert) as anonymous:
+            with pytest.raises(TransportError, match=r"(?i)tls|certificate|connection"):
+                anonymous.get_wallet_data("w")
+        pair = (str(pki.client_cert), str(pki.client_key))
+        with _client(sim, ca_bundle=pki.ca_cert, client_cert=pair) as client:
+            assert client.get_wallet_data("w").response_code == "25"

@@ -317,3 +317,62 @@ def test_the_simulator_says_when_it_closes_the_connection(
     head = data.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
     assert head[0] == b"http/1.1 200 ok"
     assert (b"connection: close" in head) is closes
+
+
+def test_a_transfer_coding_is_read_whatever_its_case(simulator: Simulator) -> None:
+    """RFC 9112 (section 7): transfer-coding names are case-insensitive, so
+    ``Transfer-Encoding: Chunked`` frames the body like ``chunked``."""
+    body, headers = _add_card_body()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    request = (
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Transfer-Encoding: Chunked\r\n" + head.encode() + b"\r\n"
+        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    )  # fmt: skip
+    answer = _raw(simulator.url, request)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+
+
+def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused(
+    simulator: Simulator,
+) -> None:
+    """docs/simulator.md: request bodies up to 1 MiB (1,048,576 bytes) are read."""
+    head = b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    cap = 1 << 20
+    at_cap = _raw(simulator.url, head + f"Content-Length: {cap}\r\n\r\n".encode() + b" " * cap)
+    assert not at_cap.startswith(b"HTTP/1.1 413"), at_cap[:100]
+    assert at_cap.startswith(b"HTTP/1.1 500"), at_cap[:100]  # read, and not a SOAP request
+    over = _raw(simulator.url, head + f"Content-Length: {cap + 1}\r\n\r\n".encode())
+    assert over.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+
+
+def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> None:
+    """``open_connections`` counts what is open: a connection refused 400 is closed,
+    and no longer counted."""
+    for _ in range(5):
+        answer = _raw(simulator.url, b"GARBAGE\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    deadline = time.monotonic() + 5
+    while simulator.open_connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert simulator.open_connections == 0
+
+
+def test_the_wsdl_served_over_tls_points_back_over_tls(pki: ThrowawayPKI) -> None:
+    """The WSDL's address and schema location point back here, as CXF does: over
+    https when served over https (a client reading the address must not fall back
+    to plain http)."""
+    import requests
+    from lxml import etree
+
+    with Simulator(tls=pki.server()) as sim:
+        assert sim.url.startswith("https://")
+        answer = requests.get(f"{sim.url}?wsdl", verify=str(pki.ca_cert), timeout=5)
+    assert answer.status_code == 200
+    tree = etree.fromstring(answer.content)
+    addresses = tree.findall(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert [a.get("location") for a in addresses] == [sim.url] * len(addresses) != []
+    imports = tree.findall(".//{http://www.w3.org/2001/XMLSchema}import[@schemaLocation]")
+    assert imports and all(i.get("schemaLocation", "").startswith(f"{sim.url}?xsd=")
+                           for i in imports)  # fmt: skip

@@ -219,3 +219,13 @@ def test_a_jaxb_list_layout_is_information(tmp_path: Path) -> None:
         "inside (JAXB layout): the client reads both layouts"
     ) in texts
     assert all(t.startswith("[info] ") for t in texts)
+
+
+def test_a_service_it_does_not_know_is_named_with_those_it_does() -> None:
+    from sogen_soap import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        diff_wsdl(bundled_wsdl_path(), "wallets")
+    assert str(caught.value) == (
+        "service must be one of wallet, checkout, cashManagement, diagnostic, not 'wallets'"
+    )

@@ -167,14 +167,9 @@ def main(
         print(f"{prog}: {_cannot_start(args, exc)}", file=sys.stderr)
         return 2
     try:
-        if not _loopback(args.host):
-            print(
-                f"{prog}: warning: listening on {args.host}, beyond this machine's loopback"
-                + ("" if server_tls else ", in plain http")
-                + f"; it accepts the public demo merchant {DEFAULT_MERCHANT.merchant_id} and "
-                "its published key: anyone who can reach it can use it",
-                file=sys.stderr,
-            )
+        warning = _exposure(args.host, tls=server_tls is not None)
+        if warning:
+            print(f"{prog}: warning: {warning}", file=sys.stderr)
         print(sim.url, flush=True)
         if started is not None:
             started(sim)
@@ -183,6 +178,18 @@ def main(
     finally:
         sim.stop()
     return 0
+
+
+def _exposure(host: str, *, tls: bool) -> str | None:
+    """What listening on ``host`` exposes, for a warning; None on loopback."""
+    if _loopback(host):
+        return None
+    return (
+        f"listening on {host}, beyond this machine's loopback"
+        + ("" if tls else ", in plain http")
+        + f"; it accepts the public demo merchant {DEFAULT_MERCHANT.merchant_id} and "
+        "its published key: anyone who can reach it can use it"
+    )
 
 
 def _loopback(host: str) -> bool:
