@@ -244,6 +244,12 @@ def test_the_same_charge_in_two_currencies_is_two_charges(
     assert charged == [("840", 1000), ("978", 1000)]
     rows = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
     assert [row.split(",")[4] for row in rows] == ["978", "840"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bill.charges.sqlite3") as db:  # one journal row each
+        held = db.execute("SELECT reference, state FROM charge").fetchall()
+    assert len(held) == 2 and {state for _, state in held} == {"ok"}
+    assert len({reference for reference, _ in held}) == 2
 
 
 def test_a_card_number_in_a_bad_charge_row_is_masked_everywhere(
