@@ -2512,6 +2512,9 @@ BUGS: tuple[Bug, ...] = (
     bug("a resumed row that cannot connect loses its in-flight state", "cli/enrol.py",
         '    if resumed:\n        return "unknown"  # an earlier attempt may have stored it: settle it next run\n',
         "", "test_enrol.py", "test_enrol_rows.py", "test_batch_signals.py"),
+    # Equivalent: enrol always sends with reconcile=True, and add_card_steps then never
+    # returns a result holding a fault (a fault is a lost answer: sent again, or
+    # OutcomeUnknown), so _outcome's fault branch is only a guard.
     bug("a SOAP fault to a row called refused", "cli/enrol.py",
         '        return "unknown"  # a fault may come after storing (reconcile raises first)',
         '        return "refused"  # a fault may come after storing (reconcile raises first)',

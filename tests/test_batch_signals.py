@@ -220,3 +220,26 @@ def test_charge_stops_on_a_signal_with_that_signal_s_status(
         "what was done is kept in bill.charges.sqlite3 (rows sent: "
     )
     assert 0 < charged < 200
+
+
+def test_a_second_signal_acts_at_once() -> None:
+    """The first SIGINT or SIGTERM asks the batch to stop after the rows on the wire;
+    from then on both signals have their earlier handlers back, so a second Ctrl-C
+    (or SIGTERM) acts at once instead of waiting too."""
+    from sogen_soap.cli.enrol import Stop
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = Stop()
+    stop.install()
+    try:
+        # installed (else the signal below would end this test run): checked first
+        assert all(signal.getsignal(s) is not before[s] for s in before)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled on this, the main, thread
+        deadline = time.monotonic() + 5
+        while not stop.requested and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stop.requested and stop.signal == signal.SIGTERM
+        assert {s: signal.getsignal(s) for s in before} == before
+    finally:
+        stop.uninstall()
+    assert {s: signal.getsignal(s) for s in before} == before

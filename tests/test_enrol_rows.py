@@ -743,3 +743,22 @@ def test_enrol_reads_standard_input_with_a_journal_and_writes_no_card_anywhere(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert TEST_PAN.encode() not in path.read_bytes(), path
+
+
+def test_a_lost_answer_settled_as_a_card_there_before_counts_as_recovered(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to a row is lost and the re-send's sealed 94 shows the card was in
+    the wallet before this row (another expiry): the row is a duplicate, and its lost
+    answer was settled, so the summary counts it among the recovered."""
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                      environment=simulator.url) as client:  # fmt: skip
+        assert client.add_card("w1", TEST_PAN, "203011").ok
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    simulator.app.faults.fail_next("addCard", "commit_drop")
+    done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
+    (row,) = read_results(tmp_path / "in.results.csv")
+    assert (row["outcome"], row["code"], row["payment_mean_id"]) == ("duplicate", "94", "1"), row
+    assert "before" in row["message"], row["message"]
+    assert (_summary(done)["parts"], _summary(done)["recovered"]) == ("1 duplicate", "1")
+    assert done.returncode == 0, done.stderr  # settled: a duplicate is not a refusal
