@@ -243,3 +243,26 @@ def test_a_second_signal_acts_at_once() -> None:
     finally:
         stop.uninstall()
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_stopped_worker_processes_get_their_grace_for_the_rows_on_the_wire(
+    tmp_path: Path,
+) -> None:
+    """With ``--processes``, a stop gives the workers ``STOP_GRACE`` (3 s) to finish
+    the rows they are sending: rows answered a second after they arrive are all
+    recorded, none left in flight."""
+    from sogen_soap.cli.enrol import STOP_GRACE
+
+    assert STOP_GRACE == 3.0
+    _write(tmp_path / "cards.csv", 40)
+    with Simulator(latency=1.0) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "2")
+        _until(lambda: len(received) >= 2)
+        batch.send_signal(signal.SIGTERM)
+        _, err = batch.communicate(timeout=30)
+        assert batch.returncode == 143, err
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        stored = sim.store.count_cards()
+    assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight
+    assert len(entries) == stored >= 2

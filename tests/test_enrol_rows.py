@@ -164,6 +164,8 @@ def test_a_refusal_is_recorded_with_its_code_and_a_temporary_one_is_sent_next_ru
     if outcome == "failed":  # 99: it certainly was not stored; sent again
         assert again.returncode == 0 and row["outcome"] == "ok" and row["payment_mean_id"]
         assert _summary(again)["sent"] == "1"
+        # sent as a new request (it never arrived), not as one whose answer was lost
+        assert (_summary(again)["recovered"], row["message"]) == ("0", "Successful operation")
     else:  # a final refusal is not sent again
         assert again.returncode == 3 and row["outcome"] == "refused"
         assert _summary(again)["sent"] == "0"
