@@ -764,3 +764,15 @@ def test_a_lost_answer_settled_as_a_card_there_before_counts_as_recovered(
     assert "before" in row["message"], row["message"]
     assert (_summary(done)["parts"], _summary(done)["recovered"]) == ("1 duplicate", "1")
     assert done.returncode == 0, done.stderr  # settled: a duplicate is not a refusal
+
+
+def test_the_summary_s_rate_is_rows_sent_over_the_run_s_own_seconds() -> None:
+    """A short run's rate is its own (10 rows in half a second: 20 rows/s), not
+    rounded up to a whole second; a run of no time says 0."""
+    from collections import Counter
+
+    from sogen_soap.cli.enrol import BatchSummary
+
+    short = BatchSummary(rows=10, counts=Counter(ok=10), sent=10, seconds=0.5)
+    assert short.line().endswith("in 0.5 s (20 rows/s)")
+    assert BatchSummary(rows=0, seconds=0.0).line().endswith("in 0.0 s (0 rows/s)")
