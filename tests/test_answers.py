@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import MERCHANT
+from conftest import MERCHANT, TEST_PAN
 from hostile import HostileServer
 
 from sogen_soap import (
@@ -327,8 +327,6 @@ def test_a_result_s_repr_names_only_the_fields_it_holds(client: WalletClient) ->
     """results.py: reprs are allow-listed, and show what is set; fields that are
     None, and an empty ``extra``, are left out (a log line per row stays short)."""
     import re
-
-    from conftest import TEST_PAN
 
     added = client.add_card("w", TEST_PAN, "203012")
     shown = repr(added)

@@ -95,11 +95,14 @@ def _start(tmp_path: Path, sim: Simulator, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _terminated(tmp_path: Path, sim: Simulator, *, once: int) -> tuple[str, str, set[str]]:
-    """``enrol`` four rows at a time, sent SIGTERM once ``once`` rows reached the
-    service: what it printed, and the wallets the service received."""
+def _terminated(
+    tmp_path: Path, sim: Simulator, *args: str, once: int
+) -> tuple[str, str, set[str]]:
+    """``enrol`` (four rows at a time unless ``args`` say otherwise), sent SIGTERM once
+    ``once`` rows reached the service: what it printed, and the wallets the service
+    received."""
     received = _received(sim)
-    batch = _start(tmp_path, sim, "--concurrency", "4")
+    batch = _start(tmp_path, sim, *(args or ("--concurrency", "4")))
     _until(lambda: len(received) >= once)
     batch.send_signal(signal.SIGTERM)
     out, err = batch.communicate(timeout=30)
@@ -256,12 +259,7 @@ def test_stopped_worker_processes_get_their_grace_for_the_rows_on_the_wire(
     assert STOP_GRACE == 3.0
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=1.0) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "2")
-        _until(lambda: len(received) >= 2)
-        batch.send_signal(signal.SIGTERM)
-        _, err = batch.communicate(timeout=30)
-        assert batch.returncode == 143, err
+        _terminated(tmp_path, sim, "--processes", "2", "--concurrency", "2", once=2)
         entries = _entries(tmp_path / "cards.journal.sqlite3")
         stored = sim.store.count_cards()
     assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight

@@ -94,12 +94,15 @@ def test_merchants_and_key_windows(tmp_path: Path, capsys: pytest.CaptureFixture
             ]  # its own wallet "w", not the demo merchant's
 
 
+def _drawn(seed: str, calls: int, capsys: pytest.CaptureFixture[str]) -> list[str | None]:
+    """The codes of ``calls`` lookups from a simulator faulting half of them with 99."""
+    with serving("--fault", "code_99=0.5", "--seed", seed, capsys=capsys) as (sim, _):
+        with _client(sim) as client:
+            return [client.get_wallet_data(f"w{i}").response_code for i in range(calls)]
+
+
 def test_faults_with_a_seed_are_the_same_every_run(capsys: pytest.CaptureFixture[str]) -> None:
-    codes = []
-    for _ in range(2):
-        with serving("--fault", "code_99=0.5", "--seed", "7", capsys=capsys) as (sim, _):
-            with _client(sim) as client:
-                codes.append([client.get_wallet_data(f"w{i}").response_code for i in range(12)])
+    codes = [_drawn("7", 12, capsys) for _ in range(2)]
     assert codes[0] == codes[1]
     assert set(codes[0]) == {"99", "25"}
 
@@ -189,11 +192,7 @@ def test_port_65535_and_0_are_ports() -> None:
 
 def test_the_seed_chooses_the_draws(capsys: pytest.CaptureFixture[str]) -> None:
     """``--seed`` is what makes a run repeatable: another seed draws other faults."""
-    codes = {}
-    for seed in ("7", "8"):
-        with serving("--fault", "code_99=0.5", "--seed", seed, capsys=capsys) as (sim, _):
-            with _client(sim) as client:
-                codes[seed] = [client.get_wallet_data(f"w{i}").response_code for i in range(16)]
+    codes = {seed: _drawn(seed, 16, capsys) for seed in ("7", "8")}
     assert codes["7"] != codes["8"]
     assert {*codes["7"], *codes["8"]} == {"99", "25"}
 

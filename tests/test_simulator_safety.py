@@ -248,17 +248,26 @@ def test_a_head_another_server_could_read_otherwise_is_refused(
     assert _raw(simulator.url, head).startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
+def _chunked_add_card(
+    coding: bytes = b"chunked", *, head: bytes = b"", trailers: bytes = b""
+) -> bytes:
+    """A real addCard request sent as one chunk under ``Transfer-Encoding: coding``,
+    with ``head`` among its header lines and ``trailers`` after the last chunk."""
+    body, headers = _add_card_body()
+    own = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    return (
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n" + head
+        + b"Transfer-Encoding: " + coding + b"\r\n" + own.encode() + b"\r\n"
+        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n" + trailers + b"\r\n"
+    )  # fmt: skip
+
+
 def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulator) -> None:
     """Trailer fields after the last chunk belong to the request: the next request on
     the same connection starts after them, not inside them."""
-    body, headers = _add_card_body()
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
-    chunked = (
-        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-        + head.encode() + b"\r\n"
-        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\nX-Checksum: none\r\n\r\n"
-        + b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )  # fmt: skip
+    chunked = _chunked_add_card(trailers=b"X-Checksum: none\r\n") + (
+        b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     answers = _raw(simulator.url, chunked)
     assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2, answers[:300]
     assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answers
@@ -322,14 +331,7 @@ def test_the_simulator_says_when_it_closes_the_connection(
 def test_a_transfer_coding_is_read_whatever_its_case(simulator: Simulator) -> None:
     """RFC 9112 (section 7): transfer-coding names are case-insensitive, so
     ``Transfer-Encoding: Chunked`` frames the body like ``chunked``."""
-    body, headers = _add_card_body()
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
-    request = (
-        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-        b"Transfer-Encoding: Chunked\r\n" + head.encode() + b"\r\n"
-        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
-    )  # fmt: skip
-    answer = _raw(simulator.url, request)
+    answer = _raw(simulator.url, _chunked_add_card(b"Chunked", head=b"Connection: close\r\n"))
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
     assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
 
