@@ -15,9 +15,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import MERCHANT
 from hostile import LoopbackServer, read_request
 
-from sogen_soap import ConnectionDropped, ConnectionFailed, ResponseTimeout
+from sogen_soap import (
+    AsyncWalletClient,
+    ConnectionDropped,
+    ConnectionFailed,
+    ResponseTimeout,
+    RetryPolicy,
+    SogenSoapError,
+)
 from sogen_soap.endpoints import parse_url
 from sogen_soap.transport import AsyncSender, Deadline, HTTPAnswer, SyncSender
 
@@ -448,6 +456,29 @@ def test_the_async_sender_has_at_most_max_connections_on_the_wire() -> None:
         assert asyncio.run(run(server.url)) == [b"ok"] * 6
         assert len(server.requests) == 6
     assert counting.most == 2  # the others queued in the client, not on the wire
+
+
+@pytest.mark.parametrize(("options", "most"), [({}, 8), ({"max_connections": 3}, 3)])
+def test_the_async_client_s_connection_limit_reaches_the_wire(
+    options: dict[str, int], most: int
+) -> None:
+    """docs: ``AsyncWalletClient(max_connections=8)`` by default: the client's limit
+    (its default or the caller's) is the one on the wire, not the sender's own."""
+    counting = _Counting()
+
+    async def run(url: str) -> list[object]:
+        async with AsyncWalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+            environment=url, retry=RetryPolicy(attempts=1), **options,
+        ) as client:  # fmt: skip
+            calls = (client.get_wallet_data(f"w{n}") for n in range(most + 4))
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    with Server(counting.script) as server:
+        outcomes = asyncio.run(run(server.url))  # "ok" is no SOAP answer: each one raises
+        assert len(server.requests) == most + 4
+    assert all(isinstance(outcome, SogenSoapError) for outcome in outcomes)
+    assert counting.most == most
 
 
 def test_a_connect_that_hangs_ends_at_the_call_s_deadline_sync_and_async() -> None:
