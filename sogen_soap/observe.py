@@ -162,6 +162,12 @@ def _method(operation: str) -> str:
     return f"{service_of(operation).name}/{operation}"
 
 
+def _code_field(operation: str) -> str:
+    from .services import service_of
+
+    return service_of(operation).code_field
+
+
 def note_resend() -> None:
     """The call in progress sends its request again (a retry)."""
     call = _CURRENT.get()
@@ -380,7 +386,9 @@ class Observer:
     ) -> None:
         if exchange is None or self._on_response is None:
             return
-        code = None if output is None else output.get("walletResponseCode")
+        # each service's own code field: a payment's responseCode, a lookup's
+        # getTransDataResponseCode (its responseCode is the transaction's)
+        code = None if output is None else output.get(_code_field(exchange.operation))
         _call_hook(
             self._on_response,
             Exchange(

@@ -333,3 +333,23 @@ def test_a_soap_fault_reaches_the_hook_as_its_code_and_text(kit: SimulatedWallet
         (500, None, None,
          {"faultcode": "soap:Server", "faultstring": "Fault injected by the simulator"}),
     ]  # fmt: skip
+
+
+def test_a_payment_s_hook_gets_its_service_s_own_code(kit: SimulatedWallet) -> None:
+    """docs: once answered, ``response_code``. A charge answers ``responseCode``, a
+    lookup ``getTransDataResponseCode`` (its ``responseCode`` is the transaction's):
+    the hook gets each service's own code, never None for a payment."""
+    responses: list[Exchange] = []
+    with kit.client(on_response=responses.append, retry=RetryPolicy(attempts=1)) as client:
+        mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+        paid = client.wallet_order("w", str(mean), 1500)
+        assert client.get_transaction_data("unknownref1").response_code == "25"
+        kit.advance(days=1)
+        assert client.refund(str(paid.transaction_reference), 500).ok
+    assert [(e.operation, e.response_code) for e in responses] == [
+        ("addCard", "00"),
+        ("walletOrder", "00"),
+        ("getTransactionData", "25"),
+        ("getTransactionData", "00"),  # the refund reads the transaction first
+        ("refund", "00"),
+    ]

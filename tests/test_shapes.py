@@ -102,6 +102,21 @@ def test_a_wallets_life_through_each_list_layout(shape: str, newer: bool) -> Non
     assert seal == _hmac(text)
 
 
+# A card the simulator brands CB (no international scheme's leading digits).
+CB_PAN = "5600000000000000"
+
+
+@pytest.mark.parametrize("shape", ["wrapped", "jaxb"])
+def test_a_cb_card_lists_cb_once_among_its_co_badged_brands(shape: str) -> None:
+    """A co-badged card lists CB and its scheme; a card that is CB alone lists CB once."""
+    with Simulator(shape=shape, newer_fields=True, clock=lambda: WHEN) as sim:
+        with _client(sim.url) as client:
+            assert client.add_card("w", CB_PAN, "203012").ok
+            (mean,) = client.get_wallet_data("w").payment_means
+    assert mean.payment_mean_brand == "CB"
+    assert mean.co_badging_brands == ("CB",)
+
+
 def _sealed_answer(operation: str, inner: str, seal_text: str) -> bytes:
     seal = _hmac(seal_text)
     return (

@@ -104,6 +104,48 @@ def test_a_schema_invalid_request_gets_30_naming_the_field(
     assert out["errorFieldName"] == field
 
 
+@pytest.mark.parametrize(
+    ("digits", "code"), [(11, "12"), (12, "00"), (19, "00"), (20, "12")]
+)
+def test_a_clear_card_number_is_12_to_19_digits(
+    simulator: Simulator, digits: int, code: str
+) -> None:
+    """docs/assumptions.md: ``cardNumber`` N19, 12 to 19 digits for a clear PAN."""
+    card = "4" + "0" * (digits - 1)
+    out = _output(_post(simulator, _envelope(_add_card_fields(cardNumber=card))))
+    assert out["walletResponseCode"] == code
+    assert out.get("errorFieldName") == (None if code == "00" else "cardNumber")
+
+
+@pytest.mark.parametrize("version", ["WR_XX_2.55", "WX_WS_2.55", "IR_WS_2.32"])
+def test_an_interface_version_of_another_prefix_gets_30(simulator: Simulator, version: str) -> None:
+    """The whole prefix of the service's versions (WR_WS_ for the wallet) is checked."""
+    out = _output(_post(simulator, _envelope(_add_card_fields(interfaceVersion=version))))
+    assert (out["walletResponseCode"], out["errorFieldName"]) == ("30", "interfaceVersion")
+    assert simulator.store.count_cards() == 0
+
+
+@pytest.mark.parametrize(("version", "code"), [("DR_WS_2.27", "25"), ("DR_XX_2.27", "30")])
+def test_a_payment_service_checks_its_own_interface_version_prefix(
+    simulator: Simulator, version: str, code: str
+) -> None:
+    """The diagnostic service takes DR_WS_ versions: another spelling is a format
+    error naming the field; its own is read (25: no such transaction)."""
+    fields = {
+        "merchantId": MERCHANT.merchant_id,
+        "interfaceVersion": version,
+        "keyVersion": "1",
+        "transactionReference": "ref1",
+    }
+    body = {**fields, "seal": _hand_seal(fields)}
+    url = simulator.url.replace(
+        "/services/v2/wallet", "/rs-services/v2/diagnostic/getTransactionData"
+    )
+    answer = requests.post(url, json=body, timeout=5).json()
+    assert answer["getTransDataResponseCode"] == code
+    assert answer.get("errorFieldName") == ("interfaceVersion" if code == "30" else None)
+
+
 def test_a_clear_card_number_with_letters_gets_12(simulator: Simulator) -> None:
     out = _output(_post(simulator, _envelope(_add_card_fields(cardNumber="4100ABCD00000000"))))
     assert (out["walletResponseCode"], out["errorFieldName"]) == ("12", "cardNumber")
