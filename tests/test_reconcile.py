@@ -29,6 +29,7 @@ from sogen_soap import (
 from sogen_soap.cli.journal import Journal
 from sogen_soap.redact import mask_pan
 from sogen_soap.simulator import FaultProfile, Simulator
+from sogen_soap.testing import SimulatedWallet
 
 NEIGHBOUR = "4100000000001100"  # same first 4, last 2 as TEST_PAN: masks alike
 assert mask_pan(NEIGHBOUR) == mask_pan(TEST_PAN) and NEIGHBOUR != TEST_PAN
@@ -429,3 +430,15 @@ def test_a_94_whose_wallet_read_is_lost_once_is_read_again_for_the_id() -> None:
             result = client.add_card("w", TEST_PAN, "203012", reconcile=True,
                                      after_lost_answer=True)  # fmt: skip
     assert result.recovered and result.payment_mean_id == "1"
+
+
+def test_a_recovered_enrolment_is_ok_in_its_dict_too(kit: SimulatedWallet) -> None:
+    """``as_dict()`` (what ``--json`` prints) says what ``ok`` says: a lost answer
+    settled by the service's sealed word is ok, not a failure."""
+    with kit.client() as client:
+        kit.fail_next("addCard", "commit_drop")  # stored, answer lost
+        result = client.add_card("w", TEST_PAN, "203012", reconcile=True)
+    assert result.recovered and result.ok
+    view = result.as_dict()
+    assert view["ok"] is True and view["recovered"] is True
+    assert view["message"].endswith("(recovered after a lost answer)")

@@ -15,9 +15,10 @@ import socket
 from typing import Any
 
 import pytest
+import requests
 from conftest import MERCHANT, TEST_PAN
 
-from sogen_soap import AsyncWalletClient, ConfigurationError, WalletClient
+from sogen_soap import AsyncWalletClient, ConfigurationError, RetryPolicy, WalletClient
 from sogen_soap.endpoints import parse_endpoint
 from sogen_soap.simulator import Simulator
 from sogen_soap.wsdl_cache import fetch_wsdl
@@ -218,3 +219,21 @@ def test_each_refused_url_says_why(url: str, said: str) -> None:
 def test_the_edges_that_are_accepted_are_read_one_way(url: str, host: str, port: int) -> None:
     endpoint = parse_endpoint(url)
     assert (endpoint.host, endpoint.port) == (host, port)
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_a_wallet_url_ending_in_a_slash_reaches_every_service(transport: str) -> None:
+    """``.../services/v2/wallet/`` (a slash pasted with the URL): the wallet and the
+    payment services beside it are reached, over SOAP and JSON, and the simulator
+    routes the wallet's path with its slash as without."""
+    with Simulator() as sim:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                          environment=sim.url + "/", transport=transport,  # type: ignore[arg-type]
+                          retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
+            mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
+            paid = client.wallet_order("w", str(mean), 1050)
+            assert paid.ok, paid.message
+            looked = client.get_transaction_data(str(paid.transaction_reference))
+            assert looked.ok, looked.message
+        answer = requests.get(sim.url + "/?wsdl", timeout=5)
+        assert answer.status_code == 200 and b"definitions" in answer.content
