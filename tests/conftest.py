@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,6 +26,12 @@ TEST_PAN = "4100000000000000"  # the vendor's documented VISA test card
 OTHER_PAN = "5100000000000000"  # the vendor's documented MASTERCARD test card
 MERCHANT = DEFAULT_MERCHANT
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01)  # the default policy, shorter waits
+
+
+def simulator_today() -> date:
+    """The simulator's day, for its key windows: it keeps the service's time
+    (Europe/Paris), which is a day ahead of a UTC machine's date before midnight UTC."""
+    return datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 class NetworkBlocked(OSError):

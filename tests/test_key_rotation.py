@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OTHER_PAN, TEST_PAN
+from conftest import OTHER_PAN, TEST_PAN, simulator_today
 
 from sogen_soap import (
     ConfigurationError,
@@ -26,7 +26,8 @@ from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_1 = DEFAULT_MERCHANT.secret_key
 KEY_2 = "002001000000001_KEY2_rotated"
-TODAY = date.today()
+TODAY = date.today()  # the client's key ring
+SIMULATOR_TODAY = simulator_today()  # the simulator's key windows
 
 
 def _ring(active: int | None = 1, **dates: date | None) -> KeyRing:
@@ -181,9 +182,9 @@ def test_a_ring_refuses_what_would_be_a_silent_choice() -> None:
     ("window", "code"),
     [
         ((None, None), "00"),
-        ((TODAY, TODAY), "00"),  # both days included
-        ((None, TODAY - timedelta(days=1)), "34"),  # expired
-        ((TODAY + timedelta(days=1), None), "34"),  # not valid yet
+        ((SIMULATOR_TODAY, SIMULATOR_TODAY), "00"),  # both days included
+        ((None, SIMULATOR_TODAY - timedelta(days=1)), "34"),  # expired
+        ((SIMULATOR_TODAY + timedelta(days=1), None), "34"),  # not valid yet
     ],
 )
 def test_the_simulator_accepts_a_key_version_only_within_its_window(
@@ -218,7 +219,7 @@ def test_the_testing_kit_adds_key_versions_and_reset_forgets_them() -> None:
     from sogen_soap.testing import simulated_wallet
 
     with simulated_wallet() as kit:
-        kit.add_key(2, KEY_2, valid_until=TODAY)
+        kit.add_key(2, KEY_2, valid_until=SIMULATOR_TODAY)
         with kit.client(keys=_ring(active=2)) as client:
             assert client.add_card("w", TEST_PAN, "203012").ok
         kit.reset()

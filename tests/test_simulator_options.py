@@ -9,12 +9,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OTHER_PAN, TEST_PAN
+from conftest import OTHER_PAN, TEST_PAN, simulator_today
 
 from sogen_soap import KeyRing, RetryPolicy, TransportError, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
@@ -22,7 +22,7 @@ from sogen_soap.simulator.__main__ import main
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_2 = "002001000000001_KEY2_rotated"
-TODAY = date.today()
+TODAY = simulator_today()  # the --merchant windows are the simulator's days
 
 
 @contextmanager
