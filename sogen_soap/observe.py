@@ -51,6 +51,7 @@ from typing import Any, Final, TypeVar
 from .endpoints import Endpoint
 from .errors import ConfigurationError, OutcomeUnknown
 from .redact import mask_pan, redact_text
+from .services import service_of
 
 __all__ = [
     "RPC_SYSTEM",
@@ -157,15 +158,7 @@ _CURRENT: ContextVar[_Call | None] = ContextVar("sogen_soap_call", default=None)
 
 def _method(operation: str) -> str:
     """``<service>/<operation>``: ``wallet/addCard``, ``checkout/walletOrder``."""
-    from .services import service_of
-
     return f"{service_of(operation).name}/{operation}"
-
-
-def _code_field(operation: str) -> str:
-    from .services import service_of
-
-    return service_of(operation).code_field
 
 
 def note_resend() -> None:
@@ -388,7 +381,7 @@ class Observer:
             return
         # each service's own code field: a payment's responseCode, a lookup's
         # getTransDataResponseCode (its responseCode is the transaction's)
-        code = None if output is None else output.get(_code_field(exchange.operation))
+        code = None if output is None else output.get(service_of(exchange.operation).code_field)
         _call_hook(
             self._on_response,
             Exchange(
