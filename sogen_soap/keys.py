@@ -134,7 +134,7 @@ class KeyRing:
         versions: Iterable[KeyVersion] | Mapping[int, str | SecretKey],
         *,
         active: int | None = None,
-        today: Callable[[], date] = _today,
+        today: Callable[[], date] | None = None,
     ) -> None:
         if isinstance(versions, Mapping):
             versions = [KeyVersion(v, _secret(k)) for v, k in versions.items()]
@@ -149,7 +149,7 @@ class KeyRing:
             self._versions[entry.version] = entry
         if not self._versions:
             raise ConfigurationError("a key ring needs at least one key version")
-        self._today = today
+        self._today = today or _today  # looked up now, not at import: a test holds the day
         self._lock = threading.Lock()
         self._chosen: int | None = None
         self._last_used: int | None = None

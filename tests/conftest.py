@@ -10,14 +10,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from sogen_soap import RetryPolicy, WalletClient
-from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
+from sogen_soap import RetryPolicy, WalletClient, keys
+from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator, app
 from sogen_soap.testing import SimulatedWallet
 
 pytest_plugins = ["pytester"]  # the testing kit's tests run merchant test files
@@ -32,6 +32,27 @@ def simulator_today() -> date:
     """The simulator's day, for its key windows: it keeps the service's time
     (Europe/Paris), which is a day ahead of a UTC machine's date before midnight UTC."""
     return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
+CLIENT_DAY = datetime.now(timezone.utc).date()
+"""The client key ring's day when the tests were collected: it counts days in UTC."""
+SIMULATOR_DAY = simulator_today()
+"""The simulator's day when the tests were collected."""
+
+
+@pytest.fixture
+def held_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Holds the key ring's and the simulator's calendars on CLIENT_DAY and
+    SIMULATOR_DAY for the test.  Tests write dates at collection and the clocks
+    read them minutes later: a run that crosses midnight (UTC for the ring, Paris
+    for the simulator) failed 15 key-window tests in CI.  Only the date is held;
+    the time of day keeps moving."""
+    monkeypatch.setattr(keys, "_today", lambda: CLIENT_DAY)
+
+    def paris_now() -> datetime:
+        return datetime.combine(SIMULATOR_DAY, datetime.now(ZoneInfo("Europe/Paris")).timetz())
+
+    monkeypatch.setattr(app, "_paris_now", paris_now)
 
 
 class NetworkBlocked(OSError):

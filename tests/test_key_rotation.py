@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OTHER_PAN, TEST_PAN, simulator_today
+from conftest import CLIENT_DAY, OTHER_PAN, SIMULATOR_DAY, TEST_PAN
 
 from sogen_soap import (
     ConfigurationError,
@@ -26,8 +26,9 @@ from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_1 = DEFAULT_MERCHANT.secret_key
 KEY_2 = "002001000000001_KEY2_rotated"
-TODAY = date.today()  # the client's key ring
-SIMULATOR_TODAY = simulator_today()  # the simulator's key windows
+TODAY = CLIENT_DAY  # the client's key ring (UTC)
+SIMULATOR_TODAY = SIMULATOR_DAY  # the simulator's key windows (Paris)
+pytestmark = pytest.mark.usefixtures("held_days")  # dates written above stay today
 
 
 def _ring(active: int | None = 1, **dates: date | None) -> KeyRing:

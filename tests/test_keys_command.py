@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cli_support import clean_env, run_in_process
-from conftest import OTHER_PAN, TEST_PAN
+from conftest import CLIENT_DAY, OTHER_PAN, TEST_PAN
 
 from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_2 = "002001000000001_KEY2_rotated"
-TODAY = date.today()
+TODAY = CLIENT_DAY  # the key ring counts days in UTC
+pytestmark = pytest.mark.usefixtures("held_days")  # dates written above stay today
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OTHER_PAN, TEST_PAN, simulator_today
+from conftest import OTHER_PAN, SIMULATOR_DAY, TEST_PAN
 
 from sogen_soap import KeyRing, RetryPolicy, TransportError, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
@@ -22,7 +22,8 @@ from sogen_soap.simulator.__main__ import main
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_2 = "002001000000001_KEY2_rotated"
-TODAY = simulator_today()  # the --merchant windows are the simulator's days
+TODAY = SIMULATOR_DAY  # the --merchant windows are the simulator's days
+pytestmark = pytest.mark.usefixtures("held_days")  # dates written above stay today
 
 
 @contextmanager
