@@ -88,7 +88,8 @@ def run_in_process(
         monkeypatch.setenv(name, value)
     if cwd is not None:
         monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+    # a text stream over bytes, as a real stdin is: the command reads its .buffer
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((stdin or "").encode())))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

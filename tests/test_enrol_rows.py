@@ -10,6 +10,7 @@ process (kills, signals, two runs at once) is in ``test_enrol.py`` and
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -745,6 +746,36 @@ def test_enrol_reads_standard_input_with_a_journal_and_writes_no_card_anywhere(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert TEST_PAN.encode() not in path.read_bytes(), path
+
+
+def test_standard_input_over_the_limit_is_refused_whole_not_read_short(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard input is held in memory, so it has a cap; input over it is refused
+    with nothing sent, never cut at the cap (a cut last row is another card or
+    wallet).  The cap is lowered here to the size of a few rows; its value, the
+    256 MiB the refusal names, is pinned below."""
+    command = importlib.import_module("sogen_soap.cli.main")  # the module, not main()
+
+    rows = "wallet,card,expiry\n" + "".join(f"w{i},{TEST_PAN},203012\n" for i in range(40))
+    env = merchant_env(tmp_path, simulator.url)
+    monkeypatch.setattr(command, "_STDIN_LIMIT", len(rows.encode()) - 1)
+    over = run_in_process("enrol", "-", "--journal", "j.sqlite3", "--quiet", env=env,
+                          monkeypatch=monkeypatch, stdin=rows, cwd=tmp_path)  # fmt: skip
+    assert over.returncode == 2, over.stdout
+    assert "standard input is over 256 MiB; give a file" in over.stderr
+    assert simulator.store.count_cards() == 0 and not (tmp_path / "j.sqlite3").exists()
+    monkeypatch.setattr(command, "_STDIN_LIMIT", len(rows.encode()))  # exactly at the cap
+    done = run_in_process("enrol", "-", "--journal", "j.sqlite3", "--quiet", env=env,
+                          monkeypatch=monkeypatch, stdin=rows, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert simulator.store.count_cards() == 40
+
+
+def test_the_standard_input_cap_is_the_256_mib_its_refusal_names() -> None:
+    command = importlib.import_module("sogen_soap.cli.main")  # the module, not main()
+
+    assert command._STDIN_LIMIT == 256 * 1024 * 1024
 
 
 def test_a_lost_answer_settled_as_a_card_there_before_counts_as_recovered(

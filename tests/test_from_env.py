@@ -201,3 +201,27 @@ def test_wsdl_fetch_from_the_simulator_without_output_uses_its_own_cache_folders
                     str(folder / "service.wsdl")]  # fmt: skip
     assert b"WalletServiceImplService" in (folder / "service.wsdl").read_bytes()
     assert b"WalletServiceImplService" not in (folder / "checkout" / "service.wsdl").read_bytes()
+
+
+def test_wsdl_fetch_without_output_keeps_a_folder_per_host_and_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default folder is per host *and* port (two environments on one host keep
+    their own WSDLs), named without the port's colon: a name Windows can hold."""
+    from urllib.parse import urlsplit
+
+    from cli_support import clean_env, run_in_process
+
+    from sogen_soap.simulator import Simulator
+
+    env = clean_env(tmp_path)
+    wsdl = tmp_path / "cache" / "sogen-soap" / "wsdl"
+    with Simulator() as first, Simulator() as second:
+        for sim in (first, second):
+            done = run_in_process("wsdl", "fetch", "--environment", sim.url,
+                                  env=env, monkeypatch=monkeypatch)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            port = urlsplit(sim.url).port
+            assert done.stdout.strip() == str(wsdl / f"127.0.0.1_{port}" / "service.wsdl")
+    assert len(list(wsdl.iterdir())) == 2
+    assert not any(":" in p.name for p in wsdl.rglob("*"))

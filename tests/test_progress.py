@@ -4,6 +4,7 @@ drawn at most ten times a second, and only where asked (a terminal)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,41 @@ def test_a_narrow_terminal_drops_the_bar_and_cuts_the_line(
     (frame,) = _frames(out)
     assert len(frame) == 39 and not frame.startswith("[")
     assert frame.startswith(" 1/2  ok 1  dup 0")
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["shown", "quiet"])
+def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: Path) -> None:
+    """The real command with its stderr on a pseudo-terminal: the line is drawn
+    there, and ``--quiet`` keeps it off even on a terminal."""
+    import os
+    import pty
+    import subprocess
+
+    from cli_support import SCRIPT, merchant_env
+    from conftest import TEST_PAN
+
+    from sogen_soap.simulator import Simulator
+
+    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    leader, follower = pty.openpty()
+    with Simulator() as sim:
+        process = subprocess.Popen(
+            [SCRIPT, "enrol", "in.csv", *(["--quiet"] if quiet else [])],
+            env={**merchant_env(tmp_path, sim.url), "COLUMNS": "100"},
+            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+        )  # fmt: skip
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the command closed the terminal's last end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.communicate(timeout=60)
+        os.close(leader)
+    assert process.returncode == 0, shown
+    drawn = b"\r[" in shown and b" 1/1  ok 1  dup 0" in shown
+    assert drawn is not quiet, shown

@@ -237,3 +237,29 @@ def test_a_wallet_url_ending_in_a_slash_reaches_every_service(transport: str) ->
             assert looked.ok, looked.message
         answer = requests.get(sim.url + "/?wsdl", timeout=5)
         assert answer.status_code == 200 and b"definitions" in answer.content
+
+
+@pytest.mark.parametrize("operation", ["getWalletData", "getTransactionData"])
+def test_a_json_base_at_the_root_sends_one_slash_before_the_function(operation: str) -> None:
+    """A JSON environment given as the bare host (``http://host:port/``) sends
+    ``POST /<function>``: a doubled slash is another path to many servers."""
+    from hostile import HostileServer
+
+    from sogen_soap import HTTPStatusError
+
+    def not_found(conn: socket.socket, request: bytes, stop: object) -> None:
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    with HostileServer(not_found) as server, WalletClient(
+        MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+        environment=f"{server.base}/", transport="json", retry=RetryPolicy(attempts=1),
+    ) as client:  # fmt: skip
+        with pytest.raises(HTTPStatusError):
+            if operation == "getWalletData":
+                client.get_wallet_data("w")
+            else:
+                client.get_transaction_data("t1")
+    expected = {"getWalletData": "/getWalletData",  # the wallet is the base itself
+                "getTransactionData": "/rs-services/v2/diagnostic/getTransactionData"}[operation]
+    line = server.bodies[0].split(b"\r\n", 1)[0].decode()
+    assert line == f"POST {expected} HTTP/1.1", line
