@@ -54,10 +54,22 @@ CALLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "walletCreditHolder",
         lambda c: c.wallet_credit_holder("w1", "1", 500, transaction_reference="c1"),
     ),
+    "wallet_credit_holder_not_reconciled": (
+        "walletCreditHolder",
+        lambda c: c.wallet_credit_holder("w1", "1", 500, transaction_reference="c1",
+                                         reconcile=False),
+    ),
+    "wallet_credit_holder_after_lost_answer": (
+        "walletCreditHolder",
+        lambda c: c.wallet_credit_holder("w1", "1", 500, transaction_reference="c1",
+                                         after_lost_answer=True),
+    ),
     "refund": ("refund", lambda c: c.refund("t0", 300)),
     "refund_not_reconciled": ("refund", lambda c: c.refund("t0", 300, reconcile=False)),
     "validate": ("validate", lambda c: c.validate("t2", 800)),
+    "validate_not_reconciled": ("validate", lambda c: c.validate("t2", 800, reconcile=False)),
     "cancel": ("cancel", lambda c: c.cancel("t3", 400)),
+    "cancel_not_reconciled": ("cancel", lambda c: c.cancel("t3", 400, reconcile=False)),
     "get_transaction_data": ("getTransactionData", lambda c: c.get_transaction_data("t0")),
     "add_card_after_lost_answer": (
         "addCard", lambda c: c.add_card("w1", TEST_PAN, "203012", after_lost_answer=True),

@@ -390,3 +390,48 @@ def test_a_validation_that_never_arrived_is_sent_again_after_reading(
     ]  # fmt: skip
     assert (result.ok, result.recovered, result.new_status) == (True, False, "TO_CAPTURE")
     assert kit.transaction(reference).status == "TO_CAPTURE"
+
+
+def _held_charges(kit: SimulatedWallet) -> str:
+    """A card in w1, a charge "held" waiting for validation and a charge "later"
+    not captured yet; returns the card's id."""
+    mean = _mean(kit)
+    with kit.client() as client:
+        assert client.wallet_order("w1", mean, 800, transaction_reference="held",
+                                   capture_mode="VALIDATION", capture_day=5).ok  # fmt: skip
+        assert client.wallet_order("w1", mean, 1000, transaction_reference="later",
+                                   capture_day=5).ok  # fmt: skip
+    return mean
+
+
+@pytest.mark.parametrize("operation", ["walletCreditHolder", "cancel", "validate"])
+def test_each_payment_function_passes_reconcile_false_on(
+    kit: SimulatedWallet, operation: str
+) -> None:
+    """``reconcile=False`` reaches the plan of every function, not only the charge's
+    and the refund's: the lost answer is raised, nothing read before or after."""
+    mean = _held_charges(kit)
+    kit.fail_next(operation, "drop")
+    since = len(kit.requests)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        if operation == "walletCreditHolder":
+            client.wallet_credit_holder("w1", mean, 500, transaction_reference="c1",
+                                        reconcile=False)  # fmt: skip
+        elif operation == "cancel":
+            client.cancel("later", 400, reconcile=False)
+        else:
+            client.validate("held", 800, reconcile=False)
+    assert caught.value.operation == operation
+    assert _operations(kit, since) == [operation]
+
+
+def test_a_credit_after_a_lost_answer_looks_its_reference_up_first(kit: SimulatedWallet) -> None:
+    mean = _mean(kit)
+    with kit.client() as client:
+        first = client.wallet_credit_holder("w1", mean, 500, transaction_reference="c1")
+        assert first.ok
+        since = len(kit.requests)
+        again = client.wallet_credit_holder("w1", mean, 500, transaction_reference="c1",
+                                            after_lost_answer=True)  # fmt: skip
+    assert _operations(kit, since) == ["getTransactionData"]  # found: not sent again
+    assert (again.ok, again.recovered, again.duplicate) == (True, True, False)
