@@ -144,6 +144,7 @@ def test_raise_for_code_raises_for_a_refusal_and_returns_a_success(client: Walle
         client.add_card("wallet-1", TEST_PAN, "203012").raise_for_code()
     assert caught.value.response_code == "94"
     assert str(caught.value) == "addCard: Duplicated wallet / payment mean"  # names the call
+    assert caught.value.result.duplicate and caught.value.result.operation == "addCard"
 
 
 # ------------------------------------------------------------------ what goes on the wire

@@ -111,6 +111,7 @@ def test_keys_check_with_the_service_out_of_reach_exits_5(
                           monkeypatch=monkeypatch)  # fmt: skip
     assert done.returncode == 5, done.stderr
     assert "unreachable" in done.stdout
+    assert "unreachable: ConnectionFailed: " in done.stdout  # which failure, in its words
 
 
 def test_keys_check_with_an_answer_that_proves_nothing_exits_5(

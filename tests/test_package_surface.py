@@ -59,3 +59,24 @@ def test_the_package_logs_nothing_by_itself_until_logging_is_configured() -> Non
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_every_lazily_loaded_name_is_its_module_s_object_on_first_use() -> None:
+    """In a fresh interpreter (nothing loaded yet), each name of ``_LAZY`` read from
+    the package is the very object its module defines, and stays so."""
+    import subprocess
+    import sys
+
+    check = (
+        "import importlib, sogen_soap\n"
+        "for name, module in sorted(sogen_soap._LAZY.items()):\n"
+        "    first = getattr(sogen_soap, name)\n"
+        "    own = getattr(importlib.import_module(module, 'sogen_soap'), name)\n"
+        "    assert first is own is getattr(sogen_soap, name), name\n"
+        "    assert first is not None, name\n"
+        "print(len(sogen_soap._LAZY))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(sogen_soap._LAZY) > 20

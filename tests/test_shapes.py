@@ -74,7 +74,12 @@ def test_a_wallets_life_through_each_list_layout(shape: str, newer: bool) -> Non
         assert isinstance(visa.extra, MappingProxyType)
         with pytest.raises(TypeError):
             visa.extra["pspData"]["pspId"] = "changed"  # type: ignore[index]
-        json.dumps(wallet.as_dict())  # extra and nested fields are JSON-ready
+        view = json.loads(json.dumps(wallet.as_dict()))  # extra and nested: JSON-ready
+        assert [m["masked_pan"] for m in view["payment_means"]] == [
+            "4100##########00", "5100##########00",
+        ]  # fmt: skip
+        assert view["payment_means"][0]["co_badging_brands"] == ["CB", "VISA"]
+        assert view["payment_means"][0]["extra"]["pspData"]["pspId"] == "SIMULATED"
     else:
         assert visa.co_badging_brands == () and visa.transaction_actors == ()
         assert visa.extra == {}
