@@ -49,6 +49,11 @@ def _refusal(field: str, value: object, parameter: str | None = None) -> str:
         ("paymentMeanBrand", "MASTERCRAD",
          "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'MASTERCRAD'); did you mean MASTERCARD?"),
         ("panType", "pan", "pan_type (panType): must be one of CSE, PAN, STKPAN, TOKEN_PAN, VCO_PAN (got 'pan'); did you mean PAN?"),
+        # a guess only when it is close (3/4 alike): VIZZA is 0.67 like VISA, no guess
+        ("paymentMeanBrand", "VIZZA",
+         "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'VIZZA')"),
+        ("paymentMeanBrand", "MASTERXXXX",
+         "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'MASTERXXXX')"),
     ],
 )  # fmt: skip
 def test_a_refused_value_is_named_with_its_rule(field: str, value: object, message: str) -> None:
@@ -129,3 +134,11 @@ def test_clear_card_numbers_of_12_and_19_digits_are_accepted() -> None:
 
     assert check_card_number("4" * 12, None) == "4" * 12
     assert check_card_number("4" * 19, None) == "4" * 19
+
+
+def test_up_to_eight_choices_are_listed_and_more_are_counted() -> None:
+    from sogen_soap.validation import _not_a_choice
+
+    eight = tuple(f"C{i}" for i in range(8))
+    assert _not_a_choice("X", eight, "") == "must be one of " + ", ".join(eight)
+    assert _not_a_choice("X", (*eight, "C8"), "") == "is not one of the 9 names this field takes"

@@ -90,6 +90,9 @@ def test_an_answer_is_read_as_text_lists_and_mappings() -> None:
         (b'{"a":"\xff"}', "the response is not JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "the response holds more than 65536 values; refused unparsed"),
         (b"[" * 20_000 + b"]" * 20_000, "the response is not JSON"),  # under the limit, too deep
+        (b"{" * 65_537, "the response holds more than 65536 values; refused unparsed"),
+        (b"," * 65_537, "the response holds more than 65536 values; refused unparsed"),
+        (b'{"maskedPan":[4100]}', "the response gives maskedPan as a int, not text"),
         (b'[{"walletResponseCode":"00"}]', "the response is not a JSON object"),
         (b'"00"', "the response is not a JSON object"),
         (b'{"walletResponseCode":0}', "the response gives walletResponseCode as a int, not text"),
@@ -121,3 +124,10 @@ def test_the_other_base_drops_the_whole_query_however_many_question_marks() -> N
     rest = parse_url("http://127.0.0.1:8080/rs-services/v2/wallet?a=1?b=2")
     assert json_base(soap).url == "http://127.0.0.1:8080/rs-services/v2/wallet"
     assert soap_base(rest).url == "http://127.0.0.1:8080/services/v2/wallet"
+
+
+def test_an_answer_of_exactly_65536_values_is_read() -> None:
+    # the object, the list and its 65,534 commas: the limit itself is allowed
+    content = b'{"a":[' + b"0," * 65_534 + b'0]}'
+    assert sum(content.count(mark) for mark in (b"{", b"[", b",")) == 65_536
+    assert len(parse_reply(content)["a"]) == 65_535  # type: ignore[arg-type]

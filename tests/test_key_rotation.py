@@ -216,6 +216,32 @@ def test_the_simulator_reads_a_key_version_with_its_window_from_a_spec(tmp_path:
             Merchant.from_spec(bad)
 
 
+def test_the_testing_kit_s_key_windows_are_kept_in_simulated_days() -> None:
+    """``add_key``'s days, as dates or ``YYYY-MM-DD``, both included; outside them a
+    34.  The kit's ``advance`` moves the service's days, so a window can close."""
+    from sogen_soap import ConfigurationError
+    from sogen_soap.testing import simulated_wallet
+
+    today = SIMULATOR_TODAY
+    with simulated_wallet() as kit:
+        kit.add_key(2, KEY_2, valid_until=today - timedelta(days=1))  # expired
+        kit.add_key(3, KEY_2, valid_from=str(today + timedelta(days=1)))  # not yet
+        kit.add_key(4, KEY_2, valid_from=str(today), valid_until=today)  # today only
+        codes = {}
+        for version in (2, 3, 4):
+            with kit.client(keys=KeyRing({version: KEY_2}, active=version)) as client:
+                codes[version] = client.get_wallet_data("w").response_code
+        assert codes == {2: "34", 3: "34", 4: "25"}
+        kit.advance(days=1)
+        for version, code in ((3, "25"), (4, "34")):
+            with kit.client(keys=KeyRing({version: KEY_2}, active=version)) as client:
+                assert client.get_wallet_data("w").response_code == code, version
+        for name in ("valid_from", "valid_until"):
+            with pytest.raises(ConfigurationError) as refused:
+                kit.add_key(5, KEY_2, **{name: "next week"})  # type: ignore[arg-type]
+            assert str(refused.value).startswith(f"{name} must be a date written YYYY-MM-DD")
+
+
 def test_the_testing_kit_adds_key_versions_and_reset_forgets_them() -> None:
     from sogen_soap.testing import simulated_wallet
 

@@ -353,3 +353,23 @@ def test_a_payment_s_hook_gets_its_service_s_own_code(kit: SimulatedWallet) -> N
         ("getTransactionData", "00"),  # the refund reads the transaction first
         ("refund", "00"),
     ]
+
+
+def test_a_call_answered_with_a_soap_fault_is_counted_as_a_fault(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    """A read whose every attempt met a SOAP fault returns the fault: counted as
+    outcome "fault", error type "soap_fault", its span an error."""
+    kit.fail_next("getWalletData", "soap_fault", times=2)
+    with kit.client(retry=RetryPolicy(attempts=2, base_delay=0.01),
+                    **telemetry.options()) as client:  # fmt: skip
+        read = client.get_wallet_data("w")
+    assert read.fault is not None and not read.ok
+    (point,) = telemetry.points("sogen_soap.client.calls")
+    assert dict(point.attributes) == {
+        "rpc.system.name": RPC_SYSTEM, "rpc.method": "wallet/getWalletData",
+        "sogen_soap.outcome": "fault", "error.type": "soap_fault",
+    }  # fmt: skip
+    (span,) = telemetry.spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "soap_fault"
