@@ -208,11 +208,15 @@ def test_the_async_client_makes_the_same_spans(kit: SimulatedWallet, telemetry: 
             kit.fail_next("addCard", "code_99")
             assert (await client.add_card("w", TEST_PAN, "203012")).ok
             assert (await client.get_wallet_data("w")).ok
+            paid = await client.wallet_order("w", "1", 1500)
+            kit.advance(days=1)
+            assert (await client.refund(str(paid.transaction_reference), 500)).ok
 
     asyncio.run(life())
     spans = telemetry.spans.get_finished_spans()
     assert [(s.name, (s.attributes or {})["sogen_soap.resends"]) for s in spans] == [
-        ("wallet/addCard", 1), ("wallet/getWalletData", 0)
+        ("wallet/addCard", 1), ("wallet/getWalletData", 0), ("checkout/walletOrder", 0),
+        ("cashManagement/refund", 0),
     ]  # fmt: skip
     assert all(s.kind is SpanKind.CLIENT for s in spans)
 
