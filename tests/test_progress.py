@@ -123,3 +123,39 @@ def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: 
     assert process.returncode == 0, shown
     drawn = b"\r[" in shown and b" 1/1  ok 1  dup 0" in shown
     assert drawn is not quiet, shown
+
+
+def test_the_rate_in_the_first_second_is_per_second_of_what_elapsed(clock: Clock) -> None:
+    out = io.StringIO()
+    bar = Progress(20, stream=out, enabled=True)
+    clock.now += 0.5
+    bar.add("ok")  # one row in half a second: 2/s, 19 left: ETA 10s
+    assert " 1/20  ok 1  dup 0  invalid 0  failed 0  2/s  ETA 10s" in _frames(out)[0]
+
+
+def test_with_no_row_handled_in_this_run_the_eta_is_zero(clock: Clock) -> None:
+    out = io.StringIO()
+    bar = Progress(5, stream=out, enabled=True)
+    for outcome in ("ok", "ok", "invalid"):
+        bar.skip(outcome)
+    clock.now += 1.0
+    bar.close()  # nothing handled in this run: no rate to divide by
+    assert _frames(out)[-1].rstrip().endswith(" 3/5  ok 2  dup 0  invalid 1  failed 0  0/s  ETA 0s")
+
+
+def test_the_bar_takes_what_the_terminal_leaves_down_to_five_columns(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line is one column short of the terminal (no wrap); the bar gets what the
+    counts leave, less three columns (brackets and a space), and only if that is 5
+    or more."""
+    tail = " 1/2  ok 1  dup 0  invalid 0  failed 0  1/s  ETA 1s"
+    for bar_width, expected in ((5, "[==   ]" + tail), (4, tail)):
+        columns = len(tail) + 3 + bar_width
+        monkeypatch.setenv("COLUMNS", str(columns))
+        out = io.StringIO()
+        bar = Progress(2, stream=out, enabled=True)
+        clock.now += 1.0
+        bar.add("ok")
+        (frame,) = _frames(out)
+        assert frame == expected.ljust(columns - 1), bar_width
