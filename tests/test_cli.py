@@ -302,3 +302,30 @@ def test_help_lists_every_exit_status_and_environment_variable(tmp_path: Path) -
     enrol = " ".join(run("enrol", "--help", env=clean_env(tmp_path)).stdout.split())
     assert "Exit status: 5 if any row failed or is unknown" in enrol
     assert "--credential-failures" in enrol and "--any-expiry" in enrol
+
+
+def test_output_keeps_accents_lists_a_card_once_and_names_a_fault_by_its_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli_support import run_in_process
+
+    with Simulator() as sim:
+        env = merchant_env(tmp_path, sim.url)
+        added = run_in_process("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                               "--alias", "café", env=env, monkeypatch=monkeypatch,
+                               stdin=TEST_PAN + "\n")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        listed = run_in_process("wallet", "--wallet", "w", "--json", env=env,
+                                monkeypatch=monkeypatch)  # fmt: skip
+        assert '"payment_mean_alias": "café"' in listed.stdout  # readable, not \\u00e9
+        one = run_in_process("payment-mean", "--wallet", "w", "--id", "1", env=env,
+                             monkeypatch=monkeypatch)  # fmt: skip
+    lines = one.stdout.splitlines()
+    assert not any(line.startswith("payment mean ") for line in lines)  # the table shows it
+    assert lines[-1].split() == ["1", "4100##########00", "203012", "VISA", "café"]
+    with Simulator(faults=FaultProfile({"soap_fault": 1.0})) as sim:
+        done = run_in_process("sign-off", "--wallet", "w", env=merchant_env(tmp_path, sim.url),
+                              monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 4
+    (response,) = [line for line in done.stdout.splitlines() if line.startswith("response")]
+    assert response.split()[1] == "soap:Server"
