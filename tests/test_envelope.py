@@ -73,6 +73,22 @@ def test_a_fault_is_read_with_its_text_masked() -> None:
     assert bare.fault is not None and (bare.fault.code, bare.fault.message) == ("soap:Server", "")
 
 
+@pytest.mark.parametrize(
+    ("faultcode", "qname"),
+    [
+        ('<faultcode xmlns:v="urn:vendor:faults">v:Busy</faultcode>', "{urn:vendor:faults}Busy"),
+        ("<faultcode>soap:Client</faultcode>", f"{{{ENV}}}Client"),
+        ("<faultcode>Server</faultcode>", f"{{{ENV}}}Server"),  # no prefix: SOAP's own
+        ("<faultcode>zz:Server</faultcode>", f"{{{ENV}}}Server"),  # a prefix not in scope
+    ],
+)  # fmt: skip
+def test_a_fault_code_is_qualified_by_the_prefixes_where_it_was_written(
+    faultcode: str, qname: str
+) -> None:
+    reply = parse_reply(_envelope(f"<soap:Fault>{faultcode}<faultstring>x</faultstring></soap:Fault>"))
+    assert reply.fault is not None and reply.fault.qname == qname
+
+
 def test_comments_and_processing_instructions_are_dropped() -> None:
     root = parse_xml_safely(b"<x><!-- note --><?pi data?><y>1</y></x>")
     assert [child.tag for child in root] == ["y"]

@@ -92,6 +92,28 @@ def test_what_is_missing_is_named(unset: tuple[str, ...], message: str) -> None:
     assert str(caught.value) == message
 
 
+def test_a_key_ring_from_the_environment_keeps_the_options_and_needs_the_merchant(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """``SOGEN_KEYS`` builds a ring; the options given in code and the environment
+    still apply to it, and without ``SOGEN_MERCHANT_ID`` it is refused by name."""
+    (tmp_path / "k1").write_text(MERCHANT.secret_key + "\n")
+    env = {"SOGEN_KEYS": f"{MERCHANT.key_version}:{tmp_path / 'k1'}",
+           "SOGEN_ENVIRONMENT": simulator.url, "SOGEN_MERCHANT_ID": MERCHANT.merchant_id}
+    seen: list[object] = []
+    with WalletClient.from_env(env, on_response=seen.append) as client:
+        assert client.endpoint == simulator.url
+        assert client.get_wallet_data("w").response_code == "25"  # sealed with the ring's key
+    assert len(seen) == 1
+    for missing in ("", None):
+        partial = {k: v for k, v in env.items() if k != "SOGEN_MERCHANT_ID"}
+        if missing is not None:
+            partial["SOGEN_MERCHANT_ID"] = missing
+        with pytest.raises(ConfigurationError) as caught:
+            WalletClient.from_env(partial)
+        assert str(caught.value) == "set SOGEN_MERCHANT_ID"
+
+
 def test_a_key_version_that_is_not_a_number_names_the_field() -> None:
     with pytest.raises(InvalidFieldError) as caught:
         WalletClient.from_env(_environ(SOGEN_KEY_VERSION="one"))

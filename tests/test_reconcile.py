@@ -442,3 +442,22 @@ def test_a_recovered_enrolment_is_ok_in_its_dict_too(kit: SimulatedWallet) -> No
     view = result.as_dict()
     assert view["ok"] is True and view["recovered"] is True
     assert view["message"].endswith("(recovered after a lost answer)")
+
+
+def test_a_fault_to_add_card_not_reconciled_says_how_to_settle_it(kit: SimulatedWallet) -> None:
+    """Without reconciling, a fault (which may come after the card was stored) is an
+    unknown outcome that names the call, its endpoint and the two ways to settle it."""
+    kit.fail_next("addCard", "soap_fault")
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.add_card("w", TEST_PAN, "203012", reconcile=False)
+    unknown = caught.value
+    assert (unknown.reason, unknown.operation, unknown.endpoint) == (
+        "fault", "addCard", client.endpoint,
+    )  # fmt: skip
+    assert str(unknown) == (
+        "addCard: the service answered 'SOAP fault soap:Server: Fault injected by the "
+        "simulator', which it may send after storing the card: whether card 4100##########00 "
+        "is in wallet w is unknown. Send it again with reconcile=True (a 94 means it is "
+        "there), or run sogen-soap wallet --wallet w"
+    )
+    assert [r.operation for r in kit.requests] == ["addCard"]  # sent once, nothing read
