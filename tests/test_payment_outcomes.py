@@ -42,6 +42,7 @@ def test_a_recovered_charge_holds_the_transaction_s_fields(kit: SimulatedWallet)
         assert getattr(paid, name) == getattr(held, name) is not None, name
     assert paid.masked_pan == "4100##########00" and paid.payment_mean_brand == "VISA"
     assert paid.message == "Accepted (recovered after a lost answer)"
+    assert paid.seal_order == held.seal_order is not None  # the lookup's seal vouches
 
 
 def test_an_answered_cash_operation_holds_every_field(kit: SimulatedWallet) -> None:
@@ -435,3 +436,45 @@ def test_a_credit_after_a_lost_answer_looks_its_reference_up_first(kit: Simulate
                                             after_lost_answer=True)  # fmt: skip
     assert _operations(kit, since) == ["getTransactionData"]  # found: not sent again
     assert (again.ok, again.recovered, again.duplicate) == (True, True, False)
+
+
+def test_a_lookup_that_fails_is_tried_again_before_giving_up(kit: SimulatedWallet) -> None:
+    """Reading a transaction is safe to repeat: a lookup cut once is made again, and
+    the lost charge is still settled by it."""
+    from sogen_soap import RetryPolicy
+
+    mean = _mean(kit)
+    kit.fail_next("walletOrder", "commit_drop")
+    kit.fail_next("getTransactionData", "drop")
+    since = len(kit.requests)
+    with kit.client(retry=RetryPolicy(attempts=1)) as client:
+        paid = client.wallet_order("w1", mean, 1000, transaction_reference="cut1")
+    assert (paid.ok, paid.recovered) == (True, True)
+    assert _operations(kit, since) == ["walletOrder", "getTransactionData", "getTransactionData"]
+
+
+def test_a_refund_whose_transaction_cannot_be_read_after_it_is_unknown(
+    kit: SimulatedWallet,
+) -> None:
+    """The refund's answer is lost and every read after it fails: nothing can tell
+    whether it was made, so the outcome is unknown (never "not made", never sent again)."""
+    from sogen_soap import RetryPolicy
+    from sogen_soap.observe import Exchange
+
+    reference = _captured(kit)
+
+    def cut_the_reads_after(exchange: Exchange) -> None:
+        if exchange.operation == "refund":
+            kit.fail_next("refund", "commit_drop")  # this very request: stored, answer lost
+            kit.fail_next("getTransactionData", "drop", times=3)
+
+    since = len(kit.requests)
+    with kit.client(retry=RetryPolicy(attempts=1), on_request=cut_the_reads_after) as client:
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.refund(reference, 250)
+    assert (caught.value.operation, caught.value.reason) == ("refund", "unresolved")
+    assert "the answer was lost and the transaction could not be read after it" in str(
+        caught.value
+    )
+    assert _operations(kit, since) == ["getTransactionData", "refund"] + ["getTransactionData"] * 3
+    assert kit.transaction(reference).current_amount == 750  # it was made, once
