@@ -283,3 +283,35 @@ def test_a_bad_row_with_a_card_number_in_its_wallet_column_keeps_it_masked(
     assert isinstance(row, BadRow)
     assert (row.wallet, row.masked_pan, row.message) == ("4100##########00", None, "card: missing")
     assert TEST_PAN not in repr(row)
+
+
+def test_standard_input_is_read_as_its_file_would_be() -> None:
+    """``enrol -``: the same bytes as a file give the same rows: a byte-order mark
+    dropped, quoted line breaks kept, JSON Lines told by its first character (after
+    a mark or blank lines), and mistakes named as standard input's."""
+    from sogen_soap.cli.inputs import StandardInput
+
+    csv_bytes = (b"\xef\xbb\xbfwallet,card,expiry,alias\r\n"
+                 b'w1,4100000000000000,203012,"two\r\nlines"\r\n')  # fmt: skip
+    source = StandardInput(csv_bytes)
+    assert (source.suffix, source.name, str(source)) == (".csv", "standard input", "standard input")
+    rows = list(read_rows(source, check_file(source)))
+    assert [(r.line, r.wallet) for r in rows] == [(3, "w1")]  # as a file: where it ends
+    assert isinstance(rows[0], Row) and rows[0].alias == "two\r\nlines"
+    record = json.dumps({"wallet": "w2", "card": TEST_PAN, "expiry": "203012"})
+    for lead in (b"", b"\xef\xbb\xbf", b"\r\n \t\n"):
+        lines = StandardInput(lead + record.encode() + b"\n")
+        assert lines.suffix == ".jsonl", lead
+        assert check_file(lines) == FileFormat(json_lines=True)
+        assert [r.wallet for r in read_rows(lines, check_file(lines))] == ["w2"]
+    with pytest.raises(InputError) as refused:
+        check_file(StandardInput(b"wallet,card\nw,1\n"))
+    assert str(refused.value).startswith("standard input")
+
+
+def test_a_json_array_is_named_even_after_leading_spaces(tmp_path: Path) -> None:
+    good = json.dumps({"wallet": "w", "card": TEST_PAN, "expiry": ""})
+    assert _refusal(tmp_path, "s.jsonl", f"{good}\n   [1]\n") == (
+        "s.jsonl: line 2: a JSON array; give one JSON object per line (JSON Lines), not one "
+        "array of them"
+    )
