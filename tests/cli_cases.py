@@ -123,7 +123,9 @@ CASES = [
     Case("a key given as the key file", ["wallet", "--wallet", "w", "--secret-key-file", "S3cr3tK3yValue"],
          2, "the file given cannot be read", unset=("SOGEN_SECRET_KEY",), hidden="S3cr3tK3yValue"),
     Case("secret key on the command line", ["wallet", "--wallet", "w", "--secret-key", "abc"], 2,
-         "not accepted on the command line", hidden="abc "),
+         "the secret key is not accepted on the command line, where ps shows it to everyone; use "
+         "SOGEN_SECRET_KEY, SOGEN_SECRET_KEY_FILE, --secret-key-file or --prompt-secret-key",
+         hidden="abc "),
     Case("key version not a number", ["wallet", "--wallet", "w"], 2, "--key-version: must be a whole number",
          env={"SOGEN_KEY_VERSION": "one"}),
     Case("credentials half set", ["wallet", "--wallet", "w"], 2, "missing secret key",
@@ -134,6 +136,14 @@ CASES = [
          "put the key in a file of its own", {"c.toml": 'secret_key = "x"\n'}),
     Case("config unknown key", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
          "unknown keys colour", {"c.toml": 'colour = "blue"\n'}),
+    Case("config unknown keys", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
+         "c.toml: unknown keys colour, size (it takes ca_bundle, client_cert, client_key, "
+         "environment, key_expires, key_version, keys, merchant_id, proxy, secret_key_file, "
+         "timeout, transport, wsdl)", {"c.toml": 'colour = "blue"\nsize = 3\n'}),
+    Case("config keys not tables", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
+         "c.toml: keys is an array of tables ([[sogen-soap.keys]]), each with version, "
+         "secret_key_file and optionally expires and active_from",
+         {"c.toml": "[sogen-soap]\nkeys = [1, 2]\n"}),
     # ---- values, named by their flags
     Case("expiry with a dash", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "2030-12"], 2,
          "--expiry: must be YYYYMM", stdin=TEST_PAN),
@@ -185,8 +195,12 @@ CASES = [
          "timeout in c.toml: must be a number of seconds, not 'soon'",
          {"c.toml": '[sogen-soap]\ntimeout = "soon"\n'}),
     Case("config key above its table", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
-         "environment written outside the [sogen-soap] table",
+         "environment written outside the [sogen-soap] table; move it under [sogen-soap]",
          {"c.toml": 'environment = "simulator"\n[sogen-soap]\nkey_version = 1\n'}),
+    Case("config keys above their table", ["wallet", "--wallet", "w", "--config", "c.toml"], 2,
+         "environment, key_version written outside the [sogen-soap] table; move them under "
+         "[sogen-soap]",
+         {"c.toml": 'environment = "simulator"\nkey_version = 1\n[sogen-soap]\ntimeout = 5\n'}),
     Case("simulator port out of range", ["simulator", "--port", "70000"], 2,
          "sogen-soap simulator: argument --port: a port is 0 to 65535"),
     Case("simulator negative latency", ["simulator", "--latency", "-1"], 2,

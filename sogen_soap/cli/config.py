@@ -177,7 +177,7 @@ def _read_config(path: str) -> dict[str, Any]:
         if outside:  # TOML puts keys written above the table beside it: they were ignored
             raise ConfigurationError(
                 f"config {path}: {', '.join(outside)} written outside the [sogen-soap] table; "
-                "move it under [sogen-soap]"
+                f"move {'it' if len(outside) == 1 else 'them'} under [sogen-soap]"
             )
     section = data.get("sogen-soap", data)
     if "secret_key" in section:
