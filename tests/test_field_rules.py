@@ -72,6 +72,30 @@ def test_a_secret_is_never_echoed() -> None:
     assert "'secret-brand?'" in str(caught.value)  # not secret: shown to help
 
 
+@pytest.mark.parametrize("kind", ["choices", "pattern"])
+def test_a_secret_field_s_refusal_never_quotes_it_whatever_its_rule(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today the one secret field has only a length; a rule that gains choices or a
+    pattern must still refuse without quoting the value (the mechanism, not the
+    present rule, is what keeps a token off screens and logs)."""
+    import dataclasses
+    import re
+
+    from sogen_soap import validation
+
+    rule = FIELD_RULES["paymentToken"]
+    if kind == "choices":
+        changed = dataclasses.replace(rule, choices=("TOKEN_A", "TOKEN_B"))
+    else:
+        changed = dataclasses.replace(rule, pattern="[A-Z]+", pattern_text="must be capitals")
+        monkeypatch.setitem(validation._COMPILED, "paymentToken", re.compile("[A-Z]+"))
+    monkeypatch.setitem(FIELD_RULES, "paymentToken", changed)
+    with pytest.raises(InvalidFieldError) as caught:
+        check_field("paymentToken", "s3cr3t-token")
+    assert "s3cr3t" not in str(caught.value) and "s3cr3t" not in caught.value.rule
+
+
 def test_what_is_accepted_is_sent_as_text() -> None:
     assert check_field("keyVersion", 3) == "3"
     assert check_field("merchantWalletId", "w" * 21) == "w" * 21

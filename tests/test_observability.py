@@ -377,3 +377,35 @@ def test_a_call_answered_with_a_soap_fault_is_counted_as_a_fault(
     (span,) = telemetry.spans.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert (span.attributes or {})["error.type"] == "soap_fault"
+
+
+def test_without_opentelemetry_telemetry_true_is_refused_and_the_default_works() -> None:
+    """In an interpreter where the API cannot be imported: ``telemetry=True`` is a
+    setup mistake said at construction (never a silent no-op); the default, and
+    ``False``, build a client that needs nothing of it."""
+    import subprocess
+    import sys
+
+    from conftest import MERCHANT
+
+    check = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # import opentelemetry fails\n"
+        "from sogen_soap import ConfigurationError, WalletClient\n"
+        f"args = ({MERCHANT.merchant_id!r}, {MERCHANT.secret_key!r}, 1)\n"
+        "url = 'http://127.0.0.1:9/services/v2/wallet'\n"
+        "try:\n"
+        "    WalletClient(*args, environment=url, telemetry=True)\n"
+        "except ConfigurationError as error:\n"
+        "    print(error)\n"
+        "for telemetry in (None, False):\n"
+        "    with WalletClient(*args, environment=url, telemetry=telemetry):\n"
+        "        pass\n"
+        "print('built')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'", "built",
+    ]  # fmt: skip

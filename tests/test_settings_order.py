@@ -151,6 +151,24 @@ def test_a_config_s_key_ring_beside_its_own_single_key_is_refused(tmp_path: Path
     assert (s.key_version, s.secret_key.reveal()) == (2, "key-two")
 
 
+def test_a_key_ring_is_an_option_then_sogen_keys_then_the_config_s(tmp_path: Path) -> None:
+    """A ring is taken whole from the first layer that gives one, as every setting."""
+    config = _ring_config(tmp_path, "")
+    (tmp_path / "k7").write_text("key-seven\n")
+    (tmp_path / "k8").write_text("key-eight\n")
+    env = {"SOGEN_KEYS": f"7:{tmp_path / 'k7'}"}
+
+    def ring(*options: str, **environ: str) -> tuple[list[int], str]:
+        args = build_parser().parse_args(["wallet", "--wallet", "w", "--config", str(config),
+                                          *options])  # fmt: skip
+        s = resolve_settings(args, environ)
+        return sorted(v.version for v in s.keys.versions), s.secret_key.reveal()  # type: ignore[attr-defined]
+
+    assert ring() == ([1, 2], "key-two")
+    assert ring(**env) == ([7], "key-seven")
+    assert ring("--key-ring", f"8:{tmp_path / 'k8'}", **env) == ([8], "key-eight")
+
+
 @pytest.mark.parametrize(
     ("where", "said"),
     [("option", "--key-expires"), ("env", "SOGEN_KEY_EXPIRES"), ("config", "key_expires in")],
