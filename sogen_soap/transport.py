@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import http.client
 import os
 import select
 import socket
@@ -35,7 +36,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -929,10 +930,11 @@ def _no_proxy_for(endpoint: Endpoint) -> dict[str, str | None]:
 class LegacySyncSender:
     """A caller's own ``requests.Session``: slower, kept for compatibility.
 
-    The size cap holds and the deadline is checked after every read, but each
-    read may wait up to the time left when the request went (requests offers
-    no whole-call timeout), so a call can last up to about twice its timeout;
-    the built-in sender has no such slack.
+    The size cap holds; connecting, sending and the head are cut at the deadline
+    (``_within``); the body's reads are checked against it after each one, but each
+    may wait up to the time left when the request went (requests offers no
+    whole-call timeout), so a call can last up to about twice its timeout; the
+    built-in sender has no such slack.
     """
 
     def __init__(
@@ -977,16 +979,20 @@ class LegacySyncSender:
             proxies = _no_proxy_for(self.endpoint)
         left = deadline.left()
         try:
-            response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers},
-                timeout=(min(self._connect_timeout, left), left),
-                allow_redirects=False,
-                stream=True,
-                verify=self._session.verify,
-                proxies=proxies,  # type: ignore[arg-type]  # a None drops the key (merge_setting)
+            response = _within(
+                deadline,
+                functools.partial(
+                    self._session.request,
+                    method,
+                    url,
+                    data=body,
+                    headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers},
+                    timeout=(min(self._connect_timeout, left), left),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=self._session.verify,
+                    proxies=proxies,  # type: ignore[arg-type]  # a None drops the key
+                ),
             )
         except requests.exceptions.SSLError as exc:
             raise _not_connected(operation, self.endpoint, exc) from None
@@ -999,6 +1005,9 @@ class LegacySyncSender:
             # connecting), never by the text, which may quote the server.
             if _wrapped(exc, urllib3.exceptions.NewConnectionError) is not None:
                 raise _not_connected(operation, self.endpoint, exc) from None
+            if _wrapped(exc, http.client.RemoteDisconnected) is not None:  # no byte came back
+                closed = HTTPProtocolError("the connection closed without an answer")
+                raise _lost(operation, self.endpoint, closed) from None
             raise _lost(operation, self.endpoint, exc) from None
         except requests.exceptions.Timeout as exc:
             raise _lost(operation, self.endpoint, TimeoutError()) from exc
@@ -1065,6 +1074,40 @@ def _not_connected(operation: str, endpoint: Endpoint, error: BaseException) -> 
     if refused is not None:
         return _tls_or_not_sent(operation, endpoint, refused)
     return _not_sent(operation, endpoint, type(error).__name__)
+
+
+def _within(deadline: Deadline, send: Callable[[], requests.Response]) -> requests.Response:
+    """``send()`` (connect, send, read the head) cut at the deadline.
+
+    requests' read timeout is per read: a server dripping its head a byte at a time
+    would hold the call for hours.  The exchange runs in a thread of its own; at the
+    deadline the call ends with ``TimeoutError`` (the request may have left), and
+    the thread, once the head comes or the server gives up, closes what it got, so
+    the caller's session gets its connection back."""
+    finished = threading.Event()
+    outcome: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["response"] = send()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            finished.set()
+            if abandoned.is_set() and "response" in outcome:
+                outcome["response"].close()
+
+    threading.Thread(target=run, name="sogen-soap-legacy-send", daemon=True).start()
+    if not finished.wait(deadline.left()):
+        abandoned.set()
+        if finished.is_set() and "response" in outcome:  # it came as we gave up
+            outcome["response"].close()
+        raise TimeoutError
+    if "error" in outcome:
+        raise outcome["error"]
+    response: requests.Response = outcome["response"]
+    return response
 
 
 def _arriving(response: requests.Response) -> Iterable[bytes]:

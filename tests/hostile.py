@@ -97,6 +97,12 @@ def silent(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
     stop.wait(30)
 
 
+def silent_body(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """A proper head announcing 900 bytes, then nothing, the connection kept open."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 900\r\n\r\n")
+    stop.wait(30)
+
+
 def garbage_status(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
     conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
 
@@ -108,6 +114,7 @@ MODES: Final[dict[str, Behaviour]] = {
     "endless_until_close": endless_until_close,
     "huge_length": huge_length,
     "silent": silent,
+    "silent_body": silent_body,
     "garbage_status": garbage_status,
 }
 

@@ -194,3 +194,30 @@ def test_the_json_wire_keeps_the_soap_wire_s_rules(name: str, kind: str) -> None
     assert (json_said[:3], functions[0], json_held) == (soap_said[:3], functions[1], soap_held)
     if soap_said[0] == "returned":
         assert json_said[:-1] == soap_said[:-1]  # every field but the fault's code
+
+
+def _with_session(name: str, kind: str) -> tuple[object, ...]:
+    """``_sync`` through a caller's own ``requests.Session`` (the legacy sender)."""
+    import requests
+
+    operation, call = CALLS[name]
+    with simulated_wallet() as kit, requests.Session() as session:
+        _prepared(kit, operation, kind)
+        since = len(kit.requests)
+        seen: list[Exchange] = []
+        with kit.client(on_response=seen.append, session=session) as client:
+            try:
+                outcome = call(client)
+            except SogenSoapError as error:
+                outcome = error
+        return _said(outcome, kit.url), _sent(kit, since), _held(kit), _hooked(seen)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", list(CALLS))
+def test_a_caller_s_requests_session_reports_every_fault_as_the_built_in_sender(
+    name: str, kind: str
+) -> None:
+    """The slower path kept for callers' own sessions has no rules of its own either:
+    the same outcome, in the same words, the same requests and the same state."""
+    assert _with_session(name, kind) == _sync(name, kind)

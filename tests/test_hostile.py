@@ -11,6 +11,7 @@ ends in a package exception within timeout + 2 s with RSS growth under
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -45,6 +46,7 @@ READ_ERRORS = {
     "endless_until_close": ResponseTooLarge,
     "huge_length": ResponseTooLarge,
     "silent": ResponseTimeout,
+    "silent_body": ResponseTimeout,
     "garbage_status": ConnectionDropped,
 }
 CHANGE_REASONS = {
@@ -54,6 +56,7 @@ CHANGE_REASONS = {
     "endless_until_close": "too_large",
     "huge_length": "too_large",
     "silent": "timeout",
+    "silent_body": "timeout",
     "garbage_status": "dropped",
 }
 
@@ -101,14 +104,53 @@ def test_sync_calls_end_within_the_deadline_with_flat_memory(mode: str, operatio
 
 @pytest.mark.parametrize("operation", ["add_card", "get_wallet_data"])
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_async_calls_end_within_the_deadline_with_flat_memory(mode: str, operation: str) -> None:
+def test_a_caller_s_session_ends_within_twice_the_deadline_with_flat_memory(
+    mode: str, operation: str
+) -> None:
+    """A caller's ``requests.Session`` (the legacy sender): the same outcome, within
+    about twice the timeout, as documented (requests has no whole-call timeout: each
+    read waits up to what was left when the request went)."""
+    import requests
+
+    with HostileServer(MODES[mode]) as server, peak_rss_growth() as growth:
+        with requests.Session() as session, WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, 1, session=session,
+            **_options(server.url),  # type: ignore[arg-type]
+        ) as client:  # fmt: skip
+            started = time.monotonic()
+            with pytest.raises(SogenSoapError) as caught:
+                if operation == "add_card":
+                    client.add_card("w", TEST_PAN, "203012")
+                else:
+                    client.get_wallet_data("w")
+            elapsed = time.monotonic() - started
+    _check(caught.value, mode, operation)
+    assert elapsed < 2 * TIMEOUT + SLACK, f"{mode}: {elapsed:.1f} s"
+    assert growth[0] < MAX_GROWTH, f"{mode}: grew {growth[0] / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("operation", ["add_card", "get_wallet_data"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("stack", ["built-in", "httpx"])
+def test_async_calls_end_within_the_deadline_with_flat_memory(
+    mode: str, operation: str, stack: str
+) -> None:
+    """The built-in async sender, and a caller's own ``httpx.AsyncClient``: the whole
+    exchange under the deadline either way."""
+    import httpx
+
     async def call(url: str) -> None:
-        async with AsyncWalletClient(
-            MERCHANT.merchant_id,
-            MERCHANT.secret_key,
-            1,
-            **_options(url),  # type: ignore[arg-type]
-        ) as client:
+        async with contextlib.AsyncExitStack() as stack_:
+            given = {}
+            if stack == "httpx":
+                given["http_client"] = await stack_.enter_async_context(httpx.AsyncClient())
+            client = await stack_.enter_async_context(AsyncWalletClient(
+                MERCHANT.merchant_id,
+                MERCHANT.secret_key,
+                1,
+                **_options(url),  # type: ignore[arg-type]
+                **given,
+            ))  # fmt: skip
             if operation == "add_card":
                 await client.add_card("w", TEST_PAN, "203012")
             else:
