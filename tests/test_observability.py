@@ -255,8 +255,12 @@ def test_leak_sweep_over_spans_metrics_hooks_and_logs(
     # where twelve decimal digits in a row come up by chance) are long digit runs, not cards
     digits = re.sub(r'"[a-z_]*unix_nano": [0-9]+', "", everything)
     digits = re.sub(r"0x[0-9a-f]+", "", digits)
+    # the SDK's random service.instance.id (a UUID): its last 12 hex digits are all
+    # decimal once in about 280 spans, which failed this sweep now and then
+    digits = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", digits)
     digits = digits.replace(kit.merchant_id, "")  # the shop's id, shown as it is
-    assert not re.search(r"(?<![0-9.])[0-9]{12,19}(?![0-9])", digits)
+    run = re.search(r"(?<![0-9.])[0-9]{12,19}(?![0-9])", digits)
+    assert run is None, digits[max(0, run.start() - 200) : run.end() + 40]
     assert not re.search(r"[0-9a-fA-F]{64}", everything)  # no seal (HMAC-SHA-256 in hex)
     assert '"seal"' not in everything and "'seal'" not in everything
 
