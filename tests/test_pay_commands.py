@@ -289,3 +289,25 @@ def test_a_database_of_something_else_is_never_taken_for_a_charge_journal(
         done.stderr
     )
     assert other.read_bytes() == before and simulator.app.requests_seen == sent
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson", ".json"])
+def test_json_lines_in_any_of_its_names_give_json_lines_results(
+    suffix: str, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every name the reader takes as JSON Lines gets its results as JSON Lines, for
+    ``enrol`` and ``charge`` alike (a ``.json`` input once got CSV results)."""
+    env = merchant_env(tmp_path, simulator.url)
+    cards = tmp_path / f"cards{suffix}"
+    cards.write_text(json.dumps({"wallet": "w1", "card": TEST_PAN, "expiry": "203012"}) + "\n")
+    enrolled = run_in_process("enrol", str(cards), "--quiet", env=env, monkeypatch=monkeypatch)
+    assert enrolled.returncode == 0, enrolled.stderr
+    results = tmp_path / "cards.results.jsonl"
+    assert json.loads(results.read_text().splitlines()[0])["outcome"] == "ok"
+    bill = tmp_path / f"bill{suffix}"
+    bill.write_text(json.dumps({"wallet": "w1", "id": "1", "amount": "1000"}) + "\n")
+    charged = run_in_process("charge", str(bill), "--quiet", env=env, monkeypatch=monkeypatch)
+    assert charged.returncode == 0, charged.stderr
+    lines = (tmp_path / "bill.results.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["outcome"] == "ok"
+    assert not list(tmp_path.glob("*.results.csv"))

@@ -52,7 +52,7 @@ from ..errors import (
 from ..redact import redact_text
 from ..results import AddCardResult
 from .events import say
-from .inputs import BadRow, FileFormat, Row, Source, read_rows
+from .inputs import BadRow, FileFormat, Row, Source, read_rows, results_suffix
 from .journal import FINAL_STATES, IN_FLIGHT_STATES, Identity, Journal
 from .progress import Progress
 
@@ -743,8 +743,7 @@ def write_records(
 def default_paths(source: Path) -> tuple[Path, Path]:
     """Journal and result file beside the input."""
     stem = source.with_suffix("")
-    lines = source.suffix.lower() in (".jsonl", ".ndjson")
-    return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{'.jsonl' if lines else '.csv'}")
+    return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{results_suffix(source)}")
 
 
 def check_rows(path: Source, form: FileFormat, *, any_expiry: bool = False) -> tuple[int, int]:

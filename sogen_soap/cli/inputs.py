@@ -36,6 +36,7 @@ __all__ = [
     "check_file",
     "read_rows",
     "records",
+    "results_suffix",
 ]
 
 
@@ -144,6 +145,13 @@ Source = Path | StandardInput
 
 def _is_json_lines(path: Source) -> bool:
     return path.suffix.lower() in _JSON_SUFFIXES
+
+
+def results_suffix(source: Source) -> str:
+    """The results file's kind follows the input's, as it is read: ``.jsonl`` for
+    JSON Lines (``.jsonl``, ``.ndjson``, ``.json``, or standard input starting
+    with ``{``), else ``.csv``."""
+    return ".jsonl" if _is_json_lines(source) else ".csv"
 
 
 def _check_bytes(path: Source) -> None:

@@ -30,7 +30,7 @@ from ..validation import PAN_TYPES, check_field, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
 from .config import add_options, client_options, open_client, resolve_settings
 from .events import configure, say
-from .inputs import Source, check_expiry_window
+from .inputs import Source, check_expiry_window, results_suffix
 from .output import (
     EXIT_BAD_INPUT,
     EXIT_CREDENTIALS,
@@ -269,9 +269,10 @@ def _enrol(args: argparse.Namespace) -> int:
             raise InvalidFieldError("file", "FILE", "standard input is over 256 MiB; give a file")
         source = StandardInput(data)  # in memory only: it holds card numbers
         journal_file = Path(args.journal)
-        kind = ".jsonl" if source.suffix == ".jsonl" else ".csv"
         default_journal = journal_file
-        default_results = journal_file.with_name(f"{journal_file.stem}.results{kind}")
+        default_results = journal_file.with_name(
+            f"{journal_file.stem}.results{results_suffix(source)}"
+        )
     else:
         source = Path(args.file)
         default_journal, default_results = default_paths(source)
@@ -364,13 +365,12 @@ def _charge(args: argparse.Namespace) -> int:
     source = Path(args.file)
     form = check_file(source, CHARGE_COLUMNS)  # the file as a whole, before anything else
     stem = source.with_suffix("")
-    lines = source.suffix.lower() in (".jsonl", ".ndjson")
     journal_path = _journal_path(args, source, Path(f"{stem}.charges.sqlite3"))
     results_path = _output_path(
         args,
         source,
         journal_path,
-        Path(f"{stem}.results{'.jsonl' if lines else '.csv'}"),
+        Path(f"{stem}.results{results_suffix(source)}"),
         RESULT_FIELDS,
     )
     settings = resolve_settings(args)
