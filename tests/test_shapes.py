@@ -61,6 +61,8 @@ def test_a_wallets_life_through_each_list_layout(shape: str, newer: bool) -> Non
     ]  # fmt: skip
     assert [m.payment_mean_id for m in after.payment_means] == ["2"]
     assert one.payment_mean is not None and one.payment_mean.masked_pan == "5100##########00"
+    # one payment mean read alone carries the newer fields as the list does
+    assert one.payment_mean.co_badging_brands == (("CB", "MASTERCARD") if newer else ())
     visa, master = wallet.payment_means
     if newer:
         assert visa.payment_mean_brand_selection_status == "MERCHANT_SELECTION"

@@ -326,3 +326,12 @@ def test_wsdl_fetch_refuses_a_document_with_a_dtd(
     wsdl = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e "x">]><definitions>&e;</definitions>'
     with pytest.raises(ResponseError):
         fetch_wsdl(wsdl_server(wsdl), tmp_path)
+
+
+def test_an_alias_set_to_empty_is_cleared(client: WalletClient) -> None:
+    """Renaming to "" removes the alias (the card then shows none), never leaves the
+    old one nor stores a placeholder."""
+    assert client.add_card("w", TEST_PAN, "203012", payment_mean_alias="home").ok
+    assert client.update_payment_mean("w", 1, "").ok
+    (mean,) = client.get_wallet_data("w").payment_means
+    assert mean.payment_mean_alias in (None, "")
