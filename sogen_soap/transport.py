@@ -225,6 +225,9 @@ def ssl_context(
 def _context(cafile: str, client_cert: str | None, client_key: str | None) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=cafile)
+        # Names only from subjectAltName (RFC 6125, CA/Browser Forum): OpenSSL would
+        # otherwise accept a common name when the certificate lists only addresses.
+        context.hostname_checks_common_name = False
         if client_cert is not None:
             context.load_cert_chain(client_cert, client_key)
     except (OSError, ssl.SSLError) as exc:

@@ -58,6 +58,15 @@ def test_a_trusted_chain_works(https: Simulator, pki: ThrowawayPKI) -> None:
     assert https.url.startswith("https://")
     with _client(https.url, ca_bundle=pki.ca_cert) as client:
         assert client.add_card("w", TEST_PAN, "203012").ok
+    # the throw-away server certificate names localhost as well as 127.0.0.1
+    by_name = https.url.replace("127.0.0.1", "localhost")
+    with _client(by_name, ca_bundle=pki.ca_cert) as client:
+        assert client.get_wallet_data("w").ok
+
+
+def test_a_throw_away_pki_makes_its_folder_with_parents(tmp_path: Path) -> None:
+    made = make_test_pki(tmp_path / "not" / "yet")
+    assert made.ca_cert.parent == tmp_path / "not" / "yet" and made.ca_cert.is_file()
 
 
 def test_an_untrusted_server_certificate_fails_with_a_tls_error(https: Simulator) -> None:
@@ -221,6 +230,22 @@ def test_the_certificate_must_name_the_host_the_url_names(
         f"getWalletData: TLS failure talking to {sim.url}: CERTIFICATE_VERIFY_FAILED: "
         "IP address mismatch, certificate is not valid for '127.0.0.1'."
     )
+
+
+@SENDERS
+def test_a_common_name_alone_does_not_name_the_host(tmp_path: Path, asynchronous: bool) -> None:
+    """The throw-away server certificate's common name is ``localhost``; one whose
+    subjectAltName lists only 127.0.0.1 does not cover ``localhost`` (names come from
+    subjectAltName alone, RFC 6125): OpenSSL's default would take the common name."""
+    by_address = make_test_pki(tmp_path, server_names=["127.0.0.1"])
+    with Simulator(tls=by_address.server()) as sim:
+        assert _read_wallet(sim.url, asynchronous, ca_bundle=by_address.ca_cert).seal_verified
+        with pytest.raises(TLSError) as caught:
+            _read_wallet(sim.url.replace("127.0.0.1", "localhost"), asynchronous,
+                         ca_bundle=by_address.ca_cert)  # fmt: skip
+        assert sim.requests_seen == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+    assert "localhost" in str(caught.value)
 
 
 class HTTPSServer(LoopbackServer):
