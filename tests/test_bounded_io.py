@@ -9,6 +9,7 @@ simulator closes idle and slow connections, so neither starves real clients.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import threading
@@ -36,13 +37,15 @@ def _answer(conn: socket.socket, status: bytes, body: bytes, *extra: bytes) -> N
     conn.sendall(head + b"".join(e + b"\r\n" for e in extra) + b"\r\n" + body)
 
 
+@pytest.mark.parametrize("status", [b"301 Moved Permanently", b"302 Found",
+                                    b"307 Temporary Redirect", b"308 Permanent Redirect"])
 @pytest.mark.parametrize(
     "location",
     [b"http://203.0.113.7/services/v2/wallet?wsdl", b"/elsewhere?wsdl", b"https://127.0.0.1/x"],
 )
-def test_wsdl_fetch_follows_no_redirect(location: bytes, tmp_path: Path) -> None:
+def test_wsdl_fetch_follows_no_redirect(location: bytes, status: bytes, tmp_path: Path) -> None:
     def redirect(conn: socket.socket, request: bytes, stop: object) -> None:
-        _answer(conn, b"302 Found", b"", b"Location: " + location)
+        _answer(conn, status, b"", b"Location: " + location)
 
     with HostileServer(redirect) as server:  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="redirects are not followed"):
@@ -86,6 +89,8 @@ def test_wsdl_fetch_never_touches_a_folder_it_did_not_get_empty(
         f"{simulator.url}?xsd=WalletService.xsd",
     }
     assert wsdl.name == "service.wsdl"
+    for name, entry in source["files"].items():  # each digest is of the file as written
+        assert entry["sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
 
 
 def test_wsdl_fetch_on_the_command_line_refuses_a_file_as_output(
