@@ -229,3 +229,33 @@ def test_a_service_it_does_not_know_is_named_with_those_it_does() -> None:
     assert str(caught.value) == (
         "service must be one of wallet, checkout, cashManagement, diagnostic, not 'wallets'"
     )
+
+
+def test_changes_come_before_information_and_a_missing_operation_says_so(
+    tmp_path: Path,
+) -> None:
+    """The order is what breaks, then what changes some calls, then information,
+    whatever order the operations come in (the information here is addCard's, the
+    change getWalletData's)."""
+    folder = _variant(tmp_path, xsd_edit=(
+        '      <xs:element name="paymentToken" type="tns:paymentTokenType" minOccurs="0"/>\n'
+        '    </xs:all>\n  </xs:complexType>\n\n  <xs:complexType name="getWalletDataRequest">',
+        '      <xs:element name="paymentToken" type="tns:paymentTokenType" minOccurs="0"/>\n'
+        '      <xs:element name="aOptional" type="xs:string" minOccurs="0"/>\n'
+        '    </xs:all>\n  </xs:complexType>\n\n  <xs:complexType name="getWalletDataRequest">',
+    ), wsdl_edit=(r'<wsdl:operation name="signOff">.*?</wsdl:operation>', ""))  # fmt: skip
+    xsd = folder / XSD_FILE
+    text = xsd.read_text()
+    start = text.index('<xs:complexType name="getWalletDataRequest">')
+    optional = (
+        '      <xs:element name="intermediateServiceProviderId" '
+        'type="tns:intermediateServiceProviderIdType" minOccurs="0"/>\n'
+    )
+    assert optional in text[start:]
+    xsd.write_text(text[:start] + text[start:].replace(optional, "", 1))
+    forget_documents()
+    texts = _texts(folder)
+    assert [t.split("]")[0] + "]" for t in texts] == ["[breaks]", "[changes]", "[info]"], texts
+    assert texts[0] == "[breaks] signOff: missing: client calls of signOff would fail"
+    assert texts[1].startswith("[changes] getWalletData: ")
+    assert texts[2].startswith("[info] addCard: ")
