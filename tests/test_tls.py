@@ -6,6 +6,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,10 @@ class TLSScriptServer(HTTPSServer):
         tls = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         try:
             tls.do_handshake()
+            if self.after == "reset":  # right after the handshake, before any request
+                tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                tls.close()  # SO_LINGER 0: a reset, not a close
+                return
         except ssl.SSLError:  # the client certificate was refused: the alert is sent
             # Hold the connection until the client leaves, so it reads the alert
             # rather than a reset (closing on its unread request would send one).
@@ -413,6 +418,38 @@ def test_a_tls_failure_after_the_handshake_says_whether_the_request_was_read(
             _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert)
         assert server.requests == requests_read
         assert str(caught.value) == "getWalletData: " + words.format(url=server.url)
+
+
+@SENDERS
+def test_a_reset_right_after_the_handshake_is_a_lost_answer_never_sent_again(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    """The server resets each connection as soon as TLS 1.2's handshake ends: the
+    request fails while it is written or read.  Bytes may have reached the service,
+    so a change is an unknown outcome, sent on one connection only, never retried as
+    "not sent" on a new one."""
+    from sogen_soap import AsyncWalletClient, OutcomeUnknown
+
+    context = _server_context(pki, False)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2  # the client learns the end of it
+    with TLSScriptServer(context, "reset") as server:
+        with pytest.raises(OutcomeUnknown) as caught:
+            if asynchronous:
+                import asyncio
+
+                async def add() -> object:
+                    async with AsyncWalletClient(
+                        MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=server.url,
+                        ca_bundle=pki.ca_cert, retry=FAST_RETRY, timeout=3,
+                    ) as client:  # fmt: skip
+                        return await client.add_card("w", TEST_PAN, "203012")
+
+                asyncio.run(add())
+            else:
+                with _client(server.url, ca_bundle=pki.ca_cert, timeout=3) as client:
+                    client.add_card("w", TEST_PAN, "203012")
+        assert server.connections == 1
+    assert caught.value.reason == "dropped"
 
 
 class SilentServer(HTTPSServer):
