@@ -190,6 +190,7 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
         (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"400"),  # two framings
         (b"Transfer-Encoding: gzip, chunked\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),  # not a hex size
+        (b"Transfer-Encoding: chunked\r\n\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"400"),  # no size
         # five bytes said, seven sent: the chunk does not end where its size says
         (b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
@@ -260,6 +261,38 @@ def _chunked_add_card(
         + b"Transfer-Encoding: " + coding + b"\r\n" + own.encode() + b"\r\n"
         + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n" + trailers + b"\r\n"
     )  # fmt: skip
+
+
+def test_a_chunked_request_arriving_in_pieces_at_every_boundary_is_read_whole(
+    simulator: Simulator,
+) -> None:
+    """Chunks of 1, 16 and 255 bytes and the rest, one with an extension, each sent
+    on its own (so a read ends exactly after a chunk's CRLF), then the last chunk."""
+    import time
+
+    body, headers = _add_card_body()
+    own = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    sizes = [1, 16, 255, len(body) - 272]
+    pieces, start = [], 0
+    for number, size in enumerate(sizes):
+        extension = b";name=value" if number == 1 else b""
+        pieces.append(f"{size:x}".encode() + extension + b"\r\n" + body[start:start + size]
+                      + b"\r\n")  # fmt: skip
+        start += size
+    head = (b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Transfer-Encoding: chunked\r\n" + own.encode() + b"\r\n")  # fmt: skip
+    endpoint = parse_url(simulator.url)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in [head, *pieces, b"0\r\n\r\n"]:
+            sock.sendall(piece)
+            time.sleep(0.02)  # each piece read on its own
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+    assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answer
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
 
 
 def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulator) -> None:
