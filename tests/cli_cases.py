@@ -201,6 +201,9 @@ CASES = [
          "environment, key_version written outside the [sogen-soap] table; move them under "
          "[sogen-soap]",
          {"c.toml": 'environment = "simulator"\nkey_version = 1\n[sogen-soap]\ntimeout = 5\n'}),
+    Case("simulator unknown shape", ["simulator", "--shape", "soap12"], 2,
+         "sogen-soap simulator: argument --shape: invalid choice: 'soap12' (choose from "
+         "'wrapped', 'jaxb')"),
     Case("simulator port out of range", ["simulator", "--port", "70000"], 2,
          "sogen-soap simulator: argument --port: a port is 0 to 65535"),
     Case("simulator negative latency", ["simulator", "--latency", "-1"], 2,
