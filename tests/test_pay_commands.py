@@ -311,3 +311,39 @@ def test_json_lines_in_any_of_its_names_give_json_lines_results(
     lines = (tmp_path / "bill.results.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["outcome"] == "ok"
     assert not list(tmp_path.glob("*.results.csv"))
+
+
+def test_charge_names_each_bad_row_by_its_column_and_keeps_the_answer_of_a_good_one(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    from sogen_soap import WalletClient
+
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                      environment=simulator.url) as client:  # fmt: skip
+        assert client.add_card("w1", TEST_PAN, "203012").ok
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,currency\n,1,100,\nw1,1,12.50,\nw1,1,100,EURO\n"
+                    "w1,1,0,\nw1,1,1000,\n")  # fmt: skip
+    done = run_in_process("charge", str(bill), "--quiet", env=merchant_env(tmp_path, simulator.url),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "line 2: wallet: missing",
+        "line 3: amount: a whole number of cents (1050 for 10.50 EUR), not '12.50'",
+        "line 4: currency: must be the 3-digit ISO 4217 code (978 for euros) (got 'EURO')",
+        "line 5: amount: must be 1 or more (got 0)",
+    ]
+    assert done.stdout.splitlines()[0].startswith(
+        "5 rows: 1 ok, 4 invalid; sent 1, skipped 0 already done, recovered 0 in "
+    )
+    with (tmp_path / "bill.results.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    good = rows[-1]
+    held = simulator.store.payment(MERCHANT.merchant_id, good["reference"])
+    assert held is not None
+    assert (good["outcome"], good["code"], good["acquirer_code"], good["message"]) == (
+        "ok", "00", "00", "Accepted",
+    )  # fmt: skip
+    assert good["authorisation_id"] and good["authorisation_id"] == held.get("authorisation_id")
