@@ -48,9 +48,10 @@ def test_wsdl_fetch_follows_no_redirect(location: bytes, status: bytes, tmp_path
         _answer(conn, status, b"", b"Location: " + location)
 
     with HostileServer(redirect) as server:  # type: ignore[arg-type]
-        with pytest.raises(ConfigurationError, match="redirects are not followed"):
+        with pytest.raises(ConfigurationError, match="redirects are not followed") as caught:
             fetch_wsdl(server.url, tmp_path / "out")
         assert server.requests == 1
+    assert f"redirects (HTTP {status[:3].decode()}) to {location.decode()}; " in str(caught.value)
     assert not (tmp_path / "out").exists()
 
 
@@ -193,3 +194,39 @@ def test_wsdl_fetch_refreshes_its_own_default_folder(
     first.write_text("stale")
     again = fetch_wsdl(simulator.url)
     assert again == first and again.read_bytes().startswith(b"<?xml")
+
+
+def test_wsdl_fetch_over_https_trusts_the_ca_bundle_given(tmp_path: Path) -> None:
+    from sogen_soap import TLSError
+    from sogen_soap.simulator.tls import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    with Simulator(tls=pki.server()) as sim:
+        wsdl = fetch_wsdl(sim.url, tmp_path / "out", ca_bundle=str(pki.ca_cert), timeout=5)
+        assert wsdl.read_bytes().count(b"WalletServiceImplService") >= 1
+        with pytest.raises(TLSError):  # without it, the throw-away CA is not trusted
+            fetch_wsdl(sim.url, tmp_path / "out2", timeout=5)
+
+
+def test_wsdl_fetch_says_which_address_answered_an_http_error(tmp_path: Path) -> None:
+    from sogen_soap import HTTPStatusError
+
+    def not_found(conn: socket.socket, request: bytes, stop: object) -> None:
+        _answer(conn, b"404 Not Found", b"no")
+
+    with HostileServer(not_found) as server:  # type: ignore[arg-type]
+        url = server.url
+        with pytest.raises(HTTPStatusError) as caught:
+            fetch_wsdl(url, tmp_path / "out")
+    error = caught.value
+    assert (error.status_code, error.operation) == (404, "wsdl fetch")
+    assert error.endpoint == f"{url}?wsdl"
+    assert str(error) == f"wsdl fetch: HTTP 404 for {url}?wsdl"
+
+
+def test_wsdl_fetch_names_the_services_it_knows(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        fetch_wsdl("http://127.0.0.1:9/services/v2/wallet", tmp_path / "out", service="billing")
+    assert str(caught.value) == (
+        "wsdl fetch: service must be one of wallet, checkout, cashManagement, diagnostic"
+    )

@@ -154,3 +154,21 @@ def test_a_wsdl_is_parsed_once_until_forget_documents(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         _client(folder)
     assert f"WSDL {(folder / 'service.wsdl').resolve()} cannot be used" in str(caught.value)
+
+
+@pytest.mark.parametrize("where", ["wsdl", "xsd"])
+def test_a_document_type_in_a_given_wsdl_or_its_schema_is_refused(
+    tmp_path: Path, where: str
+) -> None:
+    """No DTD is read, even an internal one declaring nothing harmful: an entity
+    there could read a local file or expand without end."""
+    folder = _folder(tmp_path, XSD_FILE)
+    target = folder / ("service.wsdl" if where == "wsdl" else XSD_FILE)
+    text = target.read_text()
+    declaration, rest = text.split("?>", 1) if text.startswith("<?xml") else ("", text)
+    doctype = '<!DOCTYPE x [<!ELEMENT x ANY>]>'
+    target.write_text((declaration + "?>" if declaration else "") + doctype + rest)
+    forget_documents()
+    with pytest.raises(ConfigurationError) as caught:
+        _client(folder)
+    assert "cannot be used: DTDForbidden" in str(caught.value), caught.value
