@@ -66,6 +66,15 @@ class Done:
     stderr: str
 
 
+def python_says(code: str) -> list[str]:
+    """The lines a fresh interpreter prints running ``code`` (it must end well):
+    for what only a process that has imported nothing yet shows."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def run_in_process(
     *args: str,
     env: dict[str, str],

@@ -387,9 +387,7 @@ def test_without_opentelemetry_telemetry_true_is_refused_and_the_default_works()
     """In an interpreter where the API cannot be imported: ``telemetry=True`` is a
     setup mistake said at construction (never a silent no-op); the default, and
     ``False``, build a client that needs nothing of it."""
-    import subprocess
-    import sys
-
+    from cli_support import python_says
     from conftest import MERCHANT
 
     check = (
@@ -407,9 +405,6 @@ def test_without_opentelemetry_telemetry_true_is_refused_and_the_default_works()
         "        pass\n"
         "print('built')\n"
     )
-    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+    assert python_says(check) == [
         "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'", "built",
     ]  # fmt: skip

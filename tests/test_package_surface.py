@@ -64,8 +64,7 @@ def test_the_package_logs_nothing_by_itself_until_logging_is_configured() -> Non
 def test_every_lazily_loaded_name_is_its_module_s_object_on_first_use() -> None:
     """In a fresh interpreter (nothing loaded yet), each name of ``_LAZY`` read from
     the package is the very object its module defines, and stays so."""
-    import subprocess
-    import sys
+    from cli_support import python_says
 
     check = (
         "import importlib, sogen_soap\n"
@@ -76,7 +75,5 @@ def test_every_lazily_loaded_name_is_its_module_s_object_on_first_use() -> None:
         "    assert first is not None, name\n"
         "print(len(sogen_soap._LAZY))\n"
     )
-    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout) == len(sogen_soap._LAZY) > 20
+    assert python_says(check) == [str(len(sogen_soap._LAZY))]
+    assert len(sogen_soap._LAZY) > 20
