@@ -412,3 +412,32 @@ def test_the_wsdl_served_over_tls_points_back_over_tls(pki: ThrowawayPKI) -> Non
     imports = tree.findall(".//{http://www.w3.org/2001/XMLSchema}import[@schemaLocation]")
     assert imports and all(i.get("schemaLocation", "").startswith(f"{sim.url}?xsd=")
                            for i in imports)  # fmt: skip
+
+
+def test_a_store_path_that_is_a_symbolic_link_is_not_followed(tmp_path: Path) -> None:
+    """The store is made private (0600) where it is named: a link planted there by
+    someone else is not followed into a file of theirs."""
+    import errno
+
+    elsewhere = tmp_path / "theirs.sqlite3"
+    elsewhere.write_bytes(b"")
+    link = tmp_path / "store.sqlite3"
+    link.symlink_to(elsewhere)
+    with pytest.raises(OSError, match="Too many levels of symbolic links") as caught:
+        WalletStore(str(link))
+    assert caught.value.errno == errno.ELOOP
+    assert elsewhere.read_bytes() == b""
+
+
+def test_a_card_found_by_its_number_is_the_payment_mean_stored(tmp_path: Path) -> None:
+    store = WalletStore(str(tmp_path / "s.sqlite3"))
+    try:
+        store.add_card("m", "w", TEST_PAN, "203012", None, None, "2026-12-06T10:00:00+01:00")
+        added = store.add_card("m", "w", "5100000000000000", "203101", "work", "CB",
+                               "2026-12-06T10:00:00+01:00")  # fmt: skip
+        assert added is not None
+        assert store.find_card("m", "w", "5100000000000000") == added
+        assert added.payment_mean_id == "2" and added.alias == "work" and added.brand == "CB"
+        assert store.find_card("m", "other", "5100000000000000") is None
+    finally:
+        store.close()
