@@ -93,6 +93,9 @@ def test_charge_a_file_then_again_charges_nothing_twice(
     assert "line 6: amount: a whole number of cents" in first.stderr
     summary = json.loads(first.stdout)
     assert summary["counts"] == {"ok": 2, "refused": 1, "duplicate": 1, "invalid": 1}
+    assert (summary["rows"], summary["bad_rows"], summary["sent"]) == (5, 1, 3)
+    assert summary["results"] == str(tmp_path / "bill.results.csv")
+    assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0
     assert len(simulator.store.payments()) == 3
     # the file reordered: rows are known by what they are, not by their line
     bill.write_text(
