@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from conftest import OTHER_PAN, TEST_PAN
 
 from sogen_soap import SogenSoapError
@@ -137,13 +138,17 @@ def _held(kit: SimulatedWallet) -> tuple[object, ...]:
     )
 
 
-def _sync(name: str, kind: str, wire: str = "soap") -> tuple[object, ...]:
+def _sync(
+    name: str, kind: str, wire: str = "soap", session: requests.Session | None = None
+) -> tuple[object, ...]:
+    """What the sync client reports, over ``wire``, through the built-in sender or a
+    caller's own ``session`` (the legacy sender)."""
     operation, call = CALLS[name]
     with simulated_wallet() as kit:
         _prepared(kit, operation, kind)
         since = len(kit.requests)
         seen: list[Exchange] = []
-        with kit.client(on_response=seen.append, transport=wire) as client:
+        with kit.client(on_response=seen.append, transport=wire, session=session) as client:
             try:
                 outcome = call(client)
             except SogenSoapError as error:
@@ -196,23 +201,6 @@ def test_the_json_wire_keeps_the_soap_wire_s_rules(name: str, kind: str) -> None
         assert json_said[:-1] == soap_said[:-1]  # every field but the fault's code
 
 
-def _with_session(name: str, kind: str) -> tuple[object, ...]:
-    """``_sync`` through a caller's own ``requests.Session`` (the legacy sender)."""
-    import requests
-
-    operation, call = CALLS[name]
-    with simulated_wallet() as kit, requests.Session() as session:
-        _prepared(kit, operation, kind)
-        since = len(kit.requests)
-        seen: list[Exchange] = []
-        with kit.client(on_response=seen.append, session=session) as client:
-            try:
-                outcome = call(client)
-            except SogenSoapError as error:
-                outcome = error
-        return _said(outcome, kit.url), _sent(kit, since), _held(kit), _hooked(seen)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", list(CALLS))
 def test_a_caller_s_requests_session_reports_every_fault_as_the_built_in_sender(
@@ -220,4 +208,5 @@ def test_a_caller_s_requests_session_reports_every_fault_as_the_built_in_sender(
 ) -> None:
     """The slower path kept for callers' own sessions has no rules of its own either:
     the same outcome, in the same words, the same requests and the same state."""
-    assert _with_session(name, kind) == _sync(name, kind)
+    with requests.Session() as session:
+        assert _sync(name, kind, session=session) == _sync(name, kind)
