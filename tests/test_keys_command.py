@@ -80,6 +80,14 @@ def test_keys_check_one_expiring_soon_exits_8_and_warns_once(
     status, _, _ = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
                           extra=("--key-version", "2", "--warn-days", "30"))  # fmt: skip
     assert status == 8  # 30 days left is within 30 days
+    # 0 is allowed (its refusal says "0 or more"): only a key on its last day is "soon"
+    status, _, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{soon}", "2:@k2",
+                            extra=("--key-version", "2", "--warn-days", "0"))  # fmt: skip
+    assert status == 0, err
+    status, out, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{TODAY}", "2:@k2",
+                              extra=("--key-version", "2", "--warn-days", "0"))  # fmt: skip
+    assert status == 8, err
+    assert f"key version 1: expires {TODAY} (0 days left); accepted" in out
 
 
 def test_keys_check_a_refused_or_expired_key_exits_7(

@@ -12,6 +12,7 @@ shows as a difference.  ``delay`` is left out: it costs a whole deadline.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,43 @@ def test_worker_processes_present_the_client_certificate(
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"] == {"ok": 4}
         assert sim.store.count_cards() == 4
+
+
+class _Peak:
+    """The simulator's own application, counting the requests it is answering at once."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: object, start_response: object) -> object:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            return self.app(environ, start_response)  # type: ignore[operator]
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_concurrency_is_the_whole_batch_s_however_many_processes(
+    processes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--concurrency 2`` is two requests on the wire at most, also spread over two
+    worker processes (a thread each; docs/batch.md: "Rows go out --concurrency at a
+    time"), never two each."""
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(8)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    with Simulator(latency=0.3) as sim:
+        peak = sim._front.app = _Peak(sim.app)  # type: ignore[assignment]
+        done = run_in_process(
+            "enrol", str(tmp_path / "in.csv"), "--json", "--processes", processes,
+            "--concurrency", "2", "--timeout", "5",
+            env=merchant_env(tmp_path, sim.url), monkeypatch=monkeypatch,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert sim.store.count_cards() == 8
+    assert peak.peak == 2  # both used, never more

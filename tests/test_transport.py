@@ -219,11 +219,17 @@ class TunnelProxy(LoopbackServer):
     """
 
     def __init__(
-        self, answer: bytes | None = None, *, silent: bool = False, after: bytes = b""
+        self,
+        answer: bytes | None = None,
+        *,
+        silent: bool = False,
+        after: bytes = b"",
+        drip: bool = False,
     ) -> None:
         super().__init__()
         self.answer = answer
         self.silent = silent
+        self.drip = drip  # a 200 whose head never ends: one header byte every 0.1 s
         self.after = after  # sent right behind its 200, as if from inside the tunnel
         self.heads: list[bytes] = []
 
@@ -237,6 +243,12 @@ class TunnelProxy(LoopbackServer):
         self.heads.append(head)
         if self.silent:
             self.stop.wait(30)
+            return
+        if self.drip:
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\nX-Drip: ")
+                while not self.stop.wait(0.1):
+                    conn.sendall(b"a")
             return
         if self.answer is not None:
             with contextlib.suppress(OSError):
@@ -440,6 +452,33 @@ def test_a_silent_proxy_cannot_hold_a_call_past_its_deadline(
             asyncio.run(main())
     for error in (sync_error.value, async_error.value):
         assert str(error) == f"getWalletData: could not connect to {https.url}: timed out"
+    assert https.requests_seen == 0
+
+
+def test_a_proxy_dripping_its_answer_to_connect_cannot_hold_a_call_past_its_deadline(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    """Each byte comes well within the connect timeout, the head never ends: the wait
+    for it is cut at what is left of the call's deadline (0.3 + 0.3 s), not renewed
+    per read (which would wait for 64 KiB of head, about two hours)."""
+    with TunnelProxy(drip=True) as proxy:
+        started = time.monotonic()
+        with _tls_client(https, pki, proxy=proxy.url, timeout=(0.3, 0.3)) as client:
+            with pytest.raises(ConnectionFailed) as sync_error:
+                client.get_wallet_data("w")
+        sync_took = time.monotonic() - started
+
+        async def main() -> None:
+            async with _async_tls_client(https, pki, proxy=proxy.url, timeout=(0.3, 0.3)) as client:
+                await client.get_wallet_data("w")
+
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed) as async_error:
+            asyncio.run(main())
+        async_took = time.monotonic() - started
+    for error in (sync_error.value, async_error.value):
+        assert str(error) == f"getWalletData: could not connect to {https.url}: timed out"
+    assert sync_took < 5 and async_took < 5  # ended near 0.6 s, not after the 64 KiB head
     assert https.requests_seen == 0
 
 
