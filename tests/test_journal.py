@@ -96,10 +96,9 @@ def _salt(path: Path) -> str:
     return str(salt)
 
 
-def test_a_journal_of_sogen_soap_0_x_is_read_for_the_rows_it_holds(tmp_path: Path) -> None:
-    """Rows keyed by line number in the old table are found while they stay where
-    they were, so an upgrade mid-batch sends nothing twice."""
-    path = tmp_path / "old.sqlite3"
+def _journal_0_x(path: Path, outcome: tuple[str, str | None, str | None, str]) -> None:
+    """A journal of sogen-soap 0.x (rows keyed by line number) whose line 2 is ``w``'s
+    TEST_PAN, ``outcome`` being its state, code, payment mean id and message."""
     salt = "ab" * 32
     old_key = _hmac(salt, SECRET, "2", "w", TEST_PAN, "203012")
     with sqlite3.connect(path) as db:
@@ -112,10 +111,17 @@ def test_a_journal_of_sogen_soap_0_x_is_read_for_the_rows_it_holds(tmp_path: Pat
         )
         db.execute("INSERT INTO meta VALUES ('salt', ?), ('run', '3')", (salt,))
         db.execute(
-            "INSERT INTO row VALUES (?, 2, 'w', '4100##########00', NULL, 'ok', '00', '7', "
-            "'Successful operation', 1, 'then', 3, NULL)",
-            (old_key,),
+            "INSERT INTO row VALUES (?, 2, 'w', '4100##########00', NULL, ?, ?, ?, ?, 1, "
+            "'then', 3, NULL)",
+            (old_key, *outcome),
         )
+
+
+def test_a_journal_of_sogen_soap_0_x_is_read_for_the_rows_it_holds(tmp_path: Path) -> None:
+    """Rows keyed by line number in the old table are found while they stay where
+    they were, so an upgrade mid-batch sends nothing twice."""
+    path = tmp_path / "old.sqlite3"
+    _journal_0_x(path, ("ok", "00", "7", "Successful operation"))
     journal = Journal(path, SECRET)
     assert journal.run == 4
     legacy = ("w", TEST_PAN, "203012", "4100##########00")
@@ -224,6 +230,17 @@ def test_a_repeat_is_found_only_earlier_in_the_same_run(tmp_path: Path) -> None:
     journal.close()
     journal = Journal(path, SECRET)  # a new run: the earlier run's line is not a repeat
     assert (journal.same_row(row, 9), journal.same_card(row, 9)) == (None, None)
+    journal.close()
+
+
+def test_a_row_0_x_found_invalid_is_not_taken_as_done(tmp_path: Path) -> None:
+    """A row 0.x refused as invalid is checked again by today's rules: valid now (the
+    rules or the file changed), it is a new row to send, not one done before."""
+    path = tmp_path / "old.sqlite3"
+    _journal_0_x(path, ("invalid", None, None, "expiry: in the past"))
+    journal = Journal(path, SECRET)
+    here = journal.identity("w", TEST_PAN, "203012", None, None, None)
+    assert journal.state(here, 2, ("w", TEST_PAN, "203012", "4100##########00")) is None
     journal.close()
 
 

@@ -117,6 +117,22 @@ def test_a_34_right_after_a_switch_says_the_service_may_not_have_the_version_yet
         assert refused.hint in refused.message
 
 
+def test_the_34_hint_names_the_latest_version_accepted_before() -> None:
+    """With two earlier versions accepted, the hint points back to the newest of them
+    (the one a merchant rotating forward would go back to), not the oldest."""
+    ring = KeyRing({1: "k1", 2: "k2", 3: "k3"}, active=1)
+    ring.for_request()
+    ring.proven(1)
+    ring.activate(2)
+    ring.for_request()
+    ring.proven(2)
+    ring.activate(3)
+    ring.for_request()
+    hint = ring.hint_for_34(3)
+    assert hint is not None
+    assert hint.endswith("; version 2 was accepted before")
+
+
 def test_a_34_without_a_switch_carries_no_hint() -> None:
     with Simulator() as sim, _client(sim, KeyRing.single("not-the-key", 1)) as client:
         refused = client.add_card("w", TEST_PAN, "203012")

@@ -13,11 +13,17 @@ from sogen_soap.wsdl_cache import fetch_wsdl
 from sogen_soap.wsdl_diff import diff_wsdl
 
 
+@pytest.mark.parametrize("wire", ["soap", "json"])
 @pytest.mark.parametrize("service", ["checkout", "cashManagement", "diagnostic"])
 def test_each_payment_wsdl_is_fetched_and_matches_the_bundled_one(
-    simulator: Simulator, tmp_path: Path, service: str
+    simulator: Simulator, tmp_path: Path, service: str, wire: str
 ) -> None:
-    path = fetch_wsdl(simulator.url, tmp_path / service, service=service)
+    """From the wallet's URL as either endpoint names it (``.../services/v2/wallet`` or
+    ``.../rs-services/v2/wallet``), the service's WSDL beside it is fetched."""
+    url = simulator.url
+    if wire == "json":
+        url = url.replace("/services/v2/wallet", "/rs-services/v2/wallet")
+    path = fetch_wsdl(url, tmp_path / service, service=service)
     source = json.loads((path.parent / "SOURCE.json").read_text())
     assert source["endpoint"].endswith(f"/services/v2/{service}")
     assert [d for d in diff_wsdl(path.parent, service) if d.severity != "info"] == []

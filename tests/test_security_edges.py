@@ -49,6 +49,23 @@ def test_escape_sequences_in_the_server_s_reason_phrase_never_reach_a_terminal(
     assert done.returncode == 5 and "\x1b" not in done.stderr
 
 
+def test_c1_control_characters_in_the_reason_phrase_are_replaced_too() -> None:
+    """The 8-bit forms (CSI is 0x9b, OSC 0x9d) act as escape sequences on terminals that
+    take C1 controls; read as Latin-1 they are U+0080 to U+009F, and become ``?``."""
+
+    def evil(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 404 \x9b2J\x9d0;owned\x9c\x85Not Found\r\n"
+                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")  # fmt: skip
+
+    with HostileServer(evil) as server:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=server.url,
+                          retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
+            with pytest.raises(HTTPStatusError) as caught:
+                client.get_wallet_data("w")
+    assert "HTTP 404 ?2J?0;owned??Not Found" in str(caught.value)
+    assert not any("\x80" <= c <= "\x9f" for c in str(caught.value))
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -209,3 +226,36 @@ def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
     assert f"imports http://127.0.0.1:{other}/" in str(caught.value)
     assert "refused" in str(caught.value)
     assert not os.path.exists(tmp_path / "out" / "WalletService.xsd")
+
+
+@pytest.mark.parametrize(
+    ("element", "attribute"),
+    [("xs:import", "schemaLocation"), ("xs:include", "schemaLocation"),
+     ("xs:redefine", "schemaLocation"), ("wsdl:import", "location")],
+)  # fmt: skip
+def test_wsdl_fetch_confines_every_kind_of_reference_to_the_origin(
+    element: str, attribute: str, tmp_path: Path
+) -> None:
+    """Each element through which a WSDL pulls in another document is followed only
+    on the same origin: one left out would be fetched by nobody here but kept
+    pointing elsewhere, and read from there by any other tool given the folder."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        other = probe.getsockname()[1]
+    text = (
+        '<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
+        'xmlns:xs="http://www.w3.org/2001/XMLSchema"><wsdl:types><xs:schema>'
+        f'<{element} {attribute}="http://127.0.0.1:{other}/elsewhere.xsd"/>'
+        "</xs:schema></wsdl:types></wsdl:definitions>"
+    ).encode()
+
+    def serve(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(text), text))  # fmt: skip
+
+    with HostileServer(serve) as server:
+        with pytest.raises(ConfigurationError) as caught:
+            fetch_wsdl(server.url, tmp_path / "out", timeout=5)
+        assert server.requests == 1
+    assert f"imports http://127.0.0.1:{other}/elsewhere.xsd, outside " in str(caught.value)
+    assert not (tmp_path / "out").exists()

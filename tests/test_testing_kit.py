@@ -126,3 +126,15 @@ def test_a_stored_payment_mean_also_answers_to_the_names_results_use() -> None:
         == (listed.pan_expiry_date, listed.payment_mean_alias, listed.payment_mean_brand)
         == ("203012", "home", "VISA")
     )
+
+
+def test_a_fault_for_an_operation_no_service_has_is_refused_not_kept_silently() -> None:
+    """A misspelt operation would script a fault no call ever meets, and the test
+    using it would pass for the wrong reason: it is refused, naming the operations."""
+    with simulated_wallet() as wallet:
+        with pytest.raises(ValueError, match="unknown operation 'addcard'") as refused:
+            wallet.fail_next("addcard", "drop")
+        assert str(refused.value).startswith("unknown operation 'addcard'; one of addCard, ")
+        assert "walletOrder" in str(refused.value)
+        with wallet.client() as client:
+            assert client.add_card("w", "4100000000000000", "203012").ok  # nothing was kept
