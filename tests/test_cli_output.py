@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
 
 from sogen_soap.cli.output import (
     EXIT_FAULT,
@@ -143,3 +146,31 @@ def test_the_exit_status_of_a_result() -> None:
 def test_a_table_pads_to_the_widest_cell_and_shows_empty_as_a_dash() -> None:
     assert table(["a", "bb"], [["xxx", None], ["", "y"]]) == "a    bb\nxxx  -\n-    y"
     assert table(["only"], []) == "only"
+
+
+def test_the_command_says_the_library_s_warnings_not_its_info_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr carries what needs a person (warnings, errors); the library's INFO lines
+    (a retry planned, a lost answer settled) are for logs, not for every run, even
+    when the program running ``main()`` logs the library at INFO."""
+    import logging
+
+    from cli_support import merchant_env, run_in_process
+
+    from sogen_soap.simulator import Simulator
+
+    library = logging.getLogger("sogen_soap")
+    previous = library.level
+    library.setLevel(logging.INFO)  # a host application's setting (setLevel clears the cache)
+    try:
+        with Simulator() as sim:
+            sim.app.faults.fail_next("getWalletData", "code_99")  # answered 99: sent again
+            done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, sim.url),
+                                  monkeypatch=monkeypatch)  # fmt: skip
+            assert sim.requests_seen == 2  # the retry happened
+    finally:
+        library.setLevel(previous)
+    assert done.returncode == 3  # 25: no such wallet, said on stdout
+    assert "25" in done.stdout
+    assert done.stderr == ""

@@ -350,3 +350,59 @@ def test_charge_names_each_bad_row_by_its_column_and_keeps_the_answer_of_a_good_
         "ok", "00", "00", "Accepted",
     )  # fmt: skip
     assert good["authorisation_id"] and good["authorisation_id"] == held.get("authorisation_id")
+
+
+def test_a_row_with_its_own_reference_is_known_whatever_identical_rows_come_before_it(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only rows without a reference are told apart by occurrence: a row naming its
+    reference stays the row done before when an identical row without one is added
+    above it (skipped, not sent again to be answered 94)."""
+    _enrolled(simulator, tmp_path, monkeypatch)
+    env = merchant_env(tmp_path, simulator.url)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,reference\nw,1,1000,own1\n")
+    first = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert first.returncode == 0, first.stderr
+    bill.write_text("wallet,id,amount,reference\nw,1,1000,\nw,1,1000,own1\n")
+    again = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["counts"], summary["sent"], summary["skipped"]) == ({"ok": 2}, 1, 1)
+    rows = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    assert rows[1].startswith("3,w,1,1000,978,own1,ok,00,")
+    assert len(simulator.store.payments()) == 2
+
+
+def test_a_row_left_in_flight_by_a_killed_run_says_unknown_while_unsent(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed run leaves its row ``sending`` in the journal; a run stopped before
+    sending it again reports it as unknown (looked up first next time), never as
+    the journal's inner word."""
+    import signal
+
+    from sogen_soap import WalletClient
+    from sogen_soap.cli.charge import CHARGE_COLUMNS, ChargeJournal, charge, read_charges
+    from sogen_soap.cli.enrol import Stop
+    from sogen_soap.cli.inputs import check_file
+
+    _enrolled(simulator, tmp_path, monkeypatch)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,reference\nw,1,1000,flight1\n")
+    form = check_file(bill, CHARGE_COLUMNS)
+    (row,) = read_charges(bill, form)
+    journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
+    journal.claim(row.key, "flight1")  # what a run killed mid-call leaves
+    stop = Stop()
+    stop.request(signal.SIGTERM)  # the next run is stopped before it sends anything
+    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                          environment=simulator.url)  # fmt: skip
+    with client:
+        summary = charge(client, bill, form, journal, tmp_path / "out.csv", stop=stop)
+    journal.close()
+    assert (dict(summary.counts), summary.sent) == ({"unknown": 1}, 0)
+    (line,) = (tmp_path / "out.csv").read_text().splitlines()[1:]
+    assert line.startswith("2,w,1,1000,978,flight1,unknown,")
+    assert "outcome unknown (stopped in flight); run the batch again" in line
+    assert simulator.store.payments() == []

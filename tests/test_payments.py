@@ -735,3 +735,35 @@ def test_a_payment_s_hint_is_part_of_its_message() -> None:
     )
     both = WalletOrderResult(response_code="00", hint="h", reconciliation="looked up")
     assert both.message == "Accepted (h) (looked up)"
+
+
+def test_a_validation_above_the_authorised_amount_is_refused_and_changes_nothing(
+    kit: SimulatedWallet,
+) -> None:
+    """A validation captures at most what was authorised (``validate``'s docstring: "at
+    most the authorised one"): more is refused 12 on operationAmount, nothing changed."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        held = str(client.wallet_order("w1", mean, 5000, capture_mode="VALIDATION")
+                   .transaction_reference)  # fmt: skip
+        more = client.validate(held, 5001)
+        assert (more.response_code, more.error_field_name) == ("12", "operationAmount")
+        assert more.new_amount is None
+        stored = kit.transaction(held)
+        assert stored is not None
+        assert (stored.status, stored.current_amount) == ("TO_VALIDATE", 5000)
+        assert client.validate(held, 5000).ok  # all of it: allowed
+
+
+def test_a_payment_mean_id_written_with_leading_zeros_is_the_same_id(kit: SimulatedWallet) -> None:
+    """paymentMeanId is a number of 1 to 6 digits (the client's rule lets "001" through):
+    the simulator reads "001" as payment mean 1, to read, rename and delete it."""
+    mean = _enrolled(kit)
+    assert mean == "1"
+    with kit.client() as client:
+        found = client.get_payment_mean_data("w1", "001")
+        assert found.ok and found.payment_mean is not None
+        assert found.payment_mean.payment_mean_id == "1"
+        assert client.update_payment_mean("w1", "01", "renamed").ok
+        assert client.delete_payment_mean("w1", "000001").ok
+    assert kit.wallet("w1") == ()
