@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run_in_process
+from cli_support import Done, merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
 from hostile import HostileServer
 
@@ -30,11 +30,13 @@ from sogen_soap.wsdl_cache import bundled_wsdl_path, fetch_wsdl
 SECRET = "S3cr3t-v4lue-n0t-to-be-seen"
 
 
-def test_escape_sequences_in_the_server_s_reason_phrase_never_reach_a_terminal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _refused_404(
+    reason: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, Done]:
+    """A 404 with ``reason`` as its phrase: the client's error text, and the command's run."""
+
     def evil(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 404 \x1b]0;owned\x07\x1b[2J\x1b[31mNot Found\r\n"
+        conn.sendall(b"HTTP/1.1 404 " + reason + b"\r\n"
                      b"Content-Length: 0\r\nConnection: close\r\n\r\n")  # fmt: skip
 
     with HostileServer(evil) as server:
@@ -44,26 +46,28 @@ def test_escape_sequences_in_the_server_s_reason_phrase_never_reach_a_terminal(
                 client.get_wallet_data("w")
         done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, server.url),
                               monkeypatch=monkeypatch)  # fmt: skip
-    assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
-    assert "HTTP 404 ?]0;owned??[2J?[31mNot Found" in str(caught.value)
+    return str(caught.value), done
+
+
+def test_escape_sequences_in_the_server_s_reason_phrase_never_reach_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said, done = _refused_404(b"\x1b]0;owned\x07\x1b[2J\x1b[31mNot Found", tmp_path, monkeypatch)
+    assert "\x1b" not in said and "\x07" not in said
+    assert "HTTP 404 ?]0;owned??[2J?[31mNot Found" in said
     assert done.returncode == 5 and "\x1b" not in done.stderr
 
 
-def test_c1_control_characters_in_the_reason_phrase_are_replaced_too() -> None:
+def test_c1_control_characters_in_the_reason_phrase_are_replaced_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The 8-bit forms (CSI is 0x9b, OSC 0x9d) act as escape sequences on terminals that
     take C1 controls; read as Latin-1 they are U+0080 to U+009F, and become ``?``."""
-
-    def evil(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 404 \x9b2J\x9d0;owned\x9c\x85Not Found\r\n"
-                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")  # fmt: skip
-
-    with HostileServer(evil) as server:
-        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=server.url,
-                          retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
-            with pytest.raises(HTTPStatusError) as caught:
-                client.get_wallet_data("w")
-    assert "HTTP 404 ?2J?0;owned??Not Found" in str(caught.value)
-    assert not any("\x80" <= c <= "\x9f" for c in str(caught.value))
+    said, done = _refused_404(b"\x9b2J\x9d0;owned\x9c\x85Not Found", tmp_path, monkeypatch)
+    assert "HTTP 404 ?2J?0;owned??Not Found" in said
+    for text in (said, done.stderr):
+        assert not any("\x80" <= c <= "\x9f" for c in text)
+    assert done.returncode == 5
 
 
 @pytest.mark.parametrize(
@@ -200,20 +204,14 @@ def test_a_schema_in_a_sibling_folder_sharing_the_name_as_prefix_is_not_read(
         WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=wsdl)
 
 
-def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
-    tmp_path: Path,
-) -> None:
+def _unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        other = probe.getsockname()[1]
-    text = (
-        Path(bundled_wsdl_path())
-        .read_bytes()
-        .replace(
-            b'schemaLocation="WalletService.xsd"',
-            f'schemaLocation="http://127.0.0.1:{other}/services/v2/wallet?xsd=x"'.encode(),
-        )
-    )
+        return int(probe.getsockname()[1])
+
+
+def _fetch_refused(text: bytes, tmp_path: Path) -> str:
+    """``wsdl fetch`` of a server answering ``text``: refused after that one request."""
 
     def serve(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
@@ -223,8 +221,24 @@ def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
         with pytest.raises(ConfigurationError) as caught:
             fetch_wsdl(server.url, tmp_path / "out", timeout=5)
         assert server.requests == 1  # the other port was never asked
-    assert f"imports http://127.0.0.1:{other}/" in str(caught.value)
-    assert "refused" in str(caught.value)
+    return str(caught.value)
+
+
+def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
+    tmp_path: Path,
+) -> None:
+    other = _unused_port()
+    text = (
+        Path(bundled_wsdl_path())
+        .read_bytes()
+        .replace(
+            b'schemaLocation="WalletService.xsd"',
+            f'schemaLocation="http://127.0.0.1:{other}/services/v2/wallet?xsd=x"'.encode(),
+        )
+    )
+    said = _fetch_refused(text, tmp_path)
+    assert f"imports http://127.0.0.1:{other}/" in said
+    assert "refused" in said
     assert not os.path.exists(tmp_path / "out" / "WalletService.xsd")
 
 
@@ -239,23 +253,13 @@ def test_wsdl_fetch_confines_every_kind_of_reference_to_the_origin(
     """Each element through which a WSDL pulls in another document is followed only
     on the same origin: one left out would be fetched by nobody here but kept
     pointing elsewhere, and read from there by any other tool given the folder."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        other = probe.getsockname()[1]
+    other = _unused_port()
     text = (
         '<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
         'xmlns:xs="http://www.w3.org/2001/XMLSchema"><wsdl:types><xs:schema>'
         f'<{element} {attribute}="http://127.0.0.1:{other}/elsewhere.xsd"/>'
         "</xs:schema></wsdl:types></wsdl:definitions>"
     ).encode()
-
-    def serve(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
-                     b"Connection: close\r\n\r\n%s" % (len(text), text))  # fmt: skip
-
-    with HostileServer(serve) as server:
-        with pytest.raises(ConfigurationError) as caught:
-            fetch_wsdl(server.url, tmp_path / "out", timeout=5)
-        assert server.requests == 1
-    assert f"imports http://127.0.0.1:{other}/elsewhere.xsd, outside " in str(caught.value)
+    said = _fetch_refused(text, tmp_path)
+    assert f"imports http://127.0.0.1:{other}/elsewhere.xsd, outside " in said
     assert not (tmp_path / "out").exists()
