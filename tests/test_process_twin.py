@@ -106,7 +106,7 @@ def test_concurrency_is_the_whole_batch_s_however_many_processes(
     time"), never two each."""
     rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(8)]
     (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
-    with Simulator(latency=0.3) as sim:
+    with Simulator(latency=1.0) as sim:  # a worker process started late still overlaps
         peak = sim._front.app = _Peak(sim.app)  # type: ignore[assignment]
         done = run_in_process(
             "enrol", str(tmp_path / "in.csv"), "--json", "--processes", processes,
