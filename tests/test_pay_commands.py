@@ -321,14 +321,10 @@ def test_charge_names_each_bad_row_by_its_column_and_keeps_the_answer_of_a_good_
 ) -> None:
     import csv
 
-    from sogen_soap import WalletClient
-
-    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
-                      environment=simulator.url) as client:  # fmt: skip
-        assert client.add_card("w1", TEST_PAN, "203012").ok
+    _enrolled(simulator, tmp_path, monkeypatch)
     bill = tmp_path / "bill.csv"
-    bill.write_text("wallet,id,amount,currency\n,1,100,\nw1,1,12.50,\nw1,1,100,EURO\n"
-                    "w1,1,0,\nw1,1,1000,\n")  # fmt: skip
+    bill.write_text("wallet,id,amount,currency\n,1,100,\nw,1,12.50,\nw,1,100,EURO\n"
+                    "w,1,0,\nw,1,1000,\n")  # fmt: skip
     done = run_in_process("charge", str(bill), "--quiet", env=merchant_env(tmp_path, simulator.url),
                           monkeypatch=monkeypatch)  # fmt: skip
     assert done.returncode == 2

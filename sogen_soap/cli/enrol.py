@@ -740,10 +740,10 @@ def write_records(
         raise
 
 
-def default_paths(source: Path) -> tuple[Path, Path]:
-    """Journal and result file beside the input."""
+def default_paths(source: Path, journal: str = "journal") -> tuple[Path, Path]:
+    """Journal (``FILE.<journal>.sqlite3``) and result file beside the input."""
     stem = source.with_suffix("")
-    return Path(f"{stem}.journal.sqlite3"), Path(f"{stem}.results{results_suffix(source)}")
+    return Path(f"{stem}.{journal}.sqlite3"), Path(f"{stem}.results{results_suffix(source)}")
 
 
 def check_rows(path: Source, form: FileFormat, *, any_expiry: bool = False) -> tuple[int, int]:

@@ -359,20 +359,14 @@ def _charge(args: argparse.Namespace) -> int:
         charge,
         read_charges,
     )
-    from .enrol import Stop
+    from .enrol import Stop, default_paths
     from .inputs import check_file
 
     source = Path(args.file)
     form = check_file(source, CHARGE_COLUMNS)  # the file as a whole, before anything else
-    stem = source.with_suffix("")
-    journal_path = _journal_path(args, source, Path(f"{stem}.charges.sqlite3"))
-    results_path = _output_path(
-        args,
-        source,
-        journal_path,
-        Path(f"{stem}.results{results_suffix(source)}"),
-        RESULT_FIELDS,
-    )
+    default_journal, default_results = default_paths(source, "charges")
+    journal_path = _journal_path(args, source, default_journal)
+    results_path = _output_path(args, source, journal_path, default_results, RESULT_FIELDS)
     settings = resolve_settings(args)
     bad = total = 0
     for row in read_charges(source, form):  # every bad row reported before anything is sent
