@@ -8,6 +8,7 @@ is left marked in flight unless its request may have left.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -150,6 +151,22 @@ def test_a_stopped_batch_waits_for_the_rows_on_the_wire_and_records_their_answer
     assert _sent(err) == str(stored)  # and counted in what the stop says
 
 
+def test_rows_on_the_wire_longer_than_the_short_wait_still_get_their_answers(
+    tmp_path: Path,
+) -> None:
+    """docs/batch.md: a stop "lets the rows on the wire get their answers".  With
+    threads each row keeps its call's own deadline: answered 3 s after they arrive
+    (longer than the 2 s the batch then gives stragglers), the four rows sent are
+    still recorded as done, none left in flight for the next run."""
+    _write(tmp_path / "cards.csv", 20)
+    with Simulator(latency=3.0) as sim:
+        _, err, received = _terminated(tmp_path, sim, once=4)
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        stored = sim.store.count_cards()
+    assert entries == dict.fromkeys(received, "ok") and len(entries) == stored == 4
+    assert _sent(err) == "4"
+
+
 def _sent(err: str) -> str:
     found = re.search(r"rows sent so far: (\d+)", err)
     return found.group(1) if found else "?"
@@ -193,8 +210,12 @@ def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signa
         batch.send_signal(sig)  # to the batch alone
         batch.communicate(timeout=30)
         ended = time.monotonic()
-        _until(lambda: not any(_alive(pid) for pid in workers), 5.0)
-        assert time.monotonic() - ended < 5.0
+        # Killed, the batch cannot stop its workers: each sees its parent gone on its
+        # own, "within half a second" (docs/batch.md); 2 s leaves room for a loaded
+        # machine and still fails a watch that looks every few seconds.
+        bound = 2.0 if sig == signal.SIGKILL else 5.0
+        _until(lambda: not any(_alive(pid) for pid in workers), bound)
+        assert time.monotonic() - ended < bound
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -264,3 +285,59 @@ def test_stopped_worker_processes_get_their_grace_for_the_rows_on_the_wire(
         stored = sim.store.count_cards()
     assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight
     assert len(entries) == stored >= 2
+
+
+@pytest.mark.parametrize("command", ["enrol", "charge"])
+def test_a_batch_run_from_a_thread_leaves_signals_to_the_program(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cli.enrol.Stop: signal handlers are installed from the main thread only (Python
+    allows no other).  A program running the command's ``main()`` on a thread of its
+    own gets its batch done, and its own handlers stay as they were."""
+    import threading
+
+    from cli_support import run_in_process
+
+    from sogen_soap import WalletClient
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with Simulator() as sim:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                          environment=sim.url) as client:  # fmt: skip
+            assert client.add_card("w", TEST_PAN, "203012").ok
+        if command == "enrol":
+            (tmp_path / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
+        else:
+            (tmp_path / "rows.csv").write_text("wallet,id,amount\nw,1,100\n")
+        done: list[Any] = []
+        worker = threading.Thread(target=lambda: done.append(run_in_process(
+            command, "rows.csv", "--json", env=merchant_env(tmp_path, sim.url),
+            monkeypatch=monkeypatch, cwd=tmp_path,
+        )))  # fmt: skip
+        worker.start()
+        worker.join(60)
+    assert len(done) == 1, "the command raised on its thread"
+    assert done[0].returncode == 0, done[0].stderr
+    assert json.loads(done[0].stdout)["counts"] == {"ok": 1}
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_worker_killed_mid_batch_keeps_the_retries_it_reported(tmp_path: Path) -> None:
+    """cli.enrol: the summary's retries count every worker's, a worker that died
+    included (up to its last answered chunk).  Every attempt is answered 99, so each
+    row answered took exactly 3 attempts (2 retries) and ends ``failed``; one worker is
+    killed once 4 rows are done, and the other finishes the batch."""
+    _write(tmp_path / "cards.csv", 10)
+    with Simulator(latency=0.05) as sim:
+        sim.app.faults.fail_next("addCard", "code_99", times=1000)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "2", "--json")
+        journal = tmp_path / "cards.journal.sqlite3"
+        _until(lambda: journal.exists() and list(_entries(journal).values()).count("failed") >= 4)
+        workers = _workers_of(batch.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = batch.communicate(timeout=60)
+    summary = json.loads(out)
+    failed = summary["counts"]["failed"]
+    assert 4 <= failed <= 10 and summary["counts"].get("ok", 0) == 0, err
+    assert summary["retries"] == 2 * failed, (summary, err)

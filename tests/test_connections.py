@@ -212,6 +212,19 @@ def test_no_time_left_means_nothing_is_sent() -> None:
     )
 
 
+def test_a_spent_deadline_still_hands_a_blocking_wait_to_socket_apis() -> None:
+    """transport.Deadline.left: at least a millisecond.  ``settimeout(0)`` would make a
+    TLS handshake non-blocking (an SSLWantReadError, reported as a TLS failure rather
+    than as the time being up) and ``wait_for(timeout=0)`` never waits at all."""
+    left = Deadline(-1).left()
+    assert 0 < left <= 0.01
+    with socket.socket() as sock:
+        sock.settimeout(left)
+        assert sock.getblocking() and sock.gettimeout() == left
+    assert 0 < Deadline(0).left() <= 0.01
+    assert 4 < Deadline(5).left() <= 5
+
+
 def _answer_once_then_hang_up(both: threading.Barrier) -> Script:
     """Each connection answers its first request once two connections are open,
     then reads the next request whole and closes without answering."""

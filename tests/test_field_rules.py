@@ -3,6 +3,8 @@ that a secret or an over-long value is never echoed back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sogen_soap.errors import InvalidFieldError
@@ -166,3 +168,49 @@ def test_up_to_eight_choices_are_listed_and_more_are_counted() -> None:
     eight = tuple(f"C{i}" for i in range(8))
     assert _not_a_choice("X", eight, "") == "must be one of " + ", ".join(eight)
     assert _not_a_choice("X", (*eight, "C8"), "") == "is not one of the 9 names this field takes"
+
+
+def _schema_lengths() -> dict[tuple[str, str], int]:
+    """(schema file, element) -> maxLength, read from the bundled XSDs with lxml: the
+    published sizes (ANS20, ANS32...), independent of the package's rule table."""
+    from lxml import etree
+
+    from sogen_soap.wsdl_cache import bundled_wsdl_path
+
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    found = {}
+    for xsd in sorted(Path(bundled_wsdl_path()).parent.glob("*.xsd")):
+        root = etree.parse(str(xsd)).getroot()
+        limits = {
+            kind.get("name"): int(limit.get("value"))
+            for kind in root.iter(f"{xs}simpleType")
+            for limit in kind.iter(f"{xs}maxLength")
+        }
+        for element in root.iter(f"{xs}element"):
+            kind = (element.get("type") or "").rpartition(":")[2]
+            if kind in limits:
+                found[(xsd.name, element.get("name"))] = limits[kind]
+    return found
+
+
+SCHEMA_LENGTHS = _schema_lengths()
+
+
+@pytest.mark.parametrize(("where", "field"), sorted(SCHEMA_LENGTHS))
+def test_every_text_field_is_as_long_as_its_schema_allows_and_no_longer(
+    where: str, field: str
+) -> None:
+    """A value the schema would refuse is refused before sending, and one it takes is
+    sent: each field's length limit is its XSD's maxLength (the seal, the card
+    number and the secret token have rules of their own)."""
+    limit = SCHEMA_LENGTHS[(where, field)]
+    if field in ("seal", "cardNumber"):
+        assert field not in FIELD_RULES
+        return
+    rule = FIELD_RULES[field]
+    assert rule.max_length == limit
+    if rule.pattern is None and not rule.choices:
+        assert check_field(field, "a" * limit) == "a" * limit
+        with pytest.raises(InvalidFieldError) as caught:
+            check_field(field, "a" * (limit + 1))
+        assert caught.value.rule.startswith(f"must be at most {limit} characters (got {limit + 1})")

@@ -127,6 +127,18 @@ def test_without_an_environment_it_is_the_vendor_test_service(environment: str |
         assert client.endpoint == TEST_SERVICE
 
 
+def test_a_client_given_no_environment_is_for_the_vendor_test_service() -> None:
+    """README and docs/api.md: `environment="test"` (the default).  A client made in
+    code with no environment must never point at production.  Built only: nothing is
+    sent."""
+    from sogen_soap import AsyncWalletClient
+
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version) as client:
+        assert client.endpoint == TEST_SERVICE
+    made = AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version)
+    assert made.endpoint == TEST_SERVICE
+
+
 def test_an_environment_given_in_code_wins_over_the_variable(simulator: Simulator) -> None:
     env = _environ("prod")
     with WalletClient.from_env(env, environment=simulator.url) as client:

@@ -107,6 +107,23 @@ def test_answers_that_could_mislead_the_seal_are_refused(content: bytes, message
     assert str(caught.value) == message
 
 
+# Every field the wallet service sends as text (the data dictionary's types), written
+# out here, not read from the codec: a number in any of them is refused, not guessed at.
+TEXT_FIELDS = [
+    "walletResponseCode", "errorFieldName", "seal", "paymentMeanId", "maskedPan",
+    "paymentMeanAlias", "panExpiryDate", "paymentMeanBrand", "walletActionDateTime",
+    "walletCreationDateTime", "walletLastActionDateTime", "merchantWalletId",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TEXT_FIELDS)
+def test_a_number_in_any_text_field_is_refused(name: str) -> None:
+    with pytest.raises(ResponseError) as caught:
+        parse_reply(b'{"%s":7}' % name.encode())
+    assert str(caught.value) == f"the response gives {name} as a int, not text"
+    assert parse_reply(b'{"%s":"7"}' % name.encode()) == {name: "7"}
+
+
 def test_debug_logs_show_no_card_seal_or_token() -> None:
     shown = redacted_json(
         {"cardNumber": "4100000000000000", "seal": "ab" * 32, "paymentToken": "tok",

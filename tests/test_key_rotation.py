@@ -222,10 +222,15 @@ def test_the_simulator_reads_a_key_version_with_its_window_from_a_spec(tmp_path:
     assert merchant == Merchant(MERCHANT_ID, 2, KEY_2, date(2026, 1, 1), date(2027, 12, 31))
     assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}::2027-12-31").valid_from is None
     assert Merchant.from_spec(f"{MERCHANT_ID}:2:{key_file}").valid_until is None
+    empty, blank = tmp_path / "empty", tmp_path / "blank"
+    empty.write_text("")
+    blank.write_text("  \r\n" + KEY_2 + "\n")  # the key is the first line, and it is blank
     bad_specs = [
         (f"{MERCHANT_ID}:x:{key_file}", "expected ID:KEY_VERSION:KEY_FILE"),
         (f"{MERCHANT_ID}:2:{tmp_path / 'none'}", "cannot read key file"),
         (f"{MERCHANT_ID}:2:{key_file}:2026-02-30:", "day is out of range"),
+        (f"{MERCHANT_ID}:2:{empty}", f"key file {empty} is empty"),  # an empty key signs anything
+        (f"{MERCHANT_ID}:2:{blank}", f"key file {blank} is empty"),
     ]
     for bad, why in bad_specs:
         with pytest.raises(ValueError, match=why):
@@ -308,3 +313,20 @@ def test_the_async_client_switches_keys_without_a_restart_too() -> None:
 
     with _both_keys() as sim:
         assert asyncio.run(life(sim)) == [(1, True), (2, True)]
+
+
+def test_a_lone_key_version_dated_ahead_seals_nothing_before_its_day() -> None:
+    """docs/keys.md: a version with ``active_from`` seals from that day on.  One alone in
+    its ring is no exception: before its day nothing is sealed, and no request leaves."""
+    day = date(2027, 3, 1)
+    ring = KeyRing([KeyVersion(2, KEY_2, active_from=day)], today=lambda: day - timedelta(1))
+    with pytest.raises(ConfigurationError) as caught:
+        ring.active  # noqa: B018
+    assert str(caught.value) == "no key version is active yet: the first, 2, starts on 2027-03-01"
+    on_the_day = KeyRing([KeyVersion(2, KEY_2, active_from=day)], today=lambda: day)
+    assert on_the_day.active.version == 2
+    with Simulator() as sim:
+        with pytest.raises(ConfigurationError, match="no key version is active yet"):
+            with WalletClient(MERCHANT_ID, ring, environment=sim.url) as client:
+                client.get_wallet_data("w")
+        assert sim.requests_seen == 0

@@ -247,3 +247,18 @@ def test_keys_check_says_days_in_words_expired_keys_unsent(
     assert f"key version 1: expires {when} ({said}" in out, out + err
     probes = two_keys.requests_seen - before
     assert probes == (2 if days >= 0 else 1)  # an expired key's probe is never sent
+
+
+def test_the_verdict_s_expiry_window_is_90_days_unless_told() -> None:
+    """docs/keys.md: exit 8 when a key expires within ``--warn-days`` (90); the same
+    window when ``exit_status`` is called without one (a program of the operator's
+    own reusing the command's verdict)."""
+    from sogen_soap.cli.keys import EXIT_EXPIRING, KeyCheck, exit_status
+
+    def accepted(days_left: int) -> list[KeyCheck]:
+        return [KeyCheck(1, True, "2027-01-01", days_left, "accepted", "a sealed answer")]
+
+    assert [exit_status(accepted(d)) for d in (1, 60, 90, 91, 365)] == [
+        EXIT_EXPIRING, EXIT_EXPIRING, EXIT_EXPIRING, 0, 0,
+    ]  # fmt: skip
+    assert exit_status(accepted(60), 30) == 0

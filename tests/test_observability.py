@@ -408,3 +408,19 @@ def test_without_opentelemetry_telemetry_true_is_refused_and_the_default_works()
     assert python_says(check) == [
         "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'", "built",
     ]  # fmt: skip
+
+
+def test_a_tracer_provider_configured_alone_gets_the_spans(
+    kit: SimulatedWallet, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """observe.py: with no providers given, a client traces once the application has
+    configured a global tracer provider *or* a meter provider (one that traces but
+    keeps no metrics is common).  The global is replaced for this test only."""
+    from opentelemetry import metrics, trace
+
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: telemetry.tracer_provider)
+    unset = ("_ProxyMeterProvider", "NoOpMeterProvider")
+    assert type(metrics.get_meter_provider()).__name__ in unset  # no metrics configured
+    with kit.client() as client:
+        assert client.get_wallet_data("w").response_code == "25"
+    assert [span.name for span in telemetry.spans.get_finished_spans()] == ["wallet/getWalletData"]

@@ -25,6 +25,28 @@ def _operations(kit: SimulatedWallet, since: int) -> list[str]:
     return [r.operation for r in kit.requests[since:]]
 
 
+@pytest.mark.parametrize(
+    ("amount", "code", "status"),
+    [(1002, "02", "PENDING_REFERRAL"), (1005, "05", "REFUSED"), (1059, "63", "REFUSED"),
+     (1060, "60", "PENDING")],
+)  # fmt: skip
+def test_a_charge_not_accepted_carries_no_authorisation_id(
+    kit: SimulatedWallet, amount: int, code: str, status: str
+) -> None:
+    """docs/payments.md: authorisation goes by the amount's last two digits.  Only an
+    accepted charge is authorised: a referral, a refusal, fraud or a pending one has no
+    authorisation id (a back office reading one would think the charge went through)."""
+    mean = _mean(kit)
+    with kit.client() as client:
+        accepted = client.wallet_order("w1", mean, 1000, transaction_reference="yes1")
+        other = client.wallet_order("w1", mean, amount, transaction_reference="no1")
+        held = client.get_transaction_data("no1")
+    assert accepted.ok and len(accepted.authorisation_id or "") == 6
+    assert accepted.authorisation_id.isdigit()  # type: ignore[union-attr]
+    assert (other.response_code, other.authorisation_id) == (code, None)
+    assert (held.status, held.authorisation_id) == (status, None)
+
+
 def test_a_recovered_charge_holds_the_transaction_s_fields(kit: SimulatedWallet) -> None:
     mean = _mean(kit)
     kit.fail_next("walletOrder", "commit_drop")

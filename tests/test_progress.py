@@ -159,3 +159,67 @@ def test_the_bar_takes_what_the_terminal_leaves_down_to_five_columns(
         bar.add("ok")
         (frame,) = _frames(out)
         assert frame == expected.ljust(columns - 1), bar_width
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> bytes:
+    """What the command writes to its standard error when that is a terminal (a real
+    pseudo-terminal: the command sees ``isatty()`` true, as in an operator's shell)."""
+    import os
+    import pty
+    import subprocess
+
+    from cli_support import SCRIPT
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [SCRIPT, *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=slave, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        assert done.returncode == 0
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return seen
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
+@pytest.mark.parametrize("command", ["enrol", "charge"])
+def test_quiet_draws_no_progress_line_even_on_a_terminal(command: str, tmp_path: Path) -> None:
+    """docs/batch.md: the progress line is drawn on a terminal, and ``--quiet`` turns it
+    off; the same for both batches."""
+    from cli_support import merchant_env
+    from conftest import MERCHANT, TEST_PAN
+
+    from sogen_soap import WalletClient
+    from sogen_soap.simulator import Simulator
+
+    with Simulator() as sim:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                          environment=sim.url) as client:  # fmt: skip
+            assert client.add_card("w", TEST_PAN, "203012").ok
+        env = merchant_env(tmp_path, sim.url)
+        seen = {}
+        for quiet in (False, True):
+            folder = tmp_path / f"quiet-{quiet}"
+            folder.mkdir()
+            if command == "enrol":
+                (folder / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
+            else:
+                (folder / "rows.csv").write_text("wallet,id,amount\nw,1,100\nw,1,250\n")
+            flags = ["--quiet"] if quiet else []
+            seen[quiet] = _stderr_on_a_terminal([command, "rows.csv", *flags], env, folder)
+    rows = 1 if command == "enrol" else 2
+    assert seen[False].startswith(b"\r[") and f" {rows}/{rows}  ok {rows} ".encode() in seen[False]
+    assert seen[True] == b""  # nothing at all: every row went well, and quietly

@@ -23,6 +23,7 @@ from sogen_soap import (
 )
 from sogen_soap.cli.enrol import _outcome
 from sogen_soap.cli.keys import check_keys
+from sogen_soap.redact import mask_pan
 from sogen_soap.results import AddCardResult
 from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
 from sogen_soap.testing import simulated_wallet
@@ -339,6 +340,17 @@ def test_load_test_cards_never_pass_the_luhn_check() -> None:
     assert len(numbers) == 1000
     assert not any(_luhn_by_hand(n) for n in numbers)
     assert all(luhn_valid(n) == _luhn_by_hand(n) for n in [*numbers, "79927398713", "0"])
+
+
+def test_load_test_cards_of_one_wallet_stay_apart_once_masked() -> None:
+    """cards.py: cards of one wallet differ in their last two digits, so a wallet's
+    masked PANs (first 4, last 2) tell them apart, as real cards in a wallet do."""
+    from sogen_soap.simulator.cards import test_card_number
+
+    for wallet in (0, 7, 1234567):
+        cards = [test_card_number(wallet, k) for k in range(100)]
+        assert len({mask_pan(card) for card in cards}) == 100
+        assert [card[-2:] for card in cards] == [f"{k:02d}" for k in range(100)]
 
 
 def test_an_empty_key_ring_is_refused() -> None:

@@ -160,6 +160,26 @@ def test_the_charge_journal_survives_a_killed_process(tmp_path: Path) -> None:
     assert (tmp_path / "j.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
+def test_the_charge_journal_counts_each_send_and_holds_no_card_number(tmp_path: Path) -> None:
+    """cli/charge.py: "It holds no card data", and each claim is one more send of the
+    same charge (a run resumed after a kill sends it again under its reference).  A
+    message quoting a card number (an error's text) is masked before it is stored."""
+    path = tmp_path / "j.sqlite3"
+    journal = ChargeJournal(path)
+    try:
+        journal.claim("k1", "ref1")
+        journal.claim("k1", "ref1")
+        journal.finish("k1", "failed", message="wallet of 4111 1111 1111 1111 refused")
+        entry = journal.entry("k1")
+    finally:
+        journal.close()
+    assert entry is not None
+    assert (entry.reference, entry.state, entry.attempts) == ("ref1", "failed", 2)
+    assert entry.message == "wallet of 4111##########11 refused"
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("j.sqlite3*"))
+    assert b"4111 1111 1111 1111" not in stored and b"4111111111111111" not in stored
+
+
 class _Mischief(http.server.BaseHTTPRequestHandler):
     """Forwards to the simulator, giving requests for wallet ``bad`` an unknown
     merchant id: their answer is 03, as with wrong credentials."""

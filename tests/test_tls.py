@@ -185,6 +185,35 @@ def test_an_httpx_client_that_does_not_verify_is_refused(verify: object, https: 
     assert https.requests_seen == 0
 
 
+def test_an_httpx_client_whose_transport_shows_no_tls_settings_is_refused(
+    https: Simulator,
+) -> None:
+    """transport.httpx_refusal: a transport of the caller's own (a custom one, a
+    mounted test double) has no SSL context to read; nothing says it verifies, so it
+    is refused like verify=False, before anything is sent."""
+    import httpx
+
+    from sogen_soap import AsyncWalletClient
+
+    class Own(httpx.AsyncBaseTransport):
+        calls = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            Own.calls += 1
+            raise AssertionError("nothing may be sent through it")
+
+    client = httpx.AsyncClient(transport=Own())
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                          environment=https.url, http_client=client)  # fmt: skip
+    assert str(caught.value) == (
+        "the http_client given does not verify TLS (its transport (Own) shows no TLS settings "
+        "to check); sogen-soap does not send card data without it (use ca_bundle= for a "
+        "private CA)"
+    )
+    assert Own.calls == 0 and https.requests_seen == 0
+
+
 def test_a_missing_certificate_file_is_a_configuration_error(
     https: Simulator, tmp_path: Path
 ) -> None:
