@@ -200,9 +200,9 @@ SCHEMA_LENGTHS = _schema_lengths()
 def test_every_text_field_is_as_long_as_its_schema_allows_and_no_longer(
     where: str, field: str
 ) -> None:
-    """A value the schema would refuse is refused before sending, and one it takes is
-    sent: each field's length limit is its XSD's maxLength (the seal, the card
-    number and the secret token have rules of their own)."""
+    """A value the schema would refuse is refused before sending, and one it takes
+    passes: each field's length limit is its XSD's maxLength (the seal and the card
+    number, which the caller never writes as text of its own, have rules apart)."""
     limit = SCHEMA_LENGTHS[(where, field)]
     if field in ("seal", "cardNumber"):
         assert field not in FIELD_RULES

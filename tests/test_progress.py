@@ -197,8 +197,8 @@ def _stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> by
 
 @pytest.mark.parametrize("command", ["enrol", "charge"])
 def test_quiet_draws_no_progress_line_even_on_a_terminal(command: str, tmp_path: Path) -> None:
-    """docs/batch.md: the progress line is drawn on a terminal, and ``--quiet`` turns it
-    off; the same for both batches."""
+    """docs/batch.md: "On a terminal a progress line shows counts, rate and ETA"; each
+    batch's ``--quiet`` help: "no progress bar even on a terminal"."""
     from cli_support import merchant_env
     from conftest import MERCHANT, TEST_PAN
 
