@@ -174,3 +174,46 @@ def test_the_command_says_the_library_s_warnings_not_its_info_lines(
     assert done.returncode == 3  # 25: no such wallet, said on stdout
     assert "25" in done.stdout
     assert done.stderr == ""
+
+
+def test_a_program_running_the_command_twice_gets_each_warning_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cli/events.py routes the library's warnings to stderr once per process, however
+    many times ``main()`` runs in it (a scheduler calling it for each job): a warning
+    is one line, not one line per earlier run."""
+    import logging
+
+    from cli_support import merchant_env, run_in_process
+
+    from sogen_soap.simulator import Simulator
+
+    with Simulator() as sim:
+        for _ in range(2):
+            done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, sim.url),
+                                  monkeypatch=monkeypatch)  # fmt: skip
+            assert done.returncode == 3 and done.stderr == ""
+    capsys.readouterr()
+    logging.getLogger("sogen_soap.keys").warning("key version 2 expires in 20 days")
+    assert capsys.readouterr().err == "sogen-soap: warning: key version 2 expires in 20 days\n"
+
+
+def test_a_refused_card_lookup_prints_its_code_and_no_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``payment-mean`` for a card the service does not know: exit 3, the code and its
+    words on stdout, no table (there is no card to show) and nothing on stderr."""
+    from cli_support import merchant_env, run_in_process
+
+    from sogen_soap.simulator import Simulator
+
+    with Simulator() as sim:
+        env = merchant_env(tmp_path, sim.url)
+        done = run_in_process("payment-mean", "--wallet", "nobody", "--id", "1", env=env,
+                              monkeypatch=monkeypatch)  # fmt: skip
+    assert (done.returncode, done.stderr) == (3, "")
+    assert done.stdout.splitlines()[:2] == [
+        "operation         getPaymentMeanData",
+        "response          25 Wallet / payment mean unknown",
+    ]
+    assert "masked pan" not in done.stdout and "\n\n" not in done.stdout

@@ -402,3 +402,22 @@ def test_a_row_left_in_flight_by_a_killed_run_says_unknown_while_unsent(
     assert line.startswith("2,w,1,1000,978,flight1,unknown,")
     assert "outcome unknown (stopped in flight); run the batch again" in line
     assert simulator.store.payments() == []
+
+
+def test_a_charge_file_s_cells_are_read_as_people_type_them(tmp_path: Path) -> None:
+    """As enrol reads its file: spaces around a cell are not part of it (a card's id
+    typed " 1 " is card 1), and a required cell holding spaces only is "missing" under
+    its column's name, as an empty one is (not a field rule's words about digits)."""
+    from sogen_soap.cli.charge import CHARGE_COLUMNS, BadCharge, Charge, read_charges
+    from sogen_soap.cli.inputs import check_file
+
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\n w , 1 , 1000 \nw,   ,500\nw,,500\n   ,2,500\n")
+    rows = list(read_charges(bill, check_file(bill, CHARGE_COLUMNS)))
+    first, *bad = rows
+    assert isinstance(first, Charge)
+    assert (first.wallet, first.mean, first.amount) == ("w", "1", 1000)
+    assert all(isinstance(row, BadCharge) for row in bad)
+    assert [(row.line, row.message) for row in bad] == [  # type: ignore[union-attr]
+        (3, "id: missing"), (4, "id: missing"), (5, "wallet: missing"),
+    ]  # fmt: skip
