@@ -25,6 +25,7 @@ from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
+from sogen_soap.testing import SimulatedWallet
 
 pytestmark = pytest.mark.slow
 
@@ -289,7 +290,7 @@ def test_stopped_worker_processes_get_their_grace_for_the_rows_on_the_wire(
 
 @pytest.mark.parametrize("command", ["enrol", "charge"])
 def test_a_batch_run_from_a_thread_leaves_signals_to_the_program(
-    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    command: str, kit: SimulatedWallet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """cli.enrol.Stop: signal handlers are installed from the main thread only (Python
     allows no other).  A program running the command's ``main()`` on a thread of its
@@ -298,24 +299,20 @@ def test_a_batch_run_from_a_thread_leaves_signals_to_the_program(
 
     from cli_support import run_in_process
 
-    from sogen_soap import WalletClient
-
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    with Simulator() as sim:
-        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-                          environment=sim.url) as client:  # fmt: skip
-            assert client.add_card("w", TEST_PAN, "203012").ok
-        if command == "enrol":
-            (tmp_path / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
-        else:
-            (tmp_path / "rows.csv").write_text("wallet,id,amount\nw,1,100\n")
-        done: list[Any] = []
-        worker = threading.Thread(target=lambda: done.append(run_in_process(
-            command, "rows.csv", "--json", env=merchant_env(tmp_path, sim.url),
-            monkeypatch=monkeypatch, cwd=tmp_path,
-        )))  # fmt: skip
-        worker.start()
-        worker.join(60)
+    with kit.client() as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    if command == "enrol":
+        (tmp_path / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
+    else:
+        (tmp_path / "rows.csv").write_text("wallet,id,amount\nw,1,100\n")
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(run_in_process(
+        command, "rows.csv", "--json", env=merchant_env(tmp_path, kit.url),
+        monkeypatch=monkeypatch, cwd=tmp_path,
+    )))  # fmt: skip
+    worker.start()
+    worker.join(60)
     assert len(done) == 1, "the command raised on its thread"
     assert done[0].returncode == 0, done[0].stderr
     assert json.loads(done[0].stdout)["counts"] == {"ok": 1}

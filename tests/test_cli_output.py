@@ -28,6 +28,7 @@ from sogen_soap.results import (
     SignOffResult,
     SoapFault,
 )
+from sogen_soap.simulator import Simulator
 
 PARIS = timezone(timedelta(hours=1))
 
@@ -149,7 +150,7 @@ def test_a_table_pads_to_the_widest_cell_and_shows_empty_as_a_dash() -> None:
 
 
 def test_the_command_says_the_library_s_warnings_not_its_info_lines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """stderr carries what needs a person (warnings, errors); the library's INFO lines
     (a retry planned, a lost answer settled) are for logs, not for every run, even
@@ -158,17 +159,14 @@ def test_the_command_says_the_library_s_warnings_not_its_info_lines(
 
     from cli_support import merchant_env, run_in_process
 
-    from sogen_soap.simulator import Simulator
-
     library = logging.getLogger("sogen_soap")
     previous = library.level
     library.setLevel(logging.INFO)  # a host application's setting (setLevel clears the cache)
     try:
-        with Simulator() as sim:
-            sim.app.faults.fail_next("getWalletData", "code_99")  # answered 99: sent again
-            done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, sim.url),
-                                  monkeypatch=monkeypatch)  # fmt: skip
-            assert sim.requests_seen == 2  # the retry happened
+        simulator.app.faults.fail_next("getWalletData", "code_99")  # answered 99: sent again
+        done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, simulator.url),
+                              monkeypatch=monkeypatch)  # fmt: skip
+        assert simulator.requests_seen == 2  # the retry happened
     finally:
         library.setLevel(previous)
     assert done.returncode == 3  # 25: no such wallet, said on stdout
@@ -177,7 +175,10 @@ def test_the_command_says_the_library_s_warnings_not_its_info_lines(
 
 
 def test_a_program_running_the_command_twice_gets_each_warning_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """cli/events.py routes the library's warnings to stderr once per process, however
     many times ``main()`` runs in it (a scheduler calling it for each job): a warning
@@ -186,31 +187,25 @@ def test_a_program_running_the_command_twice_gets_each_warning_once(
 
     from cli_support import merchant_env, run_in_process
 
-    from sogen_soap.simulator import Simulator
-
-    with Simulator() as sim:
-        for _ in range(2):
-            done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, sim.url),
-                                  monkeypatch=monkeypatch)  # fmt: skip
-            assert done.returncode == 3 and done.stderr == ""
+    for _ in range(2):
+        done = run_in_process("wallet", "--wallet", "w", env=merchant_env(tmp_path, simulator.url),
+                              monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 3 and done.stderr == ""
     capsys.readouterr()
     logging.getLogger("sogen_soap.keys").warning("key version 2 expires in 20 days")
     assert capsys.readouterr().err == "sogen-soap: warning: key version 2 expires in 20 days\n"
 
 
 def test_a_refused_card_lookup_prints_its_code_and_no_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``payment-mean`` for a card the service does not know: exit 3, the code and its
     words on stdout, no table (there is no card to show) and nothing on stderr."""
     from cli_support import merchant_env, run_in_process
 
-    from sogen_soap.simulator import Simulator
-
-    with Simulator() as sim:
-        env = merchant_env(tmp_path, sim.url)
-        done = run_in_process("payment-mean", "--wallet", "nobody", "--id", "1", env=env,
-                              monkeypatch=monkeypatch)  # fmt: skip
+    env = merchant_env(tmp_path, simulator.url)
+    done = run_in_process("payment-mean", "--wallet", "nobody", "--id", "1", env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
     assert (done.returncode, done.stderr) == (3, "")
     assert done.stdout.splitlines()[:2] == [
         "operation         getPaymentMeanData",

@@ -17,7 +17,7 @@ import pytest
 from conftest import MERCHANT, TEST_PAN
 from test_payments import _enrolled
 
-from sogen_soap import OutcomeUnknown, WalletClient
+from sogen_soap import OutcomeUnknown
 from sogen_soap.observe import Exchange
 from sogen_soap.testing import SimulatedWallet
 
@@ -93,17 +93,15 @@ def test_hooks_never_see_a_payment_token(kit: SimulatedWallet) -> None:
         assert "tok0secret0value" not in repr(exchange)
 
 
-def test_the_simulator_s_record_of_a_request_never_holds_its_token_or_seal() -> None:
+def test_the_simulator_s_record_of_a_request_never_holds_its_token_or_seal(
+    kit: SimulatedWallet,
+) -> None:
     """simulator.app.Received: "a request the simulator answered, as a test may inspect
     it: masked only" (a test suite's logs and failure messages print these)."""
-    from sogen_soap.simulator import Simulator
-
-    with Simulator(record=True) as sim:
-        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-                          environment=sim.url) as client:  # fmt: skip
-            added = client.add_card("w", TEST_PAN, "203012", payment_token="tok0secret0value")
-        assert added.ok
-        (request,) = sim.app.received
+    with kit.client() as client:
+        added = client.add_card("w", TEST_PAN, "203012", payment_token="tok0secret0value")
+    assert added.ok
+    (request,) = kit.requests
     assert request.operation == "addCard" and request.fields["cardNumber"] == "4100##########00"
     assert "paymentToken" not in request.fields and "seal" not in request.fields
     assert "tok0secret0value" not in repr(request) and TEST_PAN not in repr(request)

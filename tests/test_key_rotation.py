@@ -327,6 +327,6 @@ def test_a_lone_key_version_dated_ahead_seals_nothing_before_its_day() -> None:
     assert on_the_day.active.version == 2
     with Simulator() as sim:
         with pytest.raises(ConfigurationError, match="no key version is active yet"):
-            with WalletClient(MERCHANT_ID, ring, environment=sim.url) as client:
+            with _client(sim, ring) as client:
                 client.get_wallet_data("w")
         assert sim.requests_seen == 0

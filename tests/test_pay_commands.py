@@ -9,6 +9,7 @@ import pytest
 from cli_support import merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
 
+from sogen_soap import WalletClient
 from sogen_soap.simulator import Simulator
 
 
@@ -371,14 +372,13 @@ def test_a_row_with_its_own_reference_is_known_whatever_identical_rows_come_befo
 
 
 def test_a_row_left_in_flight_by_a_killed_run_says_unknown_while_unsent(
-    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    simulator: Simulator, client: WalletClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A killed run leaves its row ``sending`` in the journal; a run stopped before
     sending it again reports it as unknown (looked up first next time), never as
     the journal's inner word."""
     import signal
 
-    from sogen_soap import WalletClient
     from sogen_soap.cli.charge import CHARGE_COLUMNS, ChargeJournal, charge, read_charges
     from sogen_soap.cli.enrol import Stop
     from sogen_soap.cli.inputs import check_file
@@ -392,10 +392,7 @@ def test_a_row_left_in_flight_by_a_killed_run_says_unknown_while_unsent(
     journal.claim(row.key, "flight1")  # what a run killed mid-call leaves
     stop = Stop()
     stop.request(signal.SIGTERM)  # the next run is stopped before it sends anything
-    client = WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-                          environment=simulator.url)  # fmt: skip
-    with client:
-        summary = charge(client, bill, form, journal, tmp_path / "out.csv", stop=stop)
+    summary = charge(client, bill, form, journal, tmp_path / "out.csv", stop=stop)
     journal.close()
     assert (dict(summary.counts), summary.sent) == ({"unknown": 1}, 0)
     (line,) = (tmp_path / "out.csv").read_text().splitlines()[1:]

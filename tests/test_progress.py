@@ -10,6 +10,7 @@ import pytest
 
 from sogen_soap.cli import progress as progress_module
 from sogen_soap.cli.progress import Progress
+from sogen_soap.testing import SimulatedWallet
 
 
 class Clock:
@@ -196,30 +197,27 @@ def _stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> by
 
 
 @pytest.mark.parametrize("command", ["enrol", "charge"])
-def test_quiet_draws_no_progress_line_even_on_a_terminal(command: str, tmp_path: Path) -> None:
+def test_quiet_draws_no_progress_line_even_on_a_terminal(
+    command: str, kit: SimulatedWallet, tmp_path: Path
+) -> None:
     """docs/batch.md: "On a terminal a progress line shows counts, rate and ETA"; each
     batch's ``--quiet`` help: "no progress bar even on a terminal"."""
     from cli_support import merchant_env
-    from conftest import MERCHANT, TEST_PAN
+    from conftest import TEST_PAN
 
-    from sogen_soap import WalletClient
-    from sogen_soap.simulator import Simulator
-
-    with Simulator() as sim:
-        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-                          environment=sim.url) as client:  # fmt: skip
-            assert client.add_card("w", TEST_PAN, "203012").ok
-        env = merchant_env(tmp_path, sim.url)
-        seen = {}
-        for quiet in (False, True):
-            folder = tmp_path / f"quiet-{quiet}"
-            folder.mkdir()
-            if command == "enrol":
-                (folder / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
-            else:
-                (folder / "rows.csv").write_text("wallet,id,amount\nw,1,100\nw,1,250\n")
-            flags = ["--quiet"] if quiet else []
-            seen[quiet] = _stderr_on_a_terminal([command, "rows.csv", *flags], env, folder)
+    with kit.client() as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    env = merchant_env(tmp_path, kit.url)
+    seen = {}
+    for quiet in (False, True):
+        folder = tmp_path / f"quiet-{quiet}"
+        folder.mkdir()
+        if command == "enrol":
+            (folder / "rows.csv").write_text("wallet,card,expiry\nv,5100000000000000,203012\n")
+        else:
+            (folder / "rows.csv").write_text("wallet,id,amount\nw,1,100\nw,1,250\n")
+        flags = ["--quiet"] if quiet else []
+        seen[quiet] = _stderr_on_a_terminal([command, "rows.csv", *flags], env, folder)
     rows = 1 if command == "enrol" else 2
     assert seen[False].startswith(b"\r[") and f" {rows}/{rows}  ok {rows} ".encode() in seen[False]
     assert seen[True] == b""  # nothing at all: every row went well, and quietly

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from cli_support import Done, merchant_env, run_in_process
+from cli_support import Done, free_port, merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
 from hostile import HostileServer
 
@@ -204,12 +204,6 @@ def test_a_schema_in_a_sibling_folder_sharing_the_name_as_prefix_is_not_read(
         WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, wsdl=wsdl)
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _fetch_refused(text: bytes, tmp_path: Path) -> str:
     """``wsdl fetch`` of a server answering ``text``: refused after that one request."""
 
@@ -227,7 +221,7 @@ def _fetch_refused(text: bytes, tmp_path: Path) -> str:
 def test_wsdl_fetch_refuses_an_import_from_another_port_of_the_same_host(
     tmp_path: Path,
 ) -> None:
-    other = _unused_port()
+    other = free_port()
     text = (
         Path(bundled_wsdl_path())
         .read_bytes()
@@ -253,7 +247,7 @@ def test_wsdl_fetch_confines_every_kind_of_reference_to_the_origin(
     """Each element through which a WSDL pulls in another document is followed only
     on the same origin: one left out would be fetched by nobody here but kept
     pointing elsewhere, and read from there by any other tool given the folder."""
-    other = _unused_port()
+    other = free_port()
     text = (
         '<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
         'xmlns:xs="http://www.w3.org/2001/XMLSchema"><wsdl:types><xs:schema>'
