@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import socket
+import time
 
 import pytest
 from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN
@@ -60,6 +62,27 @@ def test_a_refused_connection_is_retried_then_raised() -> None:
         with pytest.raises(ConnectionFailed):
             client.add_card("w", TEST_PAN, "203012")
         assert client.retries_made == 2  # 3 attempts
+
+
+def test_the_sync_client_waits_the_policy_s_delay_before_each_retry() -> None:
+    # Without jitter the waits are exactly 0.25 then 0.5 s (RetryPolicy's docstring): the
+    # requests, as the hook sees them leave, are at least that far apart (a lower bound: a
+    # slow machine only widens the gaps; a retry sent at once would be milliseconds apart).
+    sent: list[float] = []
+    pause = RetryPolicy(attempts=3, base_delay=0.25, jitter=False)
+    with (
+        _scripted("code_99", "code_99", None) as sim,
+        _client(
+            sim.url,
+            retry=pause,
+            timeout=(1.0, 5.0),
+            on_request=lambda _: sent.append(time.monotonic()),
+        ) as client,
+    ):
+        assert client.get_wallet_data("w").response_code == "25"
+        assert (client.retries_made, sim.requests_seen) == (2, 3)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert len(gaps) == 2 and gaps[0] >= 0.25 and gaps[1] >= 0.5, gaps
 
 
 @pytest.mark.parametrize("fault", ["http_503", "code_99", "drop"])

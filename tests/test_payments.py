@@ -245,6 +245,32 @@ def test_without_reconciling_a_lost_charge_raises_with_its_reference(
     assert len(kit.transactions()) == 1
 
 
+def test_after_a_lost_answer_a_second_loss_is_settled_even_with_reconcile_off(
+    kit: SimulatedWallet,
+) -> None:
+    """``after_lost_answer`` is the caller saying an answer was lost: the rule that
+    settles it holds for the whole call, ``reconcile=False`` or not.  The first charge
+    never arrived (``drop``); the restart looks it up (unknown), sends it, loses that
+    answer too (``commit_drop``: made), and settles it by looking again: one payment,
+    reported recovered, never ``OutcomeUnknown``."""
+    mean = _enrolled(kit)
+    reference = new_transaction_reference()
+    kit.fail_next("walletOrder", "drop")
+    with kit.client() as client, pytest.raises(OutcomeUnknown):
+        client.wallet_order("w1", mean, 1000, transaction_reference=reference, reconcile=False)
+    assert not kit.transactions()
+    kit.fail_next("walletOrder", "commit_drop")
+    with kit.client() as client:
+        settled = client.wallet_order(
+            "w1", mean, 1000, transaction_reference=reference, reconcile=False,
+            after_lost_answer=True,
+        )  # fmt: skip
+    assert settled.ok and settled.recovered
+    assert len(kit.transactions()) == 1
+    sent = [r.operation for r in kit.requests if r.operation == "walletOrder"]
+    assert len(sent) == 2
+
+
 @pytest.mark.parametrize("kind", ["commit_drop", "drop", "delay", "wrong_seal", "soap_fault"])
 def test_a_refund_is_never_made_twice(kit: SimulatedWallet, kind: str) -> None:
     mean = _enrolled(kit)
@@ -437,13 +463,18 @@ def test_a_94_to_a_charge_sent_again_is_the_first_one_arriving_late(
 
 def test_a_new_reference_is_always_a_valid_one() -> None:
     """Made by the package, refused by its own rules would be absurd: 2,000 of them,
-    each 34 letters and digits and never taken for a card number."""
+    each 34 letters and digits and never taken for a card number; and each in the
+    form its docstring promises (``sg`` and 32 of base32's a-z and 2-7, lower case:
+    what a back office stores is compared as it was given)."""
+    import re
+
     from sogen_soap.validation import check_field, holds_card_number
 
     references = {new_transaction_reference() for _ in range(2000)}
     assert len(references) == 2000
     for reference in references:
         assert len(reference) == 34 and reference.isalnum()
+        assert re.fullmatch("sg[a-z2-7]{32}", reference), reference
         assert check_field("transactionReference", reference) == reference
         assert not holds_card_number(reference, strict=True)
 

@@ -131,6 +131,38 @@ def test_64_connections_dripping_never_stop_it_answering(tls: bool, pki: Throwaw
                 sock.close()
 
 
+def test_a_tls_connection_that_never_handshakes_is_closed_at_the_request_timeout(
+    pki: ThrowawayPKI,
+) -> None:
+    """The request timeout runs from the moment a TLS connection is accepted: one that
+    never sends its ClientHello is closed once it passes (here 0.5 s), long before the
+    idle timeout (30 s by default); it does not hold a descriptor until then."""
+    with Simulator(tls=pki.server(), request_timeout=0.5) as sim:
+        endpoint = parse_url(sim.url)
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as silent:
+            assert silent.recv(1) == b""  # closed by the simulator, not timed out here
+
+
+def test_a_finished_handshake_restarts_the_request_clock(pki: ThrowawayPKI) -> None:
+    """Once the handshake is done the connection is idle, not slow: a request sent a
+    second after it (twice the 0.5 s request timeout, far within the idle timeout) is
+    answered."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    with Simulator(tls=pki.server(), request_timeout=0.5) as sim:
+        endpoint = parse_url(sim.url)
+        raw = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
+        with context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
+            time.sleep(1.0)
+            tls.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\n\r\n")  # fmt: skip
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:100]
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -261,6 +293,22 @@ def _chunked_add_card(
         + b"Transfer-Encoding: " + coding + b"\r\n" + own.encode() + b"\r\n"
         + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n" + trailers + b"\r\n"
     )  # fmt: skip
+
+
+def test_a_chunk_size_in_upper_case_hex_is_read(simulator: Simulator) -> None:
+    """RFC 9112 writes a chunk size in HEXDIG, either case: ``AB`` is 171 bytes, as
+    ``ab`` is."""
+    body, headers = _add_card_body()
+    own = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    first, rest = body[:0xAB], body[0xAB:]
+    request = (
+        b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + b"Transfer-Encoding: chunked\r\n" + own.encode() + b"\r\n"
+        + b"AB\r\n" + first + b"\r\n" + f"{len(rest):X}\r\n".encode() + rest + b"\r\n0\r\n\r\n"
+    )  # fmt: skip
+    answer = _raw(simulator.url, request)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
 
 
 def test_a_chunked_request_arriving_in_pieces_at_every_boundary_is_read_whole(

@@ -420,6 +420,32 @@ def test_through_a_tunnel_the_certificate_must_still_name_the_host(tmp_path: Pat
         )
 
 
+def test_through_a_tunnel_the_service_s_name_is_checked_not_the_proxy_s(tmp_path: Path) -> None:
+    """The name TLS checks inside the tunnel is the service's (``localhost``, all the
+    certificate names), never the proxy's (``127.0.0.1``, which it does not): the calls
+    succeed, sync and async."""
+    named = make_test_pki(tmp_path, server_names=["localhost"])
+    with Simulator(tls=named.server()) as sim, TunnelProxy() as proxy:
+        url = sim.url.replace("127.0.0.1", "localhost")
+        assert proxy.url.startswith("http://127.0.0.1:")
+        options = {"environment": url, "proxy": proxy.url, "ca_bundle": named.ca_cert}
+        with WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, retry=ONCE,
+            timeout=5, **options,  # type: ignore[arg-type]
+        ) as client:  # fmt: skip
+            assert client.add_card("w", TEST_PAN, "203012").ok
+
+        async def main() -> str | None:
+            async with AsyncWalletClient(
+                MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, retry=ONCE,
+                timeout=5, **options,  # type: ignore[arg-type]
+            ) as client:  # fmt: skip
+                return (await client.get_wallet_data("w")).response_code
+
+        assert asyncio.run(main()) == "00"
+        assert [head.split(b" ")[1].split(b":")[0] for head in proxy.heads] == [b"localhost"] * 2
+
+
 def test_a_tunnel_closed_before_the_handshake_is_a_failure_before_anything_was_sent(
     https: Simulator, pki: ThrowawayPKI
 ) -> None:

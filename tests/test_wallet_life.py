@@ -27,6 +27,7 @@ from sogen_soap import (
     WalletClient,
 )
 from sogen_soap.simulator import FaultProfile, Simulator
+from sogen_soap.testing import SimulatedWallet
 from sogen_soap.wsdl_cache import SOURCE_FILE, fetch_wsdl
 
 VARIANT = Path(__file__).parent / "data" / "variant"
@@ -109,6 +110,26 @@ def test_an_unknown_payment_mean_gets_25(client: WalletClient) -> None:
     client.add_card("w", TEST_PAN, "203012")
     assert client.get_payment_mean_data("w", 9).response_code == "25"
     assert client.delete_payment_mean("w", 9).response_code == "25"
+
+
+def test_payment_mean_id_zero_is_sent_as_an_id(kit: SimulatedWallet) -> None:
+    """0 is an id like any other (``payment_mean_id: str | int``): sent as ``0`` to each
+    operation that names a payment mean, and answered 25 (no such mean), never dropped
+    as if it were missing."""
+    with kit.client() as client:
+        client.add_card("w", TEST_PAN, "203012")
+        answers = [
+            client.get_payment_mean_data("w", 0),
+            client.update_payment_mean("w", 0, "renamed"),
+            client.delete_payment_mean("w", 0),
+        ]
+    assert [a.response_code for a in answers] == ["25"] * 3
+    sent = [(r.operation, r.fields.get("paymentMeanId")) for r in kit.requests[1:]]
+    assert sent == [
+        ("getPaymentMeanData", "0"),
+        ("updatePaymentMean", "0"),
+        ("deletePaymentMean", "0"),
+    ]
 
 
 def test_an_empty_wallet_lists_no_payment_means(client: WalletClient) -> None:
