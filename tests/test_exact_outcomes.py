@@ -388,6 +388,28 @@ def test_a_card_s_later_row_waits_for_a_later_run_when_its_first_is_not_settled(
     assert stored is not None and stored.expiry == "203012"  # the first row enrolled it
 
 
+def test_a_card_s_row_read_after_its_first_ended_unsettled_waits_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's later row comes far down the file: with one sender, rows are read only
+    4 ahead, so it is read after the first row has ended unknown.  It waits as well."""
+    others = "".join(f"v{i},{OTHER_PAN},203012\n" for i in range(8))
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw,{TEST_PAN},203012\n{others}w,{TEST_PAN},203101\n"
+    )
+    with Simulator() as sim:
+        sim.app.faults.fail_next("addCard", "drop", times=3)  # nothing stored, nothing answered
+        first = _enrol(sim.url, tmp_path, monkeypatch, "in.csv", "--concurrency", "1")
+        stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert first.returncode == 5, first.stderr
+    rows = read_results(tmp_path / "in.results.csv")
+    assert [r["outcome"] for r in rows] == ["unknown"] + ["ok"] * 8 + ["failed"]
+    assert rows[-1]["message"] == (
+        "not sent: line 2 is the same card and is not settled yet; sent after it on the next run"
+    )
+    assert not stored  # the later row did not enrol the card in the first row's place
+
+
 @pytest.mark.parametrize("transport", ["soap", "json"])
 def test_an_answer_of_more_nodes_than_any_wallet_holds_is_refused_unparsed(transport: str) -> None:
     """Memory stays bounded by the answer's size: 140,000 tiny elements (or 70,000

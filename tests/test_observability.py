@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import OTHER_PAN, TEST_PAN
+from conftest import MERCHANT, OTHER_PAN, TEST_PAN
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -25,8 +25,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sogen_soap import HTTPStatusError, RetryPolicy
+from sogen_soap import HTTPStatusError, RetryPolicy, WalletClient
 from sogen_soap.observe import RPC_SYSTEM, Exchange
+from sogen_soap.simulator import Simulator
 from sogen_soap.testing import SimulatedWallet, simulated_wallet
 
 
@@ -424,3 +425,25 @@ def test_a_tracer_provider_configured_alone_gets_the_spans(
     with kit.client() as client:
         assert client.get_wallet_data("w").response_code == "25"
     assert [span.name for span in telemetry.spans.get_finished_spans()] == ["wallet/getWalletData"]
+
+
+@pytest.mark.parametrize("transport", ["soap", "json"])
+def test_a_card_number_in_an_answer_s_list_of_cards_is_masked_for_hooks(
+    simulator: Simulator, transport: str
+) -> None:
+    """A service whose answer carries a card number deep inside (here in an alias, which
+    the client would never send: the simulator's store is written directly) shows hooks
+    that number masked: the list of cards and each card's fields are redacted too."""
+    simulator.store.add_card(MERCHANT.merchant_id, "w", TEST_PAN, "203012",
+                             f"card {OTHER_PAN}", None, "2026-12-06T00:00:00")  # fmt: skip
+    seen: list[Exchange] = []
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                      environment=simulator.url, transport=transport, telemetry=False,
+                      on_response=seen.append) as client:  # fmt: skip
+        (card,) = client.get_wallet_data("w").payment_means
+    assert card.payment_mean_alias == f"card {OTHER_PAN}"  # the answer did carry it
+    (answer,) = [e.response for e in seen]
+    assert answer is not None
+    shown = json.dumps(_plain(answer))
+    assert OTHER_PAN not in shown and TEST_PAN not in shown
+    assert f"card {OTHER_PAN[:4]}" in shown  # the alias is there, masked

@@ -114,3 +114,22 @@ def test_a_store_key_file_of_another_length_is_refused(tmp_path: object) -> None
     with pytest.raises(StoreError) as caught:
         WalletStore(str(db))
     assert str(caught.value) == f"{db}.key is not a sogen-soap simulator key"
+
+
+def test_a_store_write_that_fails_half_way_leaves_nothing_and_the_store_usable() -> None:
+    """A write that fails after its first statement (here a value sqlite cannot bind, at
+    the card's INSERT, after the wallet's) is rolled back: no half-made wallet, and the
+    next write starts its own transaction instead of failing inside the broken one."""
+    import sqlite3
+
+    from sogen_soap.simulator.store import WalletStore
+
+    store = WalletStore()
+    card = ("m", "w", "4100000000000000", "203012")
+    with pytest.raises(sqlite3.Error):
+        store.add_card(*card, object(), None, "2026-12-06T00:00:00")  # type: ignore[arg-type]
+    assert store.wallet("m", "w") is None
+    mean = store.add_card(*card, "mine", None, "2026-12-06T00:00:00")
+    assert mean is not None and mean.payment_mean_id == "1"
+    assert store.count_cards() == 1
+    store.close()

@@ -138,3 +138,31 @@ def test_a_fault_for_an_operation_no_service_has_is_refused_not_kept_silently() 
         assert "walletOrder" in str(refused.value)
         with wallet.client() as client:
             assert client.add_card("w", "4100000000000000", "203012").ok  # nothing was kept
+
+
+def test_the_kit_s_clients_wait_milliseconds_between_retries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The kit's promise (``SimulatedWallet.client``: "retries wait milliseconds, not the
+    production backoff"): every planned wait, as the client logs it, is at most 0.01 s.
+    Under the production policy (up to 0.2 s, then 0.4 s) six waits that short would come
+    about twice in a billion runs."""
+    import asyncio
+    import logging
+    import re
+
+    with simulated_wallet() as kit, caplog.at_level(logging.INFO, logger="sogen_soap"):
+        with kit.client() as client:
+            for _ in range(2):
+                kit.fail_next("getWalletData", "code_99", times=2)
+                assert client.get_wallet_data("w").response_code == "25"
+
+        async def one() -> None:
+            async with kit.async_client() as client:
+                kit.fail_next("getWalletData", "code_99", times=2)
+                assert (await client.get_wallet_data("w")).response_code == "25"
+
+        asyncio.run(one())
+    waits = [float(w) for w in re.findall(r"retry \d in ([0-9.]+) s", caplog.text)]
+    assert len(waits) == 6
+    assert max(waits) <= 0.01
