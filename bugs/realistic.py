@@ -3740,6 +3740,9 @@ BUGS: tuple[Bug, ...] = (
     bug("a batch sent by processes counts a chunk as one row", "cli/enrol.py",
         "            self.sent += len(chunk)\n", "            self.sent += 1\n",
         "test_enrol.py", "test_process_twin.py"),
+    # Equivalent since the fix it led to: a chunk that cannot be written to a dead worker
+    # now comes back from ``send`` itself, which also takes the dead worker out; the
+    # reader's notice of a death between chunks is a second path to the same outcome.
     bug("a worker that dies idle is never noticed", "cli/enrol.py",
         "        if items or not self._closing:  # it ended on its own: no more rows for it",
         "        if items:  # it ended on its own: no more rows for it",

@@ -345,3 +345,34 @@ def test_a_worker_killed_mid_batch_keeps_the_retries_it_reported(tmp_path: Path)
     failed = summary["counts"]["failed"]
     assert 4 <= failed <= 10 and summary["counts"].get("ok", 0) == 0, err
     assert summary["retries"] == 2 * failed, (summary, err)
+
+
+def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_their_rows(
+    tmp_path: Path,
+) -> None:
+    """Worker processes run in their own session: a terminal's Ctrl-C (SIGINT to the
+    whole foreground group) reaches the batch only, which then lets the rows on the wire
+    (each answered 0.4 s after it arrives) end and records their answers: none is left in
+    flight, as with threads."""
+    _write(tmp_path / "cards.csv", 40)
+    with Simulator(latency=0.4) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
+        _until(lambda: len(received) >= 4)
+        workers = _workers_of(batch.pid)
+        # each worker leads a session of its own, outside the batch's (its own, as a
+        # terminal's would be): no signal or hang-up sent to that group reaches them
+        sessions = {_session(pid) for pid in workers}
+        assert len(workers) == 2 and sessions == set(workers) and batch.pid not in sessions
+        os.killpg(batch.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err = batch.communicate(timeout=30)
+        assert batch.returncode == 130, err
+        entries = _entries(tmp_path / "cards.journal.sqlite3")
+        stored = sim.store.count_cards()
+    assert [w for w, s in entries.items() if s != "ok"] == []  # nothing left in flight
+    assert len(entries) == stored >= 4
+
+
+def _session(pid: int) -> int:
+    """A process's session id, from /proc (the sixth field of its stat line)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])

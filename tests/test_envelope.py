@@ -89,6 +89,16 @@ def test_a_fault_code_is_qualified_by_the_prefixes_where_it_was_written(
     assert reply.fault is not None and reply.fault.qname == qname
 
 
+def test_a_fault_code_s_control_characters_are_shown_as_question_marks_in_both_forms() -> None:
+    """A C1 control (U+009B, a terminal's escape introducer) is valid XML text: neither
+    the code as written nor its qualified name may carry it to a log or a terminal."""
+    fault = "<soap:Fault><faultcode>soap:Busy\u009b31m</faultcode><faultstring>x</faultstring>"
+    reply = parse_reply(_envelope(fault + "</soap:Fault>"))
+    assert reply.fault is not None
+    assert reply.fault.code == "soap:Busy?31m"
+    assert reply.fault.qname == f"{{{ENV}}}Busy?31m"
+
+
 def test_comments_and_processing_instructions_are_dropped() -> None:
     root = parse_xml_safely(b"<x><!-- note --><?pi data?><y>1</y></x>")
     assert [child.tag for child in root] == ["y"]

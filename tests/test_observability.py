@@ -447,3 +447,28 @@ def test_a_card_number_in_an_answer_s_list_of_cards_is_masked_for_hooks(
     shown = json.dumps(_plain(answer))
     assert OTHER_PAN not in shown and TEST_PAN not in shown
     assert f"card {OTHER_PAN[:4]}" in shown  # the alias is there, masked
+
+
+def test_the_async_client_s_spans_carry_each_call_s_result(
+    kit: SimulatedWallet, telemetry: Telemetry
+) -> None:
+    """As the sync client's: the code answered, and a lost charge settled by its lookup
+    shows reconciled; the metrics count the calls by code."""
+
+    async def life() -> None:
+        async with kit.async_client(**telemetry.options()) as client:
+            mean = (await client.add_card("w", TEST_PAN, "203012")).payment_mean_id
+            kit.fail_next("walletOrder", "commit_drop")
+            assert (await client.wallet_order("w", str(mean), 1500)).recovered
+            assert (await client.get_wallet_data("nobody")).response_code == "25"
+
+    asyncio.run(life())
+    spans = {span.name: dict(span.attributes or {})
+             for span in telemetry.spans.get_finished_spans()}  # fmt: skip
+    assert spans["wallet/addCard"]["rpc.status_code"] == "00"
+    assert spans["checkout/walletOrder"]["rpc.status_code"] == "00"
+    assert spans["checkout/walletOrder"]["sogen_soap.reconciled"] is True
+    assert spans["wallet/getWalletData"]["rpc.status_code"] == "25"
+    codes = sorted(p.attributes.get("rpc.status_code")
+                   for p in telemetry.points("sogen_soap.client.calls"))  # fmt: skip
+    assert codes == ["00", "00", "25"]

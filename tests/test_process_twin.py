@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,79 @@ def test_concurrency_is_the_whole_batch_s_however_many_processes(
         assert done.returncode == 0, done.stderr
         assert sim.store.count_cards() == 8
     assert peak.peak == 2  # both used, never more
+
+
+def _worker_pids() -> list[int]:
+    """This process's children running the batch worker, oldest first (from /proc)."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"sogen_soap.cli.worker" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """A worker process killed between chunks (the OOM killer, a stray kill) is one the
+    next chunk cannot reach: that chunk must come back (unsettled, sent again by the next
+    run), and the other worker must finish the batch; no wait for rows that never left."""
+    import os
+    import signal
+    import time
+
+    from conftest import MERCHANT
+
+    from sogen_soap import WalletClient
+    from sogen_soap.cli.enrol import enrol
+    from sogen_soap.cli.inputs import Row
+    from sogen_soap.cli.journal import Journal
+    from sogen_soap.cli.progress import Progress
+
+    cards = [Row(line=i + 2, wallet=f"w{i}", card=test_card_number(i, 0), expiry="203012")
+             for i in range(6)]  # fmt: skip
+
+    def rows() -> Iterator[Row]:
+        deadline = time.monotonic() + 20
+        while len(_worker_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = _worker_pids()
+        assert len(pids) == 2
+        os.kill(pids[-1], signal.SIGKILL)  # the last made: the first handed a chunk
+        time.sleep(0.5)  # its reader has seen it end before any row is given
+        yield from cards
+
+    options = {"merchant_id": MERCHANT.merchant_id,
+               "keys": [[MERCHANT.key_version, MERCHANT.secret_key, None, None]],
+               "key_version": MERCHANT.key_version, "environment": simulator.url,
+               "wsdl": None, "timeout": 5.0, "ca_bundle": None, "client_cert": None,
+               "proxy": None, "transport": "soap"}  # fmt: skip
+    journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
+    outcome: list[object] = []
+
+    def run() -> None:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                          environment=simulator.url) as client:  # fmt: skip
+            outcome.append(enrol(client, rows(), journal, concurrency=2, processes=2,
+                                 client_options=options,
+                                 progress=Progress(0, enabled=False)))  # fmt: skip
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the batch hung on a chunk given to a dead worker"
+    journal.close()
+    (summary,) = outcome
+    counts = summary.counts  # type: ignore[attr-defined]
+    assert counts["ok"] >= 5 and sum(counts.values()) == 6, counts
+    assert simulator.store.count_cards() == counts["ok"]

@@ -248,3 +248,20 @@ def test_a_json_boolean_reaches_the_rules_as_jackson_writes_it(simulator: Simula
     assert answer["walletResponseCode"] == "00"
     means = simulator.store.wallet(MERCHANT.merchant_id, "raw-1")
     assert means is not None and [m.alias for m in means.payment_means] == ["true"]
+
+
+@pytest.mark.parametrize("namespace", ["urn:sips:cn:contract:office:checkout:v2", "urn:other"])
+def test_an_operation_in_another_namespace_is_a_client_fault(
+    simulator: Simulator, namespace: str
+) -> None:
+    """As CXF answers: the wallet's operation names mean nothing outside its namespace, so a
+    request in another one is refused as a whole (a fault), never read as a wallet call."""
+    body = _envelope(_add_card_fields()).replace(f'xmlns:w="{NS}"'.encode(),
+                                                 f'xmlns:w="{namespace}"'.encode())  # fmt: skip
+    response = _post(simulator, body)
+    assert response.status_code == 500
+    fault = etree.fromstring(response.content).find(f".//{{{SOAP}}}Fault")
+    assert fault is not None
+    assert fault.findtext("faultcode") == "soap:Client"
+    assert (fault.findtext("faultstring") or "").startswith("Unexpected wrapper element")
+    assert simulator.store.count_cards() == 0

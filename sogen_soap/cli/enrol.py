@@ -386,6 +386,7 @@ class _Worker:
         self.items: list[_Item] | None = None
         self.retries = 0  # as the worker's own client counts them, after its last chunk
         self._closing = False
+        self._taking = threading.Lock()  # who hands back ``items``: the reader or ``send``
         self._done = done
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sogen_soap.cli.worker"],
@@ -412,8 +413,17 @@ class _Worker:
         try:
             self._in.write(json.dumps({"rows": rows}) + "\n")
             self._in.flush()
-        except OSError:  # the worker is gone: what it was given stays in flight
-            pass
+        except OSError:
+            # The worker is gone, perhaps before this chunk: its reader may have ended
+            # already and handed back nothing, and no one else would hand these rows
+            # back (the batch would wait for them for ever).  They never left: they
+            # come back unsettled, as the reader gives back a dead worker's rows.
+            self._reader.join(timeout=STOP_GRACE)
+            if not self._reader.is_alive():
+                with self._taking:
+                    items, self.items = self.items or [], None
+                if items:
+                    self._done.put((self, items, None))
 
     def _read(self, stream: IO[str]) -> None:
         """Post each chunk's outcomes; at the end, what it was still sending (those
@@ -427,7 +437,8 @@ class _Worker:
                 self._done.put((self, items, outcomes))
         except (OSError, ValueError, TypeError, KeyError):
             pass  # a worker that broke its protocol is one that died
-        items, self.items = self.items or [], None
+        with self._taking:
+            items, self.items = self.items or [], None
         if items or not self._closing:  # it ended on its own: no more rows for it
             self._done.put((self, items, None))
 
