@@ -10,7 +10,10 @@ from cli_support import merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import WalletClient
+from sogen_soap.cli.charge import CHARGE_COLUMNS
 from sogen_soap.simulator import Simulator
+from sogen_soap.simulator.cards import test_card_number
+from sogen_soap.testing import SimulatedWallet
 
 
 def test_pay_capture_refund_and_look_up(
@@ -418,3 +421,34 @@ def test_a_charge_file_s_cells_are_read_as_people_type_them(tmp_path: Path) -> N
     assert [(row.line, row.message) for row in bad] == [  # type: ignore[union-attr]
         (3, "id: missing"), (4, "id: missing"), (5, "wallet: missing"),
     ]  # fmt: skip
+
+
+def test_a_journal_that_fails_mid_batch_stops_the_charges_at_once(
+    kit: SimulatedWallet, tmp_path: Path
+) -> None:
+    """A charge's outcome that cannot be written (here a trigger refuses it, as a full disk
+    would) stops the run loudly as soon as it is seen: no more cards are charged while
+    their outcomes could not be kept, beyond the few already handed to the senders."""
+    import sqlite3
+
+    from sogen_soap.cli.charge import ChargeJournal, charge
+    from sogen_soap.cli.inputs import check_file
+
+    with kit.client() as client:
+        means = [client.add_card(f"w{i}", test_card_number(i, 0), "203012").payment_mean_id
+                 for i in range(40)]  # fmt: skip
+        path = tmp_path / "charges.csv"
+        path.write_text("wallet,id,amount\n" + "".join(f"w{i},{m},100\n"
+                                                       for i, m in enumerate(means)))  # fmt: skip
+        journal = ChargeJournal(tmp_path / "charges.sqlite3")
+        other = sqlite3.connect(tmp_path / "charges.sqlite3")
+        other.execute("CREATE TRIGGER refuse BEFORE UPDATE ON charge WHEN NEW.state = 'ok' "
+                      "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
+        other.commit()
+        other.close()
+        with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+            charge(client, path, check_file(path, CHARGE_COLUMNS), journal,
+                   tmp_path / "charges.results.csv", concurrency=2)  # fmt: skip
+        journal.close()
+    charged = len(kit.transactions())
+    assert 1 <= charged <= 8, charged  # 2 at a time, 4 queued: not the 40 of the file
