@@ -203,11 +203,7 @@ def test_ctrl_c_to_the_process_group_of_worker_processes_ends_within_5_s_in_one_
 def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signal.Signals) -> None:
     _write(tmp_path / "cards.csv", 60)
     with Simulator(latency=6.0) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
-        _until(lambda: len(received) >= 4)
-        workers = _workers_of(batch.pid)
-        assert len(workers) == 2
+        batch, _, workers = _with_workers(tmp_path, sim)
         batch.send_signal(sig)  # to the batch alone
         batch.communicate(timeout=30)
         ended = time.monotonic()
@@ -356,14 +352,11 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
     flight, as with threads."""
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=0.4) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
-        _until(lambda: len(received) >= 4)
-        workers = _workers_of(batch.pid)
+        batch, _, workers = _with_workers(tmp_path, sim)
         # each worker leads a session of its own, outside the batch's (its own, as a
         # terminal's would be): no signal or hang-up sent to that group reaches them
         sessions = {_session(pid) for pid in workers}
-        assert len(workers) == 2 and sessions == set(workers) and batch.pid not in sessions
+        assert sessions == set(workers) and batch.pid not in sessions
         os.killpg(batch.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         _, err = batch.communicate(timeout=30)
         assert batch.returncode == 130, err
@@ -376,3 +369,16 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
 def _session(pid: int) -> int:
     """A process's session id, from /proc (the sixth field of its stat line)."""
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+
+
+def _with_workers(
+    tmp_path: Path, sim: Simulator
+) -> tuple[subprocess.Popen[str], set[str], list[int]]:
+    """``enrol --processes 2 --concurrency 4`` once four rows reached the service: the
+    batch, the wallets received (still filling), and its two worker processes."""
+    received = _received(sim)
+    batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
+    _until(lambda: len(received) >= 4)
+    workers = _workers_of(batch.pid)
+    assert len(workers) == 2
+    return batch, received, workers
