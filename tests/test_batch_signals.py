@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import SCRIPT, merchant_env
+from cli_support import SCRIPT, merchant_env, worker_processes
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
@@ -62,22 +62,6 @@ def _entries(journal: Path) -> dict[str, str]:
     """wallet -> state of every entry the journal holds."""
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
         return dict(db.execute("SELECT wallet, state FROM entry").fetchall())
-
-
-def _workers_of(parent: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_text()
-            command = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"sogen_soap.cli.worker" in command:
-            found.append(int(name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -181,7 +165,7 @@ def test_ctrl_c_to_the_process_group_of_worker_processes_ends_within_5_s_in_one_
         received = _received(sim)
         batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
         _until(lambda: len(received) >= 4)
-        workers = _workers_of(batch.pid)
+        workers = worker_processes(batch.pid)
         assert len(workers) == 2
         os.killpg(batch.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         asked = time.monotonic()
@@ -203,7 +187,7 @@ def test_ctrl_c_to_the_process_group_of_worker_processes_ends_within_5_s_in_one_
 def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signal.Signals) -> None:
     _write(tmp_path / "cards.csv", 60)
     with Simulator(latency=6.0) as sim:
-        batch, _, workers = _with_workers(tmp_path, sim)
+        batch, workers = _with_workers(tmp_path, sim)
         batch.send_signal(sig)  # to the batch alone
         batch.communicate(timeout=30)
         ended = time.monotonic()
@@ -333,7 +317,7 @@ def test_a_worker_killed_mid_batch_keeps_the_retries_it_reported(tmp_path: Path)
                 return 0
 
         _until(lambda: journal.exists() and failed_rows() >= 4)
-        workers = _workers_of(batch.pid)
+        workers = worker_processes(batch.pid)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
         out, err = batch.communicate(timeout=60)
@@ -352,7 +336,7 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
     flight, as with threads."""
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=0.4) as sim:
-        batch, _, workers = _with_workers(tmp_path, sim)
+        batch, workers = _with_workers(tmp_path, sim)
         # each worker leads a session of its own, outside the batch's (its own, as a
         # terminal's would be): no signal or hang-up sent to that group reaches them
         sessions = {_session(pid) for pid in workers}
@@ -373,12 +357,12 @@ def _session(pid: int) -> int:
 
 def _with_workers(
     tmp_path: Path, sim: Simulator
-) -> tuple[subprocess.Popen[str], set[str], list[int]]:
+) -> tuple[subprocess.Popen[str], list[int]]:
     """``enrol --processes 2 --concurrency 4`` once four rows reached the service: the
-    batch, the wallets received (still filling), and its two worker processes."""
+    batch and its two worker processes."""
     received = _received(sim)
     batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
     _until(lambda: len(received) >= 4)
-    workers = _workers_of(batch.pid)
+    workers = worker_processes(batch.pid)
     assert len(workers) == 2
-    return batch, received, workers
+    return batch, workers

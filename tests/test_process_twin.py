@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run_in_process
+from cli_support import merchant_env, run_in_process, worker_processes
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
@@ -119,25 +119,6 @@ def test_concurrency_is_the_whole_batch_s_however_many_processes(
     assert peak.peak == 2  # both used, never more
 
 
-def _worker_pids() -> list[int]:
-    """This process's children running the batch worker, oldest first (from /proc)."""
-    import os
-
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"sogen_soap.cli.worker" in command:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
     simulator: Simulator, tmp_path: Path
 ) -> None:
@@ -161,9 +142,9 @@ def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
 
     def rows() -> Iterator[Row]:
         deadline = time.monotonic() + 20
-        while len(_worker_pids()) < 2 and time.monotonic() < deadline:
+        while len(worker_processes(os.getpid())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        pids = _worker_pids()
+        pids = worker_processes(os.getpid())
         assert len(pids) == 2
         os.kill(pids[-1], signal.SIGKILL)  # the last made: the first handed a chunk
         time.sleep(0.5)  # its reader has seen it end before any row is given
