@@ -3848,6 +3848,9 @@ BUGS: tuple[Bug, ...] = (
         '        "--processes",\n        type=int,\n        default=1,',
         '        "--processes",\n        type=int,\n        default=2,',
         "test_enrol.py", "test_process_twin.py", "test_cli.py"),
+    # Equivalent: the interfaceVersion field rule (validation.py) already requires
+    # (WR|IR|CR|DR)_WS_, so a version that starts with its service's two letters and
+    # "_" starts with the whole six-letter prefix too.
     bug("interface versions checked by their first three letters", "adapter.py",
         "prefix = service_of(op).versions[op][:6]", "prefix = service_of(op).versions[op][:3]",
         "test_client_options.py", "test_payments.py"),
@@ -3869,10 +3872,15 @@ BUGS: tuple[Bug, ...] = (
     bug("a wallet read with nested unknowns refused even when not 00", "adapter.py",
         'if not items and common["response_code"] == "00":', "if not items:",
         "test_answers.py", "test_parsing.py", "test_shapes.py"),
+    # Equivalent: only the first of connect_and_read's pair (the connect wait) is
+    # ever read; an answer is bounded by the whole call's deadline, not a per-read wait.
     bug("a single-number timeout is the connect wait only, reads unbounded by it", "adapter.py",
         "return timeout if isinstance(timeout, tuple) else (timeout, timeout)",
         "return timeout if isinstance(timeout, tuple) else (timeout, 3600.0)",
         "test_client_options.py", "test_connections.py", "test_transport.py"),
+    # Equivalent: _final reaches _reason only for a lost answer (_answer_lost), and
+    # every kind _answer_lost admits has its own entry in _LOST_REASONS: the default
+    # is never used.
     bug("a lost answer of no known kind called a timeout", "adapter.py",
         'isinstance(error, kind)), "dropped")', 'isinstance(error, kind)), "timeout")',
         "test_failures.py", "test_exact_outcomes.py"),

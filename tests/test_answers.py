@@ -207,6 +207,24 @@ def test_a_wallet_list_under_an_unknown_name_is_never_an_empty_wallet(
     )
 
 
+def test_a_refusal_carrying_an_unknown_container_is_returned_with_it_kept(
+    answering: list[bytes],
+) -> None:
+    """Only a 00 without the wallet's list is refused for a container the client
+    cannot read as cards: a refusal (25, unknown wallet) lists no cards anyway,
+    so whatever else it carries is kept in ``extra`` and the code is returned."""
+    # sealed by hand: names sorted ignoring case -> details (its field), walletResponseCode
+    seal = _seal(["no such wallet", "25"])
+    body = _envelope(
+        "<walletResponseCode>25</walletResponseCode><details><reason>no such wallet</reason>"
+        f"</details><seal>{seal}</seal>"
+    )
+    result = _read(answering, _answer("200 OK", body))
+    assert result.response_code == "25" and result.seal_verified
+    assert result.payment_means == ()
+    assert result.extra == {"details": {"reason": "no such wallet"}}
+
+
 def test_a_json_answer_may_start_with_white_space(answering: list[bytes]) -> None:
     body = b'\n  {"walletResponseCode":"25","seal":"%s"}' % _seal(["25"]).encode()
     result = _read(answering, _answer("200 OK", body, "application/json"), "json")

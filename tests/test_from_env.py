@@ -215,6 +215,24 @@ def test_wsdl_fetch_takes_the_simulator_as_its_environment(tmp_path: Path) -> No
     assert b"WalletServiceImplService" in (tmp_path / "w" / "service.wsdl").read_bytes()
 
 
+def test_wsdl_fetch_of_a_payment_service_from_the_simulator_writes_into_the_output_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sub-folder per service is for the default cache folder only: an
+    ``--output`` the operator names is where the files go, as for every other
+    environment (docs/cli.md), not a folder made under it."""
+    from cli_support import clean_env, run_in_process
+
+    out = tmp_path / "checkout-wsdl"
+    done = run_in_process("wsdl", "fetch", "--environment", "simulator", "--service", "checkout",
+                          "--output", str(out), env=clean_env(tmp_path),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "service.wsdl")
+    assert b"checkout" in (out / "service.wsdl").read_bytes()
+    assert not (out / "checkout").exists()
+
+
 def test_wsdl_fetch_from_the_simulator_without_output_uses_its_own_cache_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

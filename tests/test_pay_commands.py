@@ -35,6 +35,8 @@ def test_pay_capture_refund_and_look_up(
     paid = json.loads(out)
     assert paid["operation"] == "walletOrder" and paid["ok"] and paid["amount"] == 2500
     assert paid["transaction_reference"] == "order42"
+    assert paid["currency_code"] == "978"  # no --currency: euros, as its help says
+    assert simulator.store.payments()[0]["currency"] == "978"  # and 978 is what was sent
     code, out, _ = sogen("capture", "--reference", "order42", "--amount", "2000", "--json")
     assert code == 0 and json.loads(out)["new_amount"] == 2000
     code, out, _ = sogen("transaction", "--reference", "order42")

@@ -72,6 +72,35 @@ def test_an_answer_sealed_over_its_lists_as_received_or_sorted_is_verified_and_s
     assert result.payment_means[0].co_badging_brands == ("VISA", "CB")  # as received
 
 
+def test_a_wallet_of_two_cards_sealed_the_java_way_sorts_the_lists_inside_each_card() -> None:
+    """With two cards the wallet's list is a list of containers, which keeps its
+    order; the Java SDK still sorts the plain lists inside each card (its
+    co-badging brands), and the client must follow it there too."""
+    card = (
+        "<ns:walletPaymentMeanData><ns:paymentMeanId>{id}</ns:paymentMeanId>"
+        "<ns:maskedPan>4100##########0{id}</ns:maskedPan>"
+        "<ns:paymentMeanCoBadgingBrandList><ns:paymentMeanCoBadgingBrand>VISA"
+        "</ns:paymentMeanCoBadgingBrand><ns:paymentMeanCoBadgingBrand>CB"
+        "</ns:paymentMeanCoBadgingBrand></ns:paymentMeanCoBadgingBrandList>"
+        "</ns:walletPaymentMeanData>"
+    )
+    # cards in document order, each: maskedPan, its brands sorted, paymentMeanId; then the code
+    seal = _seal("4100##########01" + "CB" + "VISA" + "1" + "4100##########02" + "CB" + "VISA" + "2"
+                 + "00")  # fmt: skip
+    body = (
+        f'<soap:Envelope xmlns:soap="{ENV}"><soap:Body><ns:getWalletDataResponse xmlns:ns="{NS}">'
+        "<ns:output><ns:walletResponseCode>00</ns:walletResponseCode><ns:walletPaymentMeanDataList>"
+        + card.format(id=1) + card.format(id=2)
+        + f"</ns:walletPaymentMeanDataList><ns:seal>{seal}</ns:seal></ns:output>"
+        "</ns:getWalletDataResponse></soap:Body></soap:Envelope>"
+    ).encode()
+    with _answering(body) as server, _client(server.url) as client:
+        result = client.get_wallet_data("w")
+    assert result.ok and result.seal_verified and result.seal_order == "sorted"
+    assert [m.payment_mean_id for m in result.payment_means] == ["1", "2"]
+    assert result.payment_means[1].co_badging_brands == ("VISA", "CB")  # as received
+
+
 def test_an_answer_sealed_over_any_other_order_is_refused() -> None:
     other = "4100##########00" + "VISA" + "1" + "VISACB" + "00"  # the list in the wrong place
     with _answering(_wallet_answer(_seal(other))) as server, _client(server.url) as client:

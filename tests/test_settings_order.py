@@ -91,6 +91,16 @@ def test_an_empty_option_leaves_the_environment_s_value(tmp_path: Path) -> None:
     assert (s.environment, s.merchant_id) == ("prod", "222222222222222")  # type: ignore[attr-defined]
 
 
+def test_an_empty_environment_variable_leaves_the_file_s_value(tmp_path: Path) -> None:
+    """``export SOGEN_TIMEOUT=`` (set, but empty) is as good as unset, like an empty
+    option: the config file still decides, setting by setting."""
+    s = _settings(tmp_path, SOGEN_MERCHANT_ID="", SOGEN_TIMEOUT="", SOGEN_ENVIRONMENT="",
+                  SOGEN_TRANSPORT="")  # fmt: skip
+    assert (s.merchant_id, s.timeout, s.environment, s.transport) == (  # type: ignore[attr-defined]
+        "111111111111111", 7.0, "https://config.example/x", "json",
+    )  # fmt: skip
+
+
 # Each setting: its option, its environment variable, the attribute it lands in, and
 # three values (option, environment, the config file's as _settings writes it).
 LAYERED = [

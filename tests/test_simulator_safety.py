@@ -226,6 +226,9 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
         # five bytes said, seven sent: the chunk does not end where its size says
         (b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
+        # lines that never end are cut at 4 KiB, not buffered until the request timeout
+        (b"Transfer-Encoding: chunked\r\n\r\n" + b"5" * 5000, b"400"),  # a chunk size
+        (b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T" * 5000, b"400"),  # a trailer
     ],
 )
 def test_a_chunked_request_framed_wrong_or_too_large_is_refused(

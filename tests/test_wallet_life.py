@@ -137,6 +137,9 @@ def test_an_empty_wallet_lists_no_payment_means(client: WalletClient) -> None:
     client.delete_payment_mean("w", 1)
     wallet = client.get_wallet_data("w")
     assert wallet.ok and wallet.payment_means == ()
+    # every field the simulator answers is a typed one: nothing left over in extra
+    assert wallet.wallet_last_action_datetime is not None
+    assert wallet.extra == {}
 
 
 def test_the_last_action_time_moves_with_every_change() -> None:
