@@ -3957,6 +3957,10 @@ BUGS: tuple[Bug, ...] = (
         "        result.fault.code if result.fault else result.response_code,",
         "        result.response_code,",
         "test_enrol.py", "test_enrol_rows.py", "test_journal.py"),
+    # Equivalent: an idle worker holds nothing: each of its answers (outcomes and the
+    # retries made so far) was read before it went idle, and at its end the worker
+    # only returns (it closes nothing, writes nothing), so SIGKILL and a closed input
+    # leave the same journal, results, summary and exit status.
     bug("idle workers killed at the batch's end instead of closed", "cli/enrol.py",
         "            worker.close(kill=busy)", "            worker.close(kill=True)",
         "test_process_twin.py", "test_enrol.py", "test_batch_signals.py"),
@@ -3982,6 +3986,9 @@ BUGS: tuple[Bug, ...] = (
     bug("an exchange's seconds is the clock's reading", "observe.py",
         "seconds=time.perf_counter() - started,", "seconds=time.perf_counter(),",
         "test_observability.py"),
+    # Equivalent: a hook's response is built only from an Answer, and _checked refuses
+    # every answer whose code is not non-empty text (a fault's fields carry no code
+    # field), so str() of the code is always the code itself.
     bug("a hook's response code a number, not text", "observe.py",
         "response_code=None if code is None else str(code),", "response_code=code,",
         "test_observability.py", "test_json.py"),

@@ -240,6 +240,20 @@ def _client_for(answers: list[bytes], answer: bytes, **options: object) -> Walle
     )  # fmt: skip
 
 
+def test_a_json_null_in_an_answer_never_reaches_a_hook(answering: list[bytes]) -> None:
+    """A field answered as null says nothing, as a field left out says nothing:
+    the hook's ``response`` holds the fields that carry a value, never a None."""
+    from sogen_soap.observe import Exchange
+
+    seen: list[Exchange] = []
+    body = b'{"walletResponseCode":"25","errorFieldName":null,"seal":"%s"}' % _seal(["25"]).encode()
+    answering[0] = _endpoint(answering, "json").encode()
+    with _client_for(answering, _answer("200 OK", body, "application/json"), transport="json",
+                     on_response=seen.append, telemetry=False) as client:  # fmt: skip
+        assert client.get_wallet_data("w").response_code == "25"
+    assert [e.response for e in seen] == [{"walletResponseCode": "25"}]
+
+
 def test_fields_the_client_does_not_know_are_kept_on_every_result(answering: list[bytes]) -> None:
     # sealed by hand: names sorted ignoring case, containers expanded with their fields sorted
     mean_seal = _seal(["x", "4100##########00", "1", "00"])

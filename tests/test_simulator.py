@@ -265,3 +265,18 @@ def test_an_operation_in_another_namespace_is_a_client_fault(
     assert fault.findtext("faultcode") == "soap:Client"
     assert (fault.findtext("faultstring") or "").startswith("Unexpected wrapper element")
     assert simulator.store.count_cards() == 0
+
+
+def test_the_delay_fault_holds_an_answer_two_seconds_by_default(simulator: Simulator) -> None:
+    """A profile made without ``delay`` holds an answer 2 s, as the command's
+    ``--fault-delay`` does by default (docs/simulator.md): past a client that waits
+    one second, which then gives up; the next call is answered at once."""
+    from sogen_soap import ResponseTimeout, RetryPolicy
+
+    simulator.app.faults.fail_next("getWalletData", "delay")
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+                      environment=simulator.url, timeout=1.0,
+                      retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
+        with pytest.raises(ResponseTimeout):
+            client.get_wallet_data("w")
+        assert client.get_wallet_data("w").response_code == "25"

@@ -266,6 +266,23 @@ def test_the_json_front_refuses_what_is_not_one_json_object_of_fields(
         assert client.get_wallet_data("w").response_code == "25"
 
 
+@pytest.mark.parametrize("path", ["/rs-services/v2/wallet-getWalletData",
+                                  "/rs-services/v2/wallets/getWalletData",
+                                  "/rs-services/v2/checkoutX/walletOrder"])  # fmt: skip
+def test_a_json_path_that_only_begins_like_a_service_s_is_not_served(
+    path: str, simulator: Simulator
+) -> None:
+    """A typo in the JSON path must fail against the simulator as it would against
+    the service: ``/rs-services/v2/<service>/<function>``, the service's name whole."""
+    import requests
+
+    root = simulator.url.split("/services/", 1)[0]
+    answer = requests.post(f"{root}{path}", data=b"{}",
+                           headers={"Content-Type": "application/json"}, timeout=5)  # fmt: skip
+    assert answer.status_code == 404
+    assert answer.text.startswith("Not the wallet service.")
+
+
 @pytest.mark.parametrize(
     "head",
     [
