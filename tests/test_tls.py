@@ -70,6 +70,24 @@ def test_a_throw_away_pki_makes_its_folder_with_parents(tmp_path: Path) -> None:
     assert made.ca_cert.parent == tmp_path / "not" / "yet" and made.ca_cert.is_file()
 
 
+def test_only_the_throw_away_ca_may_sign_certificates(pki: ThrowawayPKI) -> None:
+    """The server's and the client's keys are written unencrypted beside their
+    certificates: were those certificates CAs, whoever read a key could mint a
+    certificate for any host that every client trusting ``ca.pem`` would accept.
+    Only the CA's certificate says CA (RFC 5280 basic constraints, critical)."""
+    from cryptography import x509
+
+    def constraints(path: Path) -> x509.BasicConstraints:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        extension = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert extension.critical
+        return extension.value
+
+    assert constraints(pki.ca_cert).ca
+    assert not constraints(pki.server_cert).ca
+    assert not constraints(pki.client_cert).ca
+
+
 def test_an_untrusted_server_certificate_fails_with_a_tls_error(https: Simulator) -> None:
     with _client(https.url) as client, pytest.raises(TLSError, match="TLS failure") as caught:
         client.add_card("w", TEST_PAN, "203012")
