@@ -420,10 +420,16 @@ class _Worker:
             # come back unsettled, as the reader gives back a dead worker's rows.
             self._reader.join(timeout=STOP_GRACE)
             if not self._reader.is_alive():
-                with self._taking:
-                    items, self.items = self.items or [], None
+                items = self._take_back()
                 if items:
                     self._done.put((self, items, None))
+
+    def _take_back(self) -> list[_Item]:
+        """The rows still handed to this worker, taken once: by the reader when the
+        worker ends, or by ``send`` when it ended before the chunk could be written."""
+        with self._taking:
+            items, self.items = self.items or [], None
+        return items
 
     def _read(self, stream: IO[str]) -> None:
         """Post each chunk's outcomes; at the end, what it was still sending (those
@@ -437,8 +443,7 @@ class _Worker:
                 self._done.put((self, items, outcomes))
         except (OSError, ValueError, TypeError, KeyError):
             pass  # a worker that broke its protocol is one that died
-        with self._taking:
-            items, self.items = self.items or [], None
+        items = self._take_back()
         if items or not self._closing:  # it ended on its own: no more rows for it
             self._done.put((self, items, None))
 
