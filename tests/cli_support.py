@@ -198,6 +198,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """A process's ``/proc/<pid>/stat`` fields after its command name (which may hold
+    spaces and parentheses): ``[state, ppid, pgrp, session, ...]``.  OSError once gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def worker_processes(parent: int) -> list[int]:
     """The children of ``parent`` running the batch worker, oldest first (from /proc)."""
     found = []
@@ -205,11 +211,10 @@ def worker_processes(parent: int) -> list[int]:
         if not name.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{name}/stat").read_text()
+            ppid = int(proc_stat(name)[1])
             command = Path(f"/proc/{name}/cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
         if ppid == parent and b"sogen_soap.cli.worker" in command:
             found.append(int(name))
     return sorted(found)

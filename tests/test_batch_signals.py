@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import SCRIPT, merchant_env, worker_processes
+from cli_support import SCRIPT, merchant_env, proc_stat, worker_processes
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
@@ -66,7 +66,7 @@ def _entries(journal: Path) -> dict[str, str]:
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = proc_stat(pid)[0]
     except OSError:
         return False
     return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is left
@@ -352,7 +352,7 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
 
 def _session(pid: int) -> int:
     """A process's session id, from /proc (the sixth field of its stat line)."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    return int(proc_stat(pid)[3])
 
 
 def _with_workers(

@@ -131,7 +131,8 @@ def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
 
     from conftest import MERCHANT
 
-    from sogen_soap import WalletClient
+    from sogen_soap import KeyRing, WalletClient
+    from sogen_soap.cli.config import Settings, client_options
     from sogen_soap.cli.enrol import enrol
     from sogen_soap.cli.inputs import Row
     from sogen_soap.cli.journal import Journal
@@ -150,11 +151,9 @@ def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
         time.sleep(0.5)  # its reader has seen it end before any row is given
         yield from cards
 
-    options = {"merchant_id": MERCHANT.merchant_id,
-               "keys": [[MERCHANT.key_version, MERCHANT.secret_key, None, None]],
-               "key_version": MERCHANT.key_version, "environment": simulator.url,
-               "wsdl": None, "timeout": 5.0, "ca_bundle": None, "client_cert": None,
-               "proxy": None, "transport": "soap"}  # fmt: skip
+    settings = Settings(MERCHANT.merchant_id, KeyRing.single(MERCHANT.secret_key,
+                        MERCHANT.key_version), simulator.url, None, 5.0)  # fmt: skip
+    options = client_options(settings, simulator.url)  # what the command hands its workers
     journal = Journal(tmp_path / "j.sqlite3", MERCHANT.secret_key)
     outcome: list[object] = []
 

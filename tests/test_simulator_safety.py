@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_support import proc_stat
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import WalletClient
@@ -164,7 +165,7 @@ def test_a_finished_handshake_restarts_the_request_clock(pki: ThrowawayPKI) -> N
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
