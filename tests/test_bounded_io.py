@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,9 @@ def test_wsdl_fetch_never_touches_a_folder_it_did_not_get_empty(
         f"{simulator.url}?xsd=WalletService.xsd",
     }
     assert wsdl.name == "service.wsdl"
+    fetched = datetime.fromisoformat(source["fetched_at"])  # when, in UTC, to the second
+    assert fetched.utcoffset() == timedelta(0) and fetched.microsecond == 0
+    assert abs(datetime.now(timezone.utc) - fetched) < timedelta(minutes=5)
     for name, entry in source["files"].items():  # each digest is of the file as written
         assert entry["sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
 

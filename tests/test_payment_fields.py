@@ -62,6 +62,22 @@ def test_a_charge_answer_field_by_field(offline: WalletClient) -> None:
     assert dict(bare.extra) == {}
 
 
+def test_every_plan_without_a_currency_is_in_euros(offline: WalletClient) -> None:
+    """The plans are public (sans-I/O callers build them without a client method):
+    each one's own default is 978, not only the client methods' default."""
+    plans = (
+        offline.plan_wallet_order("w1", "3", 1250),
+        offline.plan_wallet_credit_holder("w1", "3", 1250),
+        offline.plan_refund("ref1", 300),
+        offline.plan_cancel("ref1", 300),
+        offline.plan_validate("ref1", 300),
+    )
+    assert [(p.operation, p.fields["currencyCode"]) for p in plans] == [
+        ("walletOrder", "978"), ("walletCreditHolder", "978"), ("refund", "978"),
+        ("cancel", "978"), ("validate", "978"),
+    ]  # fmt: skip
+
+
 def test_a_cash_answer_field_by_field(offline: WalletClient) -> None:
     for plan in (offline.plan_refund("ref1", 300, "978"), offline.plan_cancel("ref1", 300),
                  offline.plan_validate("ref1", 300)):  # fmt: skip

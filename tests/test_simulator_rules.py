@@ -133,3 +133,20 @@ def test_a_store_write_that_fails_half_way_leaves_nothing_and_the_store_usable()
     assert mean is not None and mean.payment_mean_id == "1"
     assert store.count_cards() == 1
     store.close()
+
+
+def test_a_changed_transaction_is_answered_as_it_now_stands() -> None:
+    """``change_payment`` hands back the transaction as written (its docstring's promise),
+    the stored one unchanged when the change declines, and None for an unknown reference."""
+    from sogen_soap.simulator.store import WalletStore
+
+    store = WalletStore()
+    assert store.add_payment("m", "ref1", {"current_amount": 1000, "status": "CAPTURED"})
+    changed = store.change_payment("m", "ref1", lambda d: {**d, "current_amount": 700})
+    assert changed == {"current_amount": 700, "status": "CAPTURED"}
+    assert store.payment("m", "ref1") == changed
+    assert store.change_payment("m", "ref1", lambda d: None) == changed
+    assert store.change_payment("m", "nope", lambda d: {**d, "x": 1}) is None
+    assert store.change_payment("other", "ref1", lambda d: {**d, "x": 1}) is None
+    assert store.payment("m", "ref1") == changed
+    store.close()
