@@ -195,6 +195,18 @@ def test_a_ring_refuses_what_would_be_a_silent_choice() -> None:
         pickle.dumps(_ring())
 
 
+def test_a_ring_lists_its_versions_in_version_order_whatever_order_they_came_in() -> None:
+    """``versions`` (what ``keys check`` walks and prints) reads 1, 2, 3 even when a
+    config file or SOGEN_KEYS named the newest first."""
+    ring = KeyRing(
+        [KeyVersion(3, SecretKey("k3-secret")), KeyVersion(1, SecretKey(KEY_1)),
+         KeyVersion(2, SecretKey(KEY_2))],
+        active=2,
+    )  # fmt: skip
+    assert [v.version for v in ring.versions] == [1, 2, 3]
+    assert repr(ring) == "KeyRing(versions=[1, 2, 3], active=2)"
+
+
 @pytest.mark.parametrize(
     ("window", "code"),
     [

@@ -37,6 +37,16 @@ def _stored(kit: SimulatedWallet, reference: str) -> list[object]:
     return [t for t in kit.transactions() if t.transaction_reference == reference]
 
 
+def test_the_kit_lists_transactions_in_the_order_they_were_made(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        for reference in ("charge3", "charge1", "charge2"):  # neither sorted nor reversed
+            assert client.wallet_order("w1", mean, 1000, transaction_reference=reference).ok
+    assert [t.transaction_reference for t in kit.transactions()] == [
+        "charge3", "charge1", "charge2",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("wire", ["soap", "json"])
 def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
     mean = _enrolled(kit)
