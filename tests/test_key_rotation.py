@@ -207,6 +207,19 @@ def test_a_ring_lists_its_versions_in_version_order_whatever_order_they_came_in(
     assert repr(ring) == "KeyRing(versions=[1, 2, 3], active=2)"
 
 
+def test_a_ring_finds_a_version_written_as_text_and_names_one_it_lacks() -> None:
+    """A version read from an environment variable or a file is text: ``ring["2"]`` and
+    ``activate("2")`` find version 2; a version it lacks is named, never a KeyError."""
+    ring = _ring()
+    assert ring["2"].version == 2  # type: ignore[index]
+    ring.activate("2")  # type: ignore[arg-type]
+    assert ring.active.version == 2
+    for missing in ("3", "two", None):
+        with pytest.raises(ConfigurationError) as caught:
+            ring[missing]  # type: ignore[index]
+        assert str(caught.value) == f"no key version {missing} in the ring (it holds 1, 2)"
+
+
 @pytest.mark.parametrize(
     ("window", "code"),
     [
