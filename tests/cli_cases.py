@@ -167,6 +167,13 @@ CASES = [
          "\u0661\u0660\u0665\u0660"], 2,
          "argument --amount: a whole number of cents (1050 for 10.50 EUR), not "
          "'\u0661\u0660\u0665\u0660'"),
+    # a payment field's rule is told under the flag that gave it (cli.main.FLAGS)
+    Case("an order id too long", ["pay", "--wallet", "w", "--id", "1", "--amount", "1050",
+         "--order-id", "o" * 33], 2, "--order-id: must be at most 32 characters (got 33)"),
+    Case("a customer id too long", ["pay", "--wallet", "w", "--id", "1", "--amount", "1050",
+         "--customer-id", "c" * 20], 2, "--customer-id: must be at most 19 characters (got 20)"),
+    Case("a reference with a dash", ["pay", "--wallet", "w", "--id", "1", "--amount", "1050",
+         "--reference", "ref-1"], 2, "--reference: must be 1 to 35 letters or digits"),
     Case("a PAN as wallet id", ["wallet", "--wallet", "4111-1111-1111-1111"], 2,
          "--wallet: looks like it holds a card number"),
     Case("nothing on stdin", ["add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"], 2,

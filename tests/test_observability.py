@@ -53,6 +53,15 @@ class Telemetry:
             for point in metric.data.data_points
         ]
 
+    def units(self) -> dict[str, str]:
+        data = self.reader.get_metrics_data()
+        return {
+            metric.name: metric.unit
+            for resource in (data.resource_metrics if data else [])
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        }
+
 
 @pytest.fixture
 def telemetry() -> Telemetry:
@@ -150,6 +159,11 @@ def test_metrics_count_calls_by_outcome_and_code_retries_and_reconciliations(
     durations = telemetry.points("rpc.client.call.duration")
     assert sum(p.count for p in durations) == 6
     assert all(p.sum > 0 for p in durations)
+    assert telemetry.units() == {  # the RPC conventions' units: durations in seconds
+        "rpc.client.call.duration": "s", "sogen_soap.client.calls": "{call}",
+        "sogen_soap.client.retries": "{retry}",
+        "sogen_soap.client.reconciliations": "{reconciliation}",
+    }  # fmt: skip
 
 
 def test_hooks_see_every_exchange_redacted(kit: SimulatedWallet) -> None:
