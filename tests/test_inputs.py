@@ -200,6 +200,23 @@ def test_rows_are_read_with_their_values_as_they_will_be_sent(tmp_path: Path) ->
     assert rows[0].masked_pan == "4100##########00"
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "merchantWalletId,cardNumber,cardExpiryDate,paymentMeanAlias,paymentMeanBrand,panType",
+        "merchant_wallet_id,card_number,card_expiry_date,payment_mean_alias,payment_mean_brand,"
+        "pan_type",
+    ],
+)
+def test_a_header_of_the_vendor_s_or_snake_case_names_reads_every_column(
+    tmp_path: Path, header: str
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\nw1,tok-123,203012,home,VISA,TOKEN_PAN\n")
+    rows = list(read_rows(path, check_file(path)))
+    assert rows == [Row(2, "w1", "tok-123", "203012", "home", "VISA", "TOKEN_PAN")]
+
+
 def test_json_values_are_read_as_text_and_null_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(
