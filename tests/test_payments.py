@@ -47,6 +47,18 @@ def test_the_kit_lists_transactions_in_the_order_they_were_made(kit: SimulatedWa
     ]  # fmt: skip
 
 
+def test_the_kit_names_each_transaction_s_last_operation(kit: SimulatedWallet) -> None:
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        assert client.wallet_order("w1", mean, 1000, transaction_reference="paid").ok
+        assert client.wallet_credit_holder("w1", mean, 300, transaction_reference="given").ok
+        assert kit.transaction("paid").last_operation_name == "AUTHOR"
+        assert kit.transaction("given").last_operation_name == "CREDIT"
+        assert client.cancel("paid", 200).ok
+        assert kit.transaction("paid").last_operation_name == "CANCEL"
+        assert kit.transaction("paid").kind == "order"
+
+
 @pytest.mark.parametrize("wire", ["soap", "json"])
 def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
     mean = _enrolled(kit)
