@@ -175,6 +175,27 @@ def test_log_format_json_makes_every_stderr_line_one_object(
     assert TEST_PAN not in done.stderr
 
 
+def test_a_message_said_after_a_blank_line_is_one_clean_json_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C says "\\ninterrupted" (off the progress line): on a terminal the blank
+    line stays, in a JSON object the message carries no line break at either end."""
+    from sogen_soap.cli.events import configure, say
+
+    try:
+        configure("json")
+        say("\ninterrupted; run it again\n")
+        configure("text")
+        say("\ninterrupted; run it again")
+    finally:
+        configure(None)
+    as_json, *as_text = capsys.readouterr().err.split("\n")
+    event = json.loads(as_json)
+    assert (event["level"], event["event"]) == ("error", "error")
+    assert event["message"] == "interrupted; run it again"
+    assert as_text == ["", "sogen-soap: interrupted; run it again", ""]
+
+
 def test_a_key_ring_and_a_single_key_together_are_refused(
     tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
