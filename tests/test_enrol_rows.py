@@ -720,6 +720,9 @@ def test_cards_without_expiry_are_counted_aloud(
     assert done.returncode == 0, done.stderr
     assert _summary(done)["blank"] == "2"
     assert "3 rows: 3 ok; 2 cards without expiry; sent 3" in done.stdout
+    again = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--json")
+    summary = json.loads(again.stdout)  # a script reads the same count
+    assert (summary["without_expiry"], summary["skipped"], summary["sent"]) == (2, 3, 0)
 
 
 @pytest.mark.parametrize("json_lines", [False, True], ids=["csv", "jsonl"])

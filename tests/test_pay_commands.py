@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -103,6 +104,11 @@ def test_charge_a_file_then_again_charges_nothing_twice(
     assert summary["results"] == str(tmp_path / "bill.results.csv")
     assert isinstance(summary["seconds"], float) and summary["seconds"] >= 0
     assert len(simulator.store.payments()) == 3
+    with (tmp_path / "bill.results.csv").open(newline="") as handle:
+        by_line = {row["line"]: row for row in csv.DictReader(handle)}
+    assert (by_line["5"]["outcome"], by_line["5"]["message"]) == (
+        "duplicate", "the same reference as line 4 (one payment): not sent",
+    )  # fmt: skip
     # the file reordered: rows are known by what they are, not by their line
     bill.write_text(
         "wallet,id,amount,currency,reference\n"
