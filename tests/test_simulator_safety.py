@@ -316,6 +316,20 @@ def _chunked_add_card(
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_a_sealed_request_under_another_method_than_post_changes_nothing(
+    method: str, simulator: Simulator
+) -> None:
+    """The service takes SOAP and JSON calls by POST only: a sealed addCard sent with
+    another method is answered 405 and stores nothing, as a real front would."""
+    import requests
+
+    body, headers = _add_card_body()
+    answer = requests.request(method, simulator.url, data=body, headers=headers, timeout=5)
+    assert (answer.status_code, answer.text) == (405, "POST SOAP 1.1 here")
+    assert simulator.store.wallet(MERCHANT.merchant_id, "w") is None
+
+
 def test_a_chunk_size_in_upper_case_hex_is_read(simulator: Simulator) -> None:
     """RFC 9112 writes a chunk size in HEXDIG, either case: ``AB`` is 171 bytes, as
     ``ab`` is."""
