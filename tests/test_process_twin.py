@@ -12,12 +12,15 @@ shows as a difference.  ``delay`` is left out: it costs a whole deadline.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import merchant_env, run_in_process, worker_processes
+from hostile import LoopbackServer
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
@@ -77,6 +80,61 @@ def test_worker_processes_present_the_client_certificate(
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"] == {"ok": 4}
         assert sim.store.count_cards() == 4
+
+
+class _ClosingProxy(LoopbackServer):
+    """A proxy that reads a CONNECT and hangs up: what reaches it is counted."""
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.recv(65536)
+
+
+def test_worker_processes_go_through_the_configured_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--proxy`` (here SOGEN_PROXY) reaches each worker: every row's connection goes
+    to the proxy, which refuses the tunnel, and none goes straight to the service."""
+    from sogen_soap.simulator import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    with Simulator(tls=pki.server()) as sim, _ClosingProxy() as proxy:
+        env = {**merchant_env(tmp_path, sim.url), "SOGEN_CA_BUNDLE": str(pki.ca_cert),
+               "SOGEN_PROXY": proxy.base}  # fmt: skip
+        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+                              "--timeout", "5", env=env, monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 5, done.stderr  # never connected: sent again next run
+        assert json.loads(done.stdout)["counts"] == {"failed": 4}
+        assert proxy.connections >= 4 and sim.requests_seen == 0
+
+
+def test_worker_processes_speak_the_transport_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--transport json`` reaches each worker: every row goes to the JSON endpoint."""
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    with Simulator() as sim:
+        seen = {"soap": 0, "json": 0}
+        soap, json_front = sim.app.handle, sim.app.handle_json
+
+        def by_soap(*args: Any) -> Any:
+            seen["soap"] += 1
+            return soap(*args)
+
+        def by_json(*args: Any) -> Any:
+            seen["json"] += 1
+            return json_front(*args)
+
+        sim.app.handle, sim.app.handle_json = by_soap, by_json  # type: ignore[method-assign]
+        env = merchant_env(tmp_path, sim.url)
+        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+                              "--transport", "json", "--timeout", "5", env=env,
+                              monkeypatch=monkeypatch)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["counts"] == {"ok": 4}
+        assert seen == {"soap": 0, "json": 4} and sim.store.count_cards() == 4
 
 
 class _Peak:
