@@ -170,6 +170,13 @@ class LoopbackServer:
             thread.join(timeout=5)
 
 
+class CountingProxy(LoopbackServer):
+    """A proxy that takes connections and closes them: what reaches it is counted."""
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        conn.recv(65536)
+
+
 class HostileServer(LoopbackServer):
     """``url`` answers every request with ``behaviour``; ``requests`` counts them."""
 

@@ -42,25 +42,20 @@ class Telemetry:
     def options(self) -> dict[str, Any]:
         return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
 
-    def points(self, name: str) -> list[Any]:
+    def _metrics(self) -> list[Any]:
         data = self.reader.get_metrics_data()
         return [
-            point
+            metric
             for resource in (data.resource_metrics if data else [])
             for scope in resource.scope_metrics
             for metric in scope.metrics
-            if metric.name == name
-            for point in metric.data.data_points
         ]
 
+    def points(self, name: str) -> list[Any]:
+        return [p for m in self._metrics() if m.name == name for p in m.data.data_points]
+
     def units(self) -> dict[str, str]:
-        data = self.reader.get_metrics_data()
-        return {
-            metric.name: metric.unit
-            for resource in (data.resource_metrics if data else [])
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-        }
+        return {metric.name: metric.unit for metric in self._metrics()}
 
 
 @pytest.fixture

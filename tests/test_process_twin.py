@@ -12,7 +12,6 @@ shows as a difference.  ``delay`` is left out: it costs a whole deadline.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from cli_support import merchant_env, run_in_process, worker_processes
-from hostile import LoopbackServer
+from hostile import CountingProxy
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
@@ -29,18 +28,24 @@ from sogen_soap.simulator.faults import FAULT_KINDS
 KINDS = ["none", *sorted(set(FAULT_KINDS) - {"delay"})]
 
 
+def _cards(folder: Path, count: int) -> Path:
+    """A batch file of ``count`` test cards, one wallet each."""
+    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(count)]
+    (folder / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    return folder / "in.csv"
+
+
 def _enrol(
     kind: str, processes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     concurrency: str = "2",
 ) -> object:  # fmt: skip
     work = tmp_path / f"p{processes}c{concurrency}"
     work.mkdir()
-    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(6)]
-    (work / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    batch = _cards(work, 6)
     with Simulator() as sim:
         if kind != "none":
             sim.app.faults.fail_next("addCard", kind)
-        done = run_in_process("enrol", str(work / "in.csv"), "--json", "--processes", processes,
+        done = run_in_process("enrol", str(batch), "--json", "--processes", processes,
                               "--concurrency", concurrency, "--timeout", "5",
                               env=merchant_env(work, sim.url), monkeypatch=monkeypatch)  # fmt: skip
         held = sim.store.count_cards()
@@ -69,24 +74,16 @@ def test_worker_processes_present_the_client_certificate(
     from sogen_soap.simulator import make_test_pki
 
     pki = make_test_pki(tmp_path / "pki")
-    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
-    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    batch = _cards(tmp_path, 4)
     with Simulator(tls=pki.server(require_client_cert=True)) as sim:
         env = {**merchant_env(tmp_path, sim.url), "SOGEN_CA_BUNDLE": str(pki.ca_cert),
                "SOGEN_CLIENT_CERT": str(pki.client_cert),
                "SOGEN_CLIENT_KEY": str(pki.client_key)}  # fmt: skip
-        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+        done = run_in_process("enrol", str(batch), "--json", "--processes", "2",
                               "--timeout", "5", env=env, monkeypatch=monkeypatch)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"] == {"ok": 4}
         assert sim.store.count_cards() == 4
-
-
-class _ClosingProxy(LoopbackServer):
-    """A proxy that reads a CONNECT and hangs up: what reaches it is counted."""
-
-    def serve(self, number: int, conn: socket.socket) -> None:
-        conn.recv(65536)
 
 
 def test_worker_processes_go_through_the_configured_proxy(
@@ -97,12 +94,11 @@ def test_worker_processes_go_through_the_configured_proxy(
     from sogen_soap.simulator import make_test_pki
 
     pki = make_test_pki(tmp_path / "pki")
-    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
-    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
-    with Simulator(tls=pki.server()) as sim, _ClosingProxy() as proxy:
+    batch = _cards(tmp_path, 4)
+    with Simulator(tls=pki.server()) as sim, CountingProxy() as proxy:
         env = {**merchant_env(tmp_path, sim.url), "SOGEN_CA_BUNDLE": str(pki.ca_cert),
                "SOGEN_PROXY": proxy.base}  # fmt: skip
-        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+        done = run_in_process("enrol", str(batch), "--json", "--processes", "2",
                               "--timeout", "5", env=env, monkeypatch=monkeypatch)  # fmt: skip
         assert done.returncode == 5, done.stderr  # never connected: sent again next run
         assert json.loads(done.stdout)["counts"] == {"failed": 4}
@@ -113,8 +109,7 @@ def test_worker_processes_speak_the_transport_configured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--transport json`` reaches each worker: every row goes to the JSON endpoint."""
-    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(4)]
-    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    batch = _cards(tmp_path, 4)
     with Simulator() as sim:
         seen: list[str] = []  # appended from the simulator's worker threads
         soap, json_front = sim.app.handle, sim.app.handle_json
@@ -129,7 +124,7 @@ def test_worker_processes_speak_the_transport_configured(
 
         sim.app.handle, sim.app.handle_json = by_soap, by_json  # type: ignore[method-assign]
         env = merchant_env(tmp_path, sim.url)
-        done = run_in_process("enrol", str(tmp_path / "in.csv"), "--json", "--processes", "2",
+        done = run_in_process("enrol", str(batch), "--json", "--processes", "2",
                               "--transport", "json", "--timeout", "5", env=env,
                               monkeypatch=monkeypatch)  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -163,12 +158,11 @@ def test_concurrency_is_the_whole_batch_s_however_many_processes(
     """``--concurrency 2`` is two requests on the wire at most, also spread over two
     worker processes (a thread each; docs/batch.md: "Rows go out --concurrency at a
     time"), never two each."""
-    rows = [f"w{i},{test_card_number(i, 0)},203012" for i in range(8)]
-    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(rows) + "\n")
+    batch = _cards(tmp_path, 8)
     with Simulator(latency=1.0) as sim:  # a worker process started late still overlaps
         peak = sim._front.app = _Peak(sim.app)  # type: ignore[assignment]
         done = run_in_process(
-            "enrol", str(tmp_path / "in.csv"), "--json", "--processes", processes,
+            "enrol", str(batch), "--json", "--processes", processes,
             "--concurrency", "2", "--timeout", "5",
             env=merchant_env(tmp_path, sim.url), monkeypatch=monkeypatch,
         )  # fmt: skip

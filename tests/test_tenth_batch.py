@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from cli_support import merchant_env, run_in_process
 from conftest import TEST_PAN
-from hostile import LoopbackServer
+from hostile import CountingProxy
 
 from sogen_soap import (
     ConnectionFailed,
@@ -28,13 +27,6 @@ from sogen_soap import (
 from sogen_soap.simulator import Simulator
 from sogen_soap.simulator.cards import test_card_number
 from sogen_soap.testing import SimulatedWallet
-
-
-class CountingProxy(LoopbackServer):
-    """A proxy that takes connections and closes them: what reaches it is counted."""
-
-    def serve(self, number: int, conn: socket.socket) -> None:
-        conn.recv(65536)
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
