@@ -239,7 +239,10 @@ def default_cache_dir(environment: str) -> Path:
     if environment == "simulator":
         host = "simulator"
     else:
-        host = parse_endpoint(environment).netloc.replace(":", "_").strip("[]")
+        # "[2001:db8::1]:8443" is "2001_db8__1_8443": brackets dropped wherever they
+        # stand (a port follows the "]"), colons made file-name safe
+        netloc = parse_endpoint(environment).netloc
+        host = netloc.replace("[", "").replace("]", "").replace(":", "_")
     import platformdirs
 
     return platformdirs.user_cache_path("sogen-soap") / "wsdl" / host

@@ -56,6 +56,54 @@ def test_wsdl_fetch_follows_no_redirect(location: bytes, status: bytes, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("status", "extra", "said"),
+    [
+        (b"300 Multiple Choices", b"Location: /a?wsdl", "redirects (HTTP 300) to /a?wsdl; "),
+        (b"303 See Other", b"X-Note: no location", "redirects (HTTP 303) to ?; "),
+        (b"400 Bad Request", b"Location: /a?wsdl", "HTTP 400 for "),
+    ],
+)
+def test_wsdl_fetch_names_the_3xx_range_a_redirect_and_anything_else_an_http_error(
+    status: bytes, extra: bytes, said: str, tmp_path: Path
+) -> None:
+    """Every 3xx, 300 included, is a redirect not followed (its Location, or "?"
+    when it gives none); a 400 is an HTTP error with its status, whatever it holds."""
+    from sogen_soap import HTTPStatusError
+
+    def answer(conn: socket.socket, request: bytes, stop: object) -> None:
+        _answer(conn, status, b"", extra)
+
+    with HostileServer(answer) as server:  # type: ignore[arg-type]
+        url = server.url
+        with pytest.raises((ConfigurationError, HTTPStatusError)) as caught:
+            fetch_wsdl(url, tmp_path / "out")
+    assert said in str(caught.value)
+    if status.startswith(b"400"):
+        assert isinstance(caught.value, HTTPStatusError)
+        assert caught.value.status_code == 400
+        assert str(caught.value) == f"wsdl fetch: HTTP 400 for {url}?wsdl"
+    else:
+        assert isinstance(caught.value, ConfigurationError)
+        said_last = "redirects are not followed: fetch from the final address"
+        assert str(caught.value).endswith(said_last)
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_that_cannot_connect_says_it_was_the_fetch(tmp_path: Path) -> None:
+    from sogen_soap import ConnectionFailed
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/services/v2/wallet"
+    with pytest.raises(ConnectionFailed) as caught:
+        fetch_wsdl(url, tmp_path / "out", timeout=5)
+    assert str(caught.value) == f"wsdl fetch: could not connect to {url}: Connection refused"
+    assert caught.value.operation == "wsdl fetch"
+    assert not (tmp_path / "out").exists()
+
+
 def test_wsdl_fetch_stops_an_endless_chain_of_imports(tmp_path: Path) -> None:
     def chain(conn: socket.socket, request: bytes, stop: object) -> None:
         target = request.split(b" ", 2)[1]

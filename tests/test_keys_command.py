@@ -90,6 +90,19 @@ def test_keys_check_one_expiring_soon_exits_8_and_warns_once(
     assert f"key version 1: expires {TODAY} (0 days left); accepted" in out
 
 
+@pytest.mark.parametrize(("days", "status"), [(60, 8), (90, 8), (91, 0)])
+def test_keys_check_counts_90_days_as_soon_unless_told(
+    days: int, status: int, tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/keys.md: ``--warn-days`` is 90 when not given, so the command run bare
+    from cron exits 8 a quarter ahead of an expiry, time to order the next key."""
+    when = TODAY + timedelta(days=days)
+    got, out, err = _check(tmp_path, two_keys, monkeypatch, f"1:@k1:{when}", "2:@k2",
+                           extra=("--key-version", "2"))  # fmt: skip
+    assert got == status, out + err
+    assert f"key version 1: expires {when} ({days} days left); accepted" in out
+
+
 def test_keys_check_a_refused_or_expired_key_exits_7(
     tmp_path: Path, two_keys: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

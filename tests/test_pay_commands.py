@@ -202,22 +202,79 @@ def test_rows_a_stopped_charge_never_sent_say_to_run_it_again(
     assert simulator.store.payments() == []
 
 
+def test_a_row_left_in_flight_is_resumed_with_its_reference_and_settled_by_lookup(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed with a charge in flight leaves its row "sending" with the
+    reference it went with.  The next run sends that very reference again as a
+    lost answer's retry: the service holds it, so it is looked up and reported
+    as the charge made (recovered), never charged a second time under a new
+    reference nor reported as a duplicate."""
+    from sogen_soap.cli.charge import Charge, ChargeJournal, read_charges
+    from sogen_soap.cli.inputs import check_file
+
+    _enrolled(simulator, tmp_path, monkeypatch)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw,1,700\n")
+    (row,) = read_charges(bill, check_file(bill, CHARGE_COLUMNS))
+    assert isinstance(row, Charge)
+    journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
+    journal.claim(row.key, "inflight1")  # the killed run's record, before it sent
+    journal.close()
+    env = merchant_env(tmp_path, simulator.url)
+    with WalletClient.from_env(env) as client:  # what reached the service before the kill
+        assert client.wallet_order("w", 1, 700, transaction_reference="inflight1").ok
+    done = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["counts"], summary["sent"], summary["recovered"]) == ({"ok": 1}, 1, 1)
+    assert 0 <= summary["seconds"] < 60
+    with (tmp_path / "bill.results.csv").open(newline="") as handle:
+        (result,) = list(csv.DictReader(handle))
+    assert (result["reference"], result["outcome"], result["code"]) == ("inflight1", "ok", "00")
+    assert [p["reference"] for p in simulator.store.payments()] == ["inflight1"]
+
+
 def test_a_charge_never_answered_is_unknown_and_says_it_is_looked_up_first(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _enrolled(simulator, tmp_path, monkeypatch)
-    (tmp_path / "bill.csv").write_text("wallet,id,amount,reference\nw,1,1000,lost1\n")
-    simulator.app.faults.fail_next("walletOrder", "drop", 6)
+    (tmp_path / "bill.csv").write_text("wallet,id,amount,reference\nw,1,1000,lost1\n"
+                                       "w,1,1001,lost2\n")  # fmt: skip
+    simulator.app.faults.fail_next("walletOrder", "drop", 100)
     env = merchant_env(tmp_path, simulator.url)
     done = run_in_process("charge", str(tmp_path / "bill.csv"), "--json", "--timeout", "5",
                           env=env, monkeypatch=monkeypatch)  # fmt: skip
     assert done.returncode == 5, done.stderr
     summary = json.loads(done.stdout)
-    assert (summary["counts"], summary["sent"]) == ({"unknown": 1}, 1)
-    (row,) = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
+    assert (summary["counts"], summary["sent"]) == ({"unknown": 2}, 2)  # each counted sent
+    row, _ = (tmp_path / "bill.results.csv").read_text().splitlines()[1:]
     assert row.startswith("2,w,1,1000,978,lost1,unknown,")
     assert "run the batch again: it looks the reference up first, never charging twice" in row
+    assert "outcome unknown (walletOrder: " in row  # why, from the call, not "stopped in flight"
     assert simulator.store.payments() == []
+
+
+def test_rows_after_a_repeated_reference_or_a_row_already_done_are_still_charged(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeat of a reference, or a row a previous run finished, is passed over:
+    the rows after it are charged all the same, and each repeat is counted."""
+    _enrolled(simulator, tmp_path, monkeypatch)
+    env = merchant_env(tmp_path, simulator.url)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,reference\nw,1,100,same1\nw,1,100,same1\n"
+                    "w,1,100,same1\nw,1,200,\n")  # fmt: skip
+    first = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert first.returncode == 3, first.stderr  # the repeats: exit 3, as a refusal
+    summary = json.loads(first.stdout)
+    assert (summary["counts"], summary["sent"]) == ({"ok": 2, "duplicate": 2}, 2)
+    bill.write_text("wallet,id,amount,reference\nw,1,100,same1\nw,1,300,\n")  # a row added
+    again = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["counts"], summary["sent"], summary["skipped"]) == ({"ok": 2}, 1, 1)
+    assert sorted(p["origin_amount"] for p in simulator.store.payments()) == [100, 200, 300]
 
 
 def test_a_charge_row_whose_reference_was_used_before_is_a_duplicate_not_a_refusal(
@@ -326,6 +383,25 @@ def test_json_lines_in_any_of_its_names_give_json_lines_results(
     lines = (tmp_path / "bill.results.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["outcome"] == "ok"
     assert not list(tmp_path.glob("*.results.csv"))
+
+
+def test_charge_names_a_bad_wallet_id_or_reference_by_its_column(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value is reported under the file's column (wallet, id, reference), not
+    the service's field name: the operator fixes the file, not the wire."""
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount,reference\n" + "w" * 30 + ",1,100,\nw,x!,100,\n"
+                    "w,1,100,a b\n")  # fmt: skip
+    done = run_in_process("charge", str(bill), "--quiet", env=merchant_env(tmp_path, simulator.url),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "line 2: wallet: must be at most 21 characters (got 30)",
+        "line 3: id: must be 1 to 6 digits (got 'x!')",
+        "line 4: reference: must be 1 to 35 letters or digits, unique per merchant (got 'a b')",
+    ]
+    assert simulator.requests_seen == 0
 
 
 def test_charge_names_each_bad_row_by_its_column_and_keeps_the_answer_of_a_good_one(

@@ -19,6 +19,7 @@ from sogen_soap.wsdl_cache import (
     XSD_FILE,
     bundled_wsdl_path,
     forget_documents,
+    load_document,
 )
 
 KEY = "002001000000001_KEY1"
@@ -154,6 +155,45 @@ def test_a_wsdl_is_parsed_once_until_forget_documents(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         _client(folder)
     assert f"WSDL {(folder / 'service.wsdl').resolve()} cannot be used" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("cut in half", r"cannot be used: XMLSyntaxError: .*line \d+"),
+        # libxml2's depth guard (256) stays on: xml_huge_tree would lift it
+        ("nested 300 deep", r"cannot be used: XMLSyntaxError: .*Excessive depth"),
+    ],
+)
+def test_a_malformed_or_too_deep_wsdl_is_refused_never_recovered(
+    tmp_path: Path, damage: str, said: str
+) -> None:
+    """zeep's strict mode: a WSDL that is not well-formed is refused with lxml's
+    first words and where, never read in recover mode (which would keep whatever
+    half of it parsed and build requests from that)."""
+    folder = _folder(tmp_path, XSD_FILE)
+    target = folder / "service.wsdl"
+    text = target.read_text()
+    if damage == "cut in half":
+        text = text[: len(text) // 2]
+    else:
+        deep = "<wsdl:documentation>" + "<x>" * 300 + "</x>" * 300 + "</wsdl:documentation>"
+        text = text.replace("<wsdl:types>", deep + "<wsdl:types>", 1)
+    target.write_text(text)
+    with pytest.raises(ConfigurationError, match=said):
+        load_document(folder)
+
+
+def test_a_wsdl_is_parsed_once_per_process_until_forgotten(tmp_path: Path) -> None:
+    """load_document's promise: later calls touch no file (an async client is built
+    on a running loop); forget_documents() makes the next call read it again."""
+    folder = _folder(tmp_path, XSD_FILE)
+    document = load_document(folder)
+    shutil.rmtree(folder)
+    assert load_document(folder) is document
+    forget_documents()
+    with pytest.raises(ConfigurationError, match="no WSDL file at"):
+        load_document(folder)
 
 
 @pytest.mark.parametrize("where", ["wsdl", "xsd"])

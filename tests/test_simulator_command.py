@@ -48,8 +48,11 @@ def test_a_port_in_use_is_one_line(busy_port: int, tmp_path: Path) -> None:
         (["--db", "{tmp}/no/such/w.sqlite3"], "--db {tmp}/no/such/w.sqlite3: no such folder"),
         (["--db", "{tmp}/notes.txt"], "--db {tmp}/notes.txt: not a simulator store"),
         (["--colour", "blue"], "unrecognized arguments"),
+        # an address this machine does not have (TEST-NET-1): bind() fails, nothing is sent
+        (["--host", "192.0.2.1"],
+         "cannot start on 192.0.2.1:0 (--db :memory:): Cannot assign requested address"),
     ],
-)
+)  # fmt: skip
 def test_each_mistake_is_one_line_under_the_command_s_own_name(
     args: list[str], said: str, tmp_path: Path
 ) -> None:

@@ -477,6 +477,27 @@ def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> No
     assert simulator.open_connections == 0
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400 Bad Request"),
+        (b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+         b"413 Payload Too Large"),
+    ],
+)  # fmt: skip
+def test_a_refusal_says_it_closes_the_connection(
+    request_bytes: bytes, status: bytes, simulator: Simulator
+) -> None:
+    """A refusal is the connection's last answer, and says so (RFC 9112 9.6): a
+    client that kept it for its next request would send into a closed socket."""
+    answer = _raw(simulator.url, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 " + status
+    assert b"Connection: close" in lines[1:]
+    assert f"Content-Length: {len(body)}".encode() in lines[1:]
+
+
 def test_the_wsdl_served_over_tls_points_back_over_tls(pki: ThrowawayPKI) -> None:
     """The WSDL's address and schema location point back here, as CXF does: over
     https when served over https (a client reading the address must not fall back

@@ -4,6 +4,7 @@ and the same field rules as the client's validation."""
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -196,6 +197,35 @@ def test_the_compiled_layouts_shipped_are_what_zeep_reads_from_the_bundled_wsdl(
     assert shipped == json.loads(json.dumps(compile_shapes(load_document())))
     assert set(shipped) == set(OPERATIONS)
     assert all(shape["layout"] for shape in shipped.values())
+
+
+def test_each_payment_service_s_shipped_layouts_are_its_own_operations_as_zeep_reads_them() -> None:
+    """compile_shapes(document, operations) compiles the operations named, from that
+    service's own WSDL (the wallet's are only the default)."""
+    import json
+
+    from sogen_soap.services import SERVICES
+    from sogen_soap.wsdl_cache import compile_shapes, service_wsdl_path
+
+    for service in SERVICES[1:]:
+        path = Path(service_wsdl_path(service))
+        shipped = json.loads(path.with_name(path.stem + ".shapes.json").read_text())
+        compiled = compile_shapes(load_document(path), service.operations)
+        assert set(compiled) == set(service.operations), service.name
+        assert shipped == json.loads(json.dumps(compiled)), service.name
+
+
+def test_a_wsdl_without_a_service_port_is_refused_in_those_words(tmp_path: Path) -> None:
+    from sogen_soap.wsdl_cache import forget_documents, soap_binding
+
+    text = Path(bundled_wsdl_path()).read_text()
+    start, end = text.index("<wsdl:service"), text.index("</wsdl:service>") + len("</wsdl:service>")
+    shutil.copy(Path(bundled_wsdl_path()).with_name(XSD_FILE), tmp_path / XSD_FILE)
+    (tmp_path / "service.wsdl").write_text(text[:start] + text[end:])
+    forget_documents()
+    with pytest.raises(ConfigurationError) as caught:
+        soap_binding(load_document(tmp_path))
+    assert str(caught.value) == "the WSDL declares no SOAP service port"
 
 
 def test_the_bundled_layouts_load_as_zeep_reads_them() -> None:
@@ -421,3 +451,26 @@ def test_no_named_type_shares_its_name_with_a_global_element() -> None:
         elements = {e.get("name") for e in schema.findall(f"{xs}element")}
         assert types - {None} and elements
         assert types & elements == set()
+
+
+@pytest.mark.parametrize(
+    ("environment", "folder"),
+    [
+        ("https://office-server.test.sips-services.com/services/v2/wallet",
+         "office-server.test.sips-services.com"),
+        ("https://127.0.0.1:8443/services/v2/wallet", "127.0.0.1_8443"),
+        ("https://[::1]:8443/services/v2/wallet", "__1_8443"),
+        ("https://[2001:db8::1]/services/v2/wallet", "2001_db8__1"),
+        ("simulator", "simulator"),
+    ],
+)  # fmt: skip
+def test_each_environment_s_wsdl_is_cached_in_a_folder_named_after_its_host(
+    environment: str, folder: str
+) -> None:
+    """``wsdl fetch``'s default folder: one per host and port, a name any file
+    system takes (no colon, no bracket), under the per-user cache."""
+    from sogen_soap.wsdl_cache import default_cache_dir
+
+    path = default_cache_dir(environment)
+    assert path.name == folder
+    assert path.parent.name == "wsdl" and path.parent.parent.name == "sogen-soap"
