@@ -362,11 +362,11 @@ def fetch_wsdl(
                     location = element.get(attribute)
                     if not location:
                         continue
-                    absolute = urljoin(base, location)
-                    try:
+                    try:  # a location urljoin cannot read ("http://[x") is refused too
+                        absolute = urljoin(base, location)
                         found = parse_url(absolute, what="import")
-                    except ConfigurationError:
-                        found = None
+                    except (ConfigurationError, ValueError):
+                        absolute, found = location, None
                     if found is None or found.origin != endpoint.origin:
                         raise ConfigurationError(
                             f"wsdl fetch: {base} imports {absolute}, outside {endpoint.url}; "

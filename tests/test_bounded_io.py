@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import socket
 import threading
 import time
@@ -102,6 +103,78 @@ def test_wsdl_fetch_that_cannot_connect_says_it_was_the_fetch(tmp_path: Path) ->
     assert str(caught.value) == f"wsdl fetch: could not connect to {url}: Connection refused"
     assert caught.value.operation == "wsdl fetch"
     assert not (tmp_path / "out").exists()
+
+
+_TWO_IMPORTS = (
+    b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+    b'<xs:import namespace="urn:local"/>'  # no location: a namespace the schema knows
+    b'<xs:import namespace="urn:b" schemaLocation="?xsd=b.xsd"/></xs:schema>'
+)
+
+
+def test_wsdl_fetch_goes_on_past_an_import_without_a_location(tmp_path: Path) -> None:
+    def serve(conn: socket.socket, request: bytes, stop: object) -> None:
+        target = request.split(b" ", 2)[1]
+        body = _TWO_IMPORTS if target.endswith(b"?wsdl") else (
+            b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'
+        )
+        _answer(conn, b"200 OK", body)
+
+    with HostileServer(serve) as server:  # type: ignore[arg-type]
+        path = fetch_wsdl(server.url, tmp_path / "out", timeout=10)
+        assert server.requests == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == ["SOURCE.json", "b.xsd", "service.wsdl"]
+    assert b'schemaLocation="b.xsd"' in path.read_bytes()
+
+
+def test_wsdl_fetch_refuses_an_import_whose_address_cannot_be_read(tmp_path: Path) -> None:
+    wsdl = _TWO_IMPORTS.replace(b"?xsd=b.xsd", b"http://[bad/b.xsd")
+
+    def serve(conn: socket.socket, request: bytes, stop: object) -> None:
+        _answer(conn, b"200 OK", wsdl)
+
+    with HostileServer(serve) as server:  # type: ignore[arg-type]
+        url = server.url
+        with pytest.raises(ConfigurationError) as caught:
+            fetch_wsdl(url, tmp_path / "out", timeout=10)
+    assert str(caught.value) == (
+        f"wsdl fetch: {url}?wsdl imports http://[bad/b.xsd, outside {url}; refused"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_caps_each_document_at_the_size_given(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    from sogen_soap import ResponseTooLarge
+
+    with pytest.raises(ResponseTooLarge):
+        fetch_wsdl(simulator.url, tmp_path / "out", max_document_bytes=1024)
+    assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_writes_each_file_through_a_temporary_beside_it(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is written whole or not at all: written beside its final name,
+    then renamed (a rename from another file system is a copy, not atomic)."""
+    import tempfile
+
+    elsewhere = tmp_path / "tmp"
+    elsewhere.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def replace(source: str, target: object) -> None:
+        seen.append(source)
+        real_replace(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace)
+    path = fetch_wsdl(simulator.url, tmp_path / "out")
+    assert list(elsewhere.iterdir()) == []
+    assert seen and all(Path(s).parent == path.parent for s in seen), seen
+    assert all(Path(s).name.startswith(".") for s in seen), seen  # hidden while written
 
 
 def test_wsdl_fetch_stops_an_endless_chain_of_imports(tmp_path: Path) -> None:

@@ -90,3 +90,25 @@ def test_a_bundled_payment_wsdl_has_every_answer_field_typed(service: str) -> No
 
     chosen = next(s for s in SERVICES if s.name == service)
     assert diff_wsdl(service_wsdl_path(chosen), service) == []
+
+
+@pytest.mark.parametrize("suffix", ["?wsdl", "/", "/?wsdl"])
+def test_a_payment_wsdl_is_found_from_the_wallet_url_however_it_ends(
+    simulator: Simulator, tmp_path: Path, suffix: str
+) -> None:
+    """The wallet's URL pasted with its ``?wsdl``, a trailing slash, or both: the
+    service beside it is the same, and so is what is fetched."""
+    path = fetch_wsdl(simulator.url + suffix, tmp_path / "out", service="checkout")
+    source = json.loads((path.parent / "SOURCE.json").read_text())
+    base = simulator.url[: -len("/wallet")]
+    assert source["endpoint"] == f"{base}/checkout"
+    assert source["files"]["service.wsdl"]["url"] == f"{base}/checkout?wsdl"
+
+
+def test_the_wallet_wsdl_is_fetched_from_its_url_given_with_its_query(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    path = fetch_wsdl(simulator.url + "?wsdl", tmp_path / "out")
+    source = json.loads((path.parent / "SOURCE.json").read_text())
+    assert source["files"]["service.wsdl"]["url"] == simulator.url + "?wsdl"
+    assert sorted(source["files"]) == ["WalletService.xsd", "service.wsdl"]  # the schema: .xsd

@@ -121,3 +121,30 @@ def test_the_warning_beyond_loopback_says_what_is_exposed(
     from sogen_soap.simulator.__main__ import _exposure
 
     assert _exposure(host, tls=tls) == said
+
+
+def test_the_endpoint_is_the_first_line_on_a_pipe_while_it_serves(tmp_path: Path) -> None:
+    """The module's promise: "The first line on stdout is the endpoint URL". A
+    harness reads it from a pipe while the simulator runs, so it must be flushed
+    at once, not when the simulator stops."""
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    env = clean_env(tmp_path)
+    env.pop("PYTHONUNBUFFERED", None)  # as a harness starts it: stdout block-buffered
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sogen_soap.simulator"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        readable, _, _ = select.select([process.stdout], [], [], 30)
+        assert readable, "no first line within 30 s"
+        line = process.stdout.readline().decode()
+        assert process.poll() is None  # still serving
+        assert line.startswith("http://127.0.0.1:") and line.endswith("/services/v2/wallet\n")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
