@@ -23,7 +23,7 @@ from cli_support import clean_env, run
 from conftest import MERCHANT, TEST_PAN
 from hostile import HostileServer
 
-from sogen_soap import ConfigurationError, WalletClient
+from sogen_soap import ConfigurationError, ResponseError, WalletClient
 from sogen_soap.simulator import Simulator
 from sogen_soap.wsdl_cache import (
     MAX_DOCUMENTS,
@@ -286,6 +286,29 @@ def test_idle_and_slow_connections_do_not_starve_real_clients() -> None:
             dripper.join()
             for sock in idle + slow:
                 sock.close()
+
+
+def test_wsdl_fetch_asks_with_a_plain_get_and_names_an_answer_that_is_not_xml(
+    tmp_path: Path,
+) -> None:
+    requests: list[bytes] = []
+
+    def answer(conn: socket.socket, request: bytes, stop: object) -> None:
+        requests.append(request)
+        _answer(conn, b"200 OK", b"<html>maintenance</p>")
+
+    with HostileServer(answer) as server:  # type: ignore[arg-type]
+        url = server.url
+        with pytest.raises(ResponseError) as caught:
+            fetch_wsdl(url, tmp_path / "out")
+    assert str(caught.value).startswith(f"wsdl fetch: {url}?wsdl: ")
+    (request,) = requests
+    head = request.split(b"\r\n")
+    assert head[0].startswith(b"GET /services/v2/wallet?wsdl HTTP/1.1")
+    lines = [line.lower() for line in head]  # header names are read without regard to case
+    assert b"accept: */*" in lines and b"content-length: 0" in lines
+    assert request.endswith(b"\r\n\r\n")  # no body on a GET
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("status", [b"203 Non-Authoritative Information", b"204 No Content"])
