@@ -162,7 +162,9 @@ def test_the_bar_takes_what_the_terminal_leaves_down_to_five_columns(
         assert frame == expected.ljust(columns - 1), bar_width
 
 
-def _stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> bytes:
+def _stderr_on_a_terminal(
+    args: list[str], env: dict[str, str], cwd: Path, status: int = 0
+) -> bytes:
     """What the command writes to its standard error when that is a terminal (a real
     pseudo-terminal: the command sees ``isatty()`` true, as in an operator's shell)."""
     import os
@@ -179,7 +181,7 @@ def _stderr_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> by
         )  # fmt: skip
         os.close(slave)
         slave = -1
-        assert done.returncode == 0
+        assert done.returncode == status
         seen = b""
         while True:
             try:
@@ -221,3 +223,26 @@ def test_quiet_draws_no_progress_line_even_on_a_terminal(
     rows = 1 if command == "enrol" else 2
     assert seen[False].startswith(b"\r[") and f" {rows}/{rows}  ok {rows} ".encode() in seen[False]
     assert seen[True] == b""  # nothing at all: every row went well, and quietly
+
+
+def test_charge_s_progress_line_counts_each_outcome_where_it_belongs(
+    kit: SimulatedWallet, tmp_path: Path
+) -> None:
+    """A row done by an earlier run counts as what it was, a repeated reference as
+    dup, a bad row as invalid, a charge whose answer never came under failed (it
+    is to be run again): the operator reads the batch's state from this line."""
+    from cli_support import merchant_env
+    from conftest import TEST_PAN
+
+    with kit.client() as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
+    env = merchant_env(tmp_path, kit.url)
+    (tmp_path / "rows.csv").write_text("wallet,id,amount,reference\nw,1,100,done1\n")
+    _stderr_on_a_terminal(["charge", "rows.csv", "--quiet"], env, tmp_path)
+    (tmp_path / "rows.csv").write_text(
+        "wallet,id,amount,reference\nw,1,100,done1\nw,1,200,done1\nw,1,0,\nw,1,300,lost1\n"
+    )
+    kit.fail_next("walletOrder", "drop", 100)
+    seen = _stderr_on_a_terminal(["charge", "rows.csv", "--timeout", "5"], env, tmp_path, 5)
+    frames = [frame for frame in seen.split(b"\r") if frame.startswith(b"[")]
+    assert b" 4/4  ok 1  dup 1  invalid 1  failed 1 " in frames[-1], seen
