@@ -362,11 +362,14 @@ def fetch_wsdl(
                     location = element.get(attribute)
                     if not location:
                         continue
-                    try:  # a location urljoin cannot read ("http://[x") is refused too
+                    try:
                         absolute = urljoin(base, location)
+                    except ValueError:  # "http://[x": parse_url refuses it in words below
+                        absolute = location
+                    try:
                         found = parse_url(absolute, what="import")
-                    except (ConfigurationError, ValueError):
-                        absolute, found = location, None
+                    except ConfigurationError:
+                        found = None
                     if found is None or found.origin != endpoint.origin:
                         raise ConfigurationError(
                             f"wsdl fetch: {base} imports {absolute}, outside {endpoint.url}; "
