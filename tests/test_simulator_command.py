@@ -48,6 +48,8 @@ def test_a_port_in_use_is_one_line(busy_port: int, tmp_path: Path) -> None:
         (["--db", "{tmp}/no/such/w.sqlite3"], "--db {tmp}/no/such/w.sqlite3: no such folder"),
         (["--db", "{tmp}/notes.txt"], "--db {tmp}/notes.txt: not a simulator store"),
         (["--colour", "blue"], "unrecognized arguments"),
+        (["--latency", "soon"], "argument --latency: expected seconds, not 'soon'"),
+        (["--lat", "1"], "unrecognized arguments: --lat 1"),  # no abbreviations
         # an address this machine does not have (TEST-NET-1): bind() fails, nothing is sent
         (["--host", "192.0.2.1"],
          "cannot start on 192.0.2.1:0 (--db :memory:): Cannot assign requested address"),
@@ -148,3 +150,62 @@ def test_the_endpoint_is_the_first_line_on_a_pipe_while_it_serves(tmp_path: Path
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
+
+
+def _serve_once(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Simulator, str, str]:
+    """Run the command in-process until it has started; the simulator it made, and
+    what it wrote on stdout and stderr."""
+    import threading
+
+    from sogen_soap.simulator.__main__ import main
+
+    stop = threading.Event()
+    made: list[Simulator] = []
+
+    def started(sim: Simulator) -> None:
+        made.append(sim)
+        stop.set()
+
+    assert main(argv, stop=stop, started=started) == 0
+    out = capsys.readouterr()
+    return made[0], out.out, out.err
+
+
+def _draws(profile: object) -> list[str | None]:
+    return [profile.draw("addCard") for _ in range(40)]  # type: ignore[attr-defined]
+
+
+def test_the_simulator_command_s_defaults_are_its_help_s(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No latency, a 2 s delay fault, fault draws seeded with 0 (a run can be
+    replayed), and the endpoint as the first line on stdout."""
+    from sogen_soap.simulator.faults import FaultProfile
+
+    sim, out, _ = _serve_once(["--fault", "drop=0.5"], capsys)
+    assert out.splitlines()[0] == sim.url
+    assert sim.app.latency == 0
+    assert sim.app.faults.delay == 2.0
+    assert _draws(sim.app.faults) == _draws(FaultProfile({"drop": 0.5}, seed=0))
+
+
+def test_the_simulator_command_takes_zero_seconds_a_seed_and_a_delay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sogen_soap.simulator.faults import FaultProfile
+
+    sim, _, _ = _serve_once(
+        ["--latency", "0", "--fault-delay", "0.5", "--seed", "7", "--fault", "drop=0.5"], capsys
+    )
+    assert sim.app.latency == 0
+    assert sim.app.faults.delay == 0.5
+    assert _draws(sim.app.faults) == _draws(FaultProfile({"drop": 0.5}, seed=7))
+    assert _draws(FaultProfile({"drop": 0.5}, seed=7)) != _draws(FaultProfile({"drop": 0.5}))
+
+
+def test_a_generated_pki_is_said_on_stderr_and_the_endpoint_stays_first_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim, out, err = _serve_once(["--tls-generate", str(tmp_path / "pki")], capsys)
+    assert out.splitlines() == [sim.url] and sim.url.startswith("https://127.0.0.1:")
+    assert f"test CA: {tmp_path / 'pki'}" in err
