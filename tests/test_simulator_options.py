@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from conftest import OTHER_PAN, SIMULATOR_DAY, TEST_PAN
@@ -19,6 +19,7 @@ from conftest import OTHER_PAN, SIMULATOR_DAY, TEST_PAN
 from sogen_soap import KeyRing, RetryPolicy, TransportError, WalletClient
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
 from sogen_soap.simulator.__main__ import main
+from sogen_soap.simulator.faults import FaultProfile
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_2 = "002001000000001_KEY2_rotated"
@@ -26,9 +27,15 @@ TODAY = SIMULATOR_DAY  # the --merchant windows are the simulator's days
 pytestmark = pytest.mark.usefixtures("held_days")  # dates written above stay today
 
 
+class Said(NamedTuple):
+    out: str
+    err: str
+
+
 @contextmanager
-def serving(*argv: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Simulator, str]]:
-    """The command running in a thread; yields the simulator and what it said."""
+def serving(*argv: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Simulator, Said]]:
+    """The command running in a thread; yields the simulator and what it said on
+    stdout and on stderr, apart (the endpoint alone is promised to stdout)."""
     stop = threading.Event()
     ready: dict[str, Any] = {}
     thread = threading.Thread(
@@ -44,7 +51,7 @@ def serving(*argv: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Si
     assert "sim" in ready, ready
     said = capsys.readouterr()
     try:
-        yield ready["sim"], said.out + said.err
+        yield ready["sim"], Said(said.out, said.err)
     finally:
         stop.set()
         thread.join(10)
@@ -64,10 +71,10 @@ def test_it_prints_its_url_on_stdout_and_what_it_serves_on_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with serving(capsys=capsys) as (sim, said):
-        assert said.splitlines()[0] == sim.url
+        assert said.out.splitlines() == [sim.url]
         assert sim.url.startswith("http://127.0.0.1:")
-        assert "serving wallets from :memory:; SIGTERM to stop" in said
-        assert "warning" not in said
+        assert "serving wallets from :memory:; SIGTERM to stop" in said.err
+        assert "warning" not in said.out + said.err
         with _client(sim) as client:
             assert client.add_card("w", TEST_PAN, "203012").ok
 
@@ -108,6 +115,30 @@ def test_faults_with_a_seed_are_the_same_every_run(capsys: pytest.CaptureFixture
     assert set(codes[0]) == {"99", "25"}
 
 
+def _draws(profile: FaultProfile) -> list[str | None]:
+    return [profile.draw("addCard") for _ in range(40)]
+
+
+def test_the_command_s_defaults_are_its_help_s(capsys: pytest.CaptureFixture[str]) -> None:
+    """No latency, a 2 s delay fault, fault draws seeded with 0 (a run can be
+    replayed)."""
+    with serving("--fault", "drop=0.5", capsys=capsys) as (sim, _):
+        assert sim.app.latency == 0
+        assert sim.app.faults.delay == 2.0
+        assert _draws(sim.app.faults) == _draws(FaultProfile({"drop": 0.5}, seed=0))
+
+
+def test_the_command_takes_zero_seconds_a_seed_and_a_delay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ("--latency", "0", "--fault-delay", "0.5", "--seed", "7", "--fault", "drop=0.5")
+    with serving(*argv, capsys=capsys) as (sim, _):
+        assert sim.app.latency == 0
+        assert sim.app.faults.delay == 0.5
+        assert _draws(sim.app.faults) == _draws(FaultProfile({"drop": 0.5}, seed=7))
+    assert _draws(FaultProfile({"drop": 0.5}, seed=7)) != _draws(FaultProfile({"drop": 0.5}))
+
+
 def test_latency_and_the_fault_delay(capsys: pytest.CaptureFixture[str]) -> None:
     with serving("--latency", "0.3", capsys=capsys) as (sim, _), _client(sim) as client:
         started = time.monotonic()
@@ -135,7 +166,8 @@ def test_tls_made_up_on_the_spot_with_and_without_client_certificates(
     pki = tmp_path / "pki"
     with serving("--tls-generate", str(pki), capsys=capsys) as (sim, said):
         assert sim.url.startswith("https://127.0.0.1:")
-        assert f"test CA: {pki / 'ca.pem'}" in said
+        assert f"test CA: {pki / 'ca.pem'}" in said.err
+        assert said.out.splitlines() == [sim.url]  # the endpoint stays first, and alone
         with _client(sim, ca_bundle=pki / "ca.pem") as client:
             assert client.get_wallet_data("w").response_code == "25"
     with serving("--tls-generate", str(tmp_path / "m"), "--tls-mutual", capsys=capsys) as (sim, _):
@@ -153,7 +185,7 @@ def test_the_store_on_disk_keeps_wallets_between_runs(
 ) -> None:
     db = str(tmp_path / "w.sqlite3")
     with serving("--db", db, capsys=capsys) as (sim, said), _client(sim) as client:
-        assert f"serving wallets from {db}" in said
+        assert f"serving wallets from {db}" in said.err
         assert client.add_card("kept", TEST_PAN, "203012").ok
     with serving("--db", db, capsys=capsys) as (sim, _), _client(sim) as client:
         assert [m.masked_pan for m in client.get_wallet_data("kept").payment_means] == [
@@ -226,16 +258,11 @@ def test_a_store_holding_cards_without_its_key_file_is_refused(tmp_path: Path) -
     new, so it is refused with how to start afresh; a store with no card is not."""
     import sqlite3
 
-    from sogen_soap import WalletClient
-    from sogen_soap.simulator import Simulator
-    from sogen_soap.simulator.app import DEFAULT_MERCHANT
     from sogen_soap.simulator.store import StoreError, WalletStore
 
     db = tmp_path / "wallets.sqlite3"
-    with Simulator(str(db)) as sim:
-        with WalletClient(DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.secret_key, 1,
-                          environment=sim.url) as client:  # fmt: skip
-            assert client.add_card("w", TEST_PAN, "203012").ok
+    with Simulator(str(db)) as sim, _client(sim) as client:
+        assert client.add_card("w", TEST_PAN, "203012").ok
     (tmp_path / "wallets.sqlite3.key").unlink()
     with pytest.raises(StoreError) as caught:
         WalletStore(str(db))
