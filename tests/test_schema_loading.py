@@ -184,6 +184,18 @@ def test_a_malformed_or_too_deep_wsdl_is_refused_never_recovered(
         load_document(folder)
 
 
+def test_a_wsdl_without_a_service_port_is_refused_in_those_words(tmp_path: Path) -> None:
+    from sogen_soap.wsdl_cache import soap_binding
+
+    target = _folder(tmp_path, XSD_FILE) / "service.wsdl"
+    text = target.read_text()
+    start, end = text.index("<wsdl:service"), text.index("</wsdl:service>") + len("</wsdl:service>")
+    target.write_text(text[:start] + text[end:])
+    with pytest.raises(ConfigurationError) as caught:
+        soap_binding(load_document(target.parent))
+    assert str(caught.value) == "the WSDL declares no SOAP service port"
+
+
 def test_a_wsdl_is_parsed_once_per_process_until_forgotten(tmp_path: Path) -> None:
     """load_document's promise: later calls touch no file (an async client is built
     on a running loop); forget_documents() makes the next call read it again."""

@@ -4,7 +4,6 @@ and the same field rules as the client's validation."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 from pathlib import Path
 
@@ -213,19 +212,6 @@ def test_each_payment_service_s_shipped_layouts_are_its_own_operations_as_zeep_r
         compiled = compile_shapes(load_document(path), service.operations)
         assert set(compiled) == set(service.operations), service.name
         assert shipped == json.loads(json.dumps(compiled)), service.name
-
-
-def test_a_wsdl_without_a_service_port_is_refused_in_those_words(tmp_path: Path) -> None:
-    from sogen_soap.wsdl_cache import forget_documents, soap_binding
-
-    text = Path(bundled_wsdl_path()).read_text()
-    start, end = text.index("<wsdl:service"), text.index("</wsdl:service>") + len("</wsdl:service>")
-    shutil.copy(Path(bundled_wsdl_path()).with_name(XSD_FILE), tmp_path / XSD_FILE)
-    (tmp_path / "service.wsdl").write_text(text[:start] + text[end:])
-    forget_documents()
-    with pytest.raises(ConfigurationError) as caught:
-        soap_binding(load_document(tmp_path))
-    assert str(caught.value) == "the WSDL declares no SOAP service port"
 
 
 def test_the_bundled_layouts_load_as_zeep_reads_them() -> None:
