@@ -139,7 +139,9 @@ def test_the_embedded_simulator_answers_a_wrong_key_34_and_an_unknown_merchant_0
         assert f"it answers {code}, as the service would" in done.stderr
         assert "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE" in done.stderr
     (tmp_path / "k.txt").write_text("its own key\n")
-    registered = {**unknown, "SOGEN_SIMULATOR_MERCHANTS": f"011223344550000:1:{tmp_path / 'k.txt'}"}
+    (tmp_path / "other.txt").write_text("another key\n")
+    two = f"099999999999999:1:{tmp_path / 'other.txt'},011223344550000:1:{tmp_path / 'k.txt'}"
+    registered = {**unknown, "SOGEN_SIMULATOR_MERCHANTS": two}  # the one used second
     done = run_in_process("wallet", "--wallet", "w", "--json", env=registered,
                           monkeypatch=monkeypatch)  # fmt: skip
     assert json.loads(done.stdout)["response_code"] == "25"  # known now: sealed right

@@ -114,6 +114,33 @@ def test_a_chunk_size_line_longer_than_4096_bytes_is_refused(simulator: Simulato
     assert answer.startswith(b"HTTP/1.1 400 ")
 
 
+@pytest.mark.parametrize(
+    ("waiting", "rest"),
+    [
+        (b"1;" + b"x" * 4094, b"\r\n<\r\n0\r\n\r\n"),  # a chunk size line
+        (b"1\r\n<\r\n0\r\nX-T: " + b"t" * 4091, b"\r\n\r\n"),  # a trailer line
+    ],
+    ids=["chunk-size", "trailer"],
+)
+def test_a_chunked_line_of_exactly_4096_bytes_is_waited_for(
+    waiting: bytes, rest: bytes, simulator: Simulator
+) -> None:
+    """The bound is more than 4096 bytes: a line of 4096 still without its end is
+    waited for, and read once its end comes."""
+    import time
+
+    assert len(waiting.rsplit(b"\n", 1)[-1]) == 4096
+    port = int(simulator.url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Transfer-Encoding: chunked\r\nContent-Type: text/xml\r\n\r\n" + waiting)  # fmt: skip
+        time.sleep(0.2)  # read, and found without its line end
+        s.sendall(rest)
+        answer = s.recv(200)
+    assert answer.startswith(b"HTTP/1.1 ") and not answer.startswith(b"HTTP/1.1 400 "), answer
+
+
 def test_a_chunk_size_line_with_an_extension_is_read(simulator: Simulator) -> None:
     answer = _chunked(simulator, b"3;name=value\r\n<a>\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 ")  # answered (not a framing refusal)

@@ -83,6 +83,27 @@ def test_sogen_config_names_the_config_file(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
+def test_a_path_in_the_config_empty_absolute_or_from_home_is_not_made_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative paths are relative to the file; an empty one is no path (not the
+    file's folder, which would then be read as a CA bundle or a WSDL), an absolute
+    one is kept, and ``~`` is the user's home."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "c.toml").write_text(
+        '[sogen-soap]\nmerchant_id = "111111111111111"\nkey_version = 3\n'
+        'secret_key_file = "~/k"\nwsdl = ""\nca_bundle = "/etc/ssl/ca.pem"\n'
+        'client_cert = ""\n'
+    )
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "k").write_text("home-key\n")
+    args = build_parser().parse_args(["wallet", "--wallet", "w", "--config",
+                                      str(tmp_path / "c.toml")])  # fmt: skip
+    s = resolve_settings(args, {})
+    assert (s.wsdl, s.ca_bundle, s.client_cert) == ("", "/etc/ssl/ca.pem", "")
+    assert s.secret_key.reveal() == "home-key"
+
+
 def test_an_empty_option_leaves_the_environment_s_value(tmp_path: Path) -> None:
     """``--environment "$UNSET"`` is an empty option: the environment variable (then
     the file) still decides, as for every setting."""

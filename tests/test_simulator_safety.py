@@ -8,6 +8,7 @@ at the open-file limit it backs off instead of spinning.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -66,13 +67,16 @@ def test_a_store_of_an_earlier_version_is_refused_with_the_way_out(tmp_path: Pat
     assert f"delete {db} to start a fresh store" in str(caught.value)
 
 
-def test_the_embedded_simulator_s_data_folder_is_made_private(
+def test_the_embedded_simulator_s_data_folder_is_where_docs_say_and_private(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """docs/cli.md: ``sogen-soap/simulator.sqlite3`` under the data folder (a user
+    resetting it deletes that file; a new name would lose the wallets kept so far)."""
     from sogen_soap.cli.config import simulator_db_path
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     path = simulator_db_path()
+    assert path == tmp_path / "data" / "sogen-soap" / "simulator.sqlite3"
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
@@ -162,6 +166,33 @@ def test_a_finished_handshake_restarts_the_request_clock(pki: ThrowawayPKI) -> N
             while chunk := tls.recv(65536):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:100]
+
+
+def test_a_request_dripping_after_the_handshake_is_closed_at_the_request_timeout(
+    pki: ThrowawayPKI,
+) -> None:
+    """The clock the handshake restarted runs from the request's first byte: a request
+    sent a byte every 0.1 s over TLS is closed once it passes 0.5 s, as over plain
+    HTTP, not kept until the idle timeout because bytes keep coming."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    with Simulator(tls=pki.server(), request_timeout=0.5) as sim:
+        endpoint = parse_url(sim.url)
+        raw = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
+        with context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
+            tls.settimeout(0.1)
+            started, closed = time.monotonic(), False
+            while not closed and time.monotonic() - started < 5:
+                try:
+                    tls.sendall(b"P")
+                    closed = tls.recv(1) == b""
+                except TimeoutError:  # nothing to read yet (a session ticket, perhaps)
+                    pass
+                except OSError:  # reset, or TLS's end
+                    closed = True
+            waited = time.monotonic() - started
+    assert closed and waited < 3, waited
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -349,8 +380,11 @@ def test_a_chunk_size_in_upper_case_hex_is_read(simulator: Simulator) -> None:
 def test_a_chunked_request_arriving_in_pieces_at_every_boundary_is_read_whole(
     simulator: Simulator,
 ) -> None:
-    """Chunks of 1, 16 and 255 bytes and the rest, one with an extension, each sent
-    on its own (so a read ends exactly after a chunk's CRLF), then the last chunk."""
+    """Chunks of 1, 16 and 255 bytes and the rest, one with two extensions, each sent
+    on its own (so a read ends exactly after a chunk's CRLF); the 16-byte chunk's size
+    line, data and CRLF apart; then the last chunk and the blank line that ends the
+    request apart.  A 4 KiB header puts every wait past the 4 KiB line bound: the bound
+    is on the line still arriving, not on the request read so far."""
     import time
 
     body, headers = _add_card_body()
@@ -358,18 +392,19 @@ def test_a_chunked_request_arriving_in_pieces_at_every_boundary_is_read_whole(
     sizes = [1, 16, 255, len(body) - 272]
     pieces, start = [], 0
     for number, size in enumerate(sizes):
-        extension = b";name=value" if number == 1 else b""
-        pieces.append(f"{size:x}".encode() + extension + b"\r\n" + body[start:start + size]
-                      + b"\r\n")  # fmt: skip
+        extension = b";name=value;other=1" if number == 1 else b""
+        line, data = f"{size:x}".encode() + extension + b"\r\n", body[start : start + size]
+        pieces += [line, data, b"\r\n"] if number == 1 else [line + data + b"\r\n"]
         start += size
     head = (b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"X-Padding: " + b"p" * 4200 + b"\r\n"
             b"Transfer-Encoding: chunked\r\n" + own.encode() + b"\r\n")  # fmt: skip
     endpoint = parse_url(simulator.url)
     with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for piece in [head, *pieces, b"0\r\n\r\n"]:
+        for piece in [head, *pieces, b"0\r\n", b"\r\n"]:
             sock.sendall(piece)
-            time.sleep(0.02)  # each piece read on its own
+            time.sleep(0.05)  # each piece read on its own
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -463,6 +498,14 @@ def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused(
     assert at_cap.startswith(b"HTTP/1.1 500"), at_cap[:100]  # read, and not a SOAP request
     over = _raw(simulator.url, head + f"Content-Length: {cap + 1}\r\n\r\n".encode())
     assert over.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+    # chunked, the same cap over the chunks added up: two halves are read, one more
+    # byte in a third chunk is refused
+    half = f"{cap // 2:x}\r\n".encode() + b" " * (cap // 2) + b"\r\n"
+    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + 2 * half
+    at_cap = _raw(simulator.url, chunked + b"0\r\n\r\n")
+    assert at_cap.startswith(b"HTTP/1.1 500"), at_cap[:100]
+    over = _raw(simulator.url, chunked + b"1\r\n \r\n0\r\n\r\n")
+    assert over.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
 
 
 def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> None:
@@ -475,6 +518,23 @@ def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> No
     while simulator.open_connections and time.monotonic() < deadline:
         time.sleep(0.02)
     assert simulator.open_connections == 0
+
+
+def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None:
+    """A TLS listener sent plain HTTP closes the connection once, and counts it once:
+    ``open_connections`` goes back to 0, not below."""
+    with Simulator(tls=pki.server()) as sim:
+        endpoint = parse_url(sim.url)
+        for _ in range(3):
+            with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                with contextlib.suppress(ConnectionResetError):  # closed, perhaps reset
+                    while sock.recv(65536):  # at most a TLS alert, then the end
+                        pass
+        deadline = time.monotonic() + 5
+        while sim.open_connections != 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sim.open_connections == 0
 
 
 @pytest.mark.parametrize(
