@@ -322,8 +322,12 @@ def test_a_json_path_that_only_begins_like_a_service_s_is_not_served(
         b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n Content-Length: 0\r\n\r\n",
         b"POST /services/v2/wallet HTTP/2.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         b"POST /services/v2/wallet ICAP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"POST  /services/v2/wallet HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"POST\t/services/v2/wallet\tHTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"\r\n\r\n",
     ],
-    ids=["space-before-colon", "space-before-name", "http-2", "not-http"],
+    ids=["space-before-colon", "space-before-name", "http-2", "not-http", "two-spaces", "tabs",
+         "no-request-line"],
 )
 def test_a_head_another_server_could_read_otherwise_is_refused(
     head: bytes, simulator: Simulator
@@ -460,23 +464,49 @@ def test_over_its_connection_cap_it_closes_the_longest_idle_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("asked", "closes"),
-    [(b"Connection: close\r\n", True), (b"", False), (b"Connection: keep-alive\r\n", False)],
+    ("version", "asked", "closes"),
+    [
+        (b"HTTP/1.1", b"Connection: close\r\n", True),
+        (b"HTTP/1.1", b"", False),
+        (b"HTTP/1.1", b"Connection: keep-alive\r\n", False),
+        (b"HTTP/1.0", b"", True),  # HTTP/1.0 closes unless asked to keep
+        (b"HTTP/1.0", b"Connection: Keep-Alive\r\n", False),
+    ],
 )
 def test_the_simulator_says_when_it_closes_the_connection(
-    asked: bytes, closes: bool, simulator: Simulator
+    version: bytes, asked: bytes, closes: bool, simulator: Simulator
 ) -> None:
     """RFC 9112: a server that will close after its answer says ``Connection: close``
     (a client that pools connections relies on it); one that keeps it says nothing."""
     endpoint = parse_url(simulator.url)
     with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
-        sock.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n" + asked + b"\r\n")
+        sock.sendall(b"GET /services/v2/wallet?wsdl " + version + b"\r\nHost: x\r\n" + asked
+                     + b"\r\n")  # fmt: skip
         data = b""
         while b"\r\n\r\n" not in data:
             data += sock.recv(65536)
     head = data.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
     assert head[0] == b"http/1.1 200 ok"
     assert (b"connection: close" in head) is closes
+
+
+def test_the_wsdl_points_back_to_the_host_the_client_named(simulator: Simulator) -> None:
+    """The WSDL's addresses follow the request's ``Host`` header (its port after a
+    colon included), as CXF's do: a client that reached the simulator by another
+    name, through a tunnel or a container's port, is sent back the same way."""
+    from lxml import etree
+
+    endpoint = parse_url(simulator.url)
+    asked = f"localhost:{endpoint.port}".encode()
+    answer = _raw(simulator.url, b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: " + asked
+                  + b"\r\nConnection: close\r\n\r\n")  # fmt: skip
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    safe = etree.XMLParser(resolve_entities=False, no_network=True)
+    addresses = etree.fromstring(body, safe).findall(
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    expected = f"http://localhost:{endpoint.port}/services/v2/wallet"
+    assert [a.get("location") for a in addresses] == [expected] * len(addresses) != []
 
 
 def test_a_transfer_coding_is_read_whatever_its_case(simulator: Simulator) -> None:
@@ -506,6 +536,35 @@ def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused(
     assert at_cap.startswith(b"HTTP/1.1 500"), at_cap[:100]
     over = _raw(simulator.url, chunked + b"1\r\n \r\n0\r\n\r\n")
     assert over.startswith(b"HTTP/1.1 413 Payload Too Large\r\n")
+
+
+@pytest.mark.parametrize("dripping", [False, True], ids=["whole", "dripping"])
+@pytest.mark.parametrize(
+    ("size", "status"), [(16384, b"200 OK"), (16385, b"413 Payload Too Large")]
+)
+def test_a_head_of_exactly_16_kib_is_read_and_one_byte_more_is_refused(
+    size: int, status: bytes, dripping: bool, simulator: Simulator
+) -> None:
+    """docs/simulator.md: a request head of at most 16 KiB (its lines, before the blank
+    line that ends it), whether it arrives at once or drips (found: a head sent whole
+    was read whatever its size)."""
+    lines = b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: "
+    lines += b"p" * (size - len(lines))
+    assert len(lines) == size
+    endpoint = parse_url(simulator.url)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+        if dripping:  # all but the blank line's last byte, read on its own first
+            sock.sendall(lines + b"\r\n\r")
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):  # refused already: the point
+                sock.sendall(b"\n")
+        else:
+            sock.sendall(lines + b"\r\n\r\n")
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 " + status + b"\r\n"), answer[:100]
 
 
 def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> None:

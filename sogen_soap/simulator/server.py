@@ -39,7 +39,7 @@ from .tls import ServerTLS
 __all__ = ["SERVICE_PATH", "Simulator"]
 
 SERVICE_PATH: Final = "/services/v2/wallet"
-_MAX_HEAD: Final = 16 * 1024
+_MAX_HEAD: Final = 16 * 1024  # the request line and header lines, before the blank line
 _MAX_BODY: Final = 1 << 20
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 413: "Payload Too Large"}
 _ACCEPT_BACKOFF: Final = 0.25  # seconds without accepting, at the open-file limit
@@ -89,9 +89,11 @@ def _take_request(buffer: bytearray) -> _Request | None:
     """A complete request from the front of ``buffer`` (removed), or None for not yet."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
-        if len(buffer) > _MAX_HEAD:
+        if len(buffer) > _MAX_HEAD + 3:  # the blank line may still begin in the last 3
             raise _BadRequest(413)
         return None
+    if end > _MAX_HEAD:  # arrived whole: bounded the same, not only while it drips
+        raise _BadRequest(413)
     lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
