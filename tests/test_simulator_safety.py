@@ -417,6 +417,21 @@ def test_a_chunked_request_arriving_in_pieces_at_every_boundary_is_read_whole(
     assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
 
 
+def test_pipelined_requests_are_each_read_to_their_own_length(simulator: Simulator) -> None:
+    """Two requests sent at once on one connection (HTTP/1.1 pipelining): the first
+    body ends where its Content-Length says, and the next request starts right after
+    it, not a byte before or after."""
+    body, headers = _add_card_body()
+    own = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() != "content-length")
+    first = (b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n" + own.encode()
+             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+    second = b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answers = _raw(simulator.url, first + second)
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2, answers[:300]
+    assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answers
+    assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+
+
 def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulator) -> None:
     """Trailer fields after the last chunk belong to the request: the next request on
     the same connection starts after them, not inside them."""
@@ -427,6 +442,24 @@ def test_a_chunked_request_s_trailers_are_read_as_part_of_it(simulator: Simulato
     assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2, answers[:300]
     assert b"<ns:walletResponseCode>00</ns:walletResponseCode>" in answers
     assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+
+
+def test_a_client_that_never_reads_holds_a_worker_only_until_the_request_timeout() -> None:
+    """A worker writing an answer nobody reads gives up after ``request_timeout``:
+    with one worker, a client that asks for the WSDL a thousand times and reads none
+    must not starve the next client for ever."""
+    with Simulator(workers=1, request_timeout=0.5) as sim:
+        endpoint = parse_url(sim.url)
+        hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            hog.connect((endpoint.host, endpoint.port))
+            hog.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+            time.sleep(0.5)  # its answers fill both buffers; the worker blocks writing
+            with _client(sim.url) as client:
+                assert client.get_wallet_data("w").response_code == "25"
+        finally:
+            hog.close()
 
 
 def test_over_its_connection_cap_it_closes_the_longest_idle_first() -> None:
