@@ -227,6 +227,33 @@ def test_a_worker_process_gets_the_client_key_beside_its_certificate(tmp_path: P
     assert client_options(cert_only, "https://x.example/w")["client_cert"] == "both.pem"  # type: ignore[arg-type]
 
 
+def test_a_worker_process_rebuilds_the_same_key_ring(tmp_path: Path) -> None:
+    """``--processes``: the ring travels as ``client_options``' plain lists and comes
+    back whole in the worker: each version's key, last valid day and first sealing
+    day, and the active version (a worker sealing with another key than the parent
+    would be refused for rows the parent's checks passed)."""
+    from datetime import date
+
+    from sogen_soap.cli.config import client_options, key_ring
+
+    (tmp_path / "k1").write_text("key-one\n")
+    (tmp_path / "k2").write_text("key-two\n")
+    args = build_parser().parse_args([
+        "wallet", "--wallet", "w", "--merchant-id", "111111111111111", "--key-version", "1",
+        "--key-ring", f"1:{tmp_path / 'k1'}:2031-01-31",
+        "--key-ring", f"2:{tmp_path / 'k2'}:2032-06-30:2026-01-01",  # reached: not active
+    ])  # fmt: skip
+    settings = resolve_settings(args, {})
+    options = client_options(settings, "https://x.example/w")
+    ring = key_ring(options["keys"], options["key_version"])  # type: ignore[arg-type]
+    rebuilt = [(k.version, k.secret_key.reveal(), k.expires, k.active_from) for k in ring.versions]
+    assert rebuilt == [
+        (1, "key-one", date(2031, 1, 31), None),
+        (2, "key-two", date(2032, 6, 30), date(2026, 1, 1)),
+    ]
+    assert ring.active.version == 1  # as --key-version says, not by its first day
+
+
 def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
     with simulated_wallet() as kit:
         kit._simulator.app.faults.delay = 3.0
