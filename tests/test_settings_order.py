@@ -216,6 +216,20 @@ def test_one_expiry_for_a_whole_key_ring_is_refused(tmp_path: Path, where: str, 
     assert str(caught.value).endswith(": a key ring gives each version its own expiry")
 
 
+@pytest.mark.parametrize(
+    ("given", "taken"), [("0.5", 0.5), ("3599", 3599.0), ("0", None), ("3600", None)]
+)
+def test_a_timeout_is_more_than_0_and_less_than_3600_seconds(
+    tmp_path: Path, given: str, taken: float | None
+) -> None:
+    """Half a second is a timeout; an hour is not (a call that long is a hang)."""
+    if taken is None:
+        with pytest.raises(ConfigurationError, match=r"^--timeout: must be more than 0 and less"):
+            _settings(tmp_path, "--timeout", given)
+    else:
+        assert _settings(tmp_path, "--timeout", given).timeout == taken  # type: ignore[attr-defined]
+
+
 def test_a_worker_process_gets_the_client_key_beside_its_certificate(tmp_path: Path) -> None:
     """``--processes``: each worker builds its client from ``client_options``; a client
     key given apart from its certificate travels with it (else mutual TLS fails there)."""
