@@ -150,9 +150,10 @@ def test_every_setting_is_an_option_then_its_variable_then_the_file(
             return str(Path(got).relative_to(tmp_path))  # the file's paths: relative to it
         return got
 
-    assert value(_settings(tmp_path)) == filed
-    assert value(_settings(tmp_path, **{variable: env})) == env
-    assert value(_settings(tmp_path, option, mine, **{variable: env})) == mine
+    cert = ["--client-cert", "c.crt"] if name == "client_key" else []  # a key needs one
+    assert value(_settings(tmp_path, *cert)) == filed
+    assert value(_settings(tmp_path, *cert, **{variable: env})) == env
+    assert value(_settings(tmp_path, option, mine, *cert, **{variable: env})) == mine
 
 
 def _ring_config(tmp_path: Path, extra: str) -> Path:
@@ -228,6 +229,55 @@ def test_a_timeout_is_more_than_0_and_less_than_3600_seconds(
             _settings(tmp_path, "--timeout", given)
     else:
         assert _settings(tmp_path, "--timeout", given).timeout == taken  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("where", ["--key-ring", "SOGEN_KEYS", "keys in"])
+def test_a_bad_key_ring_is_refused_naming_where_it_was_given(tmp_path: Path, where: str) -> None:
+    """A malformed ring names its source, the option, the variable or the config file's
+    table, so the operator knows which of three places to fix."""
+    options, env = ["--merchant-id", "111111111111111"], {}
+    if where == "--key-ring":
+        options += ["--key-ring", "bad"]
+    elif where == "SOGEN_KEYS":
+        env["SOGEN_KEYS"] = "bad"
+    else:
+        (tmp_path / "c.toml").write_text("[sogen-soap]\n[[sogen-soap.keys]]\nversion = 1\n")
+        options += ["--config", str(tmp_path / "c.toml")]
+        where = f"keys in {tmp_path / 'c.toml'}"
+    args = build_parser().parse_args(["wallet", "--wallet", "w", *options])
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_settings(args, env)
+    assert str(caught.value).startswith(f"{where}: ")
+
+
+def test_a_worker_process_gets_the_configured_timeout(tmp_path: Path) -> None:
+    """``--processes``: each worker's client ends its calls within the timeout the
+    settings give (7 s from the config here), the default only when none is given."""
+    from sogen_soap.cli.config import client_options
+    from sogen_soap.client import DEFAULT_TIMEOUT
+
+    assert client_options(_settings(tmp_path), "https://x.example/w")["timeout"] == 7.0  # type: ignore[arg-type]
+    args = build_parser().parse_args(["wallet", "--wallet", "w"])
+    bare = resolve_settings(args, {"SOGEN_MERCHANT_ID": "111111111111111",
+                                   "SOGEN_KEY_VERSION": "1", "SOGEN_SECRET_KEY": "k"})  # fmt: skip
+    assert client_options(bare, "https://x.example/w")["timeout"] == DEFAULT_TIMEOUT != 7.0
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [(["--client-key", "k.pem"], "--client-key"), ([], "SOGEN_CLIENT_KEY")],
+)
+def test_a_client_key_without_its_certificate_is_refused(
+    tmp_path: Path, given: list[str], said: str
+) -> None:
+    """A key alone was left unused: mutual TLS off while the operator believed it on."""
+    env = {} if given else {"SOGEN_CLIENT_KEY": "k.pem"}
+    with pytest.raises(ConfigurationError) as caught:
+        _settings(tmp_path, *given, **env)
+    assert str(caught.value) == (
+        f"{said}: a client key goes with its certificate "
+        "(--client-cert, SOGEN_CLIENT_CERT or client_cert in the config)"
+    )
 
 
 def test_a_worker_process_gets_the_client_key_beside_its_certificate(tmp_path: Path) -> None:

@@ -368,6 +368,13 @@ def resolve_settings(
             raise ConfigurationError(
                 f"{origin['timeout']}: must be more than 0 and less than 3600 seconds"
             )
+    client_cert = pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert")
+    client_key = pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key")
+    if client_key and not client_cert:  # it would be left unused, mutual TLS quietly off
+        raise ConfigurationError(
+            f"{origin['client_key']}: a client key goes with its certificate "
+            "(--client-cert, SOGEN_CLIENT_CERT or client_cert in the config)"
+        )
     return Settings(
         merchant_id=check_field("merchantId", str(merchant_id), "merchant_id"),
         keys=keys,
@@ -375,8 +382,8 @@ def resolve_settings(
         wsdl=pick(args.wsdl, "SOGEN_WSDL", "wsdl"),
         timeout=timeout,
         ca_bundle=pick(args.ca_bundle, "SOGEN_CA_BUNDLE", "ca_bundle"),
-        client_cert=pick(args.client_cert, "SOGEN_CLIENT_CERT", "client_cert"),
-        client_key=pick(args.client_key, "SOGEN_CLIENT_KEY", "client_key"),
+        client_cert=client_cert,
+        client_key=client_key,
         proxy=pick(args.proxy, "SOGEN_PROXY", "proxy"),
         transport=_transport(pick(args.transport, "SOGEN_TRANSPORT", "transport"), origin),
     )
