@@ -195,6 +195,17 @@ def test_a_request_dripping_after_the_handshake_is_closed_at_the_request_timeout
     assert closed and waited < 3, waited
 
 
+def test_a_simulator_keeps_no_request_unless_asked_to_record() -> None:
+    """``record`` is for tests: a simulator left running keeps no copy of what it was
+    sent (its memory would grow with every request), and one asked to keeps each."""
+    for record in (False, True):
+        with Simulator(record=record) if record else Simulator() as sim:
+            with _client(sim.url) as client:
+                for number in range(3):
+                    assert client.add_card(f"w{number}", TEST_PAN, "203012").ok
+            assert len(sim.app.received) == (3 if record else 0)
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
