@@ -25,6 +25,8 @@ from sogen_soap.wsdl_cache import MAX_DOCUMENT_BYTES, MAX_DOCUMENTS
         ("340000000000000", "AMEX"),
         ("370000000000000", "AMEX"),
         ("36000000000000", "DINERS"),
+        ("38000000000000", "DINERS"),
+        ("30000000000000", "DINERS"),  # 300 to 305, both ends included
         ("30500000000000", "DINERS"),
         ("30600000000000", "CB"),
         ("3500000000000000", "JCB"),
