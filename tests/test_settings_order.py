@@ -11,7 +11,7 @@ import pytest
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import ConfigurationError, OutcomeUnknown, RetryPolicy
-from sogen_soap.cli.config import resolve_settings
+from sogen_soap.cli.config import Settings, resolve_settings
 from sogen_soap.cli.main import build_parser
 from sogen_soap.testing import simulated_wallet
 
@@ -31,6 +31,12 @@ def _settings(tmp_path: Path, *options: str, **env: str) -> object:
     args = build_parser().parse_args(["wallet", "--wallet", "w", "--config",
                                       str(tmp_path / "c.toml"), *options])  # fmt: skip
     return resolve_settings(args, env)
+
+
+def _resolved(*options: str, env: dict[str, str] | None = None) -> Settings:
+    """The settings of ``sogen-soap wallet --wallet w OPTIONS`` in ``env`` alone."""
+    return resolve_settings(build_parser().parse_args(["wallet", "--wallet", "w", *options]),
+                            env or {})  # fmt: skip
 
 
 def test_the_config_file_alone(tmp_path: Path) -> None:
@@ -97,9 +103,7 @@ def test_a_path_in_the_config_empty_absolute_or_from_home_is_not_made_relative(
     )
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "k").write_text("home-key\n")
-    args = build_parser().parse_args(["wallet", "--wallet", "w", "--config",
-                                      str(tmp_path / "c.toml")])  # fmt: skip
-    s = resolve_settings(args, {})
+    s = _resolved("--config", str(tmp_path / "c.toml"))
     assert (s.wsdl, s.ca_bundle, s.client_cert) == ("", "/etc/ssl/ca.pem", "")
     assert s.secret_key.reveal() == "home-key"
 
@@ -244,9 +248,8 @@ def test_a_bad_key_ring_is_refused_naming_where_it_was_given(tmp_path: Path, whe
         (tmp_path / "c.toml").write_text("[sogen-soap]\n[[sogen-soap.keys]]\nversion = 1\n")
         options += ["--config", str(tmp_path / "c.toml")]
         where = f"keys in {tmp_path / 'c.toml'}"
-    args = build_parser().parse_args(["wallet", "--wallet", "w", *options])
     with pytest.raises(ConfigurationError) as caught:
-        resolve_settings(args, env)
+        _resolved(*options, env=env)
     assert str(caught.value).startswith(f"{where}: ")
 
 
@@ -257,9 +260,8 @@ def test_a_worker_process_gets_the_configured_timeout(tmp_path: Path) -> None:
     from sogen_soap.client import DEFAULT_TIMEOUT
 
     assert client_options(_settings(tmp_path), "https://x.example/w")["timeout"] == 7.0  # type: ignore[arg-type]
-    args = build_parser().parse_args(["wallet", "--wallet", "w"])
-    bare = resolve_settings(args, {"SOGEN_MERCHANT_ID": "111111111111111",
-                                   "SOGEN_KEY_VERSION": "1", "SOGEN_SECRET_KEY": "k"})  # fmt: skip
+    bare = _resolved(env={"SOGEN_MERCHANT_ID": "111111111111111", "SOGEN_KEY_VERSION": "1",
+                          "SOGEN_SECRET_KEY": "k"})  # fmt: skip
     assert client_options(bare, "https://x.example/w")["timeout"] == DEFAULT_TIMEOUT != 7.0
 
 
@@ -302,12 +304,11 @@ def test_a_worker_process_rebuilds_the_same_key_ring(tmp_path: Path) -> None:
 
     (tmp_path / "k1").write_text("key-one\n")
     (tmp_path / "k2").write_text("key-two\n")
-    args = build_parser().parse_args([
-        "wallet", "--wallet", "w", "--merchant-id", "111111111111111", "--key-version", "1",
+    settings = _resolved(
+        "--merchant-id", "111111111111111", "--key-version", "1",
         "--key-ring", f"1:{tmp_path / 'k1'}:2031-01-31",
         "--key-ring", f"2:{tmp_path / 'k2'}:2032-06-30:2026-01-01",  # reached: not active
-    ])  # fmt: skip
-    settings = resolve_settings(args, {})
+    )  # fmt: skip
     options = client_options(settings, "https://x.example/w")
     ring = key_ring(options["keys"], options["key_version"])  # type: ignore[arg-type]
     rebuilt = [(k.version, k.secret_key.reveal(), k.expires, k.active_from) for k in ring.versions]

@@ -15,10 +15,12 @@ import os
 import resource
 import socket
 import sqlite3
+import ssl
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,23 +150,29 @@ def test_a_tls_connection_that_never_handshakes_is_closed_at_the_request_timeout
             assert silent.recv(1) == b""  # closed by the simulator, not timed out here
 
 
-def test_a_finished_handshake_restarts_the_request_clock(pki: ThrowawayPKI) -> None:
-    """Once the handshake is done the connection is idle, not slow: a request sent a
-    second after it (twice the 0.5 s request timeout, far within the idle timeout) is
-    answered."""
-    import ssl
-
+@contextlib.contextmanager
+def _handshaken(pki: ThrowawayPKI) -> Iterator[ssl.SSLSocket]:
+    """A TLS connection, its handshake done, to a simulator whose request timeout is
+    0.5 s."""
     context = ssl.create_default_context(cafile=str(pki.ca_cert))
     with Simulator(tls=pki.server(), request_timeout=0.5) as sim:
         endpoint = parse_url(sim.url)
         raw = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
         with context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
-            time.sleep(1.0)
-            tls.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n"
-                        b"Connection: close\r\n\r\n")  # fmt: skip
-            answer = b""
-            while chunk := tls.recv(65536):
-                answer += chunk
+            yield tls
+
+
+def test_a_finished_handshake_restarts_the_request_clock(pki: ThrowawayPKI) -> None:
+    """Once the handshake is done the connection is idle, not slow: a request sent a
+    second after it (twice the 0.5 s request timeout, far within the idle timeout) is
+    answered."""
+    with _handshaken(pki) as tls:
+        time.sleep(1.0)
+        tls.sendall(b"GET /services/v2/wallet?wsdl HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n")  # fmt: skip
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:100]
 
 
@@ -174,24 +182,18 @@ def test_a_request_dripping_after_the_handshake_is_closed_at_the_request_timeout
     """The clock the handshake restarted runs from the request's first byte: a request
     sent a byte every 0.1 s over TLS is closed once it passes 0.5 s, as over plain
     HTTP, not kept until the idle timeout because bytes keep coming."""
-    import ssl
-
-    context = ssl.create_default_context(cafile=str(pki.ca_cert))
-    with Simulator(tls=pki.server(), request_timeout=0.5) as sim:
-        endpoint = parse_url(sim.url)
-        raw = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
-        with context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
-            tls.settimeout(0.1)
-            started, closed = time.monotonic(), False
-            while not closed and time.monotonic() - started < 5:
-                try:
-                    tls.sendall(b"P")
-                    closed = tls.recv(1) == b""
-                except TimeoutError:  # nothing to read yet (a session ticket, perhaps)
-                    pass
-                except OSError:  # reset, or TLS's end
-                    closed = True
-            waited = time.monotonic() - started
+    with _handshaken(pki) as tls:
+        tls.settimeout(0.1)
+        started, closed = time.monotonic(), False
+        while not closed and time.monotonic() - started < 5:
+            try:
+                tls.sendall(b"P")
+                closed = tls.recv(1) == b""
+            except TimeoutError:  # nothing to read yet (a session ticket, perhaps)
+                pass
+            except OSError:  # reset, or TLS's end
+                closed = True
+        waited = time.monotonic() - started
     assert closed and waited < 3, waited
 
 
@@ -337,8 +339,15 @@ def test_a_json_path_that_only_begins_like_a_service_s_is_not_served(
         b"POST\t/services/v2/wallet\tHTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         b"\r\n\r\n",
     ],
-    ids=["space-before-colon", "space-before-name", "http-2", "not-http", "two-spaces", "tabs",
-         "no-request-line"],
+    ids=[
+        "space-before-colon",
+        "space-before-name",
+        "http-2",
+        "not-http",
+        "two-spaces",
+        "tabs",
+        "no-request-line",
+    ],
 )
 def test_a_head_another_server_could_read_otherwise_is_refused(
     head: bytes, simulator: Simulator
@@ -548,7 +557,8 @@ def test_the_wsdl_points_back_to_the_host_the_client_named(simulator: Simulator)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     safe = etree.XMLParser(resolve_entities=False, no_network=True)
     addresses = etree.fromstring(body, safe).findall(
-        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address"
+    )
     expected = f"http://localhost:{endpoint.port}/services/v2/wallet"
     assert [a.get("location") for a in addresses] == [expected] * len(addresses) != []
 
