@@ -148,6 +148,7 @@ def test_a_wsdl_is_parsed_once_until_forget_documents(tmp_path: Path) -> None:
     folder = _folder(tmp_path, XSD_FILE)
     with _client(folder):
         pass
+    assert load_document(folder) is load_document(str(folder))  # one parse, shared
     (folder / "service.wsdl").write_text("not a WSDL any more")
     with _client(folder) as client:  # the parse kept: the file is not read again
         assert client.plan_get_wallet_data("w").operation == "getWalletData"
@@ -194,18 +195,6 @@ def test_a_wsdl_without_a_service_port_is_refused_in_those_words(tmp_path: Path)
     with pytest.raises(ConfigurationError) as caught:
         soap_binding(load_document(target.parent))
     assert str(caught.value) == "the WSDL declares no SOAP service port"
-
-
-def test_a_wsdl_is_parsed_once_per_process_until_forgotten(tmp_path: Path) -> None:
-    """load_document's promise: later calls touch no file (an async client is built
-    on a running loop); forget_documents() makes the next call read it again."""
-    folder = _folder(tmp_path, XSD_FILE)
-    document = load_document(folder)
-    shutil.rmtree(folder)
-    assert load_document(folder) is document
-    forget_documents()
-    with pytest.raises(ConfigurationError, match="no WSDL file at"):
-        load_document(folder)
 
 
 @pytest.mark.parametrize("where", ["wsdl", "xsd"])
