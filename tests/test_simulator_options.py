@@ -250,29 +250,3 @@ def test_certificates_of_its_own_with_a_client_ca_require_a_client_certificate(
         pair = (str(pki.client_cert), str(pki.client_key))
         with _client(sim, ca_bundle=pki.ca_cert, client_cert=pair) as client:
             assert client.get_wallet_data("w").response_code == "25"
-
-
-def test_a_store_holding_cards_without_its_key_file_is_refused(tmp_path: Path) -> None:
-    """Card fingerprints are keyed by ``<store>.key``: a store with cards whose key
-    is gone (or one written before the key existed) would take every card again as
-    new, so it is refused with how to start afresh; a store with no card is not."""
-    import sqlite3
-
-    from sogen_soap.simulator.store import StoreError, WalletStore
-
-    db = tmp_path / "wallets.sqlite3"
-    with Simulator(str(db)) as sim, _client(sim) as client:
-        assert client.add_card("w", TEST_PAN, "203012").ok
-    (tmp_path / "wallets.sqlite3.key").unlink()
-    with pytest.raises(StoreError) as caught:
-        WalletStore(str(db))
-    assert str(caught.value).startswith(f"the simulator store {db} was written by an earlier")
-    assert str(caught.value).endswith(f"delete {db} to start a fresh store")
-    empty = tmp_path / "empty.sqlite3"
-    WalletStore(str(empty)).close()
-    (tmp_path / "empty.sqlite3.key").unlink()
-    WalletStore(str(empty)).close()  # no card held: a new key is made, nothing lost
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a database, some notes\n" * 100)
-    with pytest.raises(sqlite3.DatabaseError):  # not a store at all: said as such upstream
-        WalletStore(str(notes))

@@ -59,6 +59,9 @@ def test_the_store_and_its_key_are_private_and_the_key_is_not_in_the_store(
 
 
 def test_a_store_of_an_earlier_version_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """Card fingerprints are keyed by ``<store>.key``: a store holding cards whose key
+    is gone (or one written before the key existed) would take every card again as
+    new, so it is refused with how to start afresh; a store with no card is not."""
     db = tmp_path / "old.sqlite3"
     store = WalletStore(str(db))
     store.add_card(MERCHANT.merchant_id, "w", TEST_PAN, "203012", None, None, "now")
@@ -66,7 +69,16 @@ def test_a_store_of_an_earlier_version_is_refused_with_the_way_out(tmp_path: Pat
     Path(f"{db}.key").unlink()  # as an earlier version left it: no key beside the store
     with pytest.raises(StoreError) as caught:
         WalletStore(str(db))
-    assert f"delete {db} to start a fresh store" in str(caught.value)
+    assert str(caught.value).startswith(f"the simulator store {db} was written by an earlier")
+    assert str(caught.value).endswith(f"delete {db} to start a fresh store")
+    empty = tmp_path / "empty.sqlite3"
+    WalletStore(str(empty)).close()
+    Path(f"{empty}.key").unlink()
+    WalletStore(str(empty)).close()  # no card held: a new key is made, nothing lost
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database, some notes\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError):  # not a store at all: said as such upstream
+        WalletStore(str(notes))
 
 
 def test_the_embedded_simulator_s_data_folder_is_where_docs_say_and_private(
