@@ -99,13 +99,20 @@ def test_a_downloaded_document_gets_a_safe_unique_local_name(
     assert taken == before | {name}
 
 
-def _chunked(simulator: Simulator, size_line: bytes) -> bytes:
+def _chunked(simulator: Simulator, size_line: bytes, then: bytes = b"") -> bytes:
+    """The start of the answer to a chunked POST of ``size_line``; ``then``, if any,
+    sent after a pause in which the simulator has read what came first."""
+    import time
+
     with socket.create_connection(
         ("127.0.0.1", int(simulator.url.split(":")[2].split("/")[0]))
     ) as s:
         s.settimeout(5)
         s.sendall(b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                   b"Content-Type: text/xml\r\n\r\n" + size_line)  # fmt: skip
+        if then:
+            time.sleep(0.2)
+            s.sendall(then)
         return s.recv(200)
 
 
@@ -127,17 +134,8 @@ def test_a_chunked_line_of_exactly_4096_bytes_is_waited_for(
 ) -> None:
     """The bound is more than 4096 bytes: a line of 4096 still without its end is
     waited for, and read once its end comes."""
-    import time
-
     assert len(waiting.rsplit(b"\n", 1)[-1]) == 4096
-    port = int(simulator.url.split(":")[2].split("/")[0])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                  b"Transfer-Encoding: chunked\r\nContent-Type: text/xml\r\n\r\n" + waiting)  # fmt: skip
-        time.sleep(0.2)  # read, and found without its line end
-        s.sendall(rest)
-        answer = s.recv(200)
+    answer = _chunked(simulator, waiting, then=rest)
     assert answer.startswith(b"HTTP/1.1 ") and not answer.startswith(b"HTTP/1.1 400 "), answer
 
 
