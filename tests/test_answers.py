@@ -183,11 +183,30 @@ def test_a_fault_is_a_result_whatever_the_status(
     ] * 2
 
 
-def test_an_unsealed_refusal_without_data_is_shown_as_unverified(answering: list[bytes]) -> None:
-    result = _read(
-        answering, _answer("200 OK", _envelope("<walletResponseCode>25</walletResponseCode>"))
-    )
+@pytest.mark.parametrize(
+    ("transport", "answer"),
+    [
+        ("soap", _answer("200 OK", _envelope("<walletResponseCode>25</walletResponseCode>"))),
+        (  # empty fields are no data: services often send them on a refusal
+            "soap",
+            _answer("200 OK", _envelope(
+                "<walletResponseCode>25</walletResponseCode>"
+                "<walletCreationDateTime></walletCreationDateTime><walletPaymentMeanDataList/>"
+            )),
+        ),
+        (
+            "json",
+            _answer("200 OK", b'{"walletResponseCode":"25","walletCreationDateTime":"",'
+                    b'"walletLastActionDateTime":null}', "application/json"),
+        ),
+    ],
+)  # fmt: skip
+def test_an_unsealed_refusal_without_data_is_shown_as_unverified(
+    answering: list[bytes], transport: str, answer: bytes
+) -> None:
+    result = _read(answering, answer, transport)
     assert result.response_code == "25" and result.seal_verified is False
+    assert result.wallet_creation_datetime is None and result.payment_means == ()
 
 
 def test_a_wallet_list_under_an_unknown_name_is_never_an_empty_wallet(

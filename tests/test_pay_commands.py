@@ -277,6 +277,28 @@ def test_rows_after_a_repeated_reference_or_a_row_already_done_are_still_charged
     assert sorted(p["origin_amount"] for p in simulator.store.payments()) == [100, 200, 300]
 
 
+def test_rows_whose_fields_join_to_the_same_text_are_two_charges(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wallet ``w1`` with card 1 and wallet ``w`` with card 11, same amount: written
+    one after the other their fields read alike, yet they are two rows, each sent
+    and journaled on its own (a key that ran its fields together would send one
+    and take the other for it)."""
+    env = merchant_env(tmp_path, simulator.url)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw1,1,100\nw,11,100\n")
+    done = run_in_process("charge", str(bill), "--json", "--concurrency", "1", env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 3, done.stderr  # neither wallet exists: two refusals
+    summary = json.loads(done.stdout)
+    assert (summary["counts"], summary["sent"]) == ({"refused": 2}, 2)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bill.charges.sqlite3") as db:
+        held = db.execute("SELECT reference FROM charge").fetchall()
+    assert len(set(held)) == 2
+
+
 def test_a_charge_row_whose_reference_was_used_before_is_a_duplicate_not_a_refusal(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

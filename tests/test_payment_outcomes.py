@@ -500,3 +500,62 @@ def test_a_refund_whose_transaction_cannot_be_read_after_it_is_unknown(
     )
     assert _operations(kit, since) == ["getTransactionData", "refund"] + ["getTransactionData"] * 3
     assert kit.transaction(reference).current_amount == 750  # it was made, once
+
+
+def test_a_validation_lost_while_part_is_cancelled_elsewhere_is_unknown(
+    kit: SimulatedWallet,
+) -> None:
+    """The validation's request is lost, and meanwhile another back office cancels
+    part of the transaction: still waiting for validation, at a lower amount.  That
+    is neither "validated" nor "untouched", so nothing can be concluded: unknown,
+    never sent again (a validation sent for the old amount would now be refused, or
+    worse, taken)."""
+    from sogen_soap import RetryPolicy
+    from sogen_soap.observe import Exchange
+
+    _held_charges(kit)
+
+    def cancel_part_meanwhile(exchange: Exchange) -> None:
+        if exchange.operation == "validate":
+            kit.fail_next("validate", "drop")  # this very request never arrives
+            with kit.client() as other:
+                assert other.cancel("held", 300).ok
+
+    since = len(kit.requests)
+    with kit.client(retry=RetryPolicy(attempts=1), on_request=cancel_part_meanwhile) as client:
+        with pytest.raises(OutcomeUnknown) as caught:
+            client.validate("held", 800)
+    assert (
+        "the transaction changed otherwise (amount 800 -> 500, status TO_VALIDATE -> TO_VALIDATE)"
+        in str(caught.value)
+    )
+    assert _operations(kit, since) == [
+        "getTransactionData",  # before the validation
+        "getTransactionData", "cancel",  # the other back office's, while it leaves
+        "validate",  # lost
+        "getTransactionData",  # after: changed otherwise, so not sent again
+    ]  # fmt: skip
+    stored = kit.transaction("held")
+    assert (stored.status, stored.current_amount) == ("TO_VALIDATE", 500)
+
+
+def test_a_lost_refund_over_a_transaction_without_amounts_is_unknown() -> None:
+    """A sealed lookup may leave ``currentAmount`` out.  Without it before and after,
+    nothing says whether the lost refund was made: unknown, never "unchanged, so
+    send it again" (two missing amounts are not two equal ones).  The refund's steps
+    driven by hand, as the senders drive them: no network needed to hold the rule."""
+    from sogen_soap import WalletClient
+    from sogen_soap.payment_results import TransactionData
+
+    with WalletClient("011223344550000", "k" * 32, 1,
+                      environment="http://127.0.0.1:9/services/v2/wallet") as offline:  # fmt: skip
+        plan = offline.plan_refund("ref1", 250)
+        steps = offline.cash_steps(plan)
+        read = TransactionData(response_code="00", seal_verified=True, status="CAPTURED")
+        assert next(steps).operation == "getTransactionData"  # read before
+        assert steps.send(read) is plan
+        lost = OutcomeUnknown("refund: lost", reason="dropped", attempted={})
+        assert steps.throw(lost).operation == "getTransactionData"  # read after
+        with pytest.raises(OutcomeUnknown) as caught:
+            steps.send(read)
+    assert "changed otherwise (amount None -> None" in str(caught.value)

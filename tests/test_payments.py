@@ -133,6 +133,11 @@ def test_a_whole_life_of_payments(kit: SimulatedWallet, wire: str) -> None:
         valid = client.validate(str(held.transaction_reference), 4500)
         assert valid.ok and (valid.new_amount, valid.new_status) == (4500, "TO_CAPTURE")
 
+        # immediate capture: captured at once, refundable the same day
+        now = client.wallet_order("w1", mean, 1200, capture_mode="IMMEDIATE")
+        assert kit.transaction(str(now.transaction_reference)).status == "CAPTURED"
+        assert client.refund(str(now.transaction_reference), 200).new_status == "CAPTURED"
+
         # a credit to the card holder
         credit = client.wallet_credit_holder("w1", mean, 700)
         assert credit.ok
@@ -820,3 +825,16 @@ def test_a_payment_mean_id_written_with_leading_zeros_is_the_same_id(kit: Simula
         assert client.update_payment_mean("w1", "01", "renamed").ok
         assert client.delete_payment_mean("w1", "000001").ok
     assert kit.wallet("w1") == ()
+
+
+@pytest.mark.parametrize("operation", ["refund", "cancel", "validate"])
+def test_a_cash_operation_on_a_transaction_never_made_answers_25(
+    kit: SimulatedWallet, operation: str
+) -> None:
+    """The service answers 25 (unknown transaction) to a refund, a cancellation or a
+    validation of a reference it never saw, as it does to a lookup of it: not 12, a
+    field's mistake the caller would look for in the request."""
+    with kit.client() as client:
+        answered = getattr(client, operation)("nosuchref1", 100, reconcile=False)
+    assert (answered.response_code, answered.ok, answered.new_amount) == ("25", False, None)
+    assert kit.transactions() == ()
