@@ -57,6 +57,12 @@ def test_the_kit_names_each_transaction_s_last_operation(kit: SimulatedWallet) -
         assert client.cancel("paid", 200).ok
         assert kit.transaction("paid").last_operation_name == "CANCEL"
         assert kit.transaction("paid").kind == "order"
+        assert client.wallet_order("w1", mean, 500, transaction_reference="due",
+                                   capture_day=1).ok  # fmt: skip
+        kit.advance(days=2)  # its capture day is over: captured by the service itself
+        read = client.get_transaction_data("due")
+        assert (read.status, read.last_operation_name) == ("CAPTURED", "CAPTURE")
+        assert kit.transaction("due").last_operation_name == "CAPTURE"
 
 
 @pytest.mark.parametrize("wire", ["soap", "json"])
@@ -811,6 +817,23 @@ def test_a_validation_above_the_authorised_amount_is_refused_and_changes_nothing
         assert stored is not None
         assert (stored.status, stored.current_amount) == ("TO_VALIDATE", 5000)
         assert client.validate(held, 5000).ok  # all of it: allowed
+
+
+def test_a_part_cancelled_before_validation_cannot_be_validated_back(
+    kit: SimulatedWallet,
+) -> None:
+    """A cancellation releases part of an authorisation waiting for validation; a
+    validation then captures at most what remains, never the part given up."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        held = str(client.wallet_order("w1", mean, 1000, capture_mode="VALIDATION")
+                   .transaction_reference)  # fmt: skip
+        assert client.cancel(held, 300).new_status == "TO_VALIDATE"
+        more = client.validate(held, 800)
+        assert (more.response_code, more.error_field_name) == ("12", "operationAmount")
+        stored = kit.transaction(held)
+        assert (stored.status, stored.current_amount) == ("TO_VALIDATE", 700)
+        assert client.validate(held, 700).new_amount == 700
 
 
 def test_a_payment_mean_id_written_with_leading_zeros_is_the_same_id(kit: SimulatedWallet) -> None:

@@ -191,7 +191,7 @@ class PaymentDesk:
             if str(fields["currencyCode"]) != data["currency"]:
                 outcome.update(_refused("12", "currencyCode"))
                 return None
-            if amount > (data["origin_amount"] if name == "VALIDATE" else data["current_amount"]):
+            if amount > data["current_amount"]:  # a validation too: a cancelled part is gone
                 outcome.update(_refused("12", "operationAmount"))
                 return None
             changed = {**apply(data, amount), "last_op": name, "last_op_at": now}
