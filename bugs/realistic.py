@@ -4552,4 +4552,13 @@ BUGS: tuple[Bug, ...] = (
         '        if times < 1:\n            raise ValueError("times must be at least 1")',
         '        if times < 0:\n            raise ValueError("times must be at least 1")',
         'test_testing_kit.py', 'test_simulator_options.py'),
+    # ---- batch 59 (2026-12-07): written from the product code alone, at lines no earlier bug touched
+    bug("a JSON field that is no XML name reaches lxml in the simulator", "simulator/app.py",
+        "            if not _LOCAL_NAME.fullmatch(str(name)):\n                return \"400 Bad Request\", b'{\"error\": \"a field name is not a name\"}', JSON\n",
+        "",
+        "test_simulator.py", "test_simulator_safety.py", "test_json.py"),
+    bug("a hook's merchant id passed through the text redaction", "observe.py",
+        "        elif name in _PLAIN:\n            shown[name] = str(value)\n", "",
+        "test_observability.py"),
+
 )

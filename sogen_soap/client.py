@@ -314,7 +314,7 @@ class WalletClient(WalletCore):
         reconcile: bool = True,
     ) -> ValidateResult:
         """Validate (capture) a transaction made with capture mode VALIDATION, for
-        ``amount`` (at most the authorised one).  Lost answers: as ``refund``."""
+        ``amount`` (at most what remains authorised).  Lost answers: as ``refund``."""
         plan = self.plan_validate(transaction_reference, amount, currency_code, operation_origin)
         return self._stepped(plan, self.cash_steps(plan, reconcile=reconcile))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from conftest import TEST_PAN
+from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import KeyRing, OutcomeUnknown
 from sogen_soap.testing import SimulatedWallet
@@ -547,7 +547,7 @@ def test_a_lost_refund_over_a_transaction_without_amounts_is_unknown() -> None:
     from sogen_soap import WalletClient
     from sogen_soap.payment_results import TransactionData
 
-    with WalletClient("011223344550000", "k" * 32, 1,
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
                       environment="http://127.0.0.1:9/services/v2/wallet") as offline:  # fmt: skip
         plan = offline.plan_refund("ref1", 250)
         steps = offline.cash_steps(plan)
