@@ -177,6 +177,8 @@ def test_hooks_see_every_exchange_redacted(kit: SimulatedWallet) -> None:
         assert exchange.request["cardNumber"] == "4100##########00"
         assert exchange.request["merchantWalletId"] == "w"
         assert "seal" not in exchange.request
+        # 15 digits, but no card number: shown whole, as the service knows the merchant
+        assert exchange.request["merchantId"] == kit.merchant_id
     assert "seal" not in (responses[1].response or {})
     assert (responses[1].response or {})["maskedPan"] == "4100##########00"
     assert responses[1].seconds is not None and responses[1].seconds >= 0
