@@ -13,6 +13,7 @@ from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import AddCardResult, WalletClient, WalletOrderResult
 from sogen_soap.adapter import Answer
+from sogen_soap.observe import Exchange
 from sogen_soap.payments import transaction_data
 from sogen_soap.testing import SimulatedWallet
 
@@ -136,13 +137,24 @@ def test_a_transaction_answer_field_by_field() -> None:
 def test_a_transaction_read_over_the_wire_field_by_field(
     kit: SimulatedWallet, transport: str
 ) -> None:
-    with kit.client(transport=transport) as client:
+    answers: list[Exchange] = []
+    with kit.client(transport=transport, on_response=answers.append) as client:
         mean = client.add_card("w1", TEST_PAN, "203012").payment_mean_id
         assert mean is not None
         first = client.wallet_order("w1", mean, 1000, payment_pattern="RECURRING_1",
                                     order_id="o-7", customer_id="c-9", capture_day=2)  # fmt: skip
         reference = str(first.transaction_reference)
         data = client.get_transaction_data(reference)
+        credit = client.wallet_credit_holder("w1", mean, 300)
+    # the service names the transaction and the brand in its own answer (the result
+    # falls back on the request's reference only when an answer leaves it out)
+    charged = next(e.response for e in answers if e.operation == "walletOrder")
+    assert charged is not None
+    assert (charged["transactionReference"], charged["paymentMeanBrand"]) == (reference, "VISA")
+    assert (first.payment_mean_brand, first.acquirer_response_code) == ("VISA", "00")
+    assert (credit.ok, credit.acquirer_response_code, credit.payment_mean_brand) == (
+        True, "00", "VISA",
+    )  # fmt: skip
     stored = kit.transaction(reference)
     assert stored is not None
     assert (data.ok, data.transaction_reference, data.status) == (True, reference, "TO_CAPTURE")

@@ -127,8 +127,6 @@ class PaymentDesk:
             "currency": str(fields["currencyCode"]),
             "status": status,
             "created": now,
-            "capture_mode": mode,
-            "capture_day": capture_day,
             "capture_limit": (_day(now) + timedelta(days=capture_day)).isoformat(),
             "response_code": code,
             "acquirer_code": acquirer,
