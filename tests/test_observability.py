@@ -207,11 +207,32 @@ def test_a_failed_exchange_names_its_error_to_the_hook(kit: SimulatedWallet) -> 
         kit.fail_next("getWalletData", "http_503", times=2)
         with pytest.raises(HTTPStatusError):
             client.get_wallet_data("w")
+        kit.fail_next("getWalletData", "drop")  # closed before any answer: no status at all
+        assert client.get_wallet_data("w").response_code == "25"
     assert [(e.attempt, e.status, e.error, e.response) for e in responses] == [
         (1, 200, "ResponseError", None),
         (1, 503, "HTTPStatusError", None),
         (2, 503, "HTTPStatusError", None),
+        (1, None, "ConnectionDropped", None),
+        (2, 200, None, {"walletResponseCode": "25"}),
     ]
+
+
+def test_a_hook_beside_telemetry_leaves_the_span_whole(
+    kit: SimulatedWallet, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hooks' path notes the key version too: a client with a request hook and
+    providers still dates its span by key.  A request hook alone is enough: no
+    response hook is called for it, and nothing is logged about one."""
+    requests: list[Exchange] = []
+    with caplog.at_level(logging.DEBUG, logger="sogen_soap"), kit.client(
+        on_request=requests.append, **telemetry.options()
+    ) as client:  # fmt: skip
+        assert client.get_wallet_data("w").response_code == "25"
+    (span,) = telemetry.spans.get_finished_spans()
+    assert (span.attributes or {})["sogen_soap.key_version"] == 1
+    assert [(e.operation, e.attempt, e.status) for e in requests] == [("getWalletData", 1, None)]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_the_async_client_makes_the_same_spans(kit: SimulatedWallet, telemetry: Telemetry) -> None:
@@ -408,18 +429,18 @@ def test_without_opentelemetry_telemetry_true_is_refused_and_the_default_works()
         "from sogen_soap import ConfigurationError, WalletClient\n"
         f"args = ({MERCHANT.merchant_id!r}, {MERCHANT.secret_key!r}, 1)\n"
         "url = 'http://127.0.0.1:9/services/v2/wallet'\n"
-        "try:\n"
-        "    WalletClient(*args, environment=url, telemetry=True)\n"
-        "except ConfigurationError as error:\n"
-        "    print(error)\n"
+        "for hook in (None, print):  # a hook given beside it changes nothing\n"
+        "    try:\n"
+        "        WalletClient(*args, environment=url, telemetry=True, on_request=hook)\n"
+        "    except ConfigurationError as error:\n"
+        "        print(error)\n"
         "for telemetry in (None, False):\n"
         "    with WalletClient(*args, environment=url, telemetry=telemetry):\n"
         "        pass\n"
         "print('built')\n"
     )
-    assert python_says(check) == [
-        "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'", "built",
-    ]  # fmt: skip
+    refused = "telemetry=True needs opentelemetry-api: pip install 'sogen-soap[otel]'"
+    assert python_says(check) == [refused, refused, "built"]
 
 
 def test_a_tracer_provider_configured_alone_gets_the_spans(
