@@ -319,21 +319,31 @@ def _warn_expiry(entry: KeyVersion, left: int) -> None:
 
 
 def key_specs(text: str, where: str) -> list[KeyVersion]:
-    """Comma-separated ``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]`` entries (``SOGEN_KEYS``)."""
-    return [key_from_spec(spec, where) for spec in text.split(",") if spec.strip()]
+    """Comma-separated ``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]`` entries (``SOGEN_KEYS``).
+
+    Text that holds no entry (``","``, spaces) is refused naming where it came from:
+    a variable set to a ring that came out empty is a mistake, not an absence."""
+    versions = [key_from_spec(spec, where) for spec in text.split(",") if spec.strip()]
+    if not versions:
+        raise ConfigurationError(
+            f"{where} holds no key: expected VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]], "
+            "comma-separated"
+        )
+    return versions
 
 
 def keys_from_env(environ: Mapping[str, str]) -> KeyRing | None:
     """``SOGEN_KEYS`` (``VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]``, comma-separated),
-    active ``SOGEN_KEY_VERSION`` if set; None when ``SOGEN_KEYS`` is not set."""
+    active ``SOGEN_KEY_VERSION`` if set; None when ``SOGEN_KEYS`` is not set or empty
+    (as the command reads it: set to anything else, it must hold a key)."""
     text = environ.get("SOGEN_KEYS", "")
-    if not text.replace(",", "").strip():
+    if not text:
         return None
+    versions = key_specs(text, "SOGEN_KEYS")
     if environ.get("SOGEN_SECRET_KEY") or environ.get("SOGEN_SECRET_KEY_FILE"):
         raise ConfigurationError(
             "SOGEN_KEYS and SOGEN_SECRET_KEY(_FILE) are both set: a key ring or one key; keep one"
         )
-    versions = key_specs(text, "SOGEN_KEYS")
     active = environ.get("SOGEN_KEY_VERSION")
     return KeyRing(
         versions,

@@ -321,6 +321,36 @@ def test_from_env_builds_a_ring_from_sogen_keys(tmp_path: Path) -> None:
         WalletClient.from_env({**env, "SOGEN_SECRET_KEY": KEY_1})
 
 
+@pytest.mark.parametrize("ring", [",", " ", " , "])
+def test_sogen_keys_set_to_no_key_is_refused_not_taken_for_unset(ring: str) -> None:
+    """A ring that came out empty (``SOGEN_KEYS=${OLD},${NEW}`` with both unset) is a
+    mistake: the library refuses it as the command does, naming the variable, and
+    does not fall back on SOGEN_SECRET_KEY.  Empty is unset, for both."""
+    env = {"SOGEN_MERCHANT_ID": MERCHANT_ID, "SOGEN_SECRET_KEY": KEY_1,
+           "SOGEN_KEY_VERSION": "1", "SOGEN_ENVIRONMENT": "simulator"}  # fmt: skip
+    with pytest.raises(ConfigurationError) as caught:
+        WalletClient.from_env({**env, "SOGEN_KEYS": ring})
+    assert str(caught.value) == (
+        "SOGEN_KEYS holds no key: expected VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]], "
+        "comma-separated"
+    )
+    with WalletClient.from_env({**env, "SOGEN_KEYS": ""}) as client:
+        assert [k.version for k in client.keys.versions] == [1]
+
+
+def test_the_active_version_is_the_latest_started_not_the_highest() -> None:
+    """docs/keys.md: without an active version named, the version with the latest
+    ``active_from`` reached seals, whatever its number (a merchant may date an older
+    version back in); on the same day, the higher version."""
+    ring = KeyRing([KeyVersion(3, KEY_1, active_from=TODAY - timedelta(days=30)),
+                    KeyVersion(2, KEY_2, active_from=TODAY - timedelta(days=1))],
+                   today=lambda: TODAY)  # fmt: skip
+    assert ring.active.version == 2
+    same_day = KeyRing([KeyVersion(3, KEY_1, active_from=TODAY),
+                        KeyVersion(2, KEY_2, active_from=TODAY)], today=lambda: TODAY)  # fmt: skip
+    assert same_day.active.version == 3
+
+
 def test_the_async_client_switches_keys_without_a_restart_too() -> None:
     import asyncio
 

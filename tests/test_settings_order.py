@@ -253,6 +253,15 @@ def test_a_bad_key_ring_is_refused_naming_where_it_was_given(tmp_path: Path, whe
     assert str(caught.value).startswith(f"{where}: ")
 
 
+def test_a_key_ring_variable_holding_no_key_is_refused_naming_it(tmp_path: Path) -> None:
+    """``SOGEN_KEYS=,`` (a ring that came out empty) is said as such, the way the
+    library's ``from_env`` says it, before the clash with a single key is."""
+    with pytest.raises(ConfigurationError) as caught:
+        _resolved("--merchant-id", "111111111111111",
+                  env={"SOGEN_KEYS": " , ", "SOGEN_SECRET_KEY": "k"})  # fmt: skip
+    assert str(caught.value).startswith("SOGEN_KEYS holds no key: expected VERSION:KEY_FILE")
+
+
 def test_a_worker_process_gets_the_configured_timeout(tmp_path: Path) -> None:
     """``--processes``: each worker's client ends its calls within the timeout the
     settings give (7 s from the config here), the default only when none is given."""
