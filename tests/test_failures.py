@@ -52,6 +52,10 @@ def test_jitter_stays_within_the_exponential_ceiling() -> None:
     policy = Policy(base_delay=0.1, cap=10)
     draws = [policy.delay(3) for _ in range(200)]
     assert all(0 <= d <= 0.4 for d in draws) and len(set(draws)) > 100
+    # full jitter (RetryPolicy's docstring): anywhere from 0, not only near the ceiling,
+    # so clients that failed together spread out; 200 uniform draws all above 0.1 s
+    # would happen once in 10**25 runs
+    assert min(draws) < 0.1 and max(draws) > 0.3
 
 
 def test_a_refused_connection_is_retried_then_raised() -> None:
