@@ -89,6 +89,19 @@ def test_a_key_file_is_read_as_people_save_it(
     assert secret_key_from_env(env).reveal() == MERCHANT.secret_key
 
 
+@pytest.mark.parametrize("content", [b"cl\xe9 latin-1\n", b"\xff\xfek\x00e\x00y\x00"])
+def test_a_key_file_that_is_not_utf8_is_refused_as_unreadable(
+    content: bytes, tmp_path: Path
+) -> None:
+    """A key saved in Latin-1 or UTF-16 is a setup mistake said in the package's own
+    words (the path not echoed), never a UnicodeDecodeError from inside it."""
+    (tmp_path / "key.txt").write_bytes(content)
+    with pytest.raises(ConfigurationError) as caught:
+        secret_key_from_env({"SOGEN_SECRET_KEY_FILE": str(tmp_path / "key.txt")})
+    assert str(caught.value).startswith("SOGEN_SECRET_KEY_FILE: the file given cannot be read")
+    assert str(tmp_path) not in str(caught.value)
+
+
 @pytest.mark.parametrize("key", ["002001000000001_KEY1\n", "\ufeff002001000000001_KEY1", " k"])
 def test_a_key_given_in_python_with_a_bom_or_white_space_is_refused(key: str) -> None:
     with pytest.raises(ConfigurationError, match="white space, a line end or a byte-order mark"):

@@ -222,6 +222,9 @@ def test_each_refused_url_says_why(url: str, said: str) -> None:
 def test_the_edges_that_are_accepted_are_read_one_way(url: str, host: str, port: int) -> None:
     endpoint = parse_endpoint(url)
     assert (endpoint.host, endpoint.port) == (host, port)
+    # written back the same way it reads (an IPv6 host bracketed), for the WSDL
+    # cache, the hooks and every message that names the endpoint
+    assert parse_endpoint(endpoint.url) == endpoint
 
 
 @pytest.mark.parametrize("transport", ["soap", "json"])
