@@ -22,6 +22,7 @@ from sogen_soap import (
     WalletClient,
 )
 from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
+from sogen_soap.testing import SimulatedWallet
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_1 = DEFAULT_MERCHANT.secret_key
@@ -300,6 +301,22 @@ def test_the_testing_kit_adds_key_versions_and_reset_forgets_them() -> None:
             assert client.add_card("w", TEST_PAN, "203012").response_code == "34"
         with kit.client() as client:
             assert client.add_card("w", TEST_PAN, "203012").ok
+
+
+def test_the_testing_kit_s_async_client_seals_with_the_ring_given() -> None:
+    import asyncio
+
+    from sogen_soap.testing import simulated_wallet
+
+    async def read(kit: SimulatedWallet) -> tuple[int | None, bool]:
+        async with kit.async_client(keys=_ring(active=2)) as client:
+            result = await client.get_wallet_data("w")
+        return result.key_version, result.seal_verified
+
+    with simulated_wallet() as kit:
+        kit.add_key(2, KEY_2)
+        assert asyncio.run(read(kit)) == (2, True)
+        assert [r.fields["keyVersion"] for r in kit.requests] == ["2"]
 
 
 def test_from_env_builds_a_ring_from_sogen_keys(tmp_path: Path) -> None:
