@@ -329,8 +329,7 @@ def test_a_worker_process_rebuilds_the_same_key_ring(tmp_path: Path) -> None:
 
 
 def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
-    with simulated_wallet() as kit:
-        kit._simulator.app.faults.delay = 3.0
+    with simulated_wallet() as kit:  # its own delay fault: 3 s, past its clients' 2 s
         kit.fail_next("addCard", "delay")
         started = time.monotonic()
         with kit.client() as fast, pytest.raises(OutcomeUnknown):
