@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,31 @@ def test_pay_capture_refund_and_look_up(
     code, out, _ = sogen("cancel", "--reference", "order42", "--amount", "2000")
     assert code == 0 and "CANCELLED" in out
     assert len(simulator.store.payments()) == 1
+
+
+def test_the_cash_commands_send_the_currency_given(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--currency`` of capture, cancel and refund reaches the service: a payment in
+    dollars is changed in dollars (in euros the service would refuse it, 12)."""
+    env = merchant_env(tmp_path, simulator.url)
+
+    def sogen(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        done = run_in_process(*args, env=env, monkeypatch=monkeypatch, stdin=stdin)
+        return done.returncode, done.stdout + done.stderr
+
+    assert sogen("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                 stdin=TEST_PAN + "\n")[0] == 0  # fmt: skip
+    for reference, mode in (("usd1", "VALIDATION"), ("usd2", "AUTHOR_CAPTURE")):
+        assert sogen("pay", "--wallet", "w", "--id", "1", "--amount", "1000", "--currency",
+                     "840", "--reference", reference, "--capture-mode", mode)[0] == 0  # fmt: skip
+    assert sogen("capture", "--reference", "usd1", "--amount", "600", "--currency", "840")[0] == 0
+    assert sogen("cancel", "--reference", "usd2", "--amount", "400", "--currency", "840")[0] == 0
+    simulator.app.clock_offset = timedelta(days=2)  # usd1's capture day is over
+    assert sogen("refund", "--reference", "usd1", "--amount", "100", "--currency", "840")[0] == 0
+    held = {p["reference"]: (p["currency"], p["current_amount"], p["status"])
+            for p in simulator.store.payments()}  # fmt: skip
+    assert held == {"usd1": ("840", 500, "CAPTURED"), "usd2": ("840", 600, "TO_CAPTURE")}
 
 
 @pytest.mark.parametrize(
