@@ -28,7 +28,7 @@ from sogen_soap import (
     SealVerificationError,
     WalletClient,
 )
-from sogen_soap.simulator import FaultProfile, Simulator
+from sogen_soap.simulator import FaultProfile, Merchant, Simulator
 
 KEY = MERCHANT.secret_key.encode()
 WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
@@ -283,3 +283,42 @@ def test_enrol_and_the_cli_work_unchanged_over_json(tmp_path: object) -> None:
         shown = run("wallet", "--wallet", "w1", "--transport", "json", "--json", env=env)
         assert json.loads(shown.stdout)["payment_means"][0]["masked_pan"] == "4100##########00"
         assert seen() == 3
+
+
+def test_the_simulator_refuses_by_hand_what_the_client_never_sends() -> None:
+    """Requests built and sealed by hand (the client refuses to build them): the brand
+    UNKNOWN, an answer's word, is refused 12 naming paymentMeanBrand; a key version the
+    simulator does not know is refused 34, sealed with the merchant's own key all the
+    same.  The same request under its own version is the control: 00."""
+    base = {"cardExpiryDate": "203012", "cardNumber": TEST_PAN, "interfaceVersion": "WR_WS_2.55",
+            "keyVersion": 1, "merchantId": MERCHANT.merchant_id, "merchantWalletId": "w"}  # fmt: skip
+    signed = "203012" + TEST_PAN + "WR_WS_2.55" + MERCHANT.merchant_id + "w"
+
+    def send(sim: Simulator, fields: dict[str, object], text: str) -> dict[str, object]:
+        body = json.dumps({**fields, "seal": _hmac(text)}).encode()
+        answer: dict[str, object] = json.loads(sim.app.handle_json("addCard", body)[1])
+        return answer
+
+    with Simulator() as sim:
+        unknown = send(sim, {**base, "paymentMeanBrand": "UNKNOWN"}, signed + "UNKNOWN")
+        assert (unknown["walletResponseCode"], unknown["errorFieldName"]) == (
+            "12", "paymentMeanBrand",
+        )  # fmt: skip
+        assert send(sim, {**base, "keyVersion": 7}, signed)["walletResponseCode"] == "34"
+        assert sim.store.wallet(MERCHANT.merchant_id, "w") is None
+        assert send(sim, base, signed)["walletResponseCode"] == "00"
+        # a version it does not know is answered under the merchant's newest key
+        sim.app.add_key(Merchant(MERCHANT.merchant_id, 2, "key-two"))
+        refused = send(sim, {**base, "keyVersion": 7}, signed)
+        assert refused == {"walletResponseCode": "34",
+                           "seal": hmac.new(b"key-two", b"34", hashlib.sha256).hexdigest()}  # fmt: skip
+
+
+def test_a_cb_card_is_co_badged_cb_alone() -> None:
+    """The simulator's newer fields: a card of another brand is co-badged CB and its
+    own; a CB card, CB once (not CB twice)."""
+    with Simulator(newer_fields=True) as sim, _client(sim.url) as client:
+        assert client.add_card("w", TEST_PAN, "203012", payment_mean_brand="CB").ok
+        assert client.add_card("w", OTHER_PAN, "203012").ok
+        wallet = client.get_wallet_data("w")
+    assert [m.co_badging_brands for m in wallet.payment_means] == [("CB",), ("CB", "MASTERCARD")]
