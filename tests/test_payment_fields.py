@@ -63,6 +63,17 @@ def test_a_charge_answer_field_by_field(offline: WalletClient) -> None:
     assert dict(bare.extra) == {}
 
 
+def test_declined_is_exactly_the_refusals_docs_payments_lists() -> None:
+    """docs/payments.md: 02, 05, 11, 14, 51, 54 and 63 are declined (the issuer, the
+    acquirer or the fraud rules said no); every other code of the dictionary is not."""
+    from sogen_soap.payment_results import PAYMENT_CODES
+
+    declined = {"02", "05", "11", "14", "51", "54", "63"}
+    assert declined <= set(PAYMENT_CODES)
+    for code in PAYMENT_CODES:
+        assert WalletOrderResult(response_code=code).declined is (code in declined), code
+
+
 def test_every_plan_without_a_currency_is_in_euros(offline: WalletClient) -> None:
     """The plans are public (sans-I/O callers build them without a client method):
     each one's own default is 978, not only the client methods' default."""
