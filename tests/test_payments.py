@@ -861,3 +861,16 @@ def test_a_cash_operation_on_a_transaction_never_made_answers_25(
         answered = getattr(client, operation)("nosuchref1", 100, reconcile=False)
     assert (answered.response_code, answered.ok, answered.new_amount) == ("25", False, None)
     assert kit.transactions() == ()
+
+
+def test_a_lost_cash_operation_on_a_reference_not_found_before_is_unknown_said_so(
+    kit: SimulatedWallet,
+) -> None:
+    """The lookup before the operation answered 25: after the operation's answer is
+    lost, nothing can be compared, and the caller is told that reading before failed,
+    with no second lookup (what it would say is moot)."""
+    kit.fail_next("refund", "drop")
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.refund("nosuchref2", 100)
+    assert "the transaction could not be read before it" in str(caught.value)
+    assert [r.operation for r in kit.requests] == ["getTransactionData", "refund"]
