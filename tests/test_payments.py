@@ -874,3 +874,25 @@ def test_a_lost_cash_operation_on_a_reference_not_found_before_is_unknown_said_s
         client.refund("nosuchref2", 100)
     assert "the transaction could not be read before it" in str(caught.value)
     assert [r.operation for r in kit.requests] == ["getTransactionData", "refund"]
+
+
+def test_a_lost_cash_operation_whose_lookup_after_is_refused_is_unknown_said_so(
+    kit: SimulatedWallet,
+) -> None:
+    """Read before (found), the refund's answer lost, then the lookup after answered
+    with a sealed code that is not 00 (77 here): it is not read as a transaction whose
+    amount changed otherwise; the caller is told the read after failed."""
+    mean = _enrolled(kit)
+    with kit.client() as client:
+        paid = client.wallet_order("w1", mean, 1000, capture_mode="IMMEDIATE")
+    assert paid.ok
+
+    def after_the_refund(exchange: object) -> None:
+        if getattr(exchange, "operation", None) == "refund":
+            kit.fail_next("getTransactionData", "code_77")
+
+    kit.fail_next("refund", "drop")
+    with kit.client(on_request=after_the_refund) as client, pytest.raises(OutcomeUnknown) as caught:
+        client.refund(str(paid.transaction_reference), 100)
+    assert "the transaction could not be read after it" in str(caught.value)
+    assert kit.transactions()[0].current_amount == 1000  # the drop came before the work
