@@ -253,6 +253,17 @@ def test_a_bad_key_ring_is_refused_naming_where_it_was_given(tmp_path: Path, whe
     assert str(caught.value).startswith(f"{where}: ")
 
 
+def test_a_config_file_without_credentials_is_not_nothing_configured(tmp_path: Path) -> None:
+    """docs/cli.md: the embedded simulator only when nothing at all is configured.  A
+    config file given (here with a timeout alone) is configuration: its missing
+    credentials are said, not quietly replaced by the simulator's."""
+    (tmp_path / "c.toml").write_text("[sogen-soap]\ntimeout = 5\n")
+    with pytest.raises(ConfigurationError) as caught:
+        _resolved("--config", str(tmp_path / "c.toml"))
+    assert str(caught.value).startswith("missing merchant id (--merchant-id, SOGEN_MERCHANT_ID)")
+    assert _resolved().environment is None  # nothing at all: the embedded simulator
+
+
 def test_a_key_ring_variable_holding_no_key_is_refused_naming_it(tmp_path: Path) -> None:
     """``SOGEN_KEYS=,`` (a ring that came out empty) is said as such, the way the
     library's ``from_env`` says it, before the clash with a single key is."""
