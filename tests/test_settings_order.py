@@ -264,6 +264,15 @@ def test_a_config_file_without_credentials_is_not_nothing_configured(tmp_path: P
     assert _resolved().environment is None  # nothing at all: the embedded simulator
 
 
+def test_a_bad_environment_is_refused_with_the_settings(tmp_path: Path) -> None:
+    """Before anything else (a batch's journal, its input): plain http beyond loopback
+    is refused where the settings are read, not only when a client is made."""
+    env = {"SOGEN_MERCHANT_ID": "111111111111111", "SOGEN_KEY_VERSION": "1",
+           "SOGEN_SECRET_KEY": "k", "SOGEN_ENVIRONMENT": "http://office.example/w"}  # fmt: skip
+    with pytest.raises(ConfigurationError, match=r"^refusing plain http to office\.example"):
+        _resolved(env=env)
+
+
 def test_a_key_ring_variable_holding_no_key_is_refused_naming_it(tmp_path: Path) -> None:
     """``SOGEN_KEYS=,`` (a ring that came out empty) is said as such, the way the
     library's ``from_env`` says it, before the clash with a single key is."""

@@ -152,3 +152,55 @@ def test_a_changed_transaction_is_answered_as_it_now_stands() -> None:
     assert store.change_payment("other", "ref1", lambda d: {**d, "x": 1}) is None
     assert store.payment("m", "ref1") == changed
     store.close()
+
+
+def test_a_wallet_lists_its_cards_in_the_order_they_were_enrolled() -> None:
+    """Payment mean ids are given in enrolment order and the wallet is listed by them,
+    not by card number (a Mastercard enrolled before a Visa comes first)."""
+    from conftest import OTHER_PAN, TEST_PAN
+
+    from sogen_soap.testing import simulated_wallet
+
+    with simulated_wallet() as kit, kit.client() as client:
+        assert client.add_card("w", OTHER_PAN, "203012").payment_mean_id == "1"
+        assert client.add_card("w", TEST_PAN, "203012").payment_mean_id == "2"
+        listed = client.get_wallet_data("w").payment_means
+        assert [(m.payment_mean_id, m.masked_pan) for m in listed] == [
+            ("1", "5100##########00"), ("2", "4100##########00"),
+        ]  # fmt: skip
+        assert [m.payment_mean_id for m in kit.wallet("w")] == ["1", "2"]
+
+
+def test_a_recurring_chain_starts_only_from_the_merchant_s_own_payment() -> None:
+    """RECURRING_N names the scheme id of the chain's first payment: another merchant's
+    id is unknown to this merchant (12, naming the field), its own is taken."""
+    from conftest import TEST_PAN
+
+    from sogen_soap import WalletClient
+    from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
+
+    other = Merchant("002001000000002", 1, "002001000000002_KEY1")
+    with Simulator(merchants=[DEFAULT_MERCHANT, other]) as sim:
+        clients = [WalletClient(m.merchant_id, m.secret_key, 1, environment=sim.url)
+                   for m in (DEFAULT_MERCHANT, other)]  # fmt: skip
+        with clients[0] as first, clients[1] as second:
+            firsts = []
+            for client in (first, second):
+                assert client.add_card("w", TEST_PAN, "203012").ok
+                paid = client.wallet_order("w", "1", 1000, payment_pattern="RECURRING_1")
+                assert paid.scheme_transaction_identifier
+                firsts.append(paid.scheme_transaction_identifier)
+            foreign, own = (
+                second.wallet_order(
+                    "w",
+                    "1",
+                    1000,
+                    payment_pattern="RECURRING_N",
+                    initial_scheme_transaction_identifier=initial,
+                )
+                for initial in firsts
+            )
+    assert (foreign.response_code, foreign.error_field_name) == (
+        "12", "initialSchemeTransactionIdentifier",
+    )  # fmt: skip
+    assert own.ok
