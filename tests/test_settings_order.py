@@ -4,7 +4,6 @@ to it; the testing kit's clients fail fast unless told otherwise."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -351,10 +350,8 @@ def test_a_worker_process_rebuilds_the_same_key_ring(tmp_path: Path) -> None:
 def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
     with simulated_wallet() as kit:  # its own delay fault: 3 s, past its clients' 2 s
         kit.fail_next("addCard", "delay")
-        started = time.monotonic()
-        with kit.client() as fast, pytest.raises(OutcomeUnknown):
-            fast.add_card("w", TEST_PAN, "203012")
-        assert time.monotonic() - started < 2.9  # its 2 s deadline, not the default 35
+        with kit.client() as fast, pytest.raises(OutcomeUnknown):  # 2 s, not the default 35:
+            fast.add_card("w", TEST_PAN, "203012")  # given up before the 3 s answer came
         kit.fail_next("addCard", "delay")
         with kit.client(timeout=6.0) as patient:  # the caller's timeout wins
             assert patient.add_card("w", "5100000000000000", "203012").ok
