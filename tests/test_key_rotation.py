@@ -22,7 +22,7 @@ from sogen_soap import (
     WalletClient,
 )
 from sogen_soap.simulator import DEFAULT_MERCHANT, Merchant, Simulator
-from sogen_soap.testing import SimulatedWallet
+from sogen_soap.testing import SimulatedWallet, simulated_wallet
 
 MERCHANT_ID = DEFAULT_MERCHANT.merchant_id
 KEY_1 = DEFAULT_MERCHANT.secret_key
@@ -305,8 +305,6 @@ def test_the_testing_kit_adds_key_versions_and_reset_forgets_them() -> None:
 
 def test_the_testing_kit_s_async_client_seals_with_the_ring_given() -> None:
     import asyncio
-
-    from sogen_soap.testing import simulated_wallet
 
     async def read(kit: SimulatedWallet) -> tuple[int | None, bool]:
         async with kit.async_client(keys=_ring(active=2)) as client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,15 +19,24 @@ from sogen_soap.simulator.cards import test_card_number
 from sogen_soap.testing import SimulatedWallet
 
 
-def test_pay_capture_refund_and_look_up(
+def _command(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Callable[..., tuple[int, str, str]]:
+    """``sogen(*args, stdin=None)``: the command in-process against ``simulator``,
+    as (exit status, stdout, stderr)."""
     env = merchant_env(tmp_path, simulator.url)
 
     def sogen(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         done = run_in_process(*args, env=env, monkeypatch=monkeypatch, stdin=stdin)
         return done.returncode, done.stdout, done.stderr
 
+    return sogen
+
+
+def test_pay_capture_refund_and_look_up(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sogen = _command(simulator, tmp_path, monkeypatch)
     code, _, err = sogen("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
                          stdin=TEST_PAN + "\n")  # fmt: skip
     assert code == 0, err
@@ -59,12 +69,7 @@ def test_the_cash_commands_send_the_currency_given(
 ) -> None:
     """``--currency`` of capture, cancel and refund reaches the service: a payment in
     dollars is changed in dollars (in euros the service would refuse it, 12)."""
-    env = merchant_env(tmp_path, simulator.url)
-
-    def sogen(*args: str, stdin: str | None = None) -> tuple[int, str]:
-        done = run_in_process(*args, env=env, monkeypatch=monkeypatch, stdin=stdin)
-        return done.returncode, done.stdout + done.stderr
-
+    sogen = _command(simulator, tmp_path, monkeypatch)
     assert sogen("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
                  stdin=TEST_PAN + "\n")[0] == 0  # fmt: skip
     for reference, mode in (("usd1", "VALIDATION"), ("usd2", "AUTHOR_CAPTURE")):

@@ -22,6 +22,7 @@ from sogen_soap import (
     new_transaction_reference,
 )
 from sogen_soap.errors import ConfigurationError
+from sogen_soap.observe import Exchange
 from sogen_soap.simulator.faults import FAULT_KINDS
 from sogen_soap.testing import SimulatedWallet
 
@@ -887,8 +888,8 @@ def test_a_lost_cash_operation_whose_lookup_after_is_refused_is_unknown_said_so(
         paid = client.wallet_order("w1", mean, 1000, capture_mode="IMMEDIATE")
     assert paid.ok
 
-    def after_the_refund(exchange: object) -> None:
-        if getattr(exchange, "operation", None) == "refund":
+    def after_the_refund(exchange: Exchange) -> None:
+        if exchange.operation == "refund":
             kit.fail_next("getTransactionData", "code_77")
 
     kit.fail_next("refund", "drop")

@@ -181,9 +181,10 @@ def test_a_recurring_chain_starts_only_from_the_merchant_s_own_payment() -> None
 
     other = Merchant("002001000000002", 1, "002001000000002_KEY1")
     with Simulator(merchants=[DEFAULT_MERCHANT, other]) as sim:
-        clients = [WalletClient(m.merchant_id, m.secret_key, 1, environment=sim.url)
-                   for m in (DEFAULT_MERCHANT, other)]  # fmt: skip
-        with clients[0] as first, clients[1] as second:
+        with WalletClient(DEFAULT_MERCHANT.merchant_id, DEFAULT_MERCHANT.secret_key, 1,
+                          environment=sim.url) as first, WalletClient(
+            other.merchant_id, other.secret_key, 1, environment=sim.url
+        ) as second:  # fmt: skip
             firsts = []
             for client in (first, second):
                 assert client.add_card("w", TEST_PAN, "203012").ok
