@@ -2,7 +2,7 @@
 it names, in a scratch copy of the repository.
 
     python bugs/run.py [--jobs N] [--only TEXT] [--json PATH] [--again EARLIER.json] [--last N]
-                       [--slice START:END] [--whole]
+                       [--slice START:END] [--whole] [--covering DATAFILE]
 
 First the named test files run on the unchanged copy and must pass (a campaign
 against a failing suite proves nothing).  Then, for each bug, its file is
@@ -10,6 +10,11 @@ changed in the copy, its tests run (``-x``: the first failure kills it), and
 the file is restored.  With ``--whole``, a bug its named tests miss meets the whole
 suite before it is called a survivor: what an independent campaign, which runs
 every test, would see (``named`` in the verdict keeps the first answer).
+With ``--covering DATAFILE`` (a coverage file of one whole-suite run with
+``--cov-context=test``, e.g. ``pytest --cov=sogen_soap --cov-context=test``), a bug
+meets its named files and every test that ran one of its lines: what the whole
+suite would do to it, in seconds instead of minutes (a test that runs the code only
+in a subprocess is not seen by coverage: name its file).
 ``PYTHONPATH`` points at the copy, so the command-line tests' subprocesses run the
 changed code too.  Loopback only, as every test.
 Prints one line per bug and the share killed; exit 1 when any survived.
@@ -18,6 +23,7 @@ Prints one line per bug and the share killed; exit 1 when any survived.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -27,6 +33,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -58,14 +65,45 @@ def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
     return done.returncode, time.monotonic() - started, "; ".join([*failed[:3], lines[-1]])
 
 
-def _try(copy: Path, bug: Bug, whole: bool = False) -> dict[str, object]:
+def _changed_lines(text: str, old: str) -> set[int]:
+    """The lines ``old`` spans in ``text``, and the first line of the innermost
+    statement holding each (coverage records a statement at its first line)."""
+    start = text.count("\n", 0, text.index(old)) + 1
+    lines = set(range(start, start + old.count("\n") + (0 if old.endswith("\n") else 1)))
+    statements = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.stmt)]
+    for line in list(lines):
+        holding = [n for n in statements if n.lineno <= line <= (n.end_lineno or n.lineno)]
+        if holding:
+            lines.add(max(holding, key=lambda n: n.lineno).lineno)
+    return lines
+
+
+def _covering(data: Any, bug: Bug, text: str) -> tuple[str, ...]:
+    """The tests (node ids) that ran a line of ``bug``; for a line run only at import
+    (a module constant), every test that ran a line of its module."""
+    measured = [f for f in data.measured_files() if f.endswith("/" + bug.file)]
+    if not measured:
+        return ()
+    by_line = data.contexts_by_lineno(measured[0])
+    lines = _changed_lines(text, bug.old)
+    contexts = {c for line in lines for c in by_line.get(line, ())}
+    if contexts <= {""}:  # run at import only
+        contexts = {c for found in by_line.values() for c in found}
+    return tuple(sorted({c.split("|")[0] for c in contexts if c}))
+
+
+def _try(copy: Path, bug: Bug, whole: bool = False, covering: Any = None) -> dict[str, object]:
     path = copy / bug.file
     original = path.read_text(encoding="utf-8")
     if original.count(bug.old) != 1:
         return {"name": bug.name, "verdict": "stale", "detail": "old text not found once"}
+    tests = bug.tests
+    if covering is not None:
+        ran = _covering(covering, bug, original)
+        tests = (*bug.tests, *(t for t in ran if t.split("::")[0] not in bug.tests))
     path.write_text(original.replace(bug.old, bug.new), encoding="utf-8")
     try:
-        status, seconds, tail = _pytest(copy, bug.tests)
+        status, seconds, tail = _pytest(copy, tests)
         named = "survived" if status == 0 else "killed"
         if status == 0 and whole:  # the rest of the suite (the named files just passed)
             rest = tuple(f"--ignore={test}" for test in bug.tests if test.endswith(".py"))
@@ -88,7 +126,16 @@ def main() -> int:
     parser.add_argument("--slice", help="only BUGS[START:END] (batches written ahead of a run)")
     parser.add_argument("--whole", action="store_true",
                         help="a bug its named tests miss meets the whole suite too")  # fmt: skip
+    parser.add_argument("--covering", metavar="DATAFILE",
+                        help="a whole-suite coverage file with test contexts: each bug meets "
+                        "the tests that ran its lines too")  # fmt: skip
     args = parser.parse_args()
+    covering = None
+    if args.covering:
+        import coverage
+
+        covering = coverage.CoverageData(basename=args.covering)
+        covering.read()
     bugs = [b for b in BUGS if not args.only or args.only in b.name or args.only in b.file]
     if args.last:
         bugs = bugs[-args.last :]
@@ -112,7 +159,7 @@ def main() -> int:
         def one(bug: Bug) -> dict[str, object]:
             copy = free.pop()
             try:
-                return _try(copy, bug, args.whole)
+                return _try(copy, bug, args.whole, covering)
             finally:
                 free.append(copy)
 

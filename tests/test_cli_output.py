@@ -142,6 +142,12 @@ def test_the_exit_status_of_a_result() -> None:
     fault = SignOffResult(response_code=None, fault=SoapFault("soap:Server", "x"))
     assert exit_status(fault) == EXIT_FAULT == 4
     assert exit_status(AddCardResult(response_code="94", recovered=True)) == EXIT_OK
+    # a fault is never ok, whatever code sits beside it (results are public dataclasses)
+    for kind in (SignOffResult, AddCardResult):
+        faulted = kind(response_code="00", fault=SoapFault("soap:Server", "x"))
+        assert not faulted.ok and exit_status(faulted) == EXIT_FAULT
+    faulted = AddCardResult(response_code="94", recovered=True, fault=SoapFault("S:Server", "x"))
+    assert not faulted.ok
 
 
 def test_a_table_pads_to_the_widest_cell_and_shows_empty_as_a_dash() -> None:

@@ -79,9 +79,10 @@ def test_interface_versions_for_no_operation_or_badly_written_are_refused() -> N
     assert (
         str(caught.value) == "interface_versions names no operation of the services: addCrd, signof"
     )
-    with pytest.raises(InvalidFieldError) as field_error:
-        _client("test", interface_version="2.55")
-    assert field_error.value.parameter == "interface_version"
+    for spelling in ("2.55", "WR_WS_2", "WR_WS_2.", "WR_WS_.55", "wr_ws_2.55"):
+        with pytest.raises(InvalidFieldError) as field_error:
+            _client("test", interface_version=spelling)
+        assert field_error.value.parameter == "interface_version", spelling
 
 
 def test_the_seal_algorithm_and_intermediary_are_sent(

@@ -25,6 +25,7 @@ from sogen_soap import (
     ResponseTimeout,
     RetryPolicy,
     SogenSoapError,
+    WalletClient,
 )
 from sogen_soap.endpoints import parse_url
 from sogen_soap.transport import AsyncSender, Deadline, HTTPAnswer, SyncSender
@@ -492,6 +493,24 @@ def test_the_async_client_s_connection_limit_reaches_the_wire(
         assert len(server.requests) == most + 4
     assert all(isinstance(outcome, SogenSoapError) for outcome in outcomes)
     assert counting.most == most
+
+
+@pytest.mark.parametrize(("options", "connections"), [({}, 1), ({"pool_size": 0}, 3)])
+def test_the_sync_client_s_pool_size_reaches_its_connections(
+    options: dict[str, int], connections: int
+) -> None:
+    """docs: ``WalletClient(pool_size=16)`` kept-alive connections by default;
+    ``pool_size=0`` keeps none: each call opens its own connection."""
+    with Server(keep_alive) as server:
+        with WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+            environment=server.url, retry=RetryPolicy(attempts=1), **options,
+        ) as client:  # fmt: skip
+            for n in range(3):  # "ok" is no SOAP answer: each call raises, once answered
+                with pytest.raises(SogenSoapError):
+                    client.get_wallet_data(f"w{n}")
+        assert len(server.requests) == 3
+        assert server.connections == connections
 
 
 def test_a_connect_that_hangs_ends_at_the_call_s_deadline_sync_and_async() -> None:

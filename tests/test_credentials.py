@@ -102,7 +102,10 @@ def test_a_key_file_that_is_not_utf8_is_refused_as_unreadable(
     assert str(tmp_path) not in str(caught.value)
 
 
-@pytest.mark.parametrize("key", ["002001000000001_KEY1\n", "\ufeff002001000000001_KEY1", " k"])
+@pytest.mark.parametrize(
+    "key",
+    ["002001000000001_KEY1\n", "\ufeff002001000000001_KEY1", "002001\ufeff000000001_KEY1", " k"],
+)
 def test_a_key_given_in_python_with_a_bom_or_white_space_is_refused(key: str) -> None:
     with pytest.raises(ConfigurationError, match="white space, a line end or a byte-order mark"):
         SecretKey(key)

@@ -150,3 +150,22 @@ def test_nesting_deeper_than_the_parser_limit_is_refused() -> None:
     with pytest.raises(ResponseError) as caught:
         parse_xml_safely(b"<a>" * 257 + b"</a>" * 257)
     assert str(caught.value) == "the response is not well-formed XML"
+
+
+def test_a_request_whose_parts_live_in_two_namespaces_gives_each_its_own_prefix() -> None:
+    """A WSDL given with ``wsdl=`` may put the operation element in one namespace and
+    its fields in another (an imported schema): each namespace is declared once,
+    under its own prefix, and every element lands in its own."""
+    from sogen_soap.envelope import OperationShape, render_request
+
+    shape = OperationShape(
+        name="addCard", wrapper="input", fields=frozenset({"merchantId", "note"}),
+        required=frozenset(), soap_action="", body_qname="{urn:op}addCard",
+        wrapper_qname="{urn:fields}input",
+        layout=(("merchantId", "{urn:fields}merchantId"), ("note", "{urn:other}note")),
+    )  # fmt: skip
+    root = parse_xml_safely(render_request(shape, {"merchantId": "011223344550000", "note": "n"}))
+    tags = [str(e.tag) for e in root.iter()][2:]  # after the Envelope and Body
+    assert tags == ["{urn:op}addCard", "{urn:fields}input", "{urn:fields}merchantId",
+                    "{urn:other}note"]  # fmt: skip
+    assert len(set(root.nsmap.values())) == len(root.nsmap) == 4  # the SOAP one and three

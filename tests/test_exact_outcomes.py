@@ -181,6 +181,31 @@ def test_a_read_whose_answer_raises_while_read_is_the_package_s_error() -> None:
     assert not isinstance(caught.value, OutcomeUnknown)  # a read changes nothing
 
 
+def test_a_bug_of_ours_while_typing_a_sealed_answer_is_the_package_s_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answer came, sealed, and typing it raised something foreign (a bug of
+    ours): a read raises the package's ``ResponseError``, a change the unknown
+    outcome it is (the card may be stored), never a bare ``TypeError``."""
+    import sogen_soap.adapter as adapter
+
+    def broken(answer: object) -> object:
+        raise TypeError("a bug of ours while typing the answer")
+
+    monkeypatch.setattr(adapter, "wallet_data_result", broken)
+    monkeypatch.setattr(adapter, "add_card_result", broken)
+    with Simulator(record=True) as sim, _client(sim.url, retry=FAST_RETRY) as client:
+        with pytest.raises(ResponseError) as read:
+            client.get_wallet_data("w")
+        with pytest.raises(OutcomeUnknown) as change:
+            client.add_card("w", TEST_PAN, "203012")
+        stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert type(read.value) is ResponseError
+    assert str(read.value) == "getWalletData: the answer could not be read (TypeError)"
+    assert "could not be read (TypeError)" in str(change.value)
+    assert stored  # it did reach the service: the outcome is unknown, not "refused"
+
+
 def test_the_command_line_says_unknown_not_nothing_sent_and_the_batch_writes_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,8 @@ def _refusal(field: str, value: object, parameter: str | None = None) -> str:
     ("field", "value", "message"),
     [
         ("merchantId", "123", "merchant_id (merchantId): must be 15 digits (got '123')"),
+        ("merchantId", "01122334455000",  # 14 digits: one short (masked: card-shaped)
+         "merchant_id (merchantId): must be 15 digits (got '0112########00')"),
         ("merchantId", "z" * 64, f"merchant_id (merchantId): must be 15 digits (got '{'z' * 64}')"),
         # a value shaped like a seal (64 hex digits) is never shown, in any message
         ("merchantId", "a" * 64, "merchant_id (merchantId): must be 15 digits (got '[seal]')"),

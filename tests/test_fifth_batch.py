@@ -29,6 +29,15 @@ def test_fault_rates_add_up_to_one_at_most() -> None:
         FaultProfile({"drop": 0.6, "delay": 0.5})
 
 
+def test_fault_rates_are_shares_of_one_draw() -> None:
+    """Each kind gets its own share of the requests: rates that add up to 1 leave no
+    request without a fault, and each kind gets about its rate."""
+    faults = FaultProfile({"drop": 0.25, "garbage": 0.25, "http_503": 0.5}, seed=3)
+    drawn = [faults.draw("addCard") for _ in range(2000)]
+    assert None not in drawn
+    assert 400 <= drawn.count("drop") <= 600 and 400 <= drawn.count("garbage") <= 600
+
+
 def test_scripted_faults_are_counted_with_drawn_ones(simulator: Simulator) -> None:
     """The soak test reports ``injected``: scripted faults are in it too."""
     simulator.app.faults.fail_next("getWalletData", "code_99")

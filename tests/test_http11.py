@@ -167,6 +167,8 @@ def test_an_empty_body_is_complete_at_once() -> None:
          NOT_HEX),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX",
          "a chunk does not end with CRLF"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\rX0\r\n\r\n",
+         "a chunk does not end with CRLF"),  # a CR alone is not the end of a chunk
         (CHUNKED + b"1" * 4097,
          "a chunk size line is too long"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T" * 4097,

@@ -229,6 +229,15 @@ def test_json_values_are_read_as_text_and_null_as_empty(tmp_path: Path) -> None:
     assert rows == [Row(1, "w1", TEST_PAN, "203012"), Row(3, "w1", TEST_PAN, "")]
 
 
+def test_a_row_missing_both_wallet_and_card_names_the_wallet_first(tmp_path: Path) -> None:
+    """Missing cells are named in the file's column order: the wallet, then the card."""
+    path = tmp_path / "in.csv"
+    path.write_text("wallet,card,expiry\n ,,203012\n")
+    (row,) = read_rows(path, check_file(path))
+    assert isinstance(row, BadRow)
+    assert (row.line, row.wallet, row.masked_pan, row.message) == (2, None, None, "wallet: missing")
+
+
 def test_a_bad_row_says_why_without_its_card(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text(

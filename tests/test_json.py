@@ -289,7 +289,8 @@ def test_the_simulator_refuses_by_hand_what_the_client_never_sends() -> None:
     """Requests built and sealed by hand (the client refuses to build them): the brand
     UNKNOWN, an answer's word, is refused 12 naming paymentMeanBrand; a key version the
     simulator does not know is refused 34, sealed with the merchant's own key all the
-    same.  The same request under its own version is the control: 00."""
+    same; a seal algorithm it does not take is refused 30.  The same request under its
+    own version is the control: 00."""
     base = {"cardExpiryDate": "203012", "cardNumber": TEST_PAN, "interfaceVersion": "WR_WS_2.55",
             "keyVersion": 1, "merchantId": MERCHANT.merchant_id, "merchantWalletId": "w"}  # fmt: skip
     signed = "203012" + TEST_PAN + "WR_WS_2.55" + MERCHANT.merchant_id + "w"
@@ -305,6 +306,11 @@ def test_the_simulator_refuses_by_hand_what_the_client_never_sends() -> None:
             "12", "paymentMeanBrand",
         )  # fmt: skip
         assert send(sim, {**base, "keyVersion": 7}, signed)["walletResponseCode"] == "34"
+        # a seal algorithm it does not take: 30 naming the field, sealed the default way
+        # (HMAC-SHA-256; sealAlgorithm is not part of the sealed text)
+        md5 = send(sim, {**base, "sealAlgorithm": "HMAC-MD5"}, signed)
+        assert md5 == {"walletResponseCode": "30", "errorFieldName": "sealAlgorithm",
+                       "seal": _hmac("sealAlgorithm" + "30")}  # fmt: skip
         assert sim.store.wallet(MERCHANT.merchant_id, "w") is None
         assert send(sim, base, signed)["walletResponseCode"] == "00"
         # a version it does not know is answered under the merchant's newest key

@@ -151,8 +151,13 @@ def test_metrics_count_calls_by_outcome_and_code_retries_and_reconciliations(
     reconciled = {p.attributes["rpc.method"]: p.value
                   for p in telemetry.points("sogen_soap.client.reconciliations")}  # fmt: skip
     assert reconciled == {"wallet/addCard": 1}
+    # re-sends are counted per method only: one series each, whatever the outcome
+    for name in ("sogen_soap.client.retries", "sogen_soap.client.reconciliations"):
+        for point in telemetry.points(name):
+            assert set(point.attributes) == {"rpc.system.name", "rpc.method"}, name
     durations = telemetry.points("rpc.client.call.duration")
     assert sum(p.count for p in durations) == 6
+    assert {p.attributes["sogen_soap.outcome"] for p in durations} == {"ok", "refused", "error"}
     assert all(p.sum > 0 for p in durations)
     assert telemetry.units() == {  # the RPC conventions' units: durations in seconds
         "rpc.client.call.duration": "s", "sogen_soap.client.calls": "{call}",

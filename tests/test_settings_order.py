@@ -362,3 +362,12 @@ def test_the_kit_s_clients_give_up_fast_unless_told_otherwise() -> None:
         kit.fail_next("getWalletData", "code_99")
         with kit.client(retry=RetryPolicy(attempts=1)) as once:  # the caller's choice wins
             assert once.get_wallet_data("other").response_code == "99"
+
+
+def test_an_empty_transport_in_the_config_is_the_default(tmp_path: Path) -> None:
+    """``transport = ""`` in the config file (a template's blank) is no choice: SOAP,
+    the default, as when the key is left out."""
+    (tmp_path / "c.toml").write_text('[sogen-soap]\ntransport = ""\n')
+    env = {"SOGEN_MERCHANT_ID": "111111111111111", "SOGEN_KEY_VERSION": "1",
+           "SOGEN_SECRET_KEY": "k"}  # fmt: skip
+    assert _resolved("--config", str(tmp_path / "c.toml"), env=env).transport == "soap"

@@ -383,12 +383,13 @@ def _chunked_add_card(
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
 def test_a_sealed_request_under_another_method_than_post_changes_nothing(
     method: str, simulator: Simulator
 ) -> None:
     """The service takes SOAP and JSON calls by POST only: a sealed addCard sent with
-    another method is answered 405 and stores nothing, as a real front would."""
+    another method (a GET too, when it is not the ?wsdl one) is answered 405 and
+    stores nothing, as a real front would."""
     import requests
 
     body, headers = _add_card_body()

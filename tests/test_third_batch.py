@@ -21,11 +21,11 @@ from sogen_soap.transport import Proxy, _connect_message
 from sogen_soap.wsdl_cache import bundled_shapes
 
 
-@pytest.mark.parametrize("alias", ["a&b <c> d\re", "line\rbreak", "x>y"])
+@pytest.mark.parametrize("alias", ["a&b <c> d\re", "line\rbreak", "x>y", "a]]>b"])
 def test_text_with_xml_specials_and_a_carriage_return_arrives_as_it_was(alias: str) -> None:
     """``&``, ``<``, ``>`` and ``\\r`` are escaped, each on its own too (a bare ``\\r``
     would reach the service as ``\\n``: XML normalises line ends, and the seal would
-    not match)."""
+    not match; a bare ``]]>`` is not well-formed XML text)."""
     body = render_request(bundled_shapes()["updatePaymentMean"], {"paymentMeanAlias": alias})
     root = parse_xml_safely(body)
     (element,) = [e for e in root.iter() if str(e.tag).endswith("paymentMeanAlias")]

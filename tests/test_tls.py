@@ -237,6 +237,11 @@ def test_a_missing_certificate_file_is_a_configuration_error(
 ) -> None:
     with pytest.raises(ConfigurationError, match="no such file"):
         _client(https.url, ca_bundle=tmp_path / "nope.pem")
+    # a folder where a file is needed: refused by the same check, naming it
+    for given in ({"ca_bundle": tmp_path}, {"client_cert": tmp_path}):
+        with pytest.raises(ConfigurationError) as caught:
+            _client(https.url, **given)
+        assert str(caught.value) == f"no such file: {tmp_path}"
 
 
 def test_the_proxy_option_is_used(https: Simulator, pki: ThrowawayPKI) -> None:

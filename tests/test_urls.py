@@ -227,14 +227,18 @@ def test_the_edges_that_are_accepted_are_read_one_way(url: str, host: str, port:
     assert parse_endpoint(endpoint.url) == endpoint
 
 
+@pytest.mark.parametrize("suffix", ["/", "?tenant=7", "/?tenant=7"])
 @pytest.mark.parametrize("transport", ["soap", "json"])
-def test_a_wallet_url_ending_in_a_slash_reaches_every_service(transport: str) -> None:
-    """``.../services/v2/wallet/`` (a slash pasted with the URL): the wallet and the
-    payment services beside it are reached, over SOAP and JSON, and the simulator
-    routes the wallet's path with its slash as without."""
+def test_a_wallet_url_ending_in_a_slash_or_a_query_reaches_every_service(
+    transport: str, suffix: str
+) -> None:
+    """``.../services/v2/wallet/`` (a slash pasted with the URL), or the URL with a
+    query: the wallet and the payment services beside it are reached, over SOAP and
+    JSON (the payment services' paths are the wallet's path beside it, without its
+    query), and the simulator routes the wallet's path with its slash as without."""
     with Simulator() as sim:
         with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
-                          environment=sim.url + "/", transport=transport,  # type: ignore[arg-type]
+                          environment=sim.url + suffix, transport=transport,  # type: ignore[arg-type]
                           retry=RetryPolicy(attempts=1)) as client:  # fmt: skip
             mean = client.add_card("w", TEST_PAN, "203012").payment_mean_id
             paid = client.wallet_order("w", str(mean), 1050)
