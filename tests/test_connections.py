@@ -499,8 +499,9 @@ def test_the_async_client_s_connection_limit_reaches_the_wire(
 def test_the_sync_client_s_pool_size_reaches_its_connections(
     options: dict[str, int], connections: int
 ) -> None:
-    """docs: ``WalletClient(pool_size=16)`` kept-alive connections by default;
-    ``pool_size=0`` keeps none: each call opens its own connection."""
+    """``WalletClient``'s docstring: ``pool_size`` kept-alive connections are reused
+    between calls (16 by default); ``pool_size=0`` keeps none, so each call opens
+    its own connection."""
     with Server(keep_alive) as server:
         with WalletClient(
             MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
