@@ -13,8 +13,9 @@ every test, would see (``named`` in the verdict keeps the first answer).
 With ``--covering DATAFILE`` (a coverage file of one whole-suite run with
 ``--cov-context=test``, e.g. ``pytest --cov=sogen_soap --cov-context=test``), a bug
 meets its named files and every test that ran one of its lines: what the whole
-suite would do to it, in seconds instead of minutes (a test that runs the code only
-in a subprocess is not seen by coverage: name its file).
+suite would do to it, a killed bug in seconds and a survivor in the time of its
+covering tests, not the whole suite's (a test that runs the code only in a
+subprocess is not seen by coverage: name its file).
 ``PYTHONPATH`` points at the copy, so the command-line tests' subprocesses run the
 changed code too.  Loopback only, as every test.
 Prints one line per bug and the share killed; exit 1 when any survived.
