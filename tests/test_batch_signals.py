@@ -350,6 +350,26 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
     assert len(entries) == stored >= 4
 
 
+def test_a_stop_that_meets_its_workers_dying_is_reported_as_the_stop(tmp_path: Path) -> None:
+    """SIGTERM to a ``--processes 2`` batch, then both workers killed (a machine going
+    down takes them all): the run ends as stopped (143, with its resume hint), not as
+    "the worker processes ended", which would hide that a stop was asked for."""
+    _write(tmp_path / "cards.csv", 40)
+    with Simulator(latency=1.5) as sim:
+        received = _received(sim)
+        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
+        _until(lambda: len(received) >= 2)  # each worker's first row: 1.5 s on the wire
+        workers = worker_processes(batch.pid)
+        assert len(workers) == 2
+        batch.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the stop first, as the operator gave it
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        _, err = batch.communicate(timeout=30)
+    assert batch.returncode == 143, err
+    assert "interrupted by SIGTERM; run the same command again to resume" in err
+
+
 def _session(pid: int) -> int:
     """A process's session id, from /proc (the sixth field of its stat line)."""
     return int(proc_stat(pid)[3])

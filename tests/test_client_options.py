@@ -54,10 +54,13 @@ def test_the_smallest_size_cap_and_a_timeout_pair_are_accepted(simulator: Simula
         assert client.get_wallet_data("w").response_code == "25"
 
 
-def test_a_transport_that_does_not_exist_is_named() -> None:
+@pytest.mark.parametrize("transport", ["xml", "JSON", "Soap", None])
+def test_a_transport_that_does_not_exist_is_named(transport: object) -> None:
+    """The names are exactly ``soap`` and ``json`` (as the command's --transport and
+    the config's ``transport`` take them): another spelling is named, not guessed."""
     with pytest.raises(ConfigurationError) as caught:
-        _client("test", transport="xml")
-    assert str(caught.value) == "transport must be one of soap, json, not 'xml'"
+        _client("test", transport=transport)
+    assert str(caught.value) == f"transport must be one of soap, json, not {transport!r}"
 
 
 def test_interface_versions_are_sent_as_configured(
@@ -97,6 +100,16 @@ def test_the_seal_algorithm_and_intermediary_are_sent(
     assert b"intermediateServiceProviderId>isp-7<" in received[0]
     seal = received[0].split(b"seal>")[1].split(b"<")[0]
     assert len(seal) == 128  # a SHA-512 digest in hex
+
+
+@pytest.mark.parametrize("isp", ["i" * 21, "isp\x00"])
+def test_a_client_s_intermediary_is_checked_when_the_client_is_made(isp: str) -> None:
+    """``intermediate_service_provider_id`` given to the client goes into every request:
+    checked once, when the client is made (at most 20 characters, no control
+    character), as the same field given to one call is."""
+    with pytest.raises(InvalidFieldError) as caught:
+        _client("test", intermediate_service_provider_id=isp)
+    assert caught.value.field == "intermediateServiceProviderId"
 
 
 def test_retries_are_counted_and_the_repr_shows_no_secret(simulator: Simulator) -> None:

@@ -188,6 +188,22 @@ def _serving(
     return HostileServer(answer)
 
 
+def test_a_json_request_says_what_it_sends_and_what_it_takes() -> None:
+    """The vendor's JSON endpoint is ``<base>/<function>``, POSTed with
+    ``Content-Type: application/json``; ``Accept: application/json`` asks for JSON
+    back (a gateway answering HTML error pages by default answers JSON then)."""
+    with _serving(b'{"walletResponseCode": "25"}') as server:
+        url = server.url.replace("/services/v2/wallet", "/rs-services/v2/wallet")
+        with _client(url, "json") as client:
+            assert client.get_wallet_data("w").response_code == "25"
+    head, _, body = server.bodies[0].partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    assert lines[0] == "POST /rs-services/v2/wallet/getWalletData HTTP/1.1"
+    assert (headers["content-type"], headers["accept"]) == ("application/json", "application/json")
+    assert json.loads(body)["merchantWalletId"] == "w"
+
+
 HOSTILE: dict[str, tuple[bytes, bytes, bytes, type[Exception], str]] = {
     "html page": (b"<html><body>Service down</body></html>", b"200 OK", b"text/html", ResponseError, "not JSON"),
     "html 502": (b"<html>bad gateway</html>", b"502 Bad Gateway", b"text/html", OutcomeUnknown, "HTTP 502"),

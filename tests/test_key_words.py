@@ -119,3 +119,25 @@ def test_the_expiry_warning_says_day_for_one_and_days_otherwise(
         ring.for_request()
     (warned,) = [r.getMessage() for r in caplog.records if r.name == "sogen_soap.keys"]
     assert words in warned, warned
+
+
+def test_a_key_s_days_are_counted_on_the_utc_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """keys._today: a day is the UTC calendar's, whatever the host's zone, so every
+    host of a merchant warns and refuses on the same day.  The host is put in a zone
+    whose date differs from UTC's right now (UTC+14 after noon UTC, UTC-12 before)."""
+    import time
+    from datetime import datetime, timezone
+
+    utc_now = datetime.now(timezone.utc)
+    zone = "Etc/GMT-14" if utc_now.hour >= 12 else "Etc/GMT+12"  # POSIX signs: GMT-14 is UTC+14
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert date.today() != datetime.now(timezone.utc).date()  # the host's day is another
+        utc_today = datetime.now(timezone.utc).date()
+        key = KeyVersion(1, SecretKey("k"), expires=utc_today + timedelta(days=10))
+        assert key.days_left() == 10
+        assert not KeyVersion(1, SecretKey("k"), expires=utc_today).expired()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

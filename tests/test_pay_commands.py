@@ -489,6 +489,24 @@ def test_charge_names_each_bad_row_by_its_column_and_keeps_the_answer_of_a_good_
     assert good["authorisation_id"] and good["authorisation_id"] == held.get("authorisation_id")
 
 
+def test_a_refused_charge_keeps_the_acquirer_s_own_code_beside_the_service_s(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A charge refused for fraud: the service says 63, the acquirer 59; the results
+    file keeps each in its column (the acquirer's code is what a bank is asked about)."""
+    import csv
+
+    _enrolled(simulator, tmp_path, monkeypatch)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw,1,1059\n")  # ..59: the simulator's fraud refusal
+    done = run_in_process("charge", str(bill), "--quiet", env=merchant_env(tmp_path, simulator.url),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    with (tmp_path / "bill.results.csv").open(newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["outcome"], row["code"], row["acquirer_code"]) == ("refused", "63", "59")
+
+
 def test_a_row_with_its_own_reference_is_known_whatever_identical_rows_come_before_it(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ from hostile import HostileServer
 from sogen_soap import (
     AsyncWalletClient,
     ConnectionFailed,
+    ResponseTimeout,
     RetryPolicy,
     SogenSoapError,
     WalletClient,
@@ -68,6 +69,34 @@ def test_the_deadline_is_for_the_whole_call_across_its_retries(asynchronous: boo
                 with pytest.raises(SogenSoapError):
                     client.get_wallet_data("w")
         assert 1 <= server.requests <= 3
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_retry_gets_only_what_the_deadline_leaves(asynchronous: bool) -> None:
+    """timeout=1.0, each answer taking 0.7 s: the retry leaves at 0.7 s with 0.3 s of
+    the call left, so it ends in a timeout; an attempt given a deadline of its own
+    would wait for its 503, which comes at 1.4 s (docs/failures.md: one deadline
+    per call, retries included)."""
+    import asyncio
+
+    policy = RetryPolicy(attempts=2, base_delay=0, jitter=False)
+    with _slow_503(0.7) as server:
+        options = {"environment": server.url, "timeout": 1.0, "retry": policy}
+        if asynchronous:
+
+            async def call() -> None:
+                async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                                             **options) as client:  # type: ignore[arg-type]  # fmt: skip
+                    await client.get_wallet_data("w")
+
+            with pytest.raises(SogenSoapError) as caught:
+                asyncio.run(call())
+        else:
+            with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options) as client:  # type: ignore[arg-type]
+                with pytest.raises(SogenSoapError) as caught:
+                    client.get_wallet_data("w")
+        assert server.requests == 2
+    assert type(caught.value) is ResponseTimeout, repr(caught.value)
 
 
 def test_a_connect_read_pair_gives_the_call_their_sum() -> None:
@@ -135,6 +164,14 @@ def test_the_documented_defaults() -> None:
     assert inspect.signature(WalletClient).parameters["pool_size"].default == 16
     assert DEFAULT_CREDENTIAL_FAILURES == CLI_FAILURES == 5
     assert EXPIRY_YEARS_AHEAD == 20
+
+
+def test_the_simulator_s_limits_are_the_documented_ones() -> None:
+    """docs/failures.md: the simulator closes idle keep-alive connections after 30 s
+    and requests slower than 10 s to arrive, and answers with 32 workers."""
+    given = inspect.signature(Simulator).parameters
+    assert (given["idle_timeout"].default, given["request_timeout"].default,
+            given["workers"].default) == (30.0, 10.0, 32)  # fmt: skip
 
 
 # ------------------------------------------------------------ files the batch writes

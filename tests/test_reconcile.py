@@ -276,6 +276,8 @@ TAIL = (
     [
         (("commit_drop", "code_77"), "sending again answered 'Unknown response code 77'"),
         (("commit_drop", "code_99", "code_99"), "sending again kept being answered 99"),
+        # the last answer says why, not an earlier one: a fault, then a 99
+        (("commit_drop", "soap_fault", "code_99"), "sending again kept being answered 99"),
         (("commit_drop", "drop", "drop"),
          "sending again failed (OutcomeUnknown: addCard: the connection closed without an answer"),
     ],

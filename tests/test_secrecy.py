@@ -36,6 +36,8 @@ def test_redact_text_masks_pans_and_hides_seals() -> None:
     assert TEST_PAN not in redacted and "4100 0000 0000 0000" not in redacted
     assert "ab" * 32 not in redacted
     assert "4100##########00" in redacted
+    # an HMAC-SHA-512 seal is 128 hex digits: hidden whole, not cut after 64
+    assert redact_text(f"seal {'cd' * 64}.") == "seal [seal]."
 
 
 def test_the_client_repr_shows_no_secret(client: WalletClient) -> None:

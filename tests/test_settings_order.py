@@ -371,3 +371,14 @@ def test_an_empty_transport_in_the_config_is_the_default(tmp_path: Path) -> None
     env = {"SOGEN_MERCHANT_ID": "111111111111111", "SOGEN_KEY_VERSION": "1",
            "SOGEN_SECRET_KEY": "k"}  # fmt: skip
     assert _resolved("--config", str(tmp_path / "c.toml"), env=env).transport == "soap"
+
+
+@pytest.mark.parametrize("given", ["JSON", "Soap"])
+def test_a_transport_in_another_case_is_named_not_guessed(given: str) -> None:
+    """SOGEN_TRANSPORT takes ``soap`` or ``json`` as written, as the client's
+    ``transport=`` does: another spelling is named with where it came from."""
+    env = {"SOGEN_MERCHANT_ID": "111111111111111", "SOGEN_KEY_VERSION": "1",
+           "SOGEN_SECRET_KEY": "k", "SOGEN_TRANSPORT": given}  # fmt: skip
+    with pytest.raises(ConfigurationError) as caught:
+        _resolved(env=env)
+    assert str(caught.value) == f"SOGEN_TRANSPORT: soap or json, not {given!r}"

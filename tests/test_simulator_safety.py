@@ -118,6 +118,35 @@ def test_a_malformed_request_is_answered_400_and_the_simulator_keeps_answering(
         assert client.get_wallet_data("w").response_code == "25"
 
 
+def test_under_another_wsgi_server_a_length_that_is_no_number_reads_no_body() -> None:
+    """``SimulatorApp`` is a WSGI application: under the standard library's server a
+    Content-Length that is not a number means no body, answered at once, the
+    connection still open (read as "all of it", the app would wait for the client
+    to hang up)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from sogen_soap.simulator.app import SimulatorApp
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with make_server("127.0.0.1", 0, SimulatorApp(WalletStore(":memory:")),
+                     handler_class=Quiet) as server:  # fmt: skip
+        serving = threading.Thread(target=server.handle_request, daemon=True)
+        serving.start()
+        with socket.create_connection(server.server_address[:2], timeout=5) as sock:
+            sock.sendall(b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: abc\r\n\r\n<x/>")  # fmt: skip
+            answer = b""
+            while chunk := sock.recv(65536):  # times out if the app reads on
+                answer += chunk
+        serving.join(5)
+    assert answer.split(b"\r\n", 1)[0].endswith(b" 500 Internal Server Error"), answer[:80]
+    assert b"not well-formed" in answer
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayPKI:
     return make_test_pki(tmp_path_factory.mktemp("pki"))
@@ -220,6 +249,30 @@ def test_a_simulator_keeps_no_request_unless_asked_to_record() -> None:
             assert len(sim.app.received) == (3 if record else 0)
 
 
+def test_a_bug_of_the_simulator_is_answered_400_and_said_on_its_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A request that makes the simulator's application raise is answered 400 (the
+    client sees an HTTP error, not a dropped connection it would take for a lost
+    answer), the traceback goes to stderr, and the next request is served."""
+    from sogen_soap import HTTPStatusError
+
+    with Simulator() as sim:
+        real = sim.app.handle
+
+        def broken(body: bytes, *service: object) -> tuple[str, bytes, str]:
+            raise RuntimeError("a simulator bug")
+
+        sim.app.handle = broken  # type: ignore[method-assign]
+        with _client(sim.url) as client:
+            with pytest.raises(HTTPStatusError) as caught:
+                client.get_wallet_data("w")
+            sim.app.handle = real  # type: ignore[method-assign]
+            assert client.get_wallet_data("w").response_code == "25"
+    assert caught.value.status_code == 400
+    assert "RuntimeError: a simulator bug" in capfd.readouterr().err
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -243,6 +296,17 @@ def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path)
         time.sleep(2.0)
         used = _cpu_seconds(process.pid) - before
         assert used < 0.5, f"{used:.2f} s of CPU in 2 s at the open-file limit"
+        # each pause frees a descriptor by closing the longest-idle connection: the
+        # first ones opened are closed by now (the idle timeout is 30 s away)
+        closed = 0
+        for sock in flood[:20]:
+            try:
+                closed += sock.recv(1, socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                closed += 1
+        assert closed >= 1
         for sock in flood:
             sock.close()
         time.sleep(0.5)
@@ -283,6 +347,9 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
         # five bytes said, seven sent: the chunk does not end where its size says
         (b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
+        # chunks under the cap one by one, over it together (two of 512 KiB, then one byte)
+        (b"Transfer-Encoding: chunked\r\n\r\n" + (b"80000\r\n" + b"a" * 0x80000 + b"\r\n") * 2
+         + b"1\r\n", b"413"),  # fmt: skip
         # lines that never end are cut at 4 KiB, not buffered until the request timeout
         (b"Transfer-Encoding: chunked\r\n\r\n" + b"5" * 5000, b"400"),  # a chunk size
         (b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T" * 5000, b"400"),  # a trailer

@@ -128,6 +128,29 @@ def test_a_stored_payment_mean_also_answers_to_the_names_results_use() -> None:
     )
 
 
+def test_requests_is_what_came_so_far_and_stays_so() -> None:
+    """``requests`` is a list of what was received when it was read: a test can keep
+    it to compare with a later reading (and changing it changes nothing else)."""
+    with simulated_wallet() as wallet, wallet.client() as client:
+        client.add_card("snap", "4100000000000000", "203012")
+        before = wallet.requests
+        client.get_wallet_data("snap")
+        assert [r.operation for r in before] == ["addCard"]
+        before.clear()
+        assert [r.operation for r in wallet.requests] == ["addCard", "getWalletData"]
+
+
+def test_a_card_enrolled_without_an_alias_has_none() -> None:
+    """No ``payment_mean_alias`` given: the stored card has no alias, ``None`` as
+    ``StoredPaymentMean.alias`` is typed (``str | None``), not an empty text."""
+    with simulated_wallet() as wallet, wallet.client() as client:
+        client.add_card("w", "4100000000000000", "203012")
+        [stored] = wallet.wallet("w")
+        [listed] = client.get_wallet_data("w").payment_means
+    assert stored.alias is None and stored.payment_mean_alias is None
+    assert listed.payment_mean_alias is None
+
+
 def test_a_fault_for_an_operation_no_service_has_is_refused_not_kept_silently() -> None:
     """A misspelt operation would script a fault no call ever meets, and the test
     using it would pass for the wrong reason: it is refused, naming the operations."""

@@ -233,15 +233,28 @@ def test_an_httpx_client_whose_transport_shows_no_tls_settings_is_refused(
 
 
 def test_a_missing_certificate_file_is_a_configuration_error(
-    https: Simulator, tmp_path: Path
+    https: Simulator, pki: ThrowawayPKI, tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigurationError, match="no such file"):
         _client(https.url, ca_bundle=tmp_path / "nope.pem")
+    # a client certificate's separate key file, missing: named the same way
+    with pytest.raises(ConfigurationError) as caught:
+        _client(https.url, client_cert=(str(pki.client_cert), str(tmp_path / "nope.key")))
+    assert str(caught.value) == f"no such file: {tmp_path / 'nope.key'}"
     # a folder where a file is needed: refused by the same check, naming it
     for given in ({"ca_bundle": tmp_path}, {"client_cert": tmp_path}):
         with pytest.raises(ConfigurationError) as caught:
             _client(https.url, **given)
         assert str(caught.value) == f"no such file: {tmp_path}"
+
+
+def test_tls_options_are_for_https_only(tmp_path: Path) -> None:
+    """One set of options for production and a loopback simulator: over plain http
+    there is nothing to verify, so the CA bundle and client certificate are not
+    read (a path valid only on the production host does not stop a local test)."""
+    missing = tmp_path / "nope.pem"
+    with Simulator() as plain, _client(plain.url, ca_bundle=missing, client_cert=missing) as client:
+        assert client.get_wallet_data("w").response_code == "25"
 
 
 def test_the_proxy_option_is_used(https: Simulator, pki: ThrowawayPKI) -> None:
@@ -265,6 +278,33 @@ def _read_wallet(url: str, asynchronous: bool, **options: object) -> Any:
 
 
 SENDERS = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+
+
+@SENDERS
+def test_a_tls_failure_at_one_address_is_not_taken_to_the_next(
+    tmp_path: Path, pki: ThrowawayPKI, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+) -> None:
+    """``localhost`` resolving to two addresses: the first answers with a certificate
+    the client does not trust, the second with one it does.  A refused connection
+    moves on to the next address; a TLS failure does not (the peer was reached and
+    could not prove itself): the call fails as TLS, and the second hears nothing."""
+    other = make_test_pki(tmp_path / "other")
+    with Simulator(tls=other.server()) as impostor:
+        port = int(impostor.url.split(":")[2].split("/")[0])
+        with Simulator(tls=pki.server(), host="127.0.0.2", port=port) as trusted:
+            real = socket.getaddrinfo
+
+            def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+                if host != "localhost":
+                    return real(host, *args, **kwargs)
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                        for address in ("127.0.0.1", "127.0.0.2")]  # fmt: skip
+
+            monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+            url = f"https://localhost:{port}/services/v2/wallet"
+            with pytest.raises(TLSError):
+                _read_wallet(url, asynchronous, ca_bundle=pki.ca_cert)
+            assert (impostor.requests_seen, trusted.requests_seen) == (0, 0)
 
 
 @SENDERS

@@ -197,6 +197,9 @@ _LONGEST = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters:
         # a last label of digits makes a URL parser (WHATWG's) read the host as IPv4
         ("https://service.123/s",
          "'service.123' in 'https://service.123/s' is not a plain dotted IPv4 address"),
+        # inet_aton reads a hexadecimal host as an address (127.0.0.1): refused, over https too
+        ("https://0x7f000001/s",
+         "'0x7f000001' in 'https://0x7f000001/s' is not a plain dotted IPv4 address"),
         ("http://[::1%25eth0]/s",
          "'[::1%25eth0]' in 'http://[::1%25eth0]/s': no percent-encoding or zone ids in a host"),
         ("https://h.example:0/s", "environment URL has a bad port: 'https://h.example:0/s'"),

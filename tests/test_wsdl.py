@@ -84,6 +84,23 @@ def test_a_wsdl_importing_a_remote_schema_is_refused_not_fetched(tmp_path: Path)
         load_document(tmp_path / "remote.wsdl")
 
 
+def test_a_wsdl_given_by_a_link_reads_its_schema_where_the_wsdl_lives(tmp_path: Path) -> None:
+    """A deployment links the WSDL into its config folder: the WSDL is read where
+    it lives, and its schema beside it there (not beside the link)."""
+    import shutil
+
+    real = tmp_path / "release"
+    real.mkdir()
+    for name in (Path(bundled_wsdl_path()).name, XSD_FILE):
+        shutil.copy(Path(bundled_wsdl_path()).with_name(name), real / name)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "wallet.wsdl").symlink_to(real / Path(bundled_wsdl_path()).name)
+    document = load_document(config / "wallet.wsdl")
+    ports = [port for service in document.services.values() for port in service.ports.values()]
+    assert any("addCard" in port.binding._operations for port in ports)
+
+
 def test_a_missing_wsdl_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no WSDL"):
         load_document(tmp_path / "nothing.wsdl")
