@@ -45,29 +45,36 @@ def _slow_503(seconds: float) -> HostileServer:
 # ------------------------------------------------------------ deadlines (docs/failures.md)
 
 
+def _failed_read(asynchronous: bool, url: str, attempts: int) -> SogenSoapError:
+    """What a getWalletData with timeout=1.0 and ``attempts`` at once (no backoff)
+    ends in, from the sync or the async client."""
+    import asyncio
+
+    policy = RetryPolicy(attempts=attempts, base_delay=0, jitter=False)
+    options = {"environment": url, "timeout": 1.0, "retry": policy}
+    if asynchronous:
+
+        async def call() -> None:
+            async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                                         **options) as client:  # type: ignore[arg-type]  # fmt: skip
+                await client.get_wallet_data("w")
+
+        with pytest.raises(SogenSoapError) as caught:
+            asyncio.run(call())
+    else:
+        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options) as client:  # type: ignore[arg-type]
+            with pytest.raises(SogenSoapError) as caught:
+                client.get_wallet_data("w")
+    return caught.value
+
+
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_the_deadline_is_for_the_whole_call_across_its_retries(asynchronous: bool) -> None:
     """timeout=1.0 and ten attempts allowed, each answer taking 0.4 s: at most three
     attempts fit in the call's one second (a deadline restarted per attempt lets all
-    ten go)."""
-    import asyncio
-
-    policy = RetryPolicy(attempts=10, base_delay=0, jitter=False)
+    ten go).  The call ends in a 503 or the deadline: either way, bounded."""
     with _slow_503(0.4) as server:
-        options = {"environment": server.url, "timeout": 1.0, "retry": policy}
-        if asynchronous:
-
-            async def call() -> None:
-                async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
-                                             **options) as client:  # type: ignore[arg-type]  # fmt: skip
-                    await client.get_wallet_data("w")
-
-            with pytest.raises(SogenSoapError):  # a 503 or the deadline: either way, bounded
-                asyncio.run(call())
-        else:
-            with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options) as client:  # type: ignore[arg-type]
-                with pytest.raises(SogenSoapError):
-                    client.get_wallet_data("w")
+        _failed_read(asynchronous, server.url, attempts=10)
         assert 1 <= server.requests <= 3
 
 
@@ -77,26 +84,10 @@ def test_a_retry_gets_only_what_the_deadline_leaves(asynchronous: bool) -> None:
     the call left, so it ends in a timeout; an attempt given a deadline of its own
     would wait for its 503, which comes at 1.4 s (docs/failures.md: one deadline
     per call, retries included)."""
-    import asyncio
-
-    policy = RetryPolicy(attempts=2, base_delay=0, jitter=False)
     with _slow_503(0.7) as server:
-        options = {"environment": server.url, "timeout": 1.0, "retry": policy}
-        if asynchronous:
-
-            async def call() -> None:
-                async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
-                                             **options) as client:  # type: ignore[arg-type]  # fmt: skip
-                    await client.get_wallet_data("w")
-
-            with pytest.raises(SogenSoapError) as caught:
-                asyncio.run(call())
-        else:
-            with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, **options) as client:  # type: ignore[arg-type]
-                with pytest.raises(SogenSoapError) as caught:
-                    client.get_wallet_data("w")
+        error = _failed_read(asynchronous, server.url, attempts=2)
         assert server.requests == 2
-    assert type(caught.value) is ResponseTimeout, repr(caught.value)
+    assert type(error) is ResponseTimeout, repr(error)
 
 
 def test_a_connect_read_pair_gives_the_call_their_sum() -> None:
