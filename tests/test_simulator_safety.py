@@ -337,6 +337,9 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
     assert simulator.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
 
 
+_TWO_HALF_MEGABYTE_CHUNKS = (b"80000\r\n" + b"a" * 0x80000 + b"\r\n") * 2
+
+
 @pytest.mark.parametrize(
     ("framing", "status"),
     [
@@ -348,8 +351,7 @@ def test_a_chunked_request_is_answered_as_a_whole_one(simulator: Simulator) -> N
         (b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", b"400"),
         (b"Transfer-Encoding: chunked\r\n\r\n200000\r\n", b"413"),  # over the body cap
         # chunks under the cap one by one, over it together (two of 512 KiB, then one byte)
-        (b"Transfer-Encoding: chunked\r\n\r\n" + (b"80000\r\n" + b"a" * 0x80000 + b"\r\n") * 2
-         + b"1\r\n", b"413"),  # fmt: skip
+        (b"Transfer-Encoding: chunked\r\n\r\n" + _TWO_HALF_MEGABYTE_CHUNKS + b"1\r\n", b"413"),
         # lines that never end are cut at 4 KiB, not buffered until the request timeout
         (b"Transfer-Encoding: chunked\r\n\r\n" + b"5" * 5000, b"400"),  # a chunk size
         (b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T" * 5000, b"400"),  # a trailer
