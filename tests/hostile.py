@@ -42,6 +42,15 @@ def read_request(conn: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+def request_parts(request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """A request as ``read_request`` returns it: its request line, its headers (names
+    in lower case) and its body."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    line, *fields = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in fields)}
+    return line, headers, body
+
+
 Behaviour = Callable[[socket.socket, bytes, threading.Event], None]
 
 

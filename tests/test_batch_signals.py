@@ -356,11 +356,8 @@ def test_a_stop_that_meets_its_workers_dying_is_reported_as_the_stop(tmp_path: P
     "the worker processes ended", which would hide that a stop was asked for."""
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=1.5) as sim:
-        received = _received(sim)
-        batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
-        _until(lambda: len(received) >= 2)  # each worker's first row: 1.5 s on the wire
-        workers = worker_processes(batch.pid)
-        assert len(workers) == 2
+        # each worker's first row reached the service: 1.5 s on the wire from there
+        batch, workers = _with_workers(tmp_path, sim, arrived=2)
         batch.send_signal(signal.SIGTERM)
         time.sleep(0.1)  # the stop first, as the operator gave it
         for pid in workers:
@@ -376,13 +373,13 @@ def _session(pid: int) -> int:
 
 
 def _with_workers(
-    tmp_path: Path, sim: Simulator
+    tmp_path: Path, sim: Simulator, arrived: int = 4
 ) -> tuple[subprocess.Popen[str], list[int]]:
-    """``enrol --processes 2 --concurrency 4`` once four rows reached the service: the
-    batch and its two worker processes."""
+    """``enrol --processes 2 --concurrency 4`` once ``arrived`` rows reached the
+    service: the batch and its two worker processes."""
     received = _received(sim)
     batch = _start(tmp_path, sim, "--processes", "2", "--concurrency", "4")
-    _until(lambda: len(received) >= 4)
+    _until(lambda: len(received) >= arrived)
     workers = worker_processes(batch.pid)
     assert len(workers) == 2
     return batch, workers

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import FAST_RETRY, MERCHANT, OTHER_PAN, TEST_PAN
-from hostile import HostileServer
+from hostile import HostileServer, request_parts
 
 from sogen_soap import (
     AsyncWalletClient,
@@ -196,10 +196,8 @@ def test_a_json_request_says_what_it_sends_and_what_it_takes() -> None:
         url = server.url.replace("/services/v2/wallet", "/rs-services/v2/wallet")
         with _client(url, "json") as client:
             assert client.get_wallet_data("w").response_code == "25"
-    head, _, body = server.bodies[0].partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    assert lines[0] == "POST /rs-services/v2/wallet/getWalletData HTTP/1.1"
+    line, headers, body = request_parts(server.bodies[0])
+    assert line == "POST /rs-services/v2/wallet/getWalletData HTTP/1.1"
     assert (headers["content-type"], headers["accept"]) == ("application/json", "application/json")
     assert json.loads(body)["merchantWalletId"] == "w"
 

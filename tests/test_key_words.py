@@ -129,12 +129,12 @@ def test_a_key_s_days_are_counted_on_the_utc_calendar(monkeypatch: pytest.Monkey
     from datetime import datetime, timezone
 
     utc_now = datetime.now(timezone.utc)
+    utc_today = utc_now.date()
     zone = "Etc/GMT-14" if utc_now.hour >= 12 else "Etc/GMT+12"  # POSIX signs: GMT-14 is UTC+14
     monkeypatch.setenv("TZ", zone)
     time.tzset()
     try:
-        assert date.today() != datetime.now(timezone.utc).date()  # the host's day is another
-        utc_today = datetime.now(timezone.utc).date()
+        assert date.today() != utc_today  # the host's day is another
         key = KeyVersion(1, SecretKey("k"), expires=utc_today + timedelta(days=10))
         assert key.days_left() == 10
         assert not KeyVersion(1, SecretKey("k"), expires=utc_today).expired()

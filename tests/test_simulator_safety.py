@@ -136,12 +136,9 @@ def test_under_another_wsgi_server_a_length_that_is_no_number_reads_no_body() ->
                      handler_class=Quiet) as server:  # fmt: skip
         serving = threading.Thread(target=server.handle_request, daemon=True)
         serving.start()
-        with socket.create_connection(server.server_address[:2], timeout=5) as sock:
-            sock.sendall(b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Length: abc\r\n\r\n<x/>")  # fmt: skip
-            answer = b""
-            while chunk := sock.recv(65536):  # times out if the app reads on
-                answer += chunk
+        url = f"http://127.0.0.1:{server.server_address[1]}/services/v2/wallet"
+        request = b"POST /services/v2/wallet HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n<x/>"
+        answer = _raw(url, request)  # times out if the app reads on
         serving.join(5)
     assert answer.split(b"\r\n", 1)[0].endswith(b" 500 Internal Server Error"), answer[:80]
     assert b"not well-formed" in answer

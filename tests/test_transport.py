@@ -26,7 +26,7 @@ import httpx
 import pytest
 import requests
 from conftest import MERCHANT, TEST_PAN, read_wallet
-from hostile import MODES, HostileServer, LoopbackServer, read_request
+from hostile import MODES, HostileServer, LoopbackServer, read_request, request_parts
 
 from sogen_soap import (
     AsyncWalletClient,
@@ -768,10 +768,8 @@ def test_every_stack_says_who_is_calling_and_sends_the_body_whole(reader: str) -
         url = server.url
         with contextlib.suppress(SogenSoapError):  # the answer is not XML: beside the point
             READERS[reader](url, timeout=2)
-    head, _, body = server.bodies[0].partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    assert lines[0] == "POST /services/v2/wallet HTTP/1.1"
-    headers = {k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    line, headers, body = request_parts(server.bodies[0])
+    assert line == "POST /services/v2/wallet HTTP/1.1"
     assert headers["user-agent"] == f"sogen-soap/{__version__}"
     assert headers["host"] == url.split("/")[2]
     assert int(headers["content-length"]) == len(body) > 0
