@@ -199,6 +199,29 @@ def test_no_worker_outlives_the_batch_however_it_ends(tmp_path: Path, sig: signa
         assert time.monotonic() - ended < bound
 
 
+def test_worker_processes_waiting_on_the_service_use_no_cpu(tmp_path: Path) -> None:
+    """Each worker watches for its parent's end (cli/worker.py, every 0.25 s), but
+    does not spin on it: two workers whose rows wait 3 s on the service use a small
+    share of a core between them, not a core each."""
+    _write(tmp_path / "cards.csv", 60)
+    with Simulator(latency=3.0) as sim:
+        batch, workers = _with_workers(tmp_path, sim)
+        try:
+
+            def cpu() -> float:
+                fields = [proc_stat(pid) for pid in workers]
+                ticks = sum(int(f[11]) + int(f[12]) for f in fields)  # utime + stime
+                return ticks / os.sysconf("SC_CLK_TCK")
+
+            before, started = cpu(), time.monotonic()
+            time.sleep(1.5)
+            used, spent = cpu() - before, time.monotonic() - started
+        finally:
+            batch.kill()
+            batch.communicate(timeout=30)
+    assert used < 0.3 * spent, f"{used:.2f} s of CPU in {spent:.2f} s"
+
+
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_charge_stops_on_a_signal_with_that_signal_s_status(
     tmp_path: Path, sig: signal.Signals, status: int
@@ -365,6 +388,20 @@ def test_a_stop_that_meets_its_workers_dying_is_reported_as_the_stop(tmp_path: P
         _, err = batch.communicate(timeout=30)
     assert batch.returncode == 143, err
     assert "interrupted by SIGTERM; run the same command again to resume" in err
+
+
+def test_a_batch_whose_workers_all_die_says_so_and_ends(tmp_path: Path) -> None:
+    """Both worker processes of a ``--processes 2`` batch killed (no stop asked for):
+    the batch does not wait for them forever; it ends with status 5, saying the
+    workers ended and that the next run settles what they were sending."""
+    _write(tmp_path / "cards.csv", 40)
+    with Simulator(latency=1.5) as sim:
+        batch, workers = _with_workers(tmp_path, sim, arrived=2)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        _, err = batch.communicate(timeout=30)
+    assert batch.returncode == 5, err
+    assert "the worker processes ended before the batch was done" in err
 
 
 def _session(pid: int) -> int:

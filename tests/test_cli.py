@@ -222,6 +222,27 @@ def test_with_nothing_configured_the_embedded_simulator_answers(tmp_path: Path) 
             assert TEST_PAN.encode() not in path.read_bytes()
 
 
+def test_the_embedded_simulator_stops_when_the_command_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command run in-process (a script calling ``main()``) leaves no simulator
+    serving behind it: its thread is gone once the command returns."""
+    import threading
+
+    from cli_support import run_in_process
+
+    def serving() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "sogen-simulator"]
+
+    before = serving()
+    done = run_in_process("add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+                          env=clean_env(tmp_path), monkeypatch=monkeypatch,
+                          stdin=TEST_PAN + "\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "embedded simulator" in done.stderr
+    assert serving() == before
+
+
 def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(Path(SCRIPT).with_name("python")), "-m", "sogen_soap", "--help"],

@@ -169,3 +169,20 @@ def test_a_request_whose_parts_live_in_two_namespaces_gives_each_its_own_prefix(
     assert tags == ["{urn:op}addCard", "{urn:fields}input", "{urn:fields}merchantId",
                     "{urn:other}note"]  # fmt: skip
     assert len(set(root.nsmap.values())) == len(root.nsmap) == 4  # the SOAP one and three
+
+
+def test_fields_of_an_unqualified_schema_are_written_in_no_namespace() -> None:
+    """A WSDL whose schema says ``elementFormDefault="unqualified"`` (zeep then gives
+    its fields names without a namespace): they are written without a prefix, in no
+    namespace, where such a service reads them."""
+    from sogen_soap.envelope import OperationShape, render_request
+
+    shape = OperationShape(
+        name="addCard", wrapper="input", fields=frozenset({"merchantId"}),
+        required=frozenset(), soap_action="", body_qname="{urn:op}addCard",
+        wrapper_qname="input", layout=(("merchantId", "merchantId"),),
+    )  # fmt: skip
+    sent = render_request(shape, {"merchantId": "011223344550000"})
+    root = parse_xml_safely(sent)
+    assert [str(e.tag) for e in root.iter()][2:] == ["{urn:op}addCard", "input", "merchantId"]
+    assert b"<input><merchantId>011223344550000</merchantId></input>" in sent

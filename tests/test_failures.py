@@ -58,6 +58,17 @@ def test_jitter_stays_within_the_exponential_ceiling() -> None:
     assert min(draws) < 0.1 and max(draws) > 0.3
 
 
+def test_no_retry_is_one_attempt_and_other_names_are_not_there() -> None:
+    """``retry.NO_RETRY`` is made when first read (retry.py's module ``__getattr__``):
+    one attempt; any other missing name is still an AttributeError."""
+    from sogen_soap import retry
+
+    made = retry.NO_RETRY
+    assert made == Policy(attempts=1)
+    with pytest.raises(AttributeError, match="has no attribute 'NO_RETRIES'"):
+        retry.NO_RETRIES  # noqa: B018
+
+
 def test_a_refused_connection_is_retried_then_raised() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

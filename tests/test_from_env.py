@@ -197,12 +197,16 @@ def test_simulator_is_an_environment_for_the_api_too(monkeypatch: pytest.MonkeyP
         WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
                      timeout=1).get_wallet_data("w")  # fmt: skip
 
-    async def asynchronous() -> str | None:
+    async def asynchronous() -> tuple[str | None, str]:
         async with AsyncWalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
                                      environment="simulator") as client:  # fmt: skip
-            return (await client.get_wallet_data("w")).response_code
+            return (await client.get_wallet_data("w")).response_code, client.endpoint
 
-    assert asyncio.run(asynchronous()) == "25"
+    code, url = asyncio.run(asynchronous())
+    assert code == "25"
+    with pytest.raises(ConnectionFailed):  # the async client's stopped with it too
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1, environment=url,
+                     timeout=1).get_wallet_data("w")  # fmt: skip
 
 
 def test_wsdl_fetch_takes_the_simulator_as_its_environment(tmp_path: Path) -> None:

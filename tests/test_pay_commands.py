@@ -198,6 +198,39 @@ def test_charge_shows_its_progress(simulator: Simulator, tmp_path: Path) -> None
     assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]
 
 
+def test_charge_run_again_counts_the_rows_done_before_on_its_bar(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """The same bill charged again: the rows the first run finished are not sent, and
+    the bar still counts them, by their outcome (3/3, ok 1), as enrol's does."""
+    import io
+
+    from sogen_soap import WalletClient
+    from sogen_soap.cli.charge import CHARGE_COLUMNS, ChargeJournal, charge
+    from sogen_soap.cli.inputs import check_file
+    from sogen_soap.cli.progress import Progress
+
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\nw,1,1000\nw,1,1005\nw,1,oops\n")
+    shown = io.StringIO()
+    with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                      environment=simulator.url) as client:  # fmt: skip
+        client.add_card("w", TEST_PAN, "203012")
+        for run, progress in enumerate([Progress(3, enabled=False),
+                                        Progress(3, stream=shown, enabled=True)]):  # fmt: skip
+            journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
+            try:
+                before = simulator.app.requests_seen
+                charge(client, bill, check_file(bill, CHARGE_COLUMNS), journal,
+                       tmp_path / f"out{run}.csv", progress=progress)  # fmt: skip
+            finally:
+                journal.close()
+            progress.close()
+    assert simulator.app.requests_seen == before  # the second run sent nothing
+    assert (progress.skipped, dict(progress.counts)) == (2, {"ok": 1, "refused": 1, "invalid": 1})
+    assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]
+
+
 def test_charge_sends_four_rows_at_a_time_by_default_as_its_help_says() -> None:
     from sogen_soap.cli.main import build_parser
 

@@ -225,3 +225,16 @@ def test_a_worker_killed_while_idle_leaves_the_batch_to_finish_not_hang(
     counts = summary.counts  # type: ignore[attr-defined]
     assert counts["ok"] >= 5 and sum(counts.values()) == 6, counts
     assert simulator.store.count_cards() == counts["ok"]
+
+
+@pytest.mark.parametrize("hello", [b"not json\n", b'{"parent": "x"}\n', b""])
+def test_a_worker_that_cannot_start_ends_1_without_a_traceback(hello: bytes) -> None:
+    """A worker's stderr is the batch's terminal: whatever goes wrong in it (here a
+    first line that is not the batch's hello), it ends with status 1 and prints
+    nothing, no traceback (cli/worker.py's ``__main__``)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "sogen_soap.cli.worker"], input=hello,
+                          capture_output=True, timeout=30, check=False)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (1, b"", b"")

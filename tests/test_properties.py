@@ -165,6 +165,19 @@ def test_the_simulator_s_limits_are_the_documented_ones() -> None:
             given["workers"].default) == (30.0, 10.0, 32)  # fmt: skip
 
 
+def test_the_simulator_s_wsgi_application_alone_has_the_simulator_s_defaults() -> None:
+    """``SimulatorApp`` hosted by another WSGI server answers as ``Simulator`` does
+    when neither is told otherwise: every option they share has the same default
+    (the list shape, no newer fields, no latency, no recording)."""
+    from sogen_soap.simulator.app import SimulatorApp
+
+    app = inspect.signature(SimulatorApp).parameters
+    server = inspect.signature(Simulator).parameters
+    shared = sorted(set(app) & set(server) - {"merchants"})
+    assert {"shape", "newer_fields", "latency", "record", "faults", "clock"} <= set(shared)
+    assert {n: app[n].default for n in shared} == {n: server[n].default for n in shared}
+
+
 # ------------------------------------------------------------ files the batch writes
 
 
@@ -191,6 +204,21 @@ def test_the_journal_survives_a_killed_process_by_its_durability_setting(tmp_pat
     assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL
     with sqlite3.connect(tmp_path / "j.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # kept in the file
+
+
+def test_the_simulator_s_store_on_disk_has_the_journal_s_durability(tmp_path: Path) -> None:
+    """simulator/store.py: a store on disk is in WAL with synchronous=NORMAL too (a
+    killed simulator keeps every commit; FULL would make the simulator, not the
+    client, what a benchmark measures)."""
+    from sogen_soap.simulator.store import WalletStore
+
+    store = WalletStore(str(tmp_path / "s.sqlite3"))
+    try:
+        (mode,) = store._db.execute("PRAGMA journal_mode").fetchone()
+        (synchronous,) = store._db.execute("PRAGMA synchronous").fetchone()
+    finally:
+        store.close()
+    assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL
 
 
 # ------------------------------------------------------------ framing, WSDLs, seals

@@ -712,6 +712,17 @@ def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> No
     assert simulator.open_connections == 0
 
 
+def test_an_idle_connection_closed_by_the_sweep_is_counted_off_once() -> None:
+    """A connection idle past ``idle_timeout`` is closed by the sweep and leaves it:
+    ``open_connections`` goes to 0 and stays there, sweep after sweep (not below)."""
+    with Simulator(idle_timeout=0.3) as sim:
+        endpoint = parse_url(sim.url)
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
+            assert sock.recv(1) == b""  # closed by the server, having said nothing
+        time.sleep(1.5)  # sweeps come more often than this
+        assert sim.open_connections == 0
+
+
 def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None:
     """A TLS listener sent plain HTTP closes the connection once, and counts it once:
     ``open_connections`` goes back to 0, not below."""

@@ -189,3 +189,18 @@ def test_the_kit_s_clients_wait_milliseconds_between_retries(
     waits = [float(w) for w in re.findall(r"retry \d in ([0-9.]+) s", caplog.text)]
     assert len(waits) == 6
     assert max(waits) <= 0.01
+
+
+def test_advance_by_hours_alone_moves_the_clock_by_those_hours() -> None:
+    """``advance(hours=3)`` moves the simulated time three hours, not a day and three:
+    the days left out count as none (testing.py's ``advance``)."""
+    from datetime import datetime, timedelta, timezone
+
+    with simulated_wallet() as wallet, wallet.client() as client:
+        mean = client.add_card("w", "4100000000000000", "203012").payment_mean_id
+        assert mean is not None
+        wallet.advance(hours=3)
+        paid = client.wallet_order("w", mean, 1000)
+    assert paid.ok and paid.transaction_datetime is not None
+    ahead = paid.transaction_datetime - datetime.now(timezone.utc)
+    assert timedelta(hours=3) - timedelta(minutes=1) < ahead <= timedelta(hours=3)

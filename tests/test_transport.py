@@ -878,6 +878,30 @@ def test_a_refused_tunnel_leaves_no_connection_open_in_the_async_client(
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
+def test_a_refused_tunnel_leaves_no_connection_open_in_the_sync_client(
+    https: Simulator, pki: ThrowawayPKI
+) -> None:
+    """The socket to the proxy is closed when the tunnel is refused, not left for the
+    garbage collector: a long-running process behind a proxy that refuses does not
+    pile up open descriptors."""
+    import gc
+    import warnings
+
+    refusal = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+
+    def refused(proxy: str) -> None:
+        with _tls_client(https, pki, proxy=proxy) as client, pytest.raises(ConnectionFailed):
+            client.get_wallet_data("w")
+
+    with TunnelProxy(refusal) as proxy:
+        gc.collect()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            refused(proxy.url)
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_no_stack_follows_a_redirect(reader: str) -> None:
     """Not even a caller's own session or client set to follow them: card data goes to
