@@ -190,6 +190,12 @@ def test_every_spreadsheet_formula_start_is_neutralised(start: str) -> None:
     assert spreadsheet_safe(f"a{start}") == f"a{start}"
 
 
+def _durability(db: sqlite3.Connection) -> tuple[object, object]:
+    """An open database's journal mode and synchronous level (1 is NORMAL)."""
+    return (db.execute("PRAGMA journal_mode").fetchone()[0],
+            db.execute("PRAGMA synchronous").fetchone()[0])  # fmt: skip
+
+
 def test_the_journal_survives_a_killed_process_by_its_durability_setting(tmp_path: Path) -> None:
     """journal.py: WAL with synchronous=NORMAL (every commit in the WAL: a killed
     process loses nothing; only a power cut may lose the last commits)."""
@@ -197,11 +203,9 @@ def test_the_journal_survives_a_killed_process_by_its_durability_setting(tmp_pat
 
     journal = Journal(tmp_path / "j.sqlite3", "secret")
     try:
-        (mode,) = journal._db.execute("PRAGMA journal_mode").fetchone()
-        (synchronous,) = journal._db.execute("PRAGMA synchronous").fetchone()
+        assert _durability(journal._db) == ("wal", 1)
     finally:
         journal.close()
-    assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL
     with sqlite3.connect(tmp_path / "j.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # kept in the file
 
@@ -214,11 +218,9 @@ def test_the_simulator_s_store_on_disk_has_the_journal_s_durability(tmp_path: Pa
 
     store = WalletStore(str(tmp_path / "s.sqlite3"))
     try:
-        (mode,) = store._db.execute("PRAGMA journal_mode").fetchone()
-        (synchronous,) = store._db.execute("PRAGMA synchronous").fetchone()
+        assert _durability(store._db) == ("wal", 1)
     finally:
         store.close()
-    assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL
 
 
 # ------------------------------------------------------------ framing, WSDLs, seals
