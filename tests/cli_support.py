@@ -204,6 +204,12 @@ def proc_stat(pid: int | str) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process used so far, user and system (from /proc)."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_processes(parent: int) -> list[int]:
     """The children of ``parent`` running the batch worker, oldest first (from /proc)."""
     found = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import SCRIPT, merchant_env, proc_stat, worker_processes
+from cli_support import SCRIPT, cpu_seconds, merchant_env, proc_stat, worker_processes
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
@@ -207,15 +207,10 @@ def test_worker_processes_waiting_on_the_service_use_no_cpu(tmp_path: Path) -> N
     with Simulator(latency=3.0) as sim:
         batch, workers = _with_workers(tmp_path, sim)
         try:
-
-            def cpu() -> float:
-                fields = [proc_stat(pid) for pid in workers]
-                ticks = sum(int(f[11]) + int(f[12]) for f in fields)  # utime + stime
-                return ticks / os.sysconf("SC_CLK_TCK")
-
-            before, started = cpu(), time.monotonic()
+            before, started = sum(map(cpu_seconds, workers)), time.monotonic()
             time.sleep(1.5)
-            used, spent = cpu() - before, time.monotonic() - started
+            used = sum(map(cpu_seconds, workers)) - before
+            spent = time.monotonic() - started
         finally:
             batch.kill()
             batch.communicate(timeout=30)
@@ -373,35 +368,33 @@ def test_ctrl_c_to_the_group_reaches_the_batch_alone_so_worker_processes_finish_
     assert len(entries) == stored >= 4
 
 
-def test_a_stop_that_meets_its_workers_dying_is_reported_as_the_stop(tmp_path: Path) -> None:
-    """SIGTERM to a ``--processes 2`` batch, then both workers killed (a machine going
-    down takes them all): the run ends as stopped (143, with its resume hint), not as
-    "the worker processes ended", which would hide that a stop was asked for."""
+@pytest.mark.parametrize(
+    ("stopped", "status", "said"),
+    [(True, 143, "interrupted by SIGTERM; run the same command again to resume"),
+     (False, 5, "the worker processes ended before the batch was done")],
+    ids=["stopped-first", "not-stopped"],
+)  # fmt: skip
+def test_a_batch_whose_workers_all_die_ends_saying_why(
+    tmp_path: Path, stopped: bool, status: int, said: str
+) -> None:
+    """Both worker processes of a ``--processes 2`` batch killed (a machine going down
+    takes them all). After a SIGTERM, the run ends as stopped (143, with its resume
+    hint), not as "the worker processes ended", which would hide that a stop was
+    asked for. With no stop asked for, the batch does not wait for them forever: it
+    ends with status 5, saying the workers ended and that the next run settles what
+    they were sending."""
     _write(tmp_path / "cards.csv", 40)
     with Simulator(latency=1.5) as sim:
         # each worker's first row reached the service: 1.5 s on the wire from there
         batch, workers = _with_workers(tmp_path, sim, arrived=2)
-        batch.send_signal(signal.SIGTERM)
-        time.sleep(0.1)  # the stop first, as the operator gave it
+        if stopped:
+            batch.send_signal(signal.SIGTERM)
+            time.sleep(0.1)  # the stop first, as the operator gave it
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         _, err = batch.communicate(timeout=30)
-    assert batch.returncode == 143, err
-    assert "interrupted by SIGTERM; run the same command again to resume" in err
-
-
-def test_a_batch_whose_workers_all_die_says_so_and_ends(tmp_path: Path) -> None:
-    """Both worker processes of a ``--processes 2`` batch killed (no stop asked for):
-    the batch does not wait for them forever; it ends with status 5, saying the
-    workers ended and that the next run settles what they were sending."""
-    _write(tmp_path / "cards.csv", 40)
-    with Simulator(latency=1.5) as sim:
-        batch, workers = _with_workers(tmp_path, sim, arrived=2)
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
-        _, err = batch.communicate(timeout=30)
-    assert batch.returncode == 5, err
-    assert "the worker processes ended before the batch was done" in err
+    assert batch.returncode == status, err
+    assert said in err
 
 
 def _session(pid: int) -> int:

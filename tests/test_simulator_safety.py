@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 import resource
 import socket
 import sqlite3
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import proc_stat
+from cli_support import cpu_seconds
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap import WalletClient
@@ -270,11 +269,6 @@ def test_a_bug_of_the_simulator_is_answered_400_and_said_on_its_stderr(
     assert "RuntimeError: a simulator bug" in capfd.readouterr().err
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = proc_stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path) -> None:
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
@@ -289,9 +283,9 @@ def test_at_the_open_file_limit_it_backs_off_instead_of_spinning(tmp_path: Path)
         endpoint = parse_url(url)
         flood = [socket.create_connection((endpoint.host, endpoint.port)) for _ in range(80)]
         time.sleep(0.5)
-        before = _cpu_seconds(process.pid)
+        before = cpu_seconds(process.pid)
         time.sleep(2.0)
-        used = _cpu_seconds(process.pid) - before
+        used = cpu_seconds(process.pid) - before
         assert used < 0.5, f"{used:.2f} s of CPU in 2 s at the open-file limit"
         # each pause frees a descriptor by closing the longest-idle connection: the
         # first ones opened are closed by now (the idle timeout is 30 s away)
