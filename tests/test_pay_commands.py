@@ -172,7 +172,9 @@ def test_a_charge_file_without_its_columns_is_refused_whole(
 
 
 def test_charge_shows_its_progress(simulator: Simulator, tmp_path: Path) -> None:
-    """The same progress line as enrol's: rows done of all, by outcome."""
+    """The same progress line as enrol's: rows done of all, by outcome.  The same bill
+    charged again: the rows the first run finished are not sent, and the bar still
+    counts them, by their outcome (3/3, ok 1), as enrol's does."""
     import io
 
     from sogen_soap import WalletClient
@@ -182,53 +184,27 @@ def test_charge_shows_its_progress(simulator: Simulator, tmp_path: Path) -> None
 
     bill = tmp_path / "bill.csv"
     bill.write_text("wallet,id,amount\nw,1,1000\nw,1,1005\nw,1,oops\n")
-    shown = io.StringIO()
-    progress = Progress(3, stream=shown, enabled=True)
-    journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
-    try:
-        with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
-                          environment=simulator.url) as client:  # fmt: skip
-            client.add_card("w", TEST_PAN, "203012")
-            summary = charge(client, bill, check_file(bill, CHARGE_COLUMNS), journal,
-                             tmp_path / "out.csv", progress=progress)  # fmt: skip
-        progress.close()
-    finally:
-        journal.close()
-    assert summary.counts == {"ok": 1, "refused": 1, "invalid": 1}
-    assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]
-
-
-def test_charge_run_again_counts_the_rows_done_before_on_its_bar(
-    simulator: Simulator, tmp_path: Path
-) -> None:
-    """The same bill charged again: the rows the first run finished are not sent, and
-    the bar still counts them, by their outcome (3/3, ok 1), as enrol's does."""
-    import io
-
-    from sogen_soap import WalletClient
-    from sogen_soap.cli.charge import CHARGE_COLUMNS, ChargeJournal, charge
-    from sogen_soap.cli.inputs import check_file
-    from sogen_soap.cli.progress import Progress
-
-    bill = tmp_path / "bill.csv"
-    bill.write_text("wallet,id,amount\nw,1,1000\nw,1,1005\nw,1,oops\n")
-    shown = io.StringIO()
+    shown = [io.StringIO(), io.StringIO()]
+    bars = [Progress(3, stream=stream, enabled=True) for stream in shown]
+    summaries, sent = [], []
     with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
                       environment=simulator.url) as client:  # fmt: skip
         client.add_card("w", TEST_PAN, "203012")
-        for run, progress in enumerate([Progress(3, enabled=False),
-                                        Progress(3, stream=shown, enabled=True)]):  # fmt: skip
+        for run, progress in enumerate(bars):
+            before = simulator.app.requests_seen
             journal = ChargeJournal(tmp_path / "bill.charges.sqlite3")
             try:
-                before = simulator.app.requests_seen
-                charge(client, bill, check_file(bill, CHARGE_COLUMNS), journal,
-                       tmp_path / f"out{run}.csv", progress=progress)  # fmt: skip
+                summaries.append(charge(client, bill, check_file(bill, CHARGE_COLUMNS), journal,
+                                        tmp_path / f"out{run}.csv", progress=progress))  # fmt: skip
             finally:
                 journal.close()
             progress.close()
-    assert simulator.app.requests_seen == before  # the second run sent nothing
-    assert (progress.skipped, dict(progress.counts)) == (2, {"ok": 1, "refused": 1, "invalid": 1})
-    assert "3/3  ok 1" in shown.getvalue().splitlines()[-1]
+            sent.append(simulator.app.requests_seen - before)
+    assert summaries[0].counts == {"ok": 1, "refused": 1, "invalid": 1}
+    assert "3/3  ok 1" in shown[0].getvalue().splitlines()[-1]
+    assert sent[1] == 0  # the second run sent nothing
+    assert (bars[1].skipped, dict(bars[1].counts)) == (2, {"ok": 1, "refused": 1, "invalid": 1})
+    assert "3/3  ok 1" in shown[1].getvalue().splitlines()[-1]
 
 
 def test_charge_sends_four_rows_at_a_time_by_default_as_its_help_says() -> None:
