@@ -8,6 +8,7 @@ the client goes away or the fixture stops it.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -184,6 +185,26 @@ class CountingProxy(LoopbackServer):
 
     def serve(self, number: int, conn: socket.socket) -> None:
         conn.recv(65536)
+
+
+class Relay(LoopbackServer):
+    """Passes each connection on to ``target`` (host, port), byte for byte both ways:
+    a real endpoint behind a door that counts the connections made to it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        super().__init__()
+        self.target = target
+
+    def serve(self, number: int, conn: socket.socket) -> None:
+        with socket.create_connection(self.target, timeout=5) as upstream:
+            ends = {conn: upstream, upstream: conn}
+            while not self.stop.is_set():
+                readable, _, _ = select.select(list(ends), [], [], 0.1)
+                for end in readable:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    ends[end].sendall(data)
 
 
 class HostileServer(LoopbackServer):

@@ -17,10 +17,12 @@ import re
 import socket
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from cli_support import Done, fake_pan, merchant_env, read_results, run_in_process
 from conftest import MERCHANT, TEST_PAN
+from hostile import Relay
 
 from sogen_soap import WalletClient
 from sogen_soap.simulator import Simulator
@@ -810,3 +812,23 @@ def test_the_summary_s_rate_is_rows_sent_over_the_run_s_own_seconds() -> None:
     short = BatchSummary(rows=10, counts=Counter(ok=10), sent=10, seconds=0.5)
     assert short.line().endswith("in 0.5 s (20 rows/s)")
     assert BatchSummary(rows=0, seconds=0.0).line().endswith("in 0.0 s (0 rows/s)")
+
+
+def test_a_batch_keeps_one_connection_per_concurrent_row(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --concurrency N sizes the client's pool to N: every row after the first N goes on
+    # a kept-alive connection, none opened and dropped for want of room in the pool.
+    rows = "".join(f"w{i // 3},{fake_pan(i // 3, i % 3)},203012\n" for i in range(24))
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + rows)
+    split = urlsplit(simulator.url)
+    assert split.hostname and split.port
+    with Relay((split.hostname, split.port)) as relay:
+        done = _enrol(
+            f"{relay.base}{split.path}", tmp_path, monkeypatch, "in.csv", "--quiet",
+            "--concurrency", "4",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _summary(done)["parts"] == "24 ok"
+    assert simulator.store.count_cards() == 24
+    assert 1 <= relay.connections <= 4

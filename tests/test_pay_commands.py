@@ -7,10 +7,12 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from cli_support import merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
+from hostile import Relay
 
 from sogen_soap import WalletClient
 from sogen_soap.cli.charge import CHARGE_COLUMNS
@@ -211,6 +213,27 @@ def test_charge_sends_four_rows_at_a_time_by_default_as_its_help_says() -> None:
     from sogen_soap.cli.main import build_parser
 
     assert build_parser().parse_args(["charge", "bill.csv"]).concurrency == 4
+
+
+def test_a_charge_keeps_one_connection_per_concurrent_row(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool holds --concurrency connections (4 by default): no row's connection is
+    # opened and dropped for want of room in it.
+    _enrolled(simulator, tmp_path, monkeypatch)
+    bill = tmp_path / "bill.csv"
+    bill.write_text("wallet,id,amount\n" + "w,1,1000\n" * 32)
+    split = urlsplit(simulator.url)
+    assert split.hostname and split.port
+    with Relay((split.hostname, split.port)) as relay:
+        done = run_in_process(
+            "charge", str(bill), "--json", monkeypatch=monkeypatch,
+            env=merchant_env(tmp_path, f"{relay.base}{split.path}"),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"] == {"ok": 32}
+    assert len(simulator.store.payments()) == 32
+    assert 1 <= relay.connections <= 4
 
 
 def _enrolled(simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
