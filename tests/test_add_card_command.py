@@ -3,10 +3,15 @@ simulator's record, card numbers masked), through the command's own ``main()``."
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from cli_support import merchant_env, run_in_process
+from cli_support import SCRIPT, merchant_env, run_in_process
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
@@ -37,3 +42,58 @@ def test_each_add_card_flag_reaches_the_request(
     assert request.operation == "addCard" and stored
     assert request.fields["cardNumber"] == "4100##########00"
     assert {name: request.fields.get(name) or None for name in sent} == sent
+
+
+def _answer(terminal: int, prompt: bytes, text: str, seen: bytearray) -> None:
+    """Wait (20 s at most) for ``prompt`` on the terminal, then type ``text`` and Enter."""
+    deadline = time.monotonic() + 20
+    while prompt not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {prompt!r} on the terminal; it shows {bytes(seen)!r}"
+        if select.select([terminal], [], [], left)[0]:
+            seen += os.read(terminal, 4096)
+    os.write(terminal, text.encode() + b"\n")
+
+
+def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
+    tmp_path: Path,
+) -> None:
+    """``--prompt-secret-key`` and ``--card -`` on a terminal ask with hidden prompts
+    (the add-card and --prompt-secret-key help): typed, neither shows on the screen.
+
+    The command runs on a real pseudo-terminal in a session of its own, with no
+    controlling terminal, so getpass asks on standard input, which is that terminal.
+    """
+    terminal, follower = pty.openpty()
+    env = merchant_env(tmp_path, "")
+    del env["SOGEN_SECRET_KEY"]
+    seen = bytearray()
+    with Simulator() as sim:
+        env["SOGEN_ENVIRONMENT"] = sim.url
+        process = subprocess.Popen(
+            [SCRIPT, "add-card", "--wallet", "w", "--card", "-", "--expiry", "203012",
+             "--prompt-secret-key"],
+            env=env, stdin=follower, stdout=subprocess.PIPE, stderr=follower,
+            start_new_session=True,
+        )  # fmt: skip
+        os.close(follower)
+        try:
+            _answer(terminal, b"Secret key (not shown): ", MERCHANT.secret_key, seen)
+            _answer(terminal, b"Card number (not shown): ", TEST_PAN, seen)
+            out, _ = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
+        while select.select([terminal], [], [], 0)[0]:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: the command closed the terminal's last end
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(terminal)
+        stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
+    assert process.returncode == 0, bytes(seen)
+    assert stored and b"4100##########00" in out
+    assert TEST_PAN.encode() not in seen and MERCHANT.secret_key.encode() not in seen
