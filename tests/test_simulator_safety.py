@@ -26,8 +26,9 @@ import pytest
 from cli_support import cpu_seconds
 from conftest import MERCHANT, TEST_PAN
 
-from sogen_soap import WalletClient
+from sogen_soap import ConnectionDropped, WalletClient
 from sogen_soap.endpoints import parse_url
+from sogen_soap.retry import NO_RETRY
 from sogen_soap.simulator import Simulator, ThrowawayPKI, make_test_pki
 from sogen_soap.simulator.store import StoreError, WalletStore
 
@@ -714,6 +715,24 @@ def test_an_idle_connection_closed_by_the_sweep_is_counted_off_once() -> None:
         with socket.create_connection((endpoint.host, endpoint.port), timeout=5) as sock:
             assert sock.recv(1) == b""  # closed by the server, having said nothing
         time.sleep(1.5)  # sweeps come more often than this
+        assert sim.open_connections == 0
+
+
+def test_a_connection_dropped_by_a_fault_is_counted_off() -> None:
+    """A ``drop`` fault hangs up on the client and closes the connection at the server:
+    ``open_connections`` goes back to 0, one connection counted off per drop."""
+    with Simulator() as sim:
+        sim.app.faults.fail_next("getWalletData", "drop", times=3)
+        with WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version,
+            environment=sim.url, retry=NO_RETRY,
+        ) as client:  # fmt: skip
+            for _ in range(3):
+                with pytest.raises(ConnectionDropped):
+                    client.get_wallet_data("w")
+        deadline = time.monotonic() + 5
+        while sim.open_connections != 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert sim.open_connections == 0
 
 
