@@ -736,6 +736,26 @@ def test_a_connection_dropped_by_a_fault_is_counted_off() -> None:
         assert sim.open_connections == 0
 
 
+def test_stopping_closes_the_connections_kept_open() -> None:
+    """A stopped simulator leaves no client waiting on an open connection: an idle
+    connection and one kept alive after an answer are both closed at ``stop()``."""
+    sim = Simulator().start()
+    endpoint = parse_url(sim.url)
+    try:
+        idle = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
+        kept = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
+        kept.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(65536).startswith(b"HTTP/1.1 ")
+        deadline = time.monotonic() + 5
+        while sim.open_connections != 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sim.open_connections == 2
+    finally:
+        sim.stop()
+    with idle, kept:
+        assert idle.recv(1) == b"" and kept.recv(1) == b""  # closed, not timed out
+
+
 def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None:
     """A TLS listener sent plain HTTP closes the connection once, and counts it once:
     ``open_connections`` goes back to 0, not below."""
