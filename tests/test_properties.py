@@ -157,6 +157,26 @@ def test_the_documented_defaults() -> None:
     assert EXPIRY_YEARS_AHEAD == 20
 
 
+def test_the_exit_statuses_are_the_documented_ones() -> None:
+    """docs/cli.md, "Exit status": each status the command returns, in its words."""
+    from sogen_soap.cli import output
+
+    documented = " ".join((Path(__file__).parents[1] / "docs" / "cli.md").read_text().split())
+    for status, words in (
+        (output.EXIT_OK, "success (00)"),
+        (output.EXIT_BAD_INPUT, "bad input, file or configuration"),
+        (output.EXIT_REFUSED, "the service refused"),
+        (output.EXIT_FAULT, "SOAP fault"),
+        (output.EXIT_TRANSPORT, "transport failure"),
+        (output.EXIT_UNTRUSTED, "an answer that cannot be trusted"),
+        (output.EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGINT)"),
+        (output.EXIT_TERMINATED, "stopped by SIGTERM"),
+        (output.EXIT_CREDENTIALS, "a batch stopped because answers in a row"),
+        (output.EXIT_INTERNAL, "an internal error"),
+    ):
+        assert f"{status} {words}" in documented, (status, words)
+
+
 def test_the_simulator_s_limits_are_the_documented_ones() -> None:
     """docs/failures.md: the simulator closes idle keep-alive connections after 30 s
     and requests slower than 10 s to arrive, and answers with 32 workers."""
