@@ -18,6 +18,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -754,6 +755,32 @@ def test_stopping_closes_the_connections_kept_open() -> None:
         sim.stop()
     with idle, kept:
         assert idle.recv(1) == b"" and kept.recv(1) == b""  # closed, not timed out
+
+
+def test_serve_forever_serves_in_the_calling_thread_until_stopped() -> None:
+    """``serve_forever()`` answers in the thread that calls it, and ``stop()`` from
+    another thread ends it cleanly: it returns, having raised nothing."""
+    sim = Simulator()
+    raised: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            sim.serve_forever()
+        except BaseException as exc:  # what the thread died of, checked below
+            raised.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with WalletClient(
+            MERCHANT.merchant_id, MERCHANT.secret_key, MERCHANT.key_version, environment=sim.url
+        ) as client:
+            assert client.add_card("w", TEST_PAN, card_expiry_date="203012").ok
+    finally:
+        sim.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and raised == []
+    assert sim.requests_seen == 1
 
 
 def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None:

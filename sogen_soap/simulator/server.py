@@ -523,6 +523,8 @@ class Simulator:
             max_connections=max_connections,
         )
         self._thread: threading.Thread | None = None
+        self._served = threading.Event()  # set when serve_forever() has returned
+        self._serving = False
 
     @property
     def url(self) -> str:
@@ -550,13 +552,23 @@ class Simulator:
         return self
 
     def serve_forever(self) -> None:
-        self._front.serve()
+        """Serve in the calling thread until ``stop()`` is called from another one
+        (``start()`` does this in a thread of its own)."""
+        self._serving = True
+        try:
+            self._front.serve()
+        finally:
+            self._served.set()
 
     def stop(self) -> None:
+        """Stop serving, wherever it runs, then close the listener and the store:
+        no socket is closed under a serving loop."""
+        self._front.stop()
         if self._thread is not None:
-            self._front.stop()
             self._thread.join()
             self._thread = None
+        elif self._serving:
+            self._served.wait()
         self._front.close()
         self.store.close()
 
