@@ -91,7 +91,8 @@ def test_a_narrow_terminal_drops_the_bar_and_cuts_the_line(
 @pytest.mark.parametrize("quiet", [False, True], ids=["shown", "quiet"])
 def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: Path) -> None:
     """The real command with its stderr on a pseudo-terminal: the line is drawn
-    there, and ``--quiet`` keeps it off even on a terminal."""
+    there, last with every row counted, then ended; ``--quiet`` keeps it off even
+    on a terminal."""
     import os
     import pty
     import subprocess
@@ -101,7 +102,8 @@ def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: 
 
     from sogen_soap.simulator import Simulator
 
-    (tmp_path / "in.csv").write_text(f"wallet,card,expiry\nw1,{TEST_PAN},203012\n")
+    rows = "".join(f"w{n},{TEST_PAN},203012\n" for n in range(3))
+    (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + rows)
     leader, follower = pty.openpty()
     with Simulator() as sim:
         process = subprocess.Popen(
@@ -122,8 +124,10 @@ def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: 
         process.communicate(timeout=60)
         os.close(leader)
     assert process.returncode == 0, shown
-    drawn = b"\r[" in shown and b" 1/1  ok 1  dup 0" in shown
+    drawn = b"\r[" in shown and b" 3/3  ok 3  dup 0" in shown
     assert drawn is not quiet, shown
+    if drawn:  # the last frame is the batch's end, and the line is ended for the shell
+        assert b" 3/3  ok 3  dup 0" in shown.split(b"\r[")[-1] and shown.endswith(b"\n")
 
 
 def test_the_rate_in_the_first_second_is_per_second_of_what_elapsed(clock: Clock) -> None:
