@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -44,7 +45,9 @@ def test_each_add_card_flag_reaches_the_request(
     assert {name: request.fields.get(name) or None for name in sent} == sent
 
 
-def _answer(terminal: int, prompt: bytes, text: str, seen: bytearray) -> None:
+def _answer(
+    terminal: int, prompt: bytes, text: str, seen: bytearray, *, enter: bool = True
+) -> None:
     """Wait (20 s at most) for ``prompt`` on the terminal, then type ``text`` and Enter."""
     deadline = time.monotonic() + 20
     while prompt not in seen:
@@ -52,7 +55,22 @@ def _answer(terminal: int, prompt: bytes, text: str, seen: bytearray) -> None:
         assert left > 0, f"no {prompt!r} on the terminal; it shows {bytes(seen)!r}"
         if select.select([terminal], [], [], left)[0]:
             seen += os.read(terminal, 4096)
-    os.write(terminal, text.encode() + b"\n")
+    if enter:
+        os.write(terminal, text.encode() + b"\n")
+
+
+def _drain(terminal: int) -> bytes:
+    """What is left to read on the terminal once the command has ended."""
+    left = b""
+    while select.select([terminal], [], [], 0)[0]:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the command closed the terminal's last end
+            break
+        if not chunk:
+            break
+        left += chunk
+    return left
 
 
 def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
@@ -84,16 +102,36 @@ def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
         finally:
             process.kill()
             process.wait()
-        while select.select([terminal], [], [], 0)[0]:
-            try:
-                chunk = os.read(terminal, 4096)
-            except OSError:  # EIO: the command closed the terminal's last end
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen += _drain(terminal)
         os.close(terminal)
         stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
     assert process.returncode == 0, bytes(seen)
     assert stored and b"4100##########00" in out
     assert TEST_PAN.encode() not in seen and MERCHANT.secret_key.encode() not in seen
+
+
+def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
+    """docs/cli.md: "130 interrupted (Ctrl-C, SIGINT)"; a command stopped while it
+    asks says so in one line, with no traceback, and sends nothing."""
+    terminal, follower = pty.openpty()
+    seen = bytearray()
+    with Simulator() as sim:
+        process = subprocess.Popen(
+            [SCRIPT, "add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"],
+            env=merchant_env(tmp_path, sim.url), stdin=follower, stdout=subprocess.PIPE,
+            stderr=follower, start_new_session=True,
+        )  # fmt: skip
+        os.close(follower)
+        try:
+            _answer(terminal, b"Card number (not shown): ", "", seen, enter=False)
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
+        seen += _drain(terminal)
+        os.close(terminal)
+        requests = sim.requests_seen
+    assert process.returncode == 130, bytes(seen)
+    assert seen.endswith(b"sogen-soap: interrupted\r\n"), bytes(seen)
+    assert b"Traceback" not in seen and requests == 0
