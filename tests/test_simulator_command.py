@@ -47,6 +47,9 @@ def test_a_port_in_use_is_one_line(busy_port: int, tmp_path: Path) -> None:
         (["--fault-delay", "nan"], "argument --fault-delay: must be 0 or more seconds, not nan"),
         (["--db", "{tmp}/no/such/w.sqlite3"], "--db {tmp}/no/such/w.sqlite3: no such folder"),
         (["--db", "{tmp}/notes.txt"], "--db {tmp}/notes.txt: not a simulator store"),
+        # the store's own refusal, as it says it (not under "cannot start")
+        (["--db", "{tmp}/w.sqlite3"],
+         "simulator: {tmp}/w.sqlite3.key is not a sogen-soap simulator key"),
         (["--colour", "blue"], "unrecognized arguments"),
         (["--latency", "soon"], "argument --latency: expected seconds, not 'soon'"),
         (["--lat", "1"], "unrecognized arguments: --lat 1"),  # no abbreviations
@@ -59,6 +62,7 @@ def test_each_mistake_is_one_line_under_the_command_s_own_name(
     args: list[str], said: str, tmp_path: Path
 ) -> None:
     (tmp_path / "notes.txt").write_text("not a database, some notes\n" * 100)
+    (tmp_path / "w.sqlite3.key").write_bytes(b"short")  # a key is 32 bytes
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     done = run("simulator", *args, env=clean_env(tmp_path))
     assert done.returncode == 2
