@@ -105,6 +105,21 @@ def test_a_payment_wsdl_is_found_from_the_wallet_url_however_it_ends(
     assert source["files"]["service.wsdl"]["url"] == f"{base}/checkout?wsdl"
 
 
+def test_a_fetch_closes_its_connection_itself(simulator: Simulator, tmp_path: Path) -> None:
+    """The fetch's kept-alive connection is closed when it ends, not left for the
+    garbage collector (which would warn of an unclosed socket)."""
+    import gc
+    import warnings
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fetch_wsdl(simulator.url, tmp_path / "out")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert (tmp_path / "out" / "service.wsdl").is_file()
+
+
 def test_the_wallet_wsdl_is_fetched_from_its_url_given_with_its_query(
     simulator: Simulator, tmp_path: Path
 ) -> None:
