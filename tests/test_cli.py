@@ -252,6 +252,14 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0
     assert "add-card" in done.stdout and "enrol" in done.stdout
+    # and its exit status: bad configuration is 2, nothing sent
+    bad = subprocess.run(
+        [str(Path(SCRIPT).with_name("python")), "-m", "sogen_soap", "wallet", "--wallet", "w",
+         "--environment", "nowhere"],
+        capture_output=True, text=True, check=False, env=clean_env(tmp_path),
+    )  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.startswith("sogen-soap: missing merchant id")
 
 
 def test_the_simulator_subcommand_serves_until_sigterm(tmp_path: Path) -> None:
