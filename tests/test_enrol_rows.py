@@ -519,9 +519,11 @@ def test_enrol_spread_over_two_worker_processes_in_process(
     (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + "\n".join(lines) + "\n")
     # no change of folder here: the worker processes start in this one (mutation
     # testing's workers find their settings from it)
+    env = merchant_env(tmp_path, simulator.url)
+    env.pop("PYTHONUNBUFFERED", None)  # as an operator's shell starts it: pipes block-buffered
     done = run_in_process(
         "enrol", str(tmp_path / "in.csv"), "--quiet", "--processes", "2", "--concurrency", "5",
-        env=merchant_env(tmp_path, simulator.url), monkeypatch=monkeypatch,
+        env=env, monkeypatch=monkeypatch,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     rows = read_results(tmp_path / "in.results.csv")
