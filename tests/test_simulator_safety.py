@@ -737,24 +737,25 @@ def test_a_connection_dropped_by_a_fault_is_counted_off() -> None:
         assert sim.open_connections == 0
 
 
-def test_stopping_closes_the_connections_kept_open() -> None:
-    """A stopped simulator leaves no client waiting on an open connection: an idle
-    connection and one kept alive after an answer are both closed at ``stop()``."""
-    sim = Simulator().start()
-    endpoint = parse_url(sim.url)
-    try:
-        idle = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
-        kept = socket.create_connection((endpoint.host, endpoint.port), timeout=5)
+def test_leaving_its_block_stops_it_and_closes_the_connections_kept_open() -> None:
+    """A simulator whose ``with`` block has ended listens no more and leaves no client
+    waiting on an open connection: an idle connection and one kept alive after an
+    answer are both closed."""
+    with Simulator() as sim:
+        endpoint = parse_url(sim.url)
+        address = (endpoint.host, endpoint.port)
+        idle = socket.create_connection(address, timeout=5)
+        kept = socket.create_connection(address, timeout=5)
         kept.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
         assert kept.recv(65536).startswith(b"HTTP/1.1 ")
         deadline = time.monotonic() + 5
         while sim.open_connections != 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sim.open_connections == 2
-    finally:
-        sim.stop()
     with idle, kept:
         assert idle.recv(1) == b"" and kept.recv(1) == b""  # closed, not timed out
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5).close()
 
 
 def test_serve_forever_serves_in_the_calling_thread_until_stopped() -> None:
