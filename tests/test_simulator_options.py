@@ -160,6 +160,14 @@ def test_the_jaxb_shape_and_newer_fields(capsys: pytest.CaptureFixture[str]) -> 
             assert mean.payment_mean_brand_selection_status is not None
 
 
+def test_a_shape_it_does_not_have_is_refused_from_python_too() -> None:
+    """The command's ``--shape`` has its choices; ``Simulator(shape=...)`` refuses
+    others in words, rather than serving a layout no peer knows."""
+    with pytest.raises(ValueError, match="shape must be one of") as refused:
+        Simulator(shape="nested")
+    assert str(refused.value) == "shape must be one of wrapped, jaxb, not 'nested'"
+
+
 def test_tls_made_up_on_the_spot_with_and_without_client_certificates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
