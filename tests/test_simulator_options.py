@@ -5,6 +5,7 @@ list shapes, newer fields, TLS made up on the spot, the store on disk."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from conftest import OTHER_PAN, SIMULATOR_DAY, TEST_PAN
 
 from sogen_soap import KeyRing, RetryPolicy, TransportError, WalletClient
+from sogen_soap.endpoints import parse_url
 from sogen_soap.simulator import DEFAULT_MERCHANT, Simulator
 from sogen_soap.simulator.__main__ import main
 from sogen_soap.simulator.faults import FaultProfile
@@ -56,6 +58,9 @@ def serving(*argv: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Si
         stop.set()
         thread.join(10)
     assert ready["status"] == 0
+    endpoint = parse_url(ready["sim"].url)
+    with pytest.raises(ConnectionRefusedError):  # what the command served, it stopped
+        socket.create_connection((endpoint.host, endpoint.port), timeout=5).close()
 
 
 def _client(
