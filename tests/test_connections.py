@@ -9,8 +9,10 @@ the package's, driven directly with their own deadline.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -127,22 +129,29 @@ def test_a_connection_is_reused_while_the_server_keeps_it(server: Server, connec
 
 @pytest.mark.parametrize("server", [one_then_idle_close], indirect=True)
 def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -> None:
-    sender = SyncSender(parse_url(server.url))
-    assert _send(sender).body == b"ok"
-    _wait_for_close()
-    assert _send(sender).body == b"ok"  # not an error: the request went on a new one
-    sender.close()
-    assert server.connections == 2 and len(server.requests) == 2
+    """...and closed by the sender, not left for the garbage collector (which would
+    warn of an unclosed socket)."""
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sender = SyncSender(parse_url(server.url))
+        assert _send(sender).body == b"ok"
+        _wait_for_close()
+        assert _send(sender).body == b"ok"  # not an error: the request went on a new one
+        sender.close()
+        assert server.connections == 2 and len(server.requests) == 2
 
-    async def two() -> None:
-        sender = AsyncSender(parse_url(server.url))
-        assert (await _send_async(sender)).body == b"ok"
-        await asyncio.sleep(0.2)
-        assert (await _send_async(sender)).body == b"ok"
-        await sender.aclose()
+        async def two() -> None:
+            sender = AsyncSender(parse_url(server.url))
+            assert (await _send_async(sender)).body == b"ok"
+            await asyncio.sleep(0.2)
+            assert (await _send_async(sender)).body == b"ok"
+            await sender.aclose()
 
-    asyncio.run(two())
-    assert server.connections == 4 and len(server.requests) == 4
+        asyncio.run(two())
+        assert server.connections == 4 and len(server.requests) == 4
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def _wait_for_close() -> None:
