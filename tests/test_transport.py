@@ -1013,3 +1013,35 @@ def test_plain_http_needs_every_address_of_the_name_on_loopback(
                 client.add_card("w", TEST_PAN, "203012")
     assert "resolves to a non-loopback address" in str(caught.value)
     assert simulator.requests_seen == seen
+
+
+def _late_head(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """The head dripped a byte every 30 ms (each read in time, the whole past the
+    caller's deadline), then no body."""
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 900\r\n\r\n":
+        if stop.wait(0.03):
+            return
+        conn.sendall(bytes([byte]))
+    stop.wait(30)
+
+
+def test_a_head_that_comes_after_the_call_gave_up_is_closed_in_a_caller_s_session() -> None:
+    """A caller's ``requests`` session cannot be cut at a deadline: the exchange waits in
+    a thread of its own.  A head that comes after the call has given up is closed by that
+    thread, not left for the garbage collector (which would warn of an unclosed socket)."""
+    import gc
+    import warnings
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with HostileServer(_late_head) as server:
+            with (
+                requests.Session() as session,
+                _client(server.url, session=session, timeout=0.3) as client,
+            ):
+                with pytest.raises(ResponseTimeout):
+                    client.get_wallet_data("w")
+                time.sleep(2.0)  # the head comes; the thread that waited for it closes it
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
