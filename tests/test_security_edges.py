@@ -172,6 +172,25 @@ def test_a_wsdl_whose_soap_action_holds_a_line_break_is_refused_before_sending(
     assert simulator.requests_seen == 0
 
 
+@pytest.mark.parametrize(
+    "tail",
+    ["/a\r\nX-Injected: 1", "/\x00", "/a\u00a0b", "/caf\u00e9", "/a\x7fb"],
+    ids=["crlf", "nul", "nbsp", "non-ascii", "del"],
+)
+def test_an_endpoint_holding_a_control_or_non_ascii_character_is_refused_before_sending(
+    tail: str, simulator: Simulator
+) -> None:
+    """A line break in the URL would split the request line it is written into (a
+    header of the URL's choosing): such an endpoint is refused, whole, and nothing
+    is sent."""
+    with pytest.raises(ConfigurationError) as refused:
+        WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
+                     environment=simulator.url + tail)  # fmt: skip
+    said = "environment URL must be printable ASCII without control characters"
+    assert str(refused.value) == said
+    assert simulator.requests_seen == 0
+
+
 def test_connect_names_an_ipv6_service_in_brackets() -> None:
     endpoint = parse_url("https://[::1]:8443/services/v2/wallet")
     message = _connect_message(endpoint, Proxy("127.0.0.1", 3128))
