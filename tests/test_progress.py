@@ -250,3 +250,19 @@ def test_charge_s_progress_line_counts_each_outcome_where_it_belongs(
     seen = _stderr_on_a_terminal(["charge", "rows.csv", "--timeout", "5"], env, tmp_path, 5)
     frames = [frame for frame in seen.split(b"\r") if frame.startswith(b"[")]
     assert b" 4/4  ok 1  dup 1  invalid 1  failed 1 " in frames[-1], seen
+
+
+def test_enrol_s_progress_line_counts_each_outcome_where_it_belongs(
+    kit: SimulatedWallet, tmp_path: Path
+) -> None:
+    """A row repeating an earlier one counts as dup, a bad row as invalid: the last
+    frame adds up to every row of the file."""
+    from cli_support import merchant_env
+    from conftest import TEST_PAN
+
+    (tmp_path / "in.csv").write_text(
+        f"wallet,card,expiry\nw1,{TEST_PAN},203012\nw1,{TEST_PAN},203012\nw2,12345,203012\n"
+    )
+    seen = _stderr_on_a_terminal(["enrol", "in.csv"], merchant_env(tmp_path, kit.url), tmp_path, 2)
+    frames = [frame for frame in seen.split(b"\r") if frame.startswith(b"[")]
+    assert b" 3/3  ok 1  dup 1  invalid 1  failed 0 " in frames[-1], seen
