@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import re
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -75,8 +76,10 @@ def test_a_mixed_batch_reports_every_row_with_its_line_outcome_and_id(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "in.csv").write_text(MIXED)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     done = _enrol(simulator.url, tmp_path, monkeypatch, "in.csv", "--quiet")
     assert done.returncode == 2, done.stderr  # invalid rows: fix them and run again
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the batch's are gone
     summary = _summary(done)
     assert summary["rows"] == "6"
     assert summary["parts"] == "3 ok, 1 duplicate, 2 invalid"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -128,8 +129,10 @@ def test_charge_a_file_then_again_charges_nothing_twice(
         "w,1,2500,978,r1\n"  # the same reference: one payment, not sent
         "w,1,10.50,,\n"  # invalid, reported before anything is sent
     )
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     first = run_in_process("charge", str(bill), "--json", env=env, monkeypatch=monkeypatch)
     assert first.returncode == 2, first.stderr  # an invalid row
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the batch's are gone
     assert "line 6: amount: a whole number of cents" in first.stderr
     summary = json.loads(first.stdout)
     assert summary["counts"] == {"ok": 2, "refused": 1, "duplicate": 1, "invalid": 1}
