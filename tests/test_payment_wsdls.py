@@ -120,6 +120,18 @@ def test_a_fetch_closes_its_connection_itself(simulator: Simulator, tmp_path: Pa
     assert (tmp_path / "out" / "service.wsdl").is_file()
 
 
+def test_a_file_a_fetch_cannot_put_in_place_leaves_no_temporary_copy(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """Each file is written beside its place, then moved in; when the move fails (here
+    a folder stands where SOURCE.json goes) the copy is removed, not left hidden."""
+    out = tmp_path / "out"
+    (out / "SOURCE.json").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError):
+        fetch_wsdl(simulator.url, out, force=True)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_the_wallet_wsdl_is_fetched_from_its_url_given_with_its_query(
     simulator: Simulator, tmp_path: Path
 ) -> None:
