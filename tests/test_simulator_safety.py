@@ -75,7 +75,13 @@ def test_a_store_of_an_earlier_version_is_refused_with_the_way_out(tmp_path: Pat
     empty = tmp_path / "empty.sqlite3"
     WalletStore(str(empty)).close()
     Path(f"{empty}.key").unlink()
+    with sqlite3.connect(empty) as connection:  # an earlier version kept its salt there
+        connection.execute("INSERT INTO meta VALUES ('salt', 'c2FsdA==')")
+    connection.close()
     WalletStore(str(empty)).close()  # no card held: a new key is made, nothing lost
+    with sqlite3.connect(empty) as connection:
+        assert connection.execute("SELECT key FROM meta").fetchall() == []  # nor kept
+    connection.close()
     notes = tmp_path / "notes.txt"
     notes.write_text("not a database, some notes\n" * 100)
     with pytest.raises(sqlite3.DatabaseError):  # not a store at all: said as such upstream
