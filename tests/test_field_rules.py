@@ -53,6 +53,13 @@ def _refusal(field: str, value: object, parameter: str | None = None) -> str:
         ("paymentMeanBrand", "MASTERCRAD",
          "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'MASTERCRAD'); did you mean MASTERCARD?"),
         ("panType", "pan", "pan_type (panType): must be one of CSE, PAN, STKPAN, TOKEN_PAN, VCO_PAN (got 'pan'); did you mean PAN?"),
+        # the payment fields with a closed list of values
+        ("paymentPattern", "recurring_n",
+         "payment_pattern (paymentPattern): must be one of INSTALMENT, ONE_SHOT, RECURRING_1, RECURRING_N (got 'recurring_n'); did you mean RECURRING_N?"),
+        ("captureMode", "LATER",
+         "capture_mode (captureMode): must be one of AUTHOR_CAPTURE, IMMEDIATE, VALIDATION (got 'LATER')"),
+        ("orderChannel", "PHONE",
+         "order_channel (orderChannel): must be one of INTERNET, IVR, MAIL_ORDER, MOTO, TELEPHONE_ORDER (got 'PHONE')"),
         # a guess only when it is close (3/4 alike): VIZZA is 0.67 like VISA, no guess
         ("paymentMeanBrand", "VIZZA",
          "payment_mean_brand (paymentMeanBrand): is not one of the 51 names this field takes (got 'VIZZA')"),
