@@ -307,6 +307,20 @@ def test_a_fault_to_a_refund_not_reconciled_is_an_unknown_outcome(kit: Simulated
     assert [r.operation for r in kit.requests].count("getTransactionData") == 0
 
 
+def test_a_lost_refund_not_reconciled_is_the_transport_s_unknown_after_one_send(
+    kit: SimulatedWallet,
+) -> None:
+    """``reconcile=False``: the answer lost, the call raises what the transport said,
+    having sent the refund once and read nothing."""
+    reference = _captured(kit)
+    kit.fail_next("refund", "drop", 3)
+    with kit.client() as client, pytest.raises(OutcomeUnknown) as caught:
+        client.refund(reference, 250, reconcile=False)
+    assert (caught.value.operation, caught.value.reason) == ("refund", "dropped")
+    operations = [r.operation for r in kit.requests if r.operation != "addCard"]
+    assert operations == ["walletOrder", "refund"]
+
+
 def test_a_refund_never_answered_is_unknown_after_its_sends(kit: SimulatedWallet) -> None:
     kit.fail_next("refund", "drop", 6)
     reference, unknown = _unknown_refund(kit)
