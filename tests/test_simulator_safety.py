@@ -790,6 +790,24 @@ def test_serve_forever_serves_in_the_calling_thread_until_stopped() -> None:
     assert sim.requests_seen == 1
 
 
+def test_stop_ends_the_serving_thread_before_closing_what_it_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``stop()`` waits for the serving thread, then closes the selector and the
+    listener: the thread ends on its own, never on a closed selector."""
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: died.append(hook.exc_value))
+    threads = []
+    for _ in range(5):
+        with Simulator() as sim:
+            threads.append(sim._thread)
+    for thread in threads:
+        assert thread is not None
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    assert died == []
+
+
 def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None:
     """A TLS listener sent plain HTTP closes the connection once, and counts it once:
     ``open_connections`` goes back to 0, not below."""
