@@ -276,3 +276,23 @@ def test_wsdl_fetch_confines_every_kind_of_reference_to_the_origin(
     said = _fetch_refused(text, tmp_path)
     assert f"imports http://127.0.0.1:{other}/elsewhere.xsd, outside " in said
     assert not (tmp_path / "out").exists()
+
+
+def test_wsdl_fetch_leaves_an_import_by_namespace_alone(tmp_path: Path) -> None:
+    """An ``xs:import`` naming only a namespace points nowhere: it is kept so, not
+    made to point at a document of the fetch."""
+    text = (
+        b'<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" '
+        b'xmlns:xs="http://www.w3.org/2001/XMLSchema"><wsdl:types><xs:schema>'
+        b'<xs:import namespace="urn:example:other"/>'
+        b"</xs:schema></wsdl:types></wsdl:definitions>"
+    )
+
+    def serve(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(text), text))  # fmt: skip
+
+    with HostileServer(serve) as server:
+        fetched = fetch_wsdl(server.url, tmp_path / "out", timeout=5)
+        assert server.requests == 1
+    assert b'<xs:import namespace="urn:example:other"/>' in fetched.read_bytes()
