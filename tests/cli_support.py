@@ -224,3 +224,17 @@ def worker_processes(parent: int) -> list[int]:
         if ppid == parent and b"sogen_soap.cli.worker" in command:
             found.append(int(name))
     return sorted(found)
+
+
+def read_terminal(terminal: int) -> bytes:
+    """All a command wrote on a pseudo-terminal, read once every other end of it is
+    closed (the read then ends in EIO, Linux's word for the last end gone)."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # EIO: the terminal's other side is closed and drained
+            return seen
+        if not chunk:
+            return seen
+        seen += chunk

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import SCRIPT, merchant_env, run_in_process
+from cli_support import SCRIPT, merchant_env, read_terminal, run_in_process
 from conftest import MERCHANT, TEST_PAN
 
 from sogen_soap.simulator import Simulator
@@ -59,20 +59,6 @@ def _answer(
         os.write(terminal, text.encode() + b"\n")
 
 
-def _drain(terminal: int) -> bytes:
-    """What is left to read on the terminal once the command has ended."""
-    left = b""
-    while select.select([terminal], [], [], 0)[0]:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # EIO: the command closed the terminal's last end
-            break
-        if not chunk:
-            break
-        left += chunk
-    return left
-
-
 def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
     tmp_path: Path,
 ) -> None:
@@ -102,7 +88,7 @@ def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
         finally:
             process.kill()
             process.wait()
-        seen += _drain(terminal)
+        seen += read_terminal(terminal)
         os.close(terminal)
         stored = sim.store.has_card(MERCHANT.merchant_id, "w", TEST_PAN)
     assert process.returncode == 0, bytes(seen)
@@ -129,7 +115,7 @@ def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
         finally:
             process.kill()
             process.wait()
-        seen += _drain(terminal)
+        seen += read_terminal(terminal)
         os.close(terminal)
         requests = sim.requests_seen
     assert process.returncode == 130, bytes(seen)

@@ -97,7 +97,7 @@ def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: 
     import pty
     import subprocess
 
-    from cli_support import SCRIPT, merchant_env
+    from cli_support import SCRIPT, merchant_env, read_terminal
     from conftest import TEST_PAN
 
     from sogen_soap.simulator import Simulator
@@ -112,15 +112,7 @@ def test_enrol_on_a_terminal_draws_progress_unless_quiet(quiet: bool, tmp_path: 
             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
         )  # fmt: skip
         os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: the command closed the terminal's last end
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = read_terminal(leader)
         process.communicate(timeout=60)
         os.close(leader)
     assert process.returncode == 0, shown
@@ -175,7 +167,7 @@ def _stderr_on_a_terminal(
     import pty
     import subprocess
 
-    from cli_support import SCRIPT
+    from cli_support import SCRIPT, read_terminal
 
     master, slave = pty.openpty()
     try:
@@ -186,16 +178,7 @@ def _stderr_on_a_terminal(
         os.close(slave)
         slave = -1
         assert done.returncode == status
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal's other side is closed and drained
-                break
-            if not chunk:
-                break
-            seen += chunk
-        return seen
+        return read_terminal(master)
     finally:
         os.close(master)
         if slave >= 0:
