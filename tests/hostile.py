@@ -8,10 +8,12 @@ the client goes away or the fixture stops it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import select
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
@@ -233,6 +235,18 @@ class HostileServer(LoopbackServer):
 def rss_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * 4096
+
+
+@contextlib.contextmanager
+def nothing_left_unclosed() -> Iterator[None]:
+    """Fails when the block leaves a socket (or any resource) for the garbage collector
+    to close: CPython warns ``ResourceWarning: unclosed ...`` as it collects it."""
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 @contextlib.contextmanager

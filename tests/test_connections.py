@@ -9,16 +9,14 @@ the package's, driven directly with their own deadline.
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import MERCHANT
-from hostile import LoopbackServer, read_request
+from hostile import LoopbackServer, nothing_left_unclosed, read_request
 
 from sogen_soap import (
     AsyncWalletClient,
@@ -131,9 +129,7 @@ def test_a_connection_is_reused_while_the_server_keeps_it(server: Server, connec
 def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -> None:
     """...and closed by the sender, not left for the garbage collector (which would
     warn of an unclosed socket)."""
-    gc.collect()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with nothing_left_unclosed():
         sender = SyncSender(parse_url(server.url))
         assert _send(sender).body == b"ok"
         _wait_for_close()
@@ -150,8 +146,6 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -
 
         asyncio.run(two())
         assert server.connections == 4 and len(server.requests) == 4
-        gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def _wait_for_close() -> None:

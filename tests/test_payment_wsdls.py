@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import clean_env, run_in_process
+from hostile import nothing_left_unclosed
 
 from sogen_soap.simulator import Simulator
 from sogen_soap.wsdl_cache import fetch_wsdl
@@ -108,15 +109,8 @@ def test_a_payment_wsdl_is_found_from_the_wallet_url_however_it_ends(
 def test_a_fetch_closes_its_connection_itself(simulator: Simulator, tmp_path: Path) -> None:
     """The fetch's kept-alive connection is closed when it ends, not left for the
     garbage collector (which would warn of an unclosed socket)."""
-    import gc
-    import warnings
-
-    gc.collect()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with nothing_left_unclosed():
         fetch_wsdl(simulator.url, tmp_path / "out")
-        gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert (tmp_path / "out" / "service.wsdl").is_file()
 
 

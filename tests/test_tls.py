@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import FAST_RETRY, MERCHANT, TEST_PAN, read_wallet
-from hostile import LoopbackServer, read_request
+from hostile import LoopbackServer, nothing_left_unclosed, read_request
 
 from sogen_soap import (
     ConfigurationError,
@@ -91,18 +91,11 @@ def test_only_the_throw_away_ca_may_sign_certificates(pki: ThrowawayPKI) -> None
 def test_an_untrusted_server_certificate_fails_with_a_tls_error(https: Simulator) -> None:
     """...and the socket of the failed handshake is closed then, not left for the
     garbage collector (which would warn of an unclosed socket)."""
-    import gc
-    import warnings
-
-    gc.collect()
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
+    with nothing_left_unclosed():
         with _client(https.url) as client, pytest.raises(TLSError, match="TLS failure") as caught:
             client.add_card("w", TEST_PAN, "203012")
-        gc.collect()
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert https.store.count_cards() == 0
-    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_the_ca_bundle_of_the_environment_is_honoured(

@@ -26,7 +26,14 @@ import httpx
 import pytest
 import requests
 from conftest import MERCHANT, TEST_PAN, read_wallet
-from hostile import MODES, HostileServer, LoopbackServer, read_request, request_parts
+from hostile import (
+    MODES,
+    HostileServer,
+    LoopbackServer,
+    nothing_left_unclosed,
+    read_request,
+    request_parts,
+)
 
 from sogen_soap import (
     AsyncWalletClient,
@@ -859,9 +866,6 @@ def test_a_callers_session_gets_the_body_decoded_if_the_server_compresses_anyway
 def test_a_refused_tunnel_leaves_no_connection_open_in_the_async_client(
     https: Simulator, pki: ThrowawayPKI
 ) -> None:
-    import gc
-    import warnings
-
     refusal = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
     with TunnelProxy(refusal) as proxy:
 
@@ -870,12 +874,8 @@ def test_a_refused_tunnel_leaves_no_connection_open_in_the_async_client(
                 with pytest.raises(ConnectionFailed):
                     await client.get_wallet_data("w")
 
-        gc.collect()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with nothing_left_unclosed():
             asyncio.run(main())
-            gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_a_refused_tunnel_leaves_no_connection_open_in_the_sync_client(
@@ -884,22 +884,14 @@ def test_a_refused_tunnel_leaves_no_connection_open_in_the_sync_client(
     """The socket to the proxy is closed when the tunnel is refused, not left for the
     garbage collector: a long-running process behind a proxy that refuses does not
     pile up open descriptors."""
-    import gc
-    import warnings
-
     refusal = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
 
     def refused(proxy: str) -> None:
         with _tls_client(https, pki, proxy=proxy) as client, pytest.raises(ConnectionFailed):
             client.get_wallet_data("w")
 
-    with TunnelProxy(refusal) as proxy:
-        gc.collect()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            refused(proxy.url)
-            gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    with TunnelProxy(refusal) as proxy, nothing_left_unclosed():
+        refused(proxy.url)
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
@@ -1029,19 +1021,11 @@ def test_a_head_that_comes_after_the_call_gave_up_is_closed_in_a_caller_s_sessio
     """A caller's ``requests`` session cannot be cut at a deadline: the exchange waits in
     a thread of its own.  A head that comes after the call has given up is closed by that
     thread, not left for the garbage collector (which would warn of an unclosed socket)."""
-    import gc
-    import warnings
-
-    gc.collect()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with HostileServer(_late_head) as server:
-            with (
-                requests.Session() as session,
-                _client(server.url, session=session, timeout=0.3) as client,
-            ):
-                with pytest.raises(ResponseTimeout):
-                    client.get_wallet_data("w")
-                time.sleep(2.0)  # the head comes; the thread that waited for it closes it
-            gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    with nothing_left_unclosed(), HostileServer(_late_head) as server:
+        with (
+            requests.Session() as session,
+            _client(server.url, session=session, timeout=0.3) as client,
+        ):
+            with pytest.raises(ResponseTimeout):
+                client.get_wallet_data("w")
+            time.sleep(2.0)  # the head comes; the thread that waited for it closes it
