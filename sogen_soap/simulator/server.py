@@ -523,8 +523,7 @@ class Simulator:
             max_connections=max_connections,
         )
         self._thread: threading.Thread | None = None
-        self._served = threading.Event()  # set when serve_forever() has returned
-        self._serving = False
+        self._served: threading.Event | None = None  # serve_forever()'s end, once called
 
     @property
     def url(self) -> str:
@@ -554,11 +553,11 @@ class Simulator:
     def serve_forever(self) -> None:
         """Serve in the calling thread until ``stop()`` is called from another one
         (``start()`` does this in a thread of its own)."""
-        self._serving = True
+        served = self._served = threading.Event()
         try:
             self._front.serve()
         finally:
-            self._served.set()
+            served.set()
 
     def stop(self) -> None:
         """Stop serving, wherever it runs, then close the listener and the store:
@@ -567,7 +566,7 @@ class Simulator:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        elif self._serving:
+        elif self._served is not None:
             self._served.wait()
         self._front.close()
         self.store.close()
