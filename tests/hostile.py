@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
+from sogen_soap.endpoints import parse_url
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -190,12 +192,15 @@ class CountingProxy(LoopbackServer):
 
 
 class Relay(LoopbackServer):
-    """Passes each connection on to ``target`` (host, port), byte for byte both ways:
-    a real endpoint behind a door that counts the connections made to it."""
+    """Passes each connection on to the endpoint of ``url``, byte for byte both ways:
+    a real endpoint behind a door that counts the connections made to it.  ``url`` is
+    the same endpoint reached through the relay."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, url: str) -> None:
         super().__init__()
-        self.target = target
+        endpoint = parse_url(url)
+        self.target = (endpoint.host, endpoint.port)
+        self.url = f"{self.base}{endpoint.target}"
 
     def serve(self, number: int, conn: socket.socket) -> None:
         with socket.create_connection(self.target, timeout=5) as upstream:

@@ -18,7 +18,6 @@ import signal
 import socket
 import stat
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from cli_support import Done, fake_pan, merchant_env, read_results, run_in_process
@@ -827,13 +826,8 @@ def test_a_batch_keeps_one_connection_per_concurrent_row(
     # a kept-alive connection, none opened and dropped for want of room in the pool.
     rows = "".join(f"w{i // 3},{fake_pan(i // 3, i % 3)},203012\n" for i in range(24))
     (tmp_path / "in.csv").write_text("wallet,card,expiry\n" + rows)
-    split = urlsplit(simulator.url)
-    assert split.hostname and split.port
-    with Relay((split.hostname, split.port)) as relay:
-        done = _enrol(
-            f"{relay.base}{split.path}", tmp_path, monkeypatch, "in.csv", "--quiet",
-            "--concurrency", "4",
-        )  # fmt: skip
+    with Relay(simulator.url) as relay:
+        done = _enrol(relay.url, tmp_path, monkeypatch, "in.csv", "--quiet", "--concurrency", "4")
     assert done.returncode == 0, done.stderr
     assert _summary(done)["parts"] == "24 ok"
     assert simulator.store.count_cards() == 24

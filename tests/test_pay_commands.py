@@ -8,7 +8,6 @@ import signal
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from cli_support import merchant_env, run_in_process
@@ -226,12 +225,10 @@ def test_a_charge_keeps_one_connection_per_concurrent_row(
     _enrolled(simulator, tmp_path, monkeypatch)
     bill = tmp_path / "bill.csv"
     bill.write_text("wallet,id,amount\n" + "w,1,1000\n" * 32)
-    split = urlsplit(simulator.url)
-    assert split.hostname and split.port
-    with Relay((split.hostname, split.port)) as relay:
+    with Relay(simulator.url) as relay:
         done = run_in_process(
             "charge", str(bill), "--json", monkeypatch=monkeypatch,
-            env=merchant_env(tmp_path, f"{relay.base}{split.path}"),
+            env=merchant_env(tmp_path, relay.url),
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == {"ok": 32}
