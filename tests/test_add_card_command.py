@@ -45,18 +45,20 @@ def test_each_add_card_flag_reaches_the_request(
     assert {name: request.fields.get(name) or None for name in sent} == sent
 
 
-def _answer(
-    terminal: int, prompt: bytes, text: str, seen: bytearray, *, enter: bool = True
-) -> None:
-    """Wait (20 s at most) for ``prompt`` on the terminal, then type ``text`` and Enter."""
+def _wait_for(terminal: int, prompt: bytes, seen: bytearray) -> None:
+    """Read the terminal into ``seen`` until ``prompt`` shows (20 s at most)."""
     deadline = time.monotonic() + 20
     while prompt not in seen:
         left = deadline - time.monotonic()
         assert left > 0, f"no {prompt!r} on the terminal; it shows {bytes(seen)!r}"
         if select.select([terminal], [], [], left)[0]:
             seen += os.read(terminal, 4096)
-    if enter:
-        os.write(terminal, text.encode() + b"\n")
+
+
+def _answer(terminal: int, prompt: bytes, text: str, seen: bytearray) -> None:
+    """Wait for ``prompt``, then type ``text`` and Enter."""
+    _wait_for(terminal, prompt, seen)
+    os.write(terminal, text.encode() + b"\n")
 
 
 def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
@@ -109,7 +111,7 @@ def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
         )  # fmt: skip
         os.close(follower)
         try:
-            _answer(terminal, b"Card number (not shown): ", "", seen, enter=False)
+            _wait_for(terminal, b"Card number (not shown): ", seen)
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=30)
         finally:
