@@ -3,6 +3,7 @@ it names, in a scratch copy of the repository.
 
     python bugs/run.py [--jobs N] [--only TEXT] [--json PATH] [--again EARLIER.json] [--last N]
                        [--slice START:END] [--whole] [--covering DATAFILE]
+                       [--mechanical] [--skip EARLIER.json ...]
 
 First the named test files run on the unchanged copy and must pass (a campaign
 against a failing suite proves nothing).  Then, for each bug, its file is
@@ -16,6 +17,11 @@ meets its named files and every test that ran a line of its function: what the w
 suite would do to it, a killed bug in seconds and a survivor in the time of its
 covering tests, not the whole suite's (a test that runs the code only in a
 subprocess is not seen by coverage: name its file).
+With ``--mechanical``, the bugs are ``mechanical.py``'s (one at each line no entry
+touches), met with ``--covering``; one that no test's coverage reaches is called
+"uncovered" rather than met by the whole suite (its subprocess tests are met by
+hand). ``--skip`` leaves out the bugs an earlier ``--json`` holds, so a long run
+goes on where it stopped (the file is written as each verdict comes).
 ``PYTHONPATH`` points at the copy, so the command-line tests' subprocesses run the
 changed code too.  Loopback only, as every test.
 Prints one line per bug and the share killed; exit 1 when any survived.
@@ -55,6 +61,7 @@ def _copy(target: Path) -> Path:
 def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, float, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOGEN_")}
     env["PYTHONPATH"] = str(copy)
+    env.pop("PYTHONUNBUFFERED", None)  # tox does not pass it on; set, it hid a dropped flush
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -120,6 +127,9 @@ def _try(copy: Path, bug: Bug, whole: bool = False, covering: Any = None) -> dic
     if covering is not None:
         ran = _covering(covering, bug, original)
         tests = (*bug.tests, *(t for t in ran if t.split("::")[0] not in bug.tests))
+    if not tests:  # pytest would run the whole suite
+        return {"name": bug.name, "file": bug.file, "verdict": "uncovered", "named": "uncovered",
+                "seconds": 0.0, "detail": "no test's coverage reaches it"}  # fmt: skip
     path.write_text(original.replace(bug.old, bug.new), encoding="utf-8")
     try:
         status, seconds, tail = _pytest(copy, tests)
@@ -148,14 +158,28 @@ def main() -> int:
     parser.add_argument("--covering", metavar="DATAFILE",
                         help="a whole-suite coverage file with test contexts: each bug meets "
                         "the tests that ran its lines too")  # fmt: skip
+    parser.add_argument("--mechanical", action="store_true",
+                        help="mechanical.py's bugs, one at each line no entry touches")  # fmt: skip
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="leave out the bugs these earlier --json files hold")  # fmt: skip
     args = parser.parse_args()
+    if args.mechanical and not args.covering:
+        parser.error("--mechanical needs --covering: its bugs name no tests")
     covering = None
     if args.covering:
         import coverage
 
         covering = coverage.CoverageData(basename=args.covering)
         covering.read()
-    bugs = [b for b in BUGS if not args.only or args.only in b.name or args.only in b.file]
+    if args.mechanical:
+        from mechanical import generate
+
+        listed: tuple[Bug, ...] | list[Bug] = generate(ROOT)
+    else:
+        listed = BUGS
+    bugs = [b for b in listed if not args.only or args.only in b.name or args.only in b.file]
+    done = {v["name"] for f in args.skip for v in json.loads(Path(f).read_text(encoding="utf-8"))}
+    bugs = [b for b in bugs if b.name not in done]
     if args.last:
         bugs = bugs[-args.last :]
     if args.slice:
@@ -168,7 +192,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         copies = [_copy(Path(scratch) / f"copy{n}") for n in range(max(1, args.jobs))]
         every = tuple(sorted({t for b in bugs for t in b.tests}))
-        status, seconds, tail = _pytest(copies[0], every)
+        status, seconds, tail = (0, 0.0, "none named") if not every else _pytest(copies[0], every)
         print(f"unchanged: {len(every)} test files, {tail} ({seconds:.0f} s)")
         if status != 0:
             print("the unchanged suite fails: no campaign")
@@ -186,21 +210,26 @@ def main() -> int:
             verdicts = []
             for verdict in pool.map(one, bugs):
                 verdicts.append(verdict)
+                if args.json:  # as it comes: a long run can stop and go on with --skip
+                    Path(args.json).write_text(json.dumps(verdicts, indent=1) + "\n", encoding="utf-8")
                 by_whole = verdict.get("named") == "survived" and verdict["verdict"] != "survived"
                 late = " (by the whole suite)" if by_whole else ""
                 print(f"{verdict['verdict']:<9} {verdict['name']} ({verdict.get('file', '')}){late}",
                       flush=True)  # fmt: skip
     stale = [v for v in verdicts if v["verdict"] == "stale"]
     verdicts = [v for v in verdicts if v["verdict"] != "stale"]  # the code moved: rewrite them
+    uncovered = [v for v in verdicts if v["verdict"] == "uncovered"]
+    verdicts = [v for v in verdicts if v["verdict"] != "uncovered"]
     killed = sum(v["verdict"] != "survived" for v in verdicts)
     files = len({b.file for b in bugs})
     print(
         f"{killed}/{len(verdicts)} killed ({killed / max(len(verdicts), 1):.1%}) over "
         f"{files} modules" + (f"; {len(stale)} stale, not counted" if stale else "")
+        + (f"; {len(uncovered)} uncovered, not counted" if uncovered else "")
     )
     if args.json:
         Path(args.json).write_text(json.dumps(verdicts, indent=1) + "\n", encoding="utf-8")
-    return 0 if killed == len(verdicts) and not stale else 1
+    return 0 if killed == len(verdicts) and not stale and not uncovered else 1
 
 
 if __name__ == "__main__":

@@ -547,13 +547,17 @@ class SyncSender(_Sender):
         infos = _addresses(operation, endpoint, host, port, self._proxy is not None)
         sock: socket.socket | None = None
         last: BaseException | None = None
+        connecting = deadline
         for family, kind, proto, _, address in infos:
             left = deadline.remaining()
             if left <= 0:
                 break
+            # connecting is the TCP connect and, straight to the service, the TLS
+            # handshake: together within the connect timeout, as the async sender's
+            connecting = Deadline(min(self._connect_timeout, left))
             candidate = socket.socket(family, kind, proto)
             try:
-                candidate.settimeout(min(self._connect_timeout, left))
+                candidate.settimeout(connecting.left())
                 candidate.connect(address)
             except OSError as exc:
                 candidate.close()
@@ -567,8 +571,8 @@ class SyncSender(_Sender):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._proxy is not None:
                 self._tunnel(sock, operation, deadline)
-            if self._tls is not None:
-                sock.settimeout(deadline.left())
+            if self._tls is not None:  # through a tunnel, what the call has left (as async)
+                sock.settimeout((deadline if self._proxy else connecting).left())
                 sock = self._tls.wrap_socket(sock, server_hostname=endpoint.host)
         except TransportError:
             sock.close()

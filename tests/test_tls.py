@@ -7,6 +7,7 @@ import select
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -551,7 +552,7 @@ class SilentServer(HTTPSServer):
     """Accepts the connection and never says a word: a TLS handshake that never ends."""
 
     def serve(self, number: int, conn: socket.socket) -> None:
-        self.stop.wait(10)
+        self.stop.wait(30)
 
 
 @SENDERS
@@ -562,6 +563,22 @@ def test_a_handshake_that_never_ends_is_a_failure_before_sending(
         with pytest.raises(ConnectionFailed) as caught:
             _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert, timeout=(0.5, 0.5))
         assert str(caught.value) == f"getWalletData: could not connect to {server.url}: timed out"
+
+
+@SENDERS
+def test_a_handshake_that_never_ends_ends_at_the_connect_timeout(
+    pki: ThrowawayPKI, asynchronous: bool
+) -> None:
+    """``(connect, answer)`` connects within the first (docs/api.md), and connecting
+    over https is the TCP connect and the TLS handshake: a silent handshake ends at
+    0.3 s on both senders, not at the call's 10.3 s."""
+    with SilentServer() as server:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed) as caught:
+            _read_wallet(server.url, asynchronous, ca_bundle=pki.ca_cert, timeout=(0.3, 10))
+        took = time.monotonic() - started
+        assert str(caught.value) == f"getWalletData: could not connect to {server.url}: timed out"
+    assert took < 5, took  # the connect's 0.3 s, not the call's 10.3 s
 
 
 IMPOSTOR_PATHS = ["sync", "async", "sync mutual", "async mutual", "requests session", "httpx"]
