@@ -157,6 +157,12 @@ def generate(root: Path, seed: int = 64) -> list[Bug]:
             short = " ".join(what.split())[:70]
             name = f"{kind}: {short} ({rel.removeprefix('sogen_soap/')})"
             made.append(Bug(name, rel, old, new_text, ()))
+    seen: dict[str, int] = {}
+    for n, made_bug in enumerate(made):  # the same text twice in a file: named by its order
+        seen[made_bug.name] = seen.get(made_bug.name, 0) + 1
+        if seen[made_bug.name] > 1:
+            made[n] = Bug(f"{made_bug.name} [{seen[made_bug.name]}]", made_bug.file,
+                          made_bug.old, made_bug.new, ())  # fmt: skip
     chance.shuffle(made)
     return made
 

@@ -151,11 +151,12 @@ class Proxy:
             )
         # Reached in clear by design (the tunnel inside is TLS); read with the
         # same strict parser (as https, to get past the loopback-only http rule).
+        read_as = f"https://{hostport}/"
         try:
-            parsed = parse_url(f"https://{hostport}/", what="proxy")
-        except ConfigurationError:
-            if "@" not in rest:
-                raise
+            parsed = parse_url(read_as, what="proxy")
+        except ConfigurationError as exc:
+            if "@" not in rest:  # no credentials: the URL as given may be shown
+                raise ConfigurationError(str(exc).replace(repr(read_as), repr(url))) from None
             # What was read as the host may be part of a password (an unencoded "/"
             # ends the authority early): nothing of the URL is quoted.
             raise ConfigurationError(

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,62 @@ def test_rows_done_by_an_earlier_run_do_not_inflate_the_rate(
     rate = int(last.split("/s")[0].rsplit(" ", 1)[-1])
     assert rate < 50  # one row sent in this run, not ten thousand
     assert len(last) < 120
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_key_near_its_expiry_is_warned_of_once_however_the_batch_is_spread(
+    tmp_path: Path, processes: str
+) -> None:
+    """The batch checks its key before its first row and speaks for its workers: a
+    key 20 days from expiry is warned of once, in the command's words, whether the
+    rows are sent here or by worker processes (whose stderr is not the command's:
+    there the warning was lost)."""
+    write_batch(tmp_path / "spread.csv", 12)
+    env = merchant_env(tmp_path, "")
+    expires = date.today() + timedelta(days=20)
+    env["SOGEN_KEY_EXPIRES"] = expires.isoformat()
+    with Simulator(str(tmp_path / "store.sqlite3")) as sim:
+        env["SOGEN_ENVIRONMENT"] = sim.url
+        done = run("enrol", "spread.csv", "--processes", processes, "--concurrency", "4",
+                   env=env, cwd=tmp_path)  # fmt: skip
+        assert sim.requests_seen > 0
+    warnings = [line for line in done.stderr.splitlines() if "expires" in line]
+    assert warnings == [
+        f"sogen-soap: warning: key version {MERCHANT.key_version} expires on {expires}, in 20 "
+        "days: activate its successor before then"
+    ], done.stderr
+
+
+@pytest.mark.parametrize("command", ["enrol 1", "enrol 2", "charge"])
+def test_an_expired_key_refuses_a_batch_in_one_line_before_anything(
+    tmp_path: Path, command: str
+) -> None:
+    """Not a failure per row (nor worker processes dying at their start, the batch
+    then saying they "ended before the batch was done"): exit 2, one line, nothing
+    sent, no journal."""
+    name, _, processes = command.partition(" ")
+    if name == "enrol":
+        write_batch(tmp_path / "batch.csv", 12)
+        args = ["enrol", "batch.csv", "--processes", processes]
+    else:
+        (tmp_path / "batch.csv").write_text(
+            "wallet,id,amount\nw,1,100\n", encoding="utf-8"
+        )
+        args = ["charge", "batch.csv"]
+    env = merchant_env(tmp_path, "")
+    expired = date.today() - timedelta(days=1)
+    env["SOGEN_KEY_EXPIRES"] = expired.isoformat()
+    with Simulator() as sim:
+        env["SOGEN_ENVIRONMENT"] = sim.url
+        done = run(*args, env=env, cwd=tmp_path)
+        assert sim.requests_seen == 0
+    said = [line for line in done.stderr.splitlines() if not line.startswith("line ")]
+    assert done.returncode == 2, done.stderr
+    assert said == [
+        f"sogen-soap: key version {MERCHANT.key_version} expired on {expired}: the service "
+        "refuses it, nothing was sent; activate its successor"
+    ]
+    assert not list(tmp_path.glob("*journal*")) and not list(tmp_path.glob("*.results.*"))
 
 
 def test_enrol_spread_over_worker_processes_keeps_one_journal(tmp_path: Path) -> None:

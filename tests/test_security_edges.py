@@ -98,6 +98,16 @@ def test_a_proxy_password_holds_a_slash_or_an_at_sign_percent_encoded() -> None:
     )
 
 
+@pytest.mark.parametrize("url", ["http://proxy.example:99999", "proxy.example:99999/"])
+def test_a_proxy_url_without_credentials_is_refused_in_its_own_words(url: str) -> None:
+    """No password to hide: the message says what is wrong (the port) and shows the
+    URL as it was given, not the https:// form it is read in, and never blames a
+    password that is not there."""
+    with pytest.raises(ConfigurationError) as caught:
+        Proxy.from_url(url)
+    assert str(caught.value) == f"proxy URL has a bad port: {url!r}"
+
+
 @pytest.mark.parametrize(
     "argv",
     [

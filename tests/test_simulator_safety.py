@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from cli_support import cpu_seconds
 from conftest import MERCHANT, TEST_PAN
+from hostile import nothing_left_unclosed
 
 from sogen_soap import ConnectionDropped, WalletClient
 from sogen_soap.endpoints import parse_url
@@ -589,9 +590,11 @@ def test_over_its_connection_cap_it_closes_the_longest_idle_first() -> None:
         time.sleep(0.05)
         newest = socket.create_connection(address, timeout=5)
         try:
-            assert answered(newest).startswith(b"HTTP/1.1 200 OK")  # served, not shed
-            assert oldest.recv(1) == b""  # closed by the simulator
-            assert answered(middle).startswith(b"HTTP/1.1 200 OK")
+            with nothing_left_unclosed():  # shed by closing it, not by dropping it
+                assert answered(newest).startswith(b"HTTP/1.1 200 OK")  # served, not shed
+                assert oldest.recv(1) == b""  # closed by the simulator
+                assert answered(middle).startswith(b"HTTP/1.1 200 OK")
+                assert sim.open_connections == 2  # and counted off
         finally:
             for sock in (oldest, middle, newest):
                 sock.close()

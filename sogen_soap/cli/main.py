@@ -28,7 +28,7 @@ from ..redact import redact_text
 from ..results import WalletResult
 from ..validation import PAN_TYPES, check_field, holds_card_number
 from ..wsdl_cache import default_cache_dir, fetch_wsdl
-from .config import add_options, client_options, open_client, resolve_settings
+from .config import Settings, add_options, client_options, open_client, resolve_settings
 from .events import configure, say
 from .inputs import Source, check_expiry_window, results_suffix
 from .output import (
@@ -249,6 +249,15 @@ def _journal_path(args: argparse.Namespace, source: Source, default: Path) -> Pa
     return path
 
 
+def _check_key(settings: Settings) -> None:
+    """A batch's key, checked once before its first row: an expired key refuses the
+    whole batch in one line, nothing sent and no journal made, and a key near its
+    expiry is warned of here, in the command's words.  Otherwise each row would fail
+    alone, and worker processes (whose stderr is not the command's) would die at
+    their start or warn where no one reads it."""
+    settings.keys.for_request()
+
+
 def _enrol(args: argparse.Namespace) -> int:
     # Imported here: the batch machinery (processes, SQLite) is not loaded by
     # one-shot commands, which a middleware script may run once per card.
@@ -282,6 +291,7 @@ def _enrol(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     # every bad row reported before anything is sent
     total, bad = check_rows(source, form, any_expiry=args.any_expiry)
+    _check_key(settings)
     journal = Journal(journal_path, settings.keys)
     args.resume_hint = (
         f"run the same command again to resume; what was done is kept in {journal_path}"
@@ -374,6 +384,7 @@ def _charge(args: argparse.Namespace) -> int:
         if isinstance(row, BadCharge):
             bad += 1
             say(f"line {row.line}: {row.message}", event="bad_row", prefix=False, line=row.line)
+    _check_key(settings)
     journal = ChargeJournal(journal_path)
     progress = Progress(total, enabled=None if not args.quiet else False)
     args.resume_hint = (
@@ -587,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (mean, update, delete):
         sub.add_argument("--wallet", required=True, help="the wallet (merchantWalletId)")
         sub.add_argument("--id", required=True, help="the card's paymentMeanId")
-    update.add_argument("--alias", required=True)
+    update.add_argument("--alias", required=True, help="the card's new paymentMeanAlias")
 
     sign_off = service(
         "sign-off", "delete a wallet and its cards (signOff)", lambda a: a.client.sign_off(a.wallet)
@@ -747,7 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "simulator", help="serve the wallet simulator (see --help)", add_help=False
     )
-    sim.add_argument("simulator_args", nargs=argparse.REMAINDER)  # see main()
+    sim.add_argument(  # see main(): the simulator's own parser reads them
+        "simulator_args", nargs=argparse.REMAINDER, help="the simulator's flags"
+    )
 
     wsdl = commands.add_parser("wsdl", help="the cached WSDL")
     wsdl_commands = wsdl.add_subparsers(dest="wsdl_command", required=True, metavar="COMMAND")
