@@ -186,9 +186,7 @@ def test_an_expired_key_refuses_a_batch_in_one_line_before_anything(
         write_batch(tmp_path / "batch.csv", 12)
         args = ["enrol", "batch.csv", "--processes", processes]
     else:
-        (tmp_path / "batch.csv").write_text(
-            "wallet,id,amount\nw,1,100\n", encoding="utf-8"
-        )
+        (tmp_path / "batch.csv").write_text("wallet,id,amount\nw,1,100\n", encoding="utf-8")
         args = ["charge", "batch.csv"]
     env = merchant_env(tmp_path, "")
     expired = date.today() - timedelta(days=1)
