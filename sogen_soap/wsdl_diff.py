@@ -85,11 +85,13 @@ def _nested(fields: dict[str, Any], seen: frozenset[str] = frozenset()) -> Itera
             yield from _nested(dict(inner), seen | {name})
 
 
-def _jaxb_lists(fields: dict[str, Any]) -> Iterable[str]:
+def _jaxb_lists(fields: dict[str, Any]) -> Iterable[tuple[str, bool]]:
+    """Each ``...List`` that repeats itself (JAXB layout) at any depth, and whether it
+    holds fields (a payment mean's) or one value (a brand)."""
     for name, element in fields.items():
         inner = dict(_elements(element.type))
-        if name.endswith("List") and getattr(element, "max_occurs", 1) != 1 and inner:
-            yield name
+        if name.endswith("List") and getattr(element, "max_occurs", 1) != 1:
+            yield name, bool(inner)
         if inner:
             yield from _jaxb_lists(inner)
 
@@ -147,10 +149,11 @@ def diff_wsdl(location: str | os.PathLike[str], service: str = "wallet") -> list
                     Difference(INFO, name, f"response field {field} is not typed by the "
                                "client: it is kept in result.extra (or the payment mean's)")
                 )  # fmt: skip
-            for field in sorted(set(_jaxb_lists(theirs_out))):
+            for field, holds_fields in sorted(set(_jaxb_lists(theirs_out))):
+                inside = "the fields directly inside" if holds_fields else "one value each"
                 found.append(
-                    Difference(INFO, name, f"{field} repeats with the fields directly inside "
-                               "(JAXB layout): the client reads both layouts")
+                    Difference(INFO, name, f"{field} repeats with {inside} (JAXB layout): "
+                               "the client reads both layouts")
                 )  # fmt: skip
     for name in sorted(theirs_ops - set(operations)):
         found.append(Difference(INFO, name, "an operation this client does not call"))

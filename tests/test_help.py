@@ -34,6 +34,7 @@ def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
 def test_every_flag_and_command_of_sogen_soap_says_what_it_does() -> None:
     parser = build_parser()
     assert _undocumented(parser, "sogen-soap") == []
+    assert parser.description and parser.description.startswith("Manage card wallets")
     # and the walk reaches the nested commands and the shared flags
     listed = build_parser().format_help()
     assert "wsdl" in listed and "keys" in listed
@@ -67,6 +68,8 @@ def test_every_flag_of_the_simulator_command_says_what_it_does(
     text = capsys.readouterr().out
     assert "--port" in text and "--tls" in text
     assert _options_without_words(text) == []
+    described = text.split("\n\n")[1]  # after the usage, before the options
+    assert described.startswith("Serve a local Sogenactif")
 
 
 def test_the_help_reader_sees_a_flag_without_words() -> None:

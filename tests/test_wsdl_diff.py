@@ -218,6 +218,10 @@ def test_a_jaxb_list_layout_is_information(tmp_path: Path) -> None:
         "[info] getWalletData: walletPaymentMeanDataList repeats with the fields directly "
         "inside (JAXB layout): the client reads both layouts"
     ) in texts
+    assert (  # the brand list inside each payment mean: found at its depth too
+        "[info] getWalletData: paymentMeanCoBadgingBrandList repeats with one value each "
+        "(JAXB layout): the client reads both layouts"
+    ) in texts
     assert all(t.startswith("[info] ") for t in texts)
 
 
