@@ -131,6 +131,20 @@ def test_mutual_tls_accepts_the_client_certificate(mutual: Simulator, pki: Throw
         assert client.add_card("w", TEST_PAN, "203012").ok
 
 
+def test_mutual_tls_refuses_the_servers_own_certificate_as_a_client_one(
+    mutual: Simulator, pki: ThrowawayPKI
+) -> None:
+    """The throw-away PKI issues each certificate for its one purpose (serverAuth,
+    clientAuth), as a real CA does: the server's certificate, signed by the same CA,
+    does not open mutual TLS, so a test of it proves the check, not only the CA."""
+    with _client(
+        mutual.url, ca_bundle=pki.ca_cert, client_cert=(str(pki.server_cert), str(pki.server_key))
+    ) as client:
+        with pytest.raises((TLSError, ConnectionDropped)):
+            client.get_wallet_data("w")
+    assert mutual.requests_seen == 0
+
+
 def test_a_session_given_by_the_caller_is_used(https: Simulator, pki: ThrowawayPKI) -> None:
     session = requests.Session()
     session.verify = str(pki.ca_cert)
