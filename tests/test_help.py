@@ -79,3 +79,36 @@ def test_the_help_reader_sees_a_flag_without_words() -> None:
     parser.add_argument("--bare")
     parser.add_argument("--long-enough-to-wrap-onto-the-next-line", help="words below it")
     assert _options_without_words(parser.format_help()) == ["--bare BARE"]
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    if argv[:1] == ["simulator"]:
+        from sogen_soap.simulator.__main__ import main
+
+        with pytest.raises(SystemExit):
+            main(argv[1:])
+    else:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        # docs/cli.md (configuration) and docs/keys.md
+        (["wallet", "--help"], "--key-ring VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]"),
+        (["wallet", "--help"], "--key-expires YYYY-MM-DD"),
+        (["keys", "check", "--help"], "--warn-days N"),
+        (["enrol", "--help"], "--credential-failures N"),
+        (["charge", "--help"], "--credential-failures N"),
+        # docs/simulator.md
+        (["simulator", "--help"], "--merchant ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL]"),
+        (["simulator", "--help"], "--fault KIND=RATE"),
+        (["simulator", "--help"], "--tls-generate DIR"),
+    ],
+)
+def test_a_value_with_a_form_shows_it_in_help_as_the_docs_write_it(
+    argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shown in _help(argv, capsys)

@@ -818,7 +818,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(check)
     check.add_argument(
-        "--warn-days", type=int, default=90, help="days before expiry that count as soon (90)"
+        "--warn-days",
+        type=int,
+        default=90,
+        metavar="N",
+        help="days before expiry that count as soon (90)",
     )
     check.add_argument("--json", action="store_true", help="one JSON list on stdout")
     check.set_defaults(handler=_keys_check)
