@@ -553,12 +553,12 @@ class SyncSender(_Sender):
             left = deadline.remaining()
             if left <= 0:
                 break
-            # connecting is the TCP connect and, straight to the service, the TLS
-            # handshake: together within the connect timeout, as the async sender's
-            connecting = Deadline(min(self._connect_timeout, left))
+            # the TCP connect and, direct to the service, the TLS handshake (as async)
+            wait = min(self._connect_timeout, left)
+            connecting = Deadline(wait)
             candidate = socket.socket(family, kind, proto)
             try:
-                candidate.settimeout(connecting.left())
+                candidate.settimeout(wait)
                 candidate.connect(address)
             except OSError as exc:
                 candidate.close()
