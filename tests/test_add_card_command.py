@@ -98,6 +98,13 @@ def test_on_a_terminal_the_key_and_the_card_are_asked_for_and_never_echoed(
     assert TEST_PAN.encode() not in seen and MERCHANT.secret_key.encode() not in seen
 
 
+def _interruptible() -> None:
+    """SIGINT as a terminal's shell gives it.  A test run started in the background
+    of a script (``cmd &``) ignores SIGINT, its children inherit that, and Python
+    then keeps it ignored: Ctrl-C would not reach the command at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
     """docs/cli.md: "130 interrupted (Ctrl-C, SIGINT)"; a command stopped while it
     asks says so in one line, with no traceback, and sends nothing."""
@@ -107,7 +114,7 @@ def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
         process = subprocess.Popen(
             [SCRIPT, "add-card", "--wallet", "w", "--card", "-", "--expiry", "203012"],
             env=merchant_env(tmp_path, sim.url), stdin=follower, stdout=subprocess.PIPE,
-            stderr=follower, start_new_session=True,
+            stderr=follower, start_new_session=True, preexec_fn=_interruptible,
         )  # fmt: skip
         os.close(follower)
         try:
