@@ -179,10 +179,11 @@ def test_the_exit_statuses_are_the_documented_ones() -> None:
 
 def test_the_simulator_s_limits_are_the_documented_ones() -> None:
     """docs/failures.md: the simulator closes idle keep-alive connections after 30 s
-    and requests slower than 10 s to arrive, and answers with 32 workers."""
+    and requests slower than 10 s to arrive, answers with 32 workers, and keeps at
+    most 4096 connections open."""
     given = inspect.signature(Simulator).parameters
-    assert (given["idle_timeout"].default, given["request_timeout"].default,
-            given["workers"].default) == (30.0, 10.0, 32)  # fmt: skip
+    names = ("idle_timeout", "request_timeout", "workers", "max_connections")
+    assert tuple(given[name].default for name in names) == (30.0, 10.0, 32, 4096)
 
 
 def test_the_simulator_s_wsgi_application_alone_has_the_simulator_s_defaults() -> None:
