@@ -204,6 +204,25 @@ def test_an_expired_key_refuses_a_batch_in_one_line_before_anything(
     assert not list(tmp_path.glob("*journal*")) and not list(tmp_path.glob("*.results.*"))
 
 
+@pytest.mark.parametrize("flag", ["--output", "--journal"])
+def test_a_results_or_journal_folder_that_cannot_be_written_is_refused_before_sending(
+    tmp_path: Path, flag: str
+) -> None:
+    """docs/batch.md: the paths are checked with the file, before anything is sent.
+    /proc/sys is a folder no one may create a file in, root included (tests here run
+    as root, for whom a folder's mode bits grant everything); the results would
+    otherwise be lost after every card was sent."""
+    write_batch(tmp_path / "cards.csv", 3)
+    name = "results.csv" if flag == "--output" else "cards.journal.sqlite3"
+    with Simulator() as sim:
+        done = run("enrol", "cards.csv", flag, f"/proc/sys/{name}",
+                   env=merchant_env(tmp_path, sim.url), cwd=tmp_path)  # fmt: skip
+        assert sim.requests_seen == 0
+    assert done.returncode == 2
+    said = done.stderr.strip().splitlines()[-1]
+    assert said.startswith(f"sogen-soap: {flag}: /proc/sys") and "cannot be written" in said
+
+
 def test_enrol_spread_over_worker_processes_keeps_one_journal(tmp_path: Path) -> None:
     records = write_batch(tmp_path / "spread.csv", 120)
     with Simulator(str(tmp_path / "store.sqlite3")) as sim:
