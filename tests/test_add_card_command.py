@@ -130,3 +130,23 @@ def test_ctrl_c_at_the_prompt_ends_with_130_in_one_line(tmp_path: Path) -> None:
     assert process.returncode == 130, bytes(seen)
     assert seen.endswith(b"sogen-soap: interrupted\r\n"), bytes(seen)
     assert b"Traceback" not in seen and requests == 0
+
+
+@pytest.mark.parametrize("expiry", ["202001", "209912"])
+def test_any_expiry_sends_an_expiry_the_command_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expiry: str
+) -> None:
+    """The add-card help: --any-expiry "send[s] an expiry in the past or more than 20
+    years ahead all the same (refused otherwise)": without it nothing is sent, with it
+    the card is, and the flag takes no value (the next flag is not eaten)."""
+    with Simulator() as sim:
+        env = merchant_env(tmp_path, sim.url)
+        card = ("--card", "-", "--wallet", "w", "--expiry", expiry)
+        refused = run_in_process("add-card", *card, env=env, monkeypatch=monkeypatch,
+                                 stdin=TEST_PAN + "\n")  # fmt: skip
+        assert refused.returncode == 2 and "--any-expiry" in refused.stderr
+        assert sim.requests_seen == 0
+        sent = run_in_process("add-card", "--any-expiry", *card, env=env,
+                              monkeypatch=monkeypatch, stdin=TEST_PAN + "\n")  # fmt: skip
+        assert sim.requests_seen == 1
+        assert (sent.returncode, sent.stderr) == (0, ""), sent.stderr
