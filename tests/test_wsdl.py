@@ -84,6 +84,23 @@ def test_a_wsdl_importing_a_remote_schema_is_refused_not_fetched(tmp_path: Path)
         load_document(tmp_path / "remote.wsdl")
 
 
+@pytest.mark.parametrize("url", ["https://example.invalid/x.xsd", "file:///etc/passwd"])
+def test_the_schema_loader_refuses_a_url_itself(tmp_path: Path, url: str) -> None:
+    """zeep refuses external references first (above); the loader behind it refuses a
+    URL on its own too, naming it, so a zeep that lets one through still reads
+    nothing but files in the WSDL's folder (run from inside that folder, where a URL
+    read as a relative path would land)."""
+    from sogen_soap.wsdl_cache import _confined_transport
+
+    (tmp_path / "x.xsd").write_text("<x/>")
+    loader = _confined_transport(str(tmp_path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        with pytest.raises(ConfigurationError) as caught:
+            loader.load(url)
+    assert str(caught.value) == f"refers to {url}; only files beside the WSDL are read"
+
+
 def test_a_wsdl_given_by_a_link_reads_its_schema_where_the_wsdl_lives(tmp_path: Path) -> None:
     """A deployment links the WSDL into its config folder: the WSDL is read where
     it lives, and its schema beside it there (not beside the link)."""
