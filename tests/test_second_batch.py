@@ -9,6 +9,7 @@ import asyncio
 import logging
 import socket
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import MERCHANT, TEST_PAN
@@ -235,6 +236,45 @@ def test_the_simulator_answers_30_to_an_interface_version_it_does_not_know() -> 
         with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback)
             output = json.loads(answer.read())
     assert (output["walletResponseCode"], output["errorFieldName"]) == ("30", "interfaceVersion")
+
+
+@pytest.mark.parametrize(("merchant_id", "code"), [("999999999999999", "03"), (None, "34")])
+def test_the_embedded_simulator_says_which_merchant_it_knows_when_yours_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merchant_id: str | None, code: str
+) -> None:
+    """With the embedded simulator, a merchant (or key) it does not know
+    is answered as the service would (03, or 34 for a wrong key), and a notice says
+    so first, naming the merchant it knows: one JSON event with --log-format json."""
+    import json
+
+    from cli_support import clean_env, run_in_process
+
+    from sogen_soap.simulator import DEFAULT_MERCHANT
+
+    env = clean_env(
+        tmp_path, SOGEN_MERCHANT_ID=merchant_id or DEFAULT_MERCHANT.merchant_id,
+        SOGEN_KEY_VERSION=str(DEFAULT_MERCHANT.key_version), SOGEN_SECRET_KEY="not-its-key",
+        SOGEN_ENVIRONMENT="simulator",
+    )  # fmt: skip
+    done = run_in_process("wallet", "--wallet", "w", "--log-format", "json", env=env,
+                          monkeypatch=monkeypatch)  # fmt: skip
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    (said,) = [e for e in events if e["event"] == "simulator_credentials"]
+    assert said["level"] == "notice"
+    assert said["message"].startswith(
+        f"the embedded simulator does not know merchant {env['SOGEN_MERCHANT_ID']} with this "
+        f"key: it answers {code}, as the service would. It knows {DEFAULT_MERCHANT.merchant_id}"
+    )
+    assert done.returncode == 3  # refused, as said
+
+
+def test_a_message_s_clear_values_stay_clear_and_every_other_card_number_is_masked() -> None:
+    from sogen_soap.cli.events import _redacted
+
+    said = _redacted(f"merchant 002001000000001, card {TEST_PAN}, key 002001000000001_KEY1",
+                     ("002001000000001", "002001000000001_KEY1"))  # fmt: skip
+    assert said == "merchant 002001000000001, card 4100##########00, key 002001000000001_KEY1"
+    assert _redacted(f"card {TEST_PAN}", ()) == "card 4100##########00"
 
 
 def test_the_environment_notice_is_a_notice_not_a_warning(

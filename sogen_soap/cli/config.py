@@ -484,6 +484,9 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
                 "SOGEN_SIMULATOR_MERCHANTS=ID:KEY_VERSION:KEY_FILE[:FROM:UNTIL][,...]",
                 event="simulator_credentials",
                 level="notice",
+                # merchant ids and the public demo key: what the notice is for
+                clear=(settings.merchant_id, DEFAULT_MERCHANT.merchant_id,
+                       DEFAULT_MERCHANT.secret_key),  # fmt: skip
             )
         db = simulator_db_path()
         try:

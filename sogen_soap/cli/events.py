@@ -23,10 +23,28 @@ FORMATS: Final = ("text", "json")
 _state = {"format": "text"}
 
 
-def _line(
-    level: str, event: str, message: str, fields: dict[str, object], prefix: bool = True
-) -> str:
+def _redacted(message: str, clear: tuple[str, ...]) -> str:
+    """``redact_text``, but the ``clear`` values (a merchant id, the simulator's public
+    demo key: configuration, never a card) kept as they are, though they are digits
+    enough to be masked as a card number."""
+    kept = {f"\x00{'k' * (n + 1)}\x00": value for n, value in enumerate(clear) if value}
+    for token, value in kept.items():
+        message = message.replace(value, token)
     message = redact_text(message)
+    for token, value in kept.items():
+        message = message.replace(token, value)
+    return message
+
+
+def _line(
+    level: str,
+    event: str,
+    message: str,
+    fields: dict[str, object],
+    prefix: bool = True,
+    clear: tuple[str, ...] = (),
+) -> str:
+    message = _redacted(message, clear)
     if _state["format"] == "json":
         return json.dumps(
             {
@@ -51,11 +69,12 @@ def say(
     event: str = "error",
     level: str = "error",
     prefix: bool = True,
+    clear: tuple[str, ...] = (),
     **fields: object,
 ) -> None:
     """One message on stderr, in the chosen format (as text: after ``sogen-soap:``
-    unless ``prefix`` is false)."""
-    print(_line(level, event, message, fields, prefix), file=sys.stderr, flush=True)
+    unless ``prefix`` is false), card numbers masked except the ``clear`` values."""
+    print(_line(level, event, message, fields, prefix, clear), file=sys.stderr, flush=True)
 
 
 class _Handler(logging.Handler):
