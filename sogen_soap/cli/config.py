@@ -485,8 +485,11 @@ def open_client(settings: Settings, *, workers: int = 1) -> Iterator[WalletClien
                 event="simulator_credentials",
                 level="notice",
                 # merchant ids and the public demo key: what the notice is for
-                clear=(settings.merchant_id, DEFAULT_MERCHANT.merchant_id,
-                       DEFAULT_MERCHANT.secret_key),  # fmt: skip
+                clear=(
+                    settings.merchant_id,
+                    DEFAULT_MERCHANT.merchant_id,
+                    DEFAULT_MERCHANT.secret_key,
+                ),
             )
         db = simulator_db_path()
         try:
