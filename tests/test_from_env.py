@@ -237,6 +237,28 @@ def test_wsdl_fetch_of_a_payment_service_from_the_simulator_writes_into_the_outp
     assert not (out / "checkout").exists()
 
 
+def test_wsdl_fetch_into_a_folder_that_is_not_empty_needs_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetch help: --force writes "into a non-empty --output (only the fetched
+    files are replaced)"; without it that folder is refused and left as it was, and
+    the flag takes no value (the flag after it is read as its own)."""
+    from cli_support import clean_env, run_in_process
+
+    out = tmp_path / "wsdl"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    fetch = ("wsdl", "fetch", "--environment", "simulator", "--output", str(out))
+    refused = run_in_process(*fetch, env=clean_env(tmp_path), monkeypatch=monkeypatch)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    done = run_in_process(*fetch[:-2], "--force", "--output", str(out), env=clean_env(tmp_path),
+                          monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "service.wsdl")
+    assert (out / "notes.txt").read_text() == "mine"  # nothing else is touched
+
+
 def test_wsdl_fetch_from_the_simulator_without_output_uses_its_own_cache_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
