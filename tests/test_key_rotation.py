@@ -14,6 +14,7 @@ from conftest import CLIENT_DAY, OTHER_PAN, SIMULATOR_DAY, TEST_PAN
 
 from sogen_soap import (
     ConfigurationError,
+    InvalidFieldError,
     KeyExpired,
     KeyRing,
     KeyVersion,
@@ -400,3 +401,21 @@ def test_a_lone_key_version_dated_ahead_seals_nothing_before_its_day() -> None:
             with _client(sim, ring) as client:
                 client.get_wallet_data("w")
         assert sim.requests_seen == 0
+
+
+@pytest.mark.parametrize("given", [0, -1, "x", "12345678901", 2.5])
+def test_a_key_version_outside_the_vendor_s_rule_is_refused_naming_it(given: object) -> None:
+    """keyVersion is a whole number from 1 (at most 10 digits): a ring entry with any
+    other is refused where it is made, not sent for the service to answer 34."""
+    with pytest.raises(InvalidFieldError) as caught:
+        KeyVersion(given, "a-secret-key")  # type: ignore[arg-type]
+    assert caught.value.field == "keyVersion"
+    assert str(caught.value).startswith("key_version (keyVersion): must be ")
+
+
+def test_a_key_version_given_as_text_is_kept_as_a_number() -> None:
+    """A version read from a file or the environment arrives as text: it is kept as
+    the number it names, so ``2`` and ``"2"`` are the same version of a ring."""
+    entry = KeyVersion("2", "a-secret-key")  # type: ignore[arg-type]
+    assert entry.version == 2 and type(entry.version) is int
+    assert KeyRing([entry]).active.version == 2
