@@ -392,6 +392,28 @@ def test_the_json_front_refuses_what_is_not_one_json_object_of_fields(
         assert client.get_wallet_data("w").response_code == "25"
 
 
+@pytest.mark.parametrize("alias", [{"x": "1"}, ["1"], 1.5])
+def test_a_json_field_that_is_not_text_or_a_number_is_schema_invalid(
+    alias: object, simulator: Simulator
+) -> None:
+    """The JSON front reads a field as the SOAP one would: an object, a list or a
+    fraction where a text field belongs is answered 30 naming it, as the schema
+    refuses it, never taken for an empty field (then checked for its seal: 34)."""
+    import json
+
+    import requests
+
+    root = simulator.url.split("/services/", 1)[0]
+    body = {"merchantId": MERCHANT.merchant_id, "interfaceVersion": "WR_WS_2.55",
+            "keyVersion": 1, "merchantWalletId": "w", "cardNumber": TEST_PAN,
+            "cardExpiryDate": "203012", "paymentMeanAlias": alias, "seal": "0" * 64}  # fmt: skip
+    answer = requests.post(f"{root}/rs-services/v2/wallet/addCard", data=json.dumps(body),
+                           headers={"Content-Type": "application/json"}, timeout=5)  # fmt: skip
+    found = answer.json()
+    assert (found["walletResponseCode"], found["errorFieldName"]) == ("30", "paymentMeanAlias")
+    assert simulator.store.count_cards() == 0
+
+
 @pytest.mark.parametrize("path", ["/rs-services/v2/wallet-getWalletData",
                                   "/rs-services/v2/wallets/getWalletData",
                                   "/rs-services/v2/checkoutX/walletOrder"])  # fmt: skip
