@@ -20,9 +20,11 @@ def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
         if action.help == argparse.SUPPRESS:
             continue
         if isinstance(action, argparse._SubParsersAction):
-            for choice in action._choices_actions:
-                if not (choice.help or "").strip():
-                    missing.append(f"{path} {choice.dest}")
+            # only a command given help has a line (its aliases share its parser)
+            said = {id(action.choices[c.dest]) for c in action._choices_actions if c.help}
+            for name, sub in action.choices.items():
+                if id(sub) not in said:
+                    missing.append(f"{path} {name}")
             for name, sub in action.choices.items():
                 missing += _undocumented(sub, f"{path} {name}")
             continue

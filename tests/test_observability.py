@@ -57,6 +57,9 @@ class Telemetry:
     def units(self) -> dict[str, str]:
         return {metric.name: metric.unit for metric in self._metrics()}
 
+    def described(self) -> dict[str, bool]:
+        return {metric.name: bool(metric.description.strip()) for metric in self._metrics()}
+
 
 @pytest.fixture
 def telemetry() -> Telemetry:
@@ -164,6 +167,8 @@ def test_metrics_count_calls_by_outcome_and_code_retries_and_reconciliations(
         "sogen_soap.client.retries": "{retry}",
         "sogen_soap.client.reconciliations": "{reconciliation}",
     }  # fmt: skip
+    # each says what it counts, where a dashboard shows it (a Prometheus HELP line)
+    assert telemetry.described() == dict.fromkeys(telemetry.units(), True)
 
 
 def test_hooks_see_every_exchange_redacted(kit: SimulatedWallet) -> None:
