@@ -60,6 +60,19 @@ def _changed_number(value: object) -> object | None:
     return value * 2 if value else 1
 
 
+def _number_changed(lines: list[str], value: ast.expr) -> tuple[str, str] | None:
+    """The line of a one-line number constant with the number changed, and the line as
+    it was; None for anything else."""
+    if not isinstance(value, ast.Constant) or value.lineno != value.end_lineno:
+        return None
+    changed = _changed_number(value.value)
+    if changed is None:
+        return None
+    row = lines[value.lineno - 1].rstrip("\n").encode("utf-8")
+    start, end = value.col_offset, value.end_col_offset or 0
+    return (row[:start] + repr(changed).encode() + row[end:]).decode() + "\n", row.decode()
+
+
 def _candidates(rel: str, text: str) -> Iterator[tuple[int, int, str, str, str]]:
     """(first line, last line, kind, old lines' replacement text, what) for each bug the
     file offers; the replacement covers exactly lines first..last."""
@@ -111,26 +124,17 @@ def _candidates(rel: str, text: str) -> Iterator[tuple[int, int, str, str, str]]
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             defaults = [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
             for default in defaults:
-                if not isinstance(default, ast.Constant) or default.lineno != default.end_lineno:
-                    continue
-                changed = _changed_number(default.value)
-                if changed is None:
-                    continue
-                row = lines[default.lineno - 1].rstrip("\n").encode("utf-8")
-                start, end = default.col_offset, default.end_col_offset or 0
-                new = (row[:start] + repr(changed).encode() + row[end:]).decode() + "\n"
-                what = f"{row.decode().strip()} ({default.value!r} to {changed!r})"
-                yield default.lineno, default.lineno, "a default changed", new, what
+                found = _number_changed(lines, default)
+                if found is not None:
+                    assert isinstance(default, ast.Constant)
+                    changed = _changed_number(default.value)
+                    what = f"{found[1].strip()} ({default.value!r} to {changed!r})"
+                    yield default.lineno, default.lineno, "a default changed", found[0], what
     for statement in tree.body:
         value = statement.value if isinstance(statement, (ast.Assign, ast.AnnAssign)) else None
-        if isinstance(value, ast.Constant) and value.lineno == value.end_lineno:
-            changed = _changed_number(value.value)
-            if changed is None:
-                continue
-            row = lines[value.lineno - 1].rstrip("\n").encode("utf-8")
-            start, end = value.col_offset, value.end_col_offset or 0
-            new = (row[:start] + repr(changed).encode() + row[end:]).decode() + "\n"
-            yield value.lineno, value.lineno, "a module number changed", new, row.decode().strip()
+        found = _number_changed(lines, value) if value is not None else None
+        if value is not None and found is not None:
+            yield value.lineno, value.lineno, "a module number changed", found[0], found[1].strip()
 
 
 def generate(root: Path, seed: int = 64) -> list[Bug]:
