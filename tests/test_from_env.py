@@ -237,6 +237,20 @@ def test_wsdl_fetch_of_a_payment_service_from_the_simulator_writes_into_the_outp
     assert not (out / "checkout").exists()
 
 
+def test_wsdl_fetch_without_an_environment_is_refused_naming_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/cli.md: ``wsdl fetch --environment ENV``: the flag is required (no
+    environment variable stands for it), so nothing is fetched from a default."""
+    from cli_support import clean_env, run_in_process
+
+    done = run_in_process("wsdl", "fetch", "--output", str(tmp_path / "w"),
+                          env=clean_env(tmp_path), monkeypatch=monkeypatch)  # fmt: skip
+    assert done.returncode == 2
+    assert "the following arguments are required: --environment" in done.stderr
+    assert not (tmp_path / "w").exists()
+
+
 def test_wsdl_fetch_into_a_folder_that_is_not_empty_needs_force(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
