@@ -8735,6 +8735,102 @@ BUGS: tuple[Bug, ...] = (
         '                level="notice",\n',
         '',
         'test_second_batch.py'),
+    # Met by hand (no coverage context reaches it): killed by test_batch_signals.py::tes
+    # t_ctrl_c_to_the_process_group_of_worker_processes_ends_within_5_s_in_one_line (a
+    # subprocess: in no coverage context)
+    bug('a guard never taken: if kill: (cli/enrol.py)', 'cli/enrol.py',
+        '        if kill:\n',
+        '        if False:\n',
+        'test_batch_signals.py'),
+    bug('a guard never taken: if unknown: (adapter.py)', 'adapter.py',
+        '        unknown = sorted(set(per_operation or ()) - set(versions))\n        if unknown:\n',
+        '        unknown = sorted(set(per_operation or ()) - set(versions))\n        if False:\n',
+        'test_client_options.py'),
+    bug('a call dropped: group.add_argument( (cli/config.py) [4]', 'cli/config.py',
+        '    group.add_argument(\n        "--key-ring",\n        action="append",\n        metavar="VERSION:KEY_FILE[:EXPIRES[:ACTIVE_FROM]]",\n        help="one version of a key ring (repeatable; instead of --secret-key-file): its key "\n        "file, the last day it is valid, the first day it seals requests; --key-version "\n        "names the active one, else the latest ACTIVE_FROM reached [SOGEN_KEYS, comma-separated]",\n    )\n',
+        '    pass\n',
+        'test_keys_command.py'),
+    bug('a call dropped: folder.mkdir(parents=True, exist_ok=True) (simulator/tls.py)', 'simulator/tls.py',
+        '    folder.mkdir(parents=True, exist_ok=True)\n',
+        '    pass\n',
+        'test_bounded_io.py'),
+    # Killed at its meeting by a test written earlier this session, not yet in the
+    # coverage map:
+    # test_tls.py::test_mutual_tls_refuses_the_servers_own_certificate_as_a_client_one
+    bug('a guard never taken: if usage is not None: (simulator/tls.py)', 'simulator/tls.py',
+        '    if usage is not None:\n',
+        '    if False:\n',
+        'test_tls.py'),
+    bug('a keyword left to its default: pan_type=a.pan_type in a.client.add_card( a.wallet, _card(a.card, a.pa (cli/main.py)', 'cli/main.py',
+        '            pan_type=a.pan_type,\n',
+        '',
+        'test_add_card_command.py'),
+    bug('a guard never taken: if self._closed: (cli/charge.py)', 'cli/charge.py',
+        '            if self._closed:\n',
+        '            if False:\n',
+        'test_charge_journal.py'),
+    bug('a guard never taken: elif isinstance(value, (list, tuple)): (seal.py)', 'seal.py',
+        '    elif isinstance(value, (list, tuple)):\n',
+        '    elif False:\n',
+        'test_async.py'),
+    bug('a guard never taken: if http_client is not None: (aio.py)', 'aio.py',
+        '        if http_client is not None:\n',
+        '        if False:\n',
+        'test_exact_outcomes.py'),
+    bug('a call dropped: self._schemas[service.name].assertValid(op_el) (simulator/app.py)', 'simulator/app.py',
+        '                self._schemas[service.name].assertValid(op_el)\n',
+        '                pass\n',
+        'test_json.py'),
+    # Met by hand (no coverage context reaches it): killed by
+    # test_progress.py::test_enrol_s_progress_line_counts_each_outcome_where_it_belongs
+    # (a pseudo-terminal subprocess: in no coverage context)
+    bug('a call dropped: progress.add("invalid") (cli/enrol.py)', 'cli/enrol.py',
+        '                progress.add("invalid")\n',
+        '                pass\n',
+        'test_progress.py'),
+    bug('a call dropped: writer.write(data) (transport.py)', 'transport.py',
+        '                    writer.write(data)\n',
+        '                    pass\n',
+        'test_async.py'),
+    # Met by hand (no coverage context reaches it): killed by
+    # test_enrol.py::test_an_expired_key_refuses_a_batch_in_one_line_before_anything (a
+    # subprocess: in no coverage context)
+    bug('a call dropped: _check_key(settings) (cli/main.py)', 'cli/main.py',
+        '    total, bad = check_rows(source, form, any_expiry=args.any_expiry)\n    _check_key(settings)\n',
+        '    total, bad = check_rows(source, form, any_expiry=args.any_expiry)\n    pass\n',
+        'test_enrol.py'),
+    bug('a guard never taken: if isinstance(value, dict): (json_codec.py)', 'json_codec.py',
+        '    if isinstance(value, dict):\n',
+        '    if False:\n',
+        'test_async_twin.py'),
+    bug('a guard never taken: if self.endpoint.scheme == "https": (transport.py)', 'transport.py',
+        '        if self.endpoint.scheme == "https":\n',
+        '        if False:\n',
+        'test_tls.py'),
+    bug('a guard never taken: if card_number.startswith("4"): (simulator/store.py)', 'simulator/store.py',
+        '    if card_number.startswith("4"):\n',
+        '    if False:\n',
+        'test_charge_chaos.py'),
+    bug('a keyword left to its default: operation=plan.operation in OutcomeUnknown( f"{plan.operation}: the an (payments.py)', 'payments.py',
+        '            attempted=_attempted(plan.fields),\n            operation=plan.operation,\n',
+        '            attempted=_attempted(plan.fields),\n',
+        'test_payment_outcomes.py'),
+    bug('a call dropped: self._seen_answer(seen, status, outcome) (client.py)', 'client.py',
+        '            self._seen_answer(seen, status, outcome)\n',
+        '            pass\n',
+        'test_answers.py'),
+    bug('a guard never taken: if ring is not None: (cli/config.py)', 'cli/config.py',
+        '    expires = pick(getattr(args, "key_expires", None), "SOGEN_KEY_EXPIRES", "key_expires")\n    if ring is not None:\n',
+        '    expires = pick(getattr(args, "key_expires", None), "SOGEN_KEY_EXPIRES", "key_expires")\n    if False:\n',
+        'test_keys_command.py'),
+    bug('a call dropped: bill.set_defaults(handler=_charge) (cli/main.py)', 'cli/main.py',
+        '    bill.set_defaults(handler=_charge)\n',
+        '    pass\n',
+        'test_batch_signals.py'),
+    bug('a call dropped: found.append( (wsdl_diff.py) [7]', 'wsdl_diff.py',
+        '        found.append(\n            Difference(INFO, None, f"namespace {namespace}: the client takes every name from "\n                       "the loaded WSDL, so it works unchanged with wsdl=")\n        )  # fmt: skip\n',
+        '        pass\n',
+        'test_wsdl_diff.py'),
     # Survived; killed now by
     # test_help.py::test_every_flag_and_command_of_sogen_soap_says_what_it_does; meeting
     # it found update-payment-mean --alias and the simulator command's arguments without
@@ -8998,4 +9094,43 @@ BUGS: tuple[Bug, ...] = (
         '    threading.Thread(target=run, name="sogen-soap-legacy-send", daemon=True).start()\n',
         '    threading.Thread(target=run, name="sogen-soap-legacy-send").start()\n',
         'test_caller_stacks.py'),
+    # Survived, equivalent: False is lxml's default: the keyword says it, it does not
+    # set it
+    bug('the answer parser without load_dtd=False', 'envelope.py',
+        '            load_dtd=False,\n',
+        '',
+        'test_envelope.py'),
+    # Survived, equivalent: names imported for type hints only; with postponed
+    # annotations nothing reads them at run time
+    bug("errors.py's typing-only imports skipped", 'errors.py',
+        'if TYPE_CHECKING:\n',
+        'if False:\n',
+        'test_package_surface.py'),
+    # Survived; killed now by
+    # test_from_env.py::test_wsdl_fetch_without_an_environment_is_refused_naming_the_fla
+    # g
+    bug("wsdl fetch's --environment not required", 'cli/main.py',
+        '        required=True,\n',
+        '',
+        'test_from_env.py'),
+    # Survived, left: the async sender then tries the next address with the shortest
+    # wait, which ends as the same "timed out"; only a connect attempt at that address
+    # shows it, which no loopback test counts
+    bug("the async sender tries an address after the call's deadline", 'transport.py',
+        '        for info in infos:  # each address in turn, as the sync sender does\n            if deadline.expired():\n',
+        '        for info in infos:  # each address in turn, as the sync sender does\n            if False:\n',
+        'test_transport.py'),
+    # Survived, equivalent: the simulator refuses any request that declares a DTD before
+    # its entities matter, and the bundled schemas it parses with it declare none
+    bug("the simulator's parser resolving internal entities", 'simulator/app.py',
+        '            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False\n',
+        '            no_network=True, load_dtd=False, huge_tree=False\n',
+        'test_simulator_safety.py'),
+    # Survived; killed now by
+    # test_payments.py::test_results_are_typed_and_reprs_allow_listed (no empty field in
+    # the repr)
+    bug('payment results given a generated repr full of empty fields', 'payment_results.py',
+        '        return self.response_code in {"02", "05", "11", "14", "51", "54", "63"}\n\n\n@dataclass(frozen=True, kw_only=True, repr=False)\n',
+        '        return self.response_code in {"02", "05", "11", "14", "51", "54", "63"}\n\n\n@dataclass(frozen=True, kw_only=True)\n',
+        'test_payments.py'),
 )

@@ -469,6 +469,8 @@ def test_results_are_typed_and_reprs_allow_listed(kit: SimulatedWallet) -> None:
     assert paid.as_dict()["operation"] == "walletOrder"
     assert "seal" not in repr(paid).replace("seal_verified", "").replace("seal_order", "")
     assert TEST_PAN not in repr(paid) and TEST_PAN not in json.dumps(paid.as_dict())
+    # the results' one repr, a payment's included: what the answer holds, no empty fields
+    assert repr(paid).startswith("WalletOrderResult(") and "=None" not in repr(paid)
 
 
 def test_a_94_to_a_charge_sent_again_is_the_first_one_arriving_late(
