@@ -22,6 +22,8 @@ from sogen_soap.endpoints import parse_url
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from sogen_soap.simulator import Simulator
+
 SERVICE_PATH: Final = "/services/v2/wallet"
 
 
@@ -240,6 +242,16 @@ class HostileServer(LoopbackServer):
 def rss_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * 4096
+
+
+def settled_connections(simulator: Simulator, count: int, seconds: float = 5.0) -> int:
+    """The simulator's ``open_connections`` once it comes to ``count``, or after
+    ``seconds``: a connection is counted off on the simulator's loop, a moment after
+    the client has seen it end."""
+    deadline = time.monotonic() + seconds
+    while simulator.open_connections != count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return simulator.open_connections
 
 
 @contextlib.contextmanager

@@ -5,14 +5,13 @@ client's connection limit is checked before anything else."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import MERCHANT
-from hostile import nothing_left_unclosed
+from hostile import nothing_left_unclosed, settled_connections
 
 from sogen_soap import AsyncWalletClient, ConfigurationError, TransportError, WalletClient
 from sogen_soap.simulator import Simulator
@@ -92,7 +91,4 @@ def test_a_pool_of_none_still_calls(simulator: Simulator) -> None:
         with WalletClient(MERCHANT.merchant_id, MERCHANT.secret_key, 1,
                           environment=simulator.url, pool_size=0) as client:  # fmt: skip
             assert [client.get_wallet_data("w").response_code for _ in range(3)] == ["25"] * 3
-            deadline = time.monotonic() + 5
-            while simulator.open_connections and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert simulator.open_connections == 0
+            assert settled_connections(simulator, 0) == 0

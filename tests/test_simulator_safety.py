@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from cli_support import cpu_seconds
 from conftest import MERCHANT, TEST_PAN
-from hostile import nothing_left_unclosed
+from hostile import nothing_left_unclosed, settled_connections
 
 from sogen_soap import ConnectionDropped, WalletClient
 from sogen_soap.endpoints import parse_url
@@ -733,10 +733,7 @@ def test_a_refused_request_gives_its_connection_back(simulator: Simulator) -> No
     for _ in range(5):
         answer = _raw(simulator.url, b"GARBAGE\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    deadline = time.monotonic() + 5
-    while simulator.open_connections and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert simulator.open_connections == 0
+    assert settled_connections(simulator, 0) == 0
 
 
 def test_an_idle_connection_closed_by_the_sweep_is_counted_off_once() -> None:
@@ -762,10 +759,7 @@ def test_a_connection_dropped_by_a_fault_is_counted_off() -> None:
             for _ in range(3):
                 with pytest.raises(ConnectionDropped):
                     client.get_wallet_data("w")
-        deadline = time.monotonic() + 5
-        while sim.open_connections != 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sim.open_connections == 0
+        assert settled_connections(sim, 0) == 0
 
 
 def test_leaving_its_block_stops_it_and_closes_the_connections_kept_open() -> None:
@@ -779,10 +773,7 @@ def test_leaving_its_block_stops_it_and_closes_the_connections_kept_open() -> No
         kept = socket.create_connection(address, timeout=5)
         kept.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
         assert kept.recv(65536).startswith(b"HTTP/1.1 ")
-        deadline = time.monotonic() + 5
-        while sim.open_connections != 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sim.open_connections == 2
+        assert settled_connections(sim, 2) == 2
     with idle, kept:
         assert idle.recv(1) == b"" and kept.recv(1) == b""  # closed, not timed out
     with pytest.raises(ConnectionRefusedError):
@@ -844,10 +835,7 @@ def test_a_failed_handshake_gives_its_connection_back(pki: ThrowawayPKI) -> None
                 with contextlib.suppress(ConnectionResetError):  # closed, perhaps reset
                     while sock.recv(65536):  # at most a TLS alert, then the end
                         pass
-        deadline = time.monotonic() + 5
-        while sim.open_connections != 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sim.open_connections == 0
+        assert settled_connections(sim, 0) == 0
 
 
 @pytest.mark.parametrize(
