@@ -60,9 +60,9 @@ def _changed_number(value: object) -> object | None:
     return value * 2 if value else 1
 
 
-def _number_changed(lines: list[str], value: ast.expr) -> tuple[str, str] | None:
-    """The line of a one-line number constant with the number changed, and the line as
-    it was; None for anything else."""
+def _number_changed(lines: list[str], value: ast.expr | None) -> tuple[str, str, str] | None:
+    """For a one-line number constant: its line with the number changed, the line as it
+    was, and the change (``2 to 4``); None for anything else."""
     if not isinstance(value, ast.Constant) or value.lineno != value.end_lineno:
         return None
     changed = _changed_number(value.value)
@@ -70,10 +70,11 @@ def _number_changed(lines: list[str], value: ast.expr) -> tuple[str, str] | None
         return None
     row = lines[value.lineno - 1].rstrip("\n").encode("utf-8")
     start, end = value.col_offset, value.end_col_offset or 0
-    return (row[:start] + repr(changed).encode() + row[end:]).decode() + "\n", row.decode()
+    new = (row[:start] + repr(changed).encode() + row[end:]).decode() + "\n"
+    return new, row.decode(), f"{value.value!r} to {changed!r}"
 
 
-def _candidates(rel: str, text: str) -> Iterator[tuple[int, int, str, str, str]]:
+def _candidates(text: str) -> Iterator[tuple[int, int, str, str, str]]:
     """(first line, last line, kind, old lines' replacement text, what) for each bug the
     file offers; the replacement covers exactly lines first..last."""
     lines = text.splitlines(keepends=True)
@@ -126,15 +127,15 @@ def _candidates(rel: str, text: str) -> Iterator[tuple[int, int, str, str, str]]
             for default in defaults:
                 found = _number_changed(lines, default)
                 if found is not None:
-                    assert isinstance(default, ast.Constant)
-                    changed = _changed_number(default.value)
-                    what = f"{found[1].strip()} ({default.value!r} to {changed!r})"
-                    yield default.lineno, default.lineno, "a default changed", found[0], what
+                    new, row, change = found
+                    what = f"{row.strip()} ({change})"
+                    yield default.lineno, default.lineno, "a default changed", new, what
     for statement in tree.body:
         value = statement.value if isinstance(statement, (ast.Assign, ast.AnnAssign)) else None
-        found = _number_changed(lines, value) if value is not None else None
+        found = _number_changed(lines, value)
         if value is not None and found is not None:
-            yield value.lineno, value.lineno, "a module number changed", found[0], found[1].strip()
+            new, row, _ = found
+            yield value.lineno, value.lineno, "a module number changed", new, row.strip()
 
 
 def generate(root: Path, seed: int = 64) -> list[Bug]:
@@ -148,7 +149,7 @@ def generate(root: Path, seed: int = 64) -> list[Bug]:
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines(keepends=True)
         by_line: dict[int, list[tuple[int, int, str, str, str]]] = {}
-        for found in _candidates(rel, text):
+        for found in _candidates(text):
             if not skip.get(rel, set()) & set(range(found[0], found[1] + 1)):
                 by_line.setdefault(found[0], []).append(found)
         for first in sorted(by_line):
